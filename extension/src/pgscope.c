@@ -1,0 +1,143 @@
+/*
+ * pgscope.c
+ *		Module entry point: configuration parameters, the clock, and the
+ *		wiring of the executor hooks (plugin.c) and shared tables (shmem.c).
+ *
+ * Loaded three ways: from shared_preload_libraries (shared tables,
+ * instance-wide and per-pid activation), from session_preload_libraries or
+ * LOAD (session profiling only), or implicitly when an SQL function of the
+ * extension is first called.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "pgscope.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+bool		pgs_use_tsc = false;
+bool		pgs_loaded_at_startup = false;
+
+static uint64 anchor_ticks;
+static uint64 anchor_ns;
+static double ns_per_tick = 0.0;
+
+/*
+ * The TSC is used only where the kernel says it is invariant and is its own
+ * clocksource (so it is synchronised across CPUs); anything else falls back
+ * to CLOCK_MONOTONIC.
+ */
+static bool
+tsc_is_reliable(void)
+{
+#if PGS_HAVE_TSC
+	FILE	   *f;
+	char		buf[64] = {0};
+	bool		ok = false;
+
+	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	if (f == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) != NULL && strncmp(buf, "tsc", 3) == 0)
+		ok = true;
+	fclose(f);
+	return ok;
+#else
+	return false;
+#endif
+}
+
+void
+pgs_clock_init(void)
+{
+	pgs_use_tsc = tsc_is_reliable();
+	anchor_ticks = pgs_ticks();
+	anchor_ns = pgs_clock_ns();
+}
+
+/*
+ * Ticks are converted with a ratio measured against CLOCK_MONOTONIC over at
+ * least 20 ms since the module was loaded (relative error below 1e-5).  The
+ * ratio is fixed once taken, so converted sums never go backwards.
+ */
+uint64
+pgs_ticks_to_ns(uint64 ticks)
+{
+	if (!pgs_use_tsc)
+		return ticks;
+	if (unlikely(ns_per_tick == 0.0))
+	{
+		uint64		t,
+					n;
+
+		for (;;)
+		{
+			t = pgs_ticks();
+			n = pgs_clock_ns();
+			if (n - anchor_ns >= 20000000)
+				break;
+			pg_usleep(1000);
+		}
+		ns_per_tick = (double) (n - anchor_ns) / (double) (t - anchor_ticks);
+	}
+	return (uint64) llround((double) ticks * ns_per_tick);
+}
+
+static void
+assign_enabled(bool newval, void *extra)
+{
+	pgs_session_enabled = newval;
+	/* plugin.c installs its statement hooks when profiling is on */
+	pgs_refresh_active();
+}
+
+void
+_PG_init(void)
+{
+	pgs_loaded_at_startup = process_shared_preload_libraries_in_progress;
+
+	pgs_clock_init();
+
+	DefineCustomBoolVariable("pgscope.enabled",
+							 "Profiles PL/pgSQL in this session.",
+							 "Takes effect at the next statement; switching it off keeps the data collected.",
+							 &pgs_session_enabled, false, PGC_USERSET, 0,
+							 NULL, assign_enabled, NULL);
+	DefineCustomIntVariable("pgscope.max_stack_depth",
+							"Call-graph depth kept; deeper frames are folded into one marker frame.",
+							NULL, &pgs_max_stack_depth, 100, 2, 1000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgscope.max_functions",
+							"Function versions the shared tables hold.",
+							NULL, &pgs_max_functions, 2000, 10, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgscope.max_statements",
+							"Statements the shared tables hold (plprofiler's max_lines).",
+							NULL, &pgs_max_statements, 200000, 10, 100000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgscope.max_callgraphs",
+							"Distinct call stacks the shared tables hold.",
+							NULL, &pgs_max_callgraphs, 20000, 10, 10000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgscope.max_source_bytes",
+							"Bytes of function source and signatures kept in shared memory.",
+							NULL, &pgs_max_source_bytes, 4 * 1024 * 1024, 1024, INT_MAX / 2,
+							PGC_POSTMASTER, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgscope.max_global_seconds",
+							"Instance-wide or per-pid profiling switches itself off after this long unless an expiry is given (0: never).",
+							NULL, &pgs_max_global_seconds, 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pgscope");
+
+	if (pgs_loaded_at_startup)
+		pgs_shmem_init();
+	pgs_plugin_init();
+}

@@ -1,0 +1,253 @@
+/*
+ * pgscope.h
+ *		Structures shared by the parts of the pgscope PL/pgSQL profiler: the
+ *		per-backend ("local") profile the executor hooks fill, the snapshot
+ *		form both local and shared data are read through, and the entry points
+ *		of each source file.
+ *
+ * Time is kept in clock ticks in backend-local data (TSC ticks where the CPU
+ * has an invariant TSC, nanoseconds otherwise) and converted to nanoseconds
+ * only when data leaves the backend: when merged into shared memory or read
+ * through SQL.  Nothing is ever truncated per statement.
+ */
+#ifndef PGSCOPE_H
+#define PGSCOPE_H
+
+#include "postgres.h"
+
+#include "plpgsql.h"
+
+/* ---------- clock ---------- */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define PGS_HAVE_TSC 1
+#else
+#define PGS_HAVE_TSC 0
+#endif
+#include <time.h>
+
+extern bool pgs_use_tsc;
+
+static inline uint64
+pgs_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64) ts.tv_sec * UINT64CONST(1000000000) + (uint64) ts.tv_nsec;
+}
+
+/* The per-statement clock: one rdtsc (~7 ns here) instead of a vDSO call (~16 ns). */
+static inline uint64
+pgs_ticks(void)
+{
+#if PGS_HAVE_TSC
+	if (likely(pgs_use_tsc))
+		return __rdtsc();
+#endif
+	return pgs_clock_ns();
+}
+
+extern void pgs_clock_init(void);
+extern uint64 pgs_ticks_to_ns(uint64 ticks);
+
+/* ---------- identity of a function version ---------- */
+
+typedef enum PgsFuncKind
+{
+	PGS_KIND_FUNCTION,
+	PGS_KIND_PROCEDURE,
+	PGS_KIND_TRIGGER,
+	PGS_KIND_EVENT_TRIGGER,
+	PGS_KIND_DO
+} PgsFuncKind;
+
+/*
+ * A function version is (oid, xmin, tid) of its pg_proc row, so CREATE OR
+ * REPLACE starts a new profile.  A DO block has oid 0 and carries a 64-bit
+ * hash of its source in xmin/blk, so repeated runs of the same block add up.
+ * The struct is used as a hash key: padding is explicit and zeroed.
+ */
+typedef struct PgsFuncKey
+{
+	Oid			db;
+	Oid			oid;
+	uint32		xmin;
+	uint32		blk;
+	uint16		off;
+	uint16		pad;
+} PgsFuncKey;
+
+/* ---------- backend-local profile (ticks) ---------- */
+
+typedef struct PgsStmt
+{
+	uint64		count;
+	uint64		errors;
+	uint64		total;			/* inclusive, outermost activations only */
+	uint64		self;			/* minus nested statements and called functions */
+	uint64		max;
+	int32		lineno;
+	int32		type;			/* PLpgSQL_stmt_type, -1 when never seen */
+} PgsStmt;
+
+typedef struct PgsFunc
+{
+	PgsFuncKey	key;			/* hash key: must be first */
+	uint64		calls;
+	uint64		errors;
+	uint64		total;			/* inclusive, outermost activations only */
+	uint64		self;			/* minus called functions */
+	uint64		max;
+	int32		nstmts;			/* statements are stmts[1..nstmts] */
+	int32		active;			/* open profiled activations (recursion) */
+	PgsStmt    *stmts;
+	PgsStmt    *merged_stmts;	/* what the shared tables already have */
+	uint64		merged_calls;
+	uint64		merged_errors;
+	uint64		merged_total;
+	uint64		merged_self;
+	int32		kind;			/* PgsFuncKind */
+	char	   *signature;
+	char	   *source;			/* NULL when unknown */
+	uint64		seq;			/* creation order, newest version wins */
+	int32		shared_slot;	/* cached index into the shared table */
+	uint32		shared_generation;
+	int32		snap_index;		/* scratch while a snapshot is built */
+} PgsFunc;
+
+/*
+ * Call graph as a trie: one node per distinct call stack.  fn == NULL marks
+ * the folded frame that stands for everything deeper than
+ * pgscope.max_stack_depth.
+ */
+typedef struct PgsCgNode
+{
+	PgsFunc    *fn;
+	struct PgsCgNode *parent;
+	struct PgsCgNode *child;
+	struct PgsCgNode *sibling;
+	uint64		hash;			/* of the whole path, for the shared table */
+	int32		depth;
+	uint64		calls;
+	uint64		total;
+	uint64		self;
+	uint64		merged_calls;
+	uint64		merged_total;
+	uint64		merged_self;
+	int32		shared_slot;
+	uint32		shared_generation;
+} PgsCgNode;
+
+/* ---------- snapshot: what SQL reads, from either store (nanoseconds) ---------- */
+
+typedef struct PgsSnapStmt
+{
+	int32		lineno;
+	int32		type;
+	uint64		count;
+	uint64		errors;
+	uint64		total;
+	uint64		self;
+	uint64		max;
+} PgsSnapStmt;
+
+typedef struct PgsSnapFunc
+{
+	PgsFuncKey	key;
+	int32		kind;
+	const char *signature;
+	const char *source;
+	uint64		seq;
+	uint64		calls;
+	uint64		errors;
+	uint64		total;
+	uint64		self;
+	uint64		max;
+	int32		nstmts;
+	PgsSnapStmt *stmts;			/* [1..nstmts] */
+} PgsSnapFunc;
+
+typedef struct PgsSnapCg
+{
+	int32		depth;
+	int32	   *frames;			/* index into the snapshot's funcs, -1 = folded marker,
+								 * -2 = unknown */
+	uint64		calls;
+	uint64		total;
+	uint64		self;
+} PgsSnapCg;
+
+typedef struct PgsSnapshot
+{
+	int			nfuncs;
+	PgsSnapFunc *funcs;
+	int			ncg;
+	PgsSnapCg  *cg;
+} PgsSnapshot;
+
+/* ---------- plugin.c: hooks and the local profile ---------- */
+
+extern bool pgs_session_enabled;
+extern int	pgs_max_stack_depth;
+extern bool pgs_loaded_at_startup;
+
+extern void pgs_plugin_init(void);
+extern void pgs_refresh_active(void);
+extern void pgs_local_reset(void);
+extern PgsSnapshot *pgs_local_snapshot(void);
+extern bool pgs_plugin_slot_owned(void);
+extern bool pgs_plugin_chained(void);
+extern uint64 pgs_callbacks_seen(void);
+extern void pgs_merge_local(bool force);
+
+/* iteration over the local profile for the merge in shmem.c */
+typedef void (*pgs_func_visitor) (PgsFunc *fn, void *arg);
+typedef void (*pgs_cg_visitor) (PgsCgNode *node, void *arg);
+extern void pgs_local_foreach(pgs_func_visitor fv, pgs_cg_visitor cv, void *arg);
+
+/* ---------- shmem.c: shared tables and instance-wide activation ---------- */
+
+extern int	pgs_max_functions;
+extern int	pgs_max_statements;
+extern int	pgs_max_callgraphs;
+extern int	pgs_max_source_bytes;
+extern int	pgs_max_global_seconds;
+
+extern void pgs_shmem_init(void);
+extern bool pgs_shared_available(void);
+extern bool pgs_shared_wants_me(void);
+extern void pgs_shared_merge(void);
+extern void pgs_shared_reset(void);
+extern PgsSnapshot *pgs_shared_snapshot(void);
+
+typedef struct PgsSharedStatus
+{
+	bool		global_enabled;
+	int64		global_expires;	/* TimestampTz, 0 = never */
+	int			pid;
+	int64		pid_expires;
+	int			collect_interval;
+	bool		functions_overflow;
+	bool		statements_overflow;
+	bool		callgraph_overflow;
+	bool		source_overflow;
+	int			nfuncs;
+	int			nstmts;
+	int			ncg;
+} PgsSharedStatus;
+
+extern void pgs_shared_status(PgsSharedStatus *st);
+extern void pgs_shared_set_global(bool on, int64 expire_seconds);
+extern void pgs_shared_set_pid(int pid, int64 expire_seconds);
+extern void pgs_shared_set_interval(int seconds);
+extern int	pgs_shared_collect_interval(void);
+
+/* ---------- helpers (sqlapi.c) ---------- */
+
+extern const char *pgs_stmt_typename(int type);
+extern const char *pgs_kind_name(int kind);
+extern int64 pgs_func_id(const PgsFuncKey *key);
+
+#endif							/* PGSCOPE_H */

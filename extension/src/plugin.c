@@ -1,0 +1,1019 @@
+/*
+ * plugin.c
+ *		The PL/pgSQL executor hooks and the backend-local profile.
+ *
+ * pgscope takes the "PLpgSQL_plugin" rendezvous slot and chains to whatever
+ * plugin held it before (plpgsql_check, pldebugger): every callback is
+ * forwarded, the helper pointers PL/pgSQL fills into our struct are copied
+ * into the previous plugin's struct, and the previous plugin gets its own
+ * plugin_info, swapped in around each forwarded call.
+ *
+ * Timing uses one stack of frames per backend; a frame is a function
+ * activation or a statement.  Each frame records its start tick and the
+ * ticks spent in its direct children, so self time is exact and nothing is
+ * rounded per statement.  estate->plugin_info holds the index (+1) of the
+ * activation's function frame, never a pointer, because the stack array
+ * grows.
+ *
+ * Frames of code that an error unwound never see stmt_end/func_end.  They are
+ * closed, with their time up to the abort and an error count, from the
+ * subtransaction callback (everything opened since the subtransaction began;
+ * this is how PL/pgSQL exception blocks unwind) and from the transaction
+ * callback (every frame whose activation is no longer on error_context_stack,
+ * which PostgresMain clears before aborting; a procedure's own ROLLBACK keeps
+ * its live frames).  No frame is ever left stale.
+ *
+ * Cost when profiling is off: the statement hooks are removed from our
+ * plugin struct (PL/pgSQL tests each pointer before calling it), so only
+ * func_setup/func_end run, once per call.  They stay installed while any
+ * frame is open, so disabling mid-function still closes what was opened.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_proc.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#include "compat.h"
+#include "pgscope.h"
+
+typedef struct PgsFrame
+{
+	uint64		start;
+	uint64		child;			/* ticks of direct child frames */
+	uint64		callee;			/* function frames: ticks of called functions */
+	PLpgSQL_execstate *estate;
+	PLpgSQL_stmt *stmt;			/* NULL for a function frame */
+	PgsStmt    *st;				/* statement frames */
+	PgsFunc    *fn;				/* function frames */
+	PgsCgNode  *cg;				/* function frames */
+	void	   *prev_info;		/* function frames: the chained plugin's
+								 * plugin_info */
+	int32		caller;			/* function frames: nearest profiled function
+								 * frame below, or -1 */
+	bool		outer;			/* counts toward inclusive totals */
+	bool		cg_outer;		/* not folded into the caller's marker node */
+	bool		profiled;		/* false: carries prev_info only */
+} PgsFrame;
+
+typedef struct PgsSubxactMark
+{
+	SubTransactionId subid;
+	int32		depth;
+} PgsSubxactMark;
+
+typedef struct PgsFnCacheEnt
+{
+	PLpgSQL_function *func;
+	Oid			oid;
+	TransactionId xmin;
+	ItemPointerData tid;
+	PgsFunc    *fn;
+} PgsFnCacheEnt;
+
+#define PGS_FN_CACHE_SIZE 256
+
+bool		pgs_session_enabled = false;
+int			pgs_max_stack_depth = 100;
+
+static bool pgs_active = false;
+static bool pgs_collect_shared = false; /* data was taken for the shared tables */
+
+static PLpgSQL_plugin **plugin_ptr = NULL;
+static PLpgSQL_plugin *prev_plugin = NULL;
+static uint64 callbacks_seen = 0;
+
+static PgsFrame *frames = NULL;
+static int32 depth = 0;
+static int32 frames_cap = 0;
+
+static PgsSubxactMark *subxact_marks = NULL;
+static int32 nsubxact_marks = 0;
+static int32 subxact_marks_cap = 0;
+static bool subxact_marks_lost = false;
+
+static MemoryContext pgs_cxt = NULL;
+static HTAB *func_table = NULL;
+static PgsCgNode cg_root;
+static uint64 func_seq = 0;
+static PgsFnCacheEnt fn_cache[PGS_FN_CACHE_SIZE];
+
+static const char *pending_do_source = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static uint64 last_merge_ticks = 0;
+
+static void pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func);
+static void pgs_func_beg(PLpgSQL_execstate *estate, PLpgSQL_function *func);
+static void pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func);
+static void pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt);
+static void pgs_stmt_end(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt);
+
+static PLpgSQL_plugin pgs_plugin = {
+	pgs_func_setup, NULL, pgs_func_end, NULL, NULL
+};
+
+/* ---------- hook installation ---------- */
+
+/*
+ * Install the per-statement hooks only when they have work to do; the
+ * statement loop then pays nothing while profiling is off.
+ */
+static inline void
+sync_hooks(void)
+{
+	bool		stmts = pgs_active || depth > 0 || prev_plugin != NULL;
+
+	pgs_plugin.stmt_beg = stmts ? pgs_stmt_beg : NULL;
+	pgs_plugin.stmt_end = stmts ? pgs_stmt_end : NULL;
+	pgs_plugin.func_beg = prev_plugin != NULL ? pgs_func_beg : NULL;
+}
+
+void
+pgs_refresh_active(void)
+{
+	pgs_active = pgs_session_enabled || pgs_shared_wants_me();
+	sync_hooks();
+}
+
+bool
+pgs_plugin_slot_owned(void)
+{
+	return plugin_ptr != NULL && *plugin_ptr == &pgs_plugin;
+}
+
+bool
+pgs_plugin_chained(void)
+{
+	return prev_plugin != NULL;
+}
+
+uint64
+pgs_callbacks_seen(void)
+{
+	return callbacks_seen;
+}
+
+/* ---------- local profile storage ---------- */
+
+static void
+local_tables_init(void)
+{
+	HASHCTL		ctl;
+
+	if (pgs_cxt == NULL)
+		pgs_cxt = AllocSetContextCreate(TopMemoryContext, "pgscope profile",
+										ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PgsFuncKey);
+	ctl.entrysize = sizeof(PgsFunc);
+	ctl.hcxt = pgs_cxt;
+	func_table = hash_create("pgscope functions", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&cg_root, 0, sizeof(cg_root));
+	cg_root.shared_slot = -1;
+	memset(fn_cache, 0, sizeof(fn_cache));
+}
+
+static uint64
+key_hash(const PgsFuncKey *key)
+{
+	/* the database is not part of a path hash: the shared key carries it */
+	return hash_bytes_extended((const unsigned char *) &key->oid,
+							   sizeof(PgsFuncKey) - offsetof(PgsFuncKey, oid), 0);
+}
+
+int64
+pgs_func_id(const PgsFuncKey *key)
+{
+	return (int64) (key_hash(key) >> 1);
+}
+
+static void
+fill_function_info(PgsFunc *fn, PLpgSQL_function *func, const char *do_source)
+{
+	MemoryContext old = MemoryContextSwitchTo(pgs_cxt);
+
+	fn->kind = PGS_KIND_FUNCTION;
+	if (func->fn_is_trigger == PLPGSQL_DML_TRIGGER)
+		fn->kind = PGS_KIND_TRIGGER;
+	else if (func->fn_is_trigger == PLPGSQL_EVENT_TRIGGER)
+		fn->kind = PGS_KIND_EVENT_TRIGGER;
+
+	if (!OidIsValid(func->fn_oid))
+	{
+		fn->kind = PGS_KIND_DO;
+		fn->signature = psprintf("DO block %08x%08x", fn->key.xmin, fn->key.blk);
+		fn->source = do_source ? pstrdup(do_source) : NULL;
+	}
+	else
+	{
+		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func->fn_oid));
+
+		fn->signature = format_procedure_qualified(func->fn_oid);
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
+
+			if (proc->prokind == PROKIND_PROCEDURE)
+				fn->kind = PGS_KIND_PROCEDURE;
+			/* only the source of the version that was compiled is ours */
+			if (HeapTupleHeaderGetRawXmin(tup->t_data) == func->fn_xmin &&
+				ItemPointerEquals(&tup->t_self, &func->fn_tid))
+			{
+				bool		isnull;
+				Datum		d = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
+
+				if (!isnull)
+					fn->source = TextDatumGetCString(d);
+			}
+			ReleaseSysCache(tup);
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
+
+static void
+alloc_stmts(PgsFunc *fn, int nstmts)
+{
+	int			i;
+
+	fn->stmts = MemoryContextAllocZero(pgs_cxt, sizeof(PgsStmt) * (nstmts + 1));
+	fn->merged_stmts = MemoryContextAllocZero(pgs_cxt, sizeof(PgsStmt) * (nstmts + 1));
+	for (i = 0; i <= nstmts; i++)
+		fn->stmts[i].type = -1;
+	fn->nstmts = nstmts;
+}
+
+/* Fill a new entry; on error remove it again so no half-made entry stays. */
+static void
+init_function(PgsFunc *fn, PLpgSQL_function *func, const char *do_source)
+{
+	memset(((char *) fn) + sizeof(PgsFuncKey), 0, sizeof(PgsFunc) - sizeof(PgsFuncKey));
+	fn->seq = ++func_seq;
+	fn->shared_slot = -1;
+	PG_TRY();
+	{
+		alloc_stmts(fn, func->nstatements);
+		fill_function_info(fn, func, do_source);
+	}
+	PG_CATCH();
+	{
+		hash_search(func_table, &fn->key, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+static PgsFunc *
+lookup_function(PLpgSQL_function *func)
+{
+	PgsFuncKey	key;
+	PgsFunc    *fn;
+	bool		found;
+	const char *do_source = NULL;
+	PgsFnCacheEnt *ce = NULL;
+
+	if (OidIsValid(func->fn_oid))
+	{
+		ce = &fn_cache[((uintptr_t) func >> 4) % PGS_FN_CACHE_SIZE];
+		/* a freed and reused PLpgSQL_function address must not match */
+		if (ce->func == func && ce->oid == func->fn_oid && ce->xmin == func->fn_xmin &&
+			ItemPointerEquals(&ce->tid, &func->fn_tid))
+			return ce->fn;
+	}
+
+	memset(&key, 0, sizeof(key));
+	key.db = MyDatabaseId;
+	key.oid = func->fn_oid;
+	if (OidIsValid(func->fn_oid))
+	{
+		key.xmin = func->fn_xmin;
+		key.blk = ItemPointerGetBlockNumberNoCheck(&func->fn_tid);
+		key.off = ItemPointerGetOffsetNumberNoCheck(&func->fn_tid);
+	}
+	else
+	{
+		/* an anonymous block: identified by its source text */
+		uint64		h;
+
+		do_source = pending_do_source;
+		h = do_source ? hash_bytes_extended((const unsigned char *) do_source,
+											strlen(do_source), 0) : 0;
+		key.xmin = (uint32) (h >> 32);
+		key.blk = (uint32) h;
+	}
+
+	fn = hash_search(func_table, &key, HASH_ENTER, &found);
+	if (!found)
+		init_function(fn, func, do_source);
+	else if (fn->nstmts < (int) func->nstatements)
+	{
+		/* cannot happen for one version; grow rather than index out of bounds */
+		PgsStmt    *old = fn->stmts,
+				   *oldm = fn->merged_stmts;
+		int			oldn = fn->nstmts;
+
+		alloc_stmts(fn, func->nstatements);
+		memcpy(fn->stmts, old, sizeof(PgsStmt) * (oldn + 1));
+		memcpy(fn->merged_stmts, oldm, sizeof(PgsStmt) * (oldn + 1));
+	}
+
+	if (ce)
+	{
+		ce->func = func;
+		ce->oid = func->fn_oid;
+		ce->xmin = func->fn_xmin;
+		ce->tid = func->fn_tid;
+		ce->fn = fn;
+	}
+	return fn;
+}
+
+static PgsCgNode *
+cg_child(PgsCgNode *parent, PgsFunc *fn)
+{
+	PgsCgNode  *n,
+			   *prev = NULL;
+
+	if (parent->depth >= pgs_max_stack_depth)
+	{
+		if (parent->fn == NULL && parent != &cg_root)
+			return parent;		/* already inside the folded marker */
+		fn = NULL;
+	}
+	for (n = parent->child; n != NULL; prev = n, n = n->sibling)
+	{
+		if (n->fn == fn)
+		{
+			if (prev)
+			{
+				/* move to front: hot callees are found first */
+				prev->sibling = n->sibling;
+				n->sibling = parent->child;
+				parent->child = n;
+			}
+			return n;
+		}
+	}
+	n = MemoryContextAllocZero(pgs_cxt, sizeof(PgsCgNode));
+	n->fn = fn;
+	n->parent = parent;
+	n->depth = parent->depth + 1;
+	n->hash = hash_combine64(parent->hash,
+							 fn ? key_hash(&fn->key) : UINT64CONST(0x9e3779b97f4a7c15));
+	n->shared_slot = -1;
+	n->sibling = parent->child;
+	parent->child = n;
+	return n;
+}
+
+/* ---------- frame stack ---------- */
+
+static inline PgsFrame *
+push_frame(void)
+{
+	if (unlikely(depth >= frames_cap))
+	{
+		int32		newcap = frames_cap ? frames_cap * 2 : 256;
+
+		if (frames == NULL)
+			frames = MemoryContextAlloc(TopMemoryContext, sizeof(PgsFrame) * newcap);
+		else
+			frames = repalloc(frames, sizeof(PgsFrame) * newcap);
+		frames_cap = newcap;
+	}
+	return &frames[depth++];
+}
+
+static inline PgsFrame *
+function_frame_of(PLpgSQL_execstate *estate)
+{
+	uintptr_t	idx = (uintptr_t) estate->plugin_info;
+
+	if (idx == 0 || idx > (uintptr_t) depth || frames[idx - 1].estate != estate ||
+		frames[idx - 1].stmt != NULL)
+		return NULL;
+	return &frames[idx - 1];
+}
+
+static int32
+nearest_profiled_function(int32 below)
+{
+	int32		i;
+
+	for (i = below - 1; i >= 0; i--)
+		if (frames[i].stmt == NULL && frames[i].profiled)
+			return i;
+	return -1;
+}
+
+/* Turn a function frame into a profiled one, starting its clock now. */
+static void
+start_function_profile(PgsFrame *f, PLpgSQL_function *func)
+{
+	int32		self_idx = (int32) (f - frames);
+	PgsCgNode  *parent;
+
+	f->fn = lookup_function(func);
+	f->caller = nearest_profiled_function(self_idx);
+	parent = f->caller >= 0 ? frames[f->caller].cg : &cg_root;
+	f->cg = cg_child(parent, f->fn);
+	f->cg_outer = !(f->cg->fn == NULL && f->cg == parent);
+	f->outer = (f->fn->active++ == 0);
+	f->profiled = true;
+	f->child = 0;
+	f->callee = 0;
+	if (pgs_shared_wants_me())
+		pgs_collect_shared = true;
+	f->start = pgs_ticks();
+}
+
+static inline void
+close_stmt_frame(PgsFrame *f, uint64 now, bool error)
+{
+	uint64		el = now - f->start;
+	PgsStmt    *s = f->st;
+
+	s->count++;
+	if (error)
+		s->errors++;
+	if (f->outer)
+		s->total += el;
+	s->self += el - f->child;
+	if (el > s->max)
+		s->max = el;
+	s->lineno = f->stmt->lineno;
+	s->type = f->stmt->cmd_type;
+	if (f > frames)
+		f[-1].child += el;
+}
+
+static void
+close_function_frame(PgsFrame *f, uint64 now, bool error)
+{
+	uint64		el = now - f->start;
+	PgsFunc    *fn = f->fn;
+	PgsCgNode  *cg = f->cg;
+
+	fn->calls++;
+	if (error)
+		fn->errors++;
+	if (f->outer)
+		fn->total += el;
+	fn->self += el - f->callee;
+	if (el > fn->max)
+		fn->max = el;
+	fn->active--;
+
+	cg->calls++;
+	if (f->cg_outer)
+		cg->total += el;
+	cg->self += el - f->callee;
+
+	if (f->caller >= 0)
+		frames[f->caller].callee += el;
+	if (f > frames)
+		f[-1].child += el;
+}
+
+/* Close every frame above target as raised by an error.  Never allocates. */
+static void
+unwind_to(int32 target)
+{
+	uint64		now;
+
+	if (depth <= target)
+		return;
+	now = pgs_ticks();
+	while (depth > target)
+	{
+		PgsFrame   *f = &frames[depth - 1];
+
+		if (f->stmt != NULL)
+			close_stmt_frame(f, now, true);
+		else if (f->profiled)
+			close_function_frame(f, now, true);
+		depth--;
+	}
+	sync_hooks();
+}
+
+/* ---------- forwarding to the chained plugin ---------- */
+
+static inline void
+swap_in_prev_info(PLpgSQL_execstate *estate, uintptr_t *saved)
+{
+	PgsFrame   *f = function_frame_of(estate);
+
+	*saved = (uintptr_t) estate->plugin_info;
+	estate->plugin_info = f ? f->prev_info : NULL;
+}
+
+static inline void
+swap_out_prev_info(PLpgSQL_execstate *estate, uintptr_t saved)
+{
+	void	   *info = estate->plugin_info;
+
+	estate->plugin_info = (void *) saved;
+	{
+		PgsFrame   *f = function_frame_of(estate);
+
+		if (f)
+			f->prev_info = info;
+	}
+}
+
+#define FORWARD(cb, estate, arg) \
+	do { \
+		if (prev_plugin && prev_plugin->cb) \
+		{ \
+			uintptr_t	saved_; \
+			swap_in_prev_info((estate), &saved_); \
+			prev_plugin->cb((estate), (arg)); \
+			swap_out_prev_info((estate), saved_); \
+		} \
+	} while (0)
+
+/* ---------- the five callbacks ---------- */
+
+static void
+pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func)
+{
+	callbacks_seen++;
+	pgs_refresh_active();
+
+	estate->plugin_info = NULL;
+	if (pgs_active || prev_plugin)
+	{
+		PgsFrame   *f = push_frame();
+
+		memset(f, 0, sizeof(PgsFrame));
+		f->estate = estate;
+		f->caller = -1;
+		estate->plugin_info = (void *) (uintptr_t) depth;
+		sync_hooks();
+		if (pgs_active)
+		{
+			PG_TRY();
+			{
+				start_function_profile(f, func);
+			}
+			PG_CATCH();
+			{
+				depth--;
+				estate->plugin_info = NULL;
+				sync_hooks();
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+		}
+	}
+
+	if (prev_plugin)
+	{
+		/* PL/pgSQL filled these into our struct just before calling us */
+		prev_plugin->error_callback = pgs_plugin.error_callback;
+		prev_plugin->assign_expr = pgs_plugin.assign_expr;
+		prev_plugin->assign_value = pgs_plugin.assign_value;
+		prev_plugin->eval_datum = pgs_plugin.eval_datum;
+		prev_plugin->cast_value = pgs_plugin.cast_value;
+		FORWARD(func_setup, estate, func);
+	}
+}
+
+static void
+pgs_func_beg(PLpgSQL_execstate *estate, PLpgSQL_function *func)
+{
+	FORWARD(func_beg, estate, func);
+}
+
+static void
+pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
+{
+	PgsFrame   *f;
+	uint64		now;
+
+	FORWARD(func_end, estate, func);
+
+	f = function_frame_of(estate);
+	if (f == NULL)
+		return;
+	now = pgs_ticks();
+	/* statements of this activation still open (should not happen): close them */
+	while (&frames[depth - 1] != f)
+	{
+		PgsFrame   *top = &frames[depth - 1];
+
+		if (top->stmt != NULL)
+			close_stmt_frame(top, now, false);
+		else if (top->profiled)
+			close_function_frame(top, now, false);
+		depth--;
+	}
+	if (f->profiled)
+		close_function_frame(f, now, false);
+	depth--;
+	estate->plugin_info = NULL;
+	if (depth == 0)
+	{
+		sync_hooks();
+		if (pgs_collect_shared)
+		{
+			int			interval = pgs_shared_collect_interval();
+
+			if (interval > 0 &&
+				pgs_ticks_to_ns(now - last_merge_ticks) >= (uint64) interval * 1000000000)
+				pgs_merge_local(false);
+		}
+	}
+}
+
+static void
+pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
+{
+	if (likely(pgs_active))
+	{
+		PgsFrame   *ff = function_frame_of(estate);
+		PgsFrame   *f;
+
+		if (unlikely(ff == NULL || !ff->profiled))
+		{
+			/* profiling was switched on while this activation ran */
+			if (ff == NULL)
+			{
+				ff = push_frame();
+				memset(ff, 0, sizeof(PgsFrame));
+				ff->estate = estate;
+				ff->caller = -1;
+				estate->plugin_info = (void *) (uintptr_t) depth;
+			}
+			start_function_profile(ff, estate->func);
+		}
+		if (likely(stmt->stmtid > 0 && stmt->stmtid <= (unsigned) ff->fn->nstmts))
+		{
+			PgsStmt    *st = &ff->fn->stmts[stmt->stmtid];
+			bool		outer = ff->outer;
+
+			f = push_frame();	/* may move the array: ff is stale now */
+			f->estate = estate;
+			f->stmt = stmt;
+			f->st = st;
+			f->outer = outer;
+			f->child = 0;
+			f->start = pgs_ticks();
+		}
+	}
+	FORWARD(stmt_beg, estate, stmt);
+}
+
+static void
+pgs_stmt_end(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
+{
+	if (likely(depth > 0))
+	{
+		PgsFrame   *f = &frames[depth - 1];
+
+		if (likely(f->stmt == stmt && f->estate == estate))
+		{
+			close_stmt_frame(f, pgs_ticks(), false);
+			depth--;
+		}
+	}
+	FORWARD(stmt_end, estate, stmt);
+}
+
+/* ---------- transaction and subtransaction ends ---------- */
+
+static bool
+estate_is_live(PLpgSQL_execstate *estate)
+{
+	ErrorContextCallback *e;
+
+	for (e = error_context_stack; e != NULL; e = e->previous)
+		if (e->callback == pgs_plugin.error_callback && e->arg == (void *) estate)
+			return true;
+	return false;
+}
+
+static void
+pgs_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			{
+				int32		target = depth;
+
+				/*
+				 * PostgresMain clears error_context_stack before aborting, so
+				 * after an error nothing is live; a procedure's ROLLBACK keeps
+				 * its own activations.
+				 */
+				while (target > 0 && !estate_is_live(frames[target - 1].estate))
+					target--;
+				unwind_to(target);
+			}
+			/* FALLTHROUGH */
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			nsubxact_marks = 0;
+			subxact_marks_lost = false;
+			if (pgs_collect_shared)
+				pgs_merge_local(false);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+pgs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	int32		i;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			if (nsubxact_marks >= subxact_marks_cap)
+			{
+				int32		newcap = subxact_marks_cap ? subxact_marks_cap * 2 : 32;
+				void	   *p;
+
+				p = MemoryContextAllocExtended(TopMemoryContext,
+											   sizeof(PgsSubxactMark) * newcap,
+											   MCXT_ALLOC_NO_OOM);
+				if (p == NULL)
+				{
+					subxact_marks_lost = true;
+					return;
+				}
+				if (subxact_marks)
+				{
+					memcpy(p, subxact_marks, sizeof(PgsSubxactMark) * nsubxact_marks);
+					pfree(subxact_marks);
+				}
+				subxact_marks = p;
+				subxact_marks_cap = newcap;
+			}
+			subxact_marks[nsubxact_marks].subid = mySubid;
+			subxact_marks[nsubxact_marks].depth = depth;
+			nsubxact_marks++;
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			for (i = nsubxact_marks - 1; i >= 0; i--)
+			{
+				if (subxact_marks[i].subid == mySubid)
+				{
+					unwind_to(subxact_marks[i].depth);
+					nsubxact_marks = i;
+					break;
+				}
+			}
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			for (i = nsubxact_marks - 1; i >= 0; i--)
+			{
+				if (subxact_marks[i].subid == mySubid)
+				{
+					nsubxact_marks = i;
+					break;
+				}
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/* ---------- DO blocks: their source comes from the DoStmt ---------- */
+
+static void
+pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	const char *saved = pending_do_source;
+
+	if (IsA(pstmt->utilityStmt, DoStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DoStmt *) pstmt->utilityStmt)->args)
+		{
+			DefElem    *d = (DefElem *) lfirst(lc);
+
+			if (strcmp(d->defname, "as") == 0)
+				pending_do_source = strVal(d->arg);
+		}
+	}
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		pending_do_source = saved;
+	}
+	PG_END_TRY();
+}
+
+/* ---------- reset, iteration, snapshot ---------- */
+
+static void
+zero_cg(PgsCgNode *n)
+{
+	for (; n != NULL; n = n->sibling)
+	{
+		n->calls = n->total = n->self = 0;
+		n->merged_calls = n->merged_total = n->merged_self = 0;
+		zero_cg(n->child);
+	}
+}
+
+void
+pgs_local_reset(void)
+{
+	if (depth == 0)
+	{
+		MemoryContextReset(pgs_cxt);
+		local_tables_init();
+		return;
+	}
+	else
+	{
+		/* activations are running and point into the tables: zero in place */
+		HASH_SEQ_STATUS hs;
+		PgsFunc    *fn;
+
+		hash_seq_init(&hs, func_table);
+		while ((fn = hash_seq_search(&hs)) != NULL)
+		{
+			fn->calls = fn->errors = fn->total = fn->self = fn->max = 0;
+			fn->merged_calls = fn->merged_errors = fn->merged_total = fn->merged_self = 0;
+			memset(fn->merged_stmts, 0, sizeof(PgsStmt) * (fn->nstmts + 1));
+			for (int i = 0; i <= fn->nstmts; i++)
+			{
+				int32		l = fn->stmts[i].lineno,
+							t = fn->stmts[i].type;
+
+				memset(&fn->stmts[i], 0, sizeof(PgsStmt));
+				fn->stmts[i].lineno = l;
+				fn->stmts[i].type = t;
+			}
+		}
+		zero_cg(cg_root.child);
+	}
+}
+
+static void
+foreach_cg(PgsCgNode *n, pgs_cg_visitor cv, void *arg)
+{
+	for (; n != NULL; n = n->sibling)
+	{
+		cv(n, arg);
+		foreach_cg(n->child, cv, arg);
+	}
+}
+
+void
+pgs_local_foreach(pgs_func_visitor fv, pgs_cg_visitor cv, void *arg)
+{
+	HASH_SEQ_STATUS hs;
+	PgsFunc    *fn;
+
+	if (fv)
+	{
+		hash_seq_init(&hs, func_table);
+		while ((fn = hash_seq_search(&hs)) != NULL)
+			fv(fn, arg);
+	}
+	if (cv)
+		foreach_cg(cg_root.child, cv, arg);
+}
+
+void
+pgs_merge_local(bool force)
+{
+	if (!force && !pgs_collect_shared)
+		return;
+	pgs_shared_merge();
+	last_merge_ticks = pgs_ticks();
+	/* keep collecting for the shared tables while activations still run */
+	pgs_collect_shared = depth > 0 && pgs_shared_wants_me();
+}
+
+typedef struct SnapBuild
+{
+	PgsSnapshot *snap;
+	int			cap;
+} SnapBuild;
+
+static void
+snap_func(PgsFunc *fn, void *arg)
+{
+	SnapBuild  *b = arg;
+	PgsSnapFunc *sf = &b->snap->funcs[b->snap->nfuncs];
+
+	fn->snap_index = b->snap->nfuncs++;
+	sf->key = fn->key;
+	sf->kind = fn->kind;
+	sf->signature = fn->signature;
+	sf->source = fn->source;
+	sf->seq = fn->seq;
+	sf->calls = fn->calls;
+	sf->errors = fn->errors;
+	sf->total = pgs_ticks_to_ns(fn->total);
+	sf->self = pgs_ticks_to_ns(fn->self);
+	sf->max = pgs_ticks_to_ns(fn->max);
+	sf->nstmts = fn->nstmts;
+	sf->stmts = palloc0(sizeof(PgsSnapStmt) * (fn->nstmts + 1));
+	for (int i = 1; i <= fn->nstmts; i++)
+	{
+		PgsStmt    *s = &fn->stmts[i];
+		PgsSnapStmt *t = &sf->stmts[i];
+
+		t->lineno = s->lineno;
+		t->type = s->type;
+		t->count = s->count;
+		t->errors = s->errors;
+		t->total = pgs_ticks_to_ns(s->total);
+		t->self = pgs_ticks_to_ns(s->self);
+		t->max = pgs_ticks_to_ns(s->max);
+	}
+}
+
+static void
+count_cg(PgsCgNode *n, void *arg)
+{
+	(*(int *) arg)++;
+}
+
+static void
+snap_cg(PgsCgNode *n, void *arg)
+{
+	SnapBuild  *b = arg;
+	PgsSnapCg  *c;
+	PgsCgNode  *p;
+	int			i;
+
+	if (n->calls == 0)
+		return;
+	c = &b->snap->cg[b->snap->ncg++];
+	c->depth = n->depth;
+	c->frames = palloc(sizeof(int32) * n->depth);
+	for (p = n, i = n->depth - 1; p != &cg_root && i >= 0; p = p->parent, i--)
+		c->frames[i] = p->fn ? p->fn->snap_index : -1;
+	c->calls = n->calls;
+	c->total = pgs_ticks_to_ns(n->total);
+	c->self = pgs_ticks_to_ns(n->self);
+}
+
+PgsSnapshot *
+pgs_local_snapshot(void)
+{
+	SnapBuild	b;
+	int			ncg = 0;
+
+	b.snap = palloc0(sizeof(PgsSnapshot));
+	b.snap->funcs = palloc0(sizeof(PgsSnapFunc) * (hash_get_num_entries(func_table) + 1));
+	pgs_local_foreach(snap_func, NULL, &b);
+	pgs_local_foreach(NULL, count_cg, &ncg);
+	b.snap->cg = palloc0(sizeof(PgsSnapCg) * (ncg + 1));
+	pgs_local_foreach(NULL, snap_cg, &b);
+	return b.snap;
+}
+
+/* ---------- initialisation ---------- */
+
+void
+pgs_plugin_init(void)
+{
+	plugin_ptr = (PLpgSQL_plugin **) find_rendezvous_variable("PLpgSQL_plugin");
+	prev_plugin = *plugin_ptr;
+	*plugin_ptr = &pgs_plugin;
+
+	local_tables_init();
+	pgs_refresh_active();
+
+	RegisterXactCallback(pgs_xact_callback, NULL);
+	RegisterSubXactCallback(pgs_subxact_callback, NULL);
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = pgs_ProcessUtility;
+}

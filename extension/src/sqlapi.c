@@ -1,0 +1,812 @@
+/*
+ * sqlapi.c
+ *		The SQL-callable functions: the native pgscope_* API and the C parts of
+ *		the plprofiler 4.2 compatibility layer (the rest of that layer is SQL in
+ *		the install script, on top of these).
+ *
+ * Every reader works on a snapshot (plugin.c or shmem.c builds it), so the
+ * row-building code below is shared by the local and the shared variant.
+ * Privilege rule: whatever affects other sessions or exposes their data
+ * needs superuser or membership in pgscope_admin (reading shared data is
+ * also allowed to pg_read_all_stats).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "pgscope.h"
+
+#define PGS_MAX_ARRAY_ELEMS 100000
+
+static const char *const stmt_type_names[] = {
+	"block", "assign", "if", "case", "loop", "while", "for (integer)",
+	"for (query)", "for (cursor)", "foreach", "exit", "return", "return next",
+	"return query", "raise", "assert", "sql", "execute", "for (execute)",
+	"get diagnostics", "open", "fetch", "close", "perform", "call", "commit",
+	"rollback"
+};
+
+const char *
+pgs_stmt_typename(int type)
+{
+	if (type >= 0 && type < (int) lengthof(stmt_type_names))
+		return stmt_type_names[type];
+	return "unknown";
+}
+
+const char *
+pgs_kind_name(int kind)
+{
+	switch (kind)
+	{
+		case PGS_KIND_PROCEDURE:
+			return "procedure";
+		case PGS_KIND_TRIGGER:
+			return "trigger";
+		case PGS_KIND_EVENT_TRIGGER:
+			return "event trigger";
+		case PGS_KIND_DO:
+			return "do";
+		default:
+			return "function";
+	}
+}
+
+/* ---------- privilege and argument checks ---------- */
+
+static bool
+is_admin(void)
+{
+	Oid			role = get_role_oid("pgscope_admin", true);
+
+	return superuser() || (OidIsValid(role) && has_privs_of_role(GetUserId(), role));
+}
+
+static void
+require_admin(const char *what)
+{
+	if (!is_admin())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", what),
+				 errhint("Only superusers and members of the role pgscope_admin may do this; a superuser can run GRANT pgscope_admin TO <role>.")));
+}
+
+static void
+require_shared(void)
+{
+	if (!pgs_shared_available())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgscope shared profiling is not available"),
+				 errhint("Add pgscope to shared_preload_libraries in postgresql.conf and restart the server; session profiling (pgscope.enabled) works without it.")));
+}
+
+static void
+require_shared_read(void)
+{
+	require_shared();
+	if (!is_admin() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read instance-wide profile data"),
+				 errhint("Superusers and members of pgscope_admin or pg_read_all_stats may read it; your own session's profile is in the *_local functions.")));
+}
+
+static void
+require_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be NULL", name),
+				 errhint("Pass a value; to switch profiling off pass false (or 0 for a pid).")));
+}
+
+static int64
+interval_seconds(FunctionCallInfo fcinfo, int n)
+{
+	Interval   *iv;
+	int64		secs;
+
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return -1;				/* use pgscope.max_global_seconds */
+	iv = PG_GETARG_INTERVAL_P(n);
+	secs = iv->time / USECS_PER_SEC + (int64) iv->day * SECS_PER_DAY +
+		(int64) iv->month * DAYS_PER_MONTH * SECS_PER_DAY;
+	if (secs < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expiry must not be negative"),
+				 errhint("Give an interval such as '10 minutes', or '0' for no expiry.")));
+	return secs;
+}
+
+/* ---------- snapshots and derived facts ---------- */
+
+typedef struct SnapInfo
+{
+	PgsSnapshot *snap;
+	bool	   *is_current;		/* pg_proc still holds this version */
+	bool	   *is_latest;		/* the version plprofiler-compatible output shows */
+} SnapInfo;
+
+static SnapInfo *
+take_snapshot(bool shared)
+{
+	SnapInfo   *si = palloc0(sizeof(SnapInfo));
+	PgsSnapshot *snap;
+	int			i,
+				j;
+
+	if (shared)
+	{
+		require_shared_read();
+		snap = pgs_shared_snapshot();
+	}
+	else
+		snap = pgs_local_snapshot();
+	si->snap = snap;
+	si->is_current = palloc0(sizeof(bool) * (snap->nfuncs + 1));
+	si->is_latest = palloc0(sizeof(bool) * (snap->nfuncs + 1));
+	for (i = 0; i < snap->nfuncs; i++)
+	{
+		PgsFuncKey *k = &snap->funcs[i].key;
+		HeapTuple	tup;
+
+		if (!OidIsValid(k->oid))
+			continue;
+		tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(k->oid));
+		if (HeapTupleIsValid(tup))
+		{
+			si->is_current[i] = HeapTupleHeaderGetRawXmin(tup->t_data) == k->xmin &&
+				ItemPointerGetBlockNumberNoCheck(&tup->t_self) == k->blk &&
+				ItemPointerGetOffsetNumberNoCheck(&tup->t_self) == k->off;
+			ReleaseSysCache(tup);
+		}
+	}
+	/* per oid: the current version, else the newest one seen */
+	for (i = 0; i < snap->nfuncs; i++)
+	{
+		bool		latest = true;
+
+		if (!OidIsValid(snap->funcs[i].key.oid))
+			continue;
+		for (j = 0; j < snap->nfuncs && latest; j++)
+		{
+			if (j == i || snap->funcs[j].key.oid != snap->funcs[i].key.oid)
+				continue;
+			if (si->is_current[j] ||
+				(!si->is_current[i] && snap->funcs[j].seq > snap->funcs[i].seq))
+				latest = false;
+		}
+		si->is_latest[i] = latest;
+	}
+	return si;
+}
+
+static Datum
+text_or_null(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL);
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/* Split source into lines (1-based); a trailing empty line is dropped. */
+static int
+split_lines(const char *src, char ***lines_out)
+{
+	int			n = 0,
+				cap = 16;
+	char	  **lines = palloc(sizeof(char *) * cap);
+	const char *p = src;
+
+	while (p != NULL && *p != '\0')
+	{
+		const char *nl = strchr(p, '\n');
+		int			len = nl ? (int) (nl - p) : (int) strlen(p);
+
+		if (n + 1 >= cap)
+		{
+			cap *= 2;
+			lines = repalloc(lines, sizeof(char *) * cap);
+		}
+		lines[++n] = pnstrdup(p, len);
+		p = nl ? nl + 1 : NULL;
+	}
+	*lines_out = lines;
+	return n;
+}
+
+/* ---------- native readers ---------- */
+
+PG_FUNCTION_INFO_V1(pgscope_functions);
+Datum
+pgscope_functions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SnapInfo   *si;
+	int			i;
+
+	require_arg(fcinfo, 0, "shared");
+	si = take_snapshot(PG_GETARG_BOOL(0));
+	pgs_init_materialized_srf(fcinfo);
+	for (i = 0; i < si->snap->nfuncs; i++)
+	{
+		PgsSnapFunc *f = &si->snap->funcs[i];
+		Datum		v[12];
+		bool		n[12] = {0};
+
+		v[0] = Int64GetDatum(pgs_func_id(&f->key));
+		v[1] = ObjectIdGetDatum(f->key.oid);
+		v[2] = text_or_null(f->signature, &n[2]);
+		v[3] = CStringGetTextDatum(pgs_kind_name(f->kind));
+		v[4] = BoolGetDatum(si->is_current[i]);
+		v[5] = BoolGetDatum(si->is_latest[i]);
+		v[6] = Int64GetDatum(f->calls);
+		v[7] = Int64GetDatum(f->errors);
+		v[8] = Int64GetDatum(f->total);
+		v[9] = Int64GetDatum(f->self);
+		v[10] = Int64GetDatum(f->max);
+		v[11] = text_or_null(f->source, &n[11]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgscope_statements);
+Datum
+pgscope_statements(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SnapInfo   *si;
+	int			i,
+				j;
+
+	require_arg(fcinfo, 0, "shared");
+	si = take_snapshot(PG_GETARG_BOOL(0));
+	pgs_init_materialized_srf(fcinfo);
+	for (i = 0; i < si->snap->nfuncs; i++)
+	{
+		PgsSnapFunc *f = &si->snap->funcs[i];
+
+		for (j = 1; j <= f->nstmts; j++)
+		{
+			PgsSnapStmt *s = &f->stmts[j];
+			Datum		v[11];
+			bool		n[11] = {0};
+
+			if (s->count == 0 && s->type < 0)
+				continue;
+			v[0] = Int64GetDatum(pgs_func_id(&f->key));
+			v[1] = ObjectIdGetDatum(f->key.oid);
+			v[2] = text_or_null(f->signature, &n[2]);
+			v[3] = Int32GetDatum(j);
+			v[4] = Int32GetDatum(s->lineno);
+			v[5] = CStringGetTextDatum(pgs_stmt_typename(s->type));
+			v[6] = Int64GetDatum(s->count);
+			v[7] = Int64GetDatum(s->errors);
+			v[8] = Int64GetDatum(s->total);
+			v[9] = Int64GetDatum(s->self);
+			v[10] = Int64GetDatum(s->max);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		}
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgscope_lines);
+Datum
+pgscope_lines(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SnapInfo   *si;
+	int			i,
+				j,
+				line;
+
+	require_arg(fcinfo, 0, "shared");
+	si = take_snapshot(PG_GETARG_BOOL(0));
+	pgs_init_materialized_srf(fcinfo);
+	for (i = 0; i < si->snap->nfuncs; i++)
+	{
+		PgsSnapFunc *f = &si->snap->funcs[i];
+		char	  **lines = NULL;
+		int			nlines = f->source ? split_lines(f->source, &lines) : 0;
+		int			maxline = nlines;
+
+		for (j = 1; j <= f->nstmts; j++)
+			if (f->stmts[j].type >= 0 && f->stmts[j].lineno > maxline)
+				maxline = f->stmts[j].lineno;
+
+		for (line = 0; line <= maxline; line++)
+		{
+			Datum		v[14];
+			bool		n[14] = {0};
+			int32		nst = 0;
+			uint64		cnt = 0,
+						err = 0,
+						tot = 0,
+						slf = 0,
+						mx = 0;
+
+			if (line == 0)
+			{
+				cnt = f->calls;
+				err = f->errors;
+				tot = f->total;
+				slf = f->self;
+				mx = f->max;
+			}
+			else
+			{
+				for (j = 1; j <= f->nstmts; j++)
+				{
+					PgsSnapStmt *s = &f->stmts[j];
+
+					if (s->type < 0 || s->lineno != line)
+						continue;
+					nst++;
+					cnt += s->count;
+					err += s->errors;
+					tot += s->total;
+					slf += s->self;
+					mx = Max(mx, s->max);
+				}
+			}
+			v[0] = Int64GetDatum(pgs_func_id(&f->key));
+			v[1] = ObjectIdGetDatum(f->key.oid);
+			v[2] = text_or_null(f->signature, &n[2]);
+			v[3] = BoolGetDatum(si->is_latest[i]);
+			v[4] = CStringGetTextDatum(pgs_kind_name(f->kind));
+			v[5] = Int32GetDatum(line);
+			if (line == 0)
+				v[6] = text_or_null(f->signature, &n[6]);
+			else
+				v[6] = text_or_null(line <= nlines ? lines[line] : NULL, &n[6]);
+			v[7] = Int32GetDatum(nst);
+			v[8] = Int64GetDatum(cnt);
+			v[9] = Int64GetDatum(err);
+			v[10] = Int64GetDatum(tot);
+			v[11] = Int64GetDatum(slf);
+			v[12] = Int64GetDatum(mx);
+			v[13] = BoolGetDatum(si->is_current[i]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		}
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgscope_callgraph);
+Datum
+pgscope_callgraph(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SnapInfo   *si;
+	int			i,
+				j;
+
+	require_arg(fcinfo, 0, "shared");
+	si = take_snapshot(PG_GETARG_BOOL(0));
+	pgs_init_materialized_srf(fcinfo);
+	for (i = 0; i < si->snap->ncg; i++)
+	{
+		PgsSnapCg  *c = &si->snap->cg[i];
+		Datum	   *names = palloc(sizeof(Datum) * Max(c->depth, 1));
+		Datum	   *ids = palloc(sizeof(Datum) * Max(c->depth, 1));
+		Datum	   *oids = palloc(sizeof(Datum) * Max(c->depth, 1));
+		Datum		v[7];
+		bool		n[7] = {0};
+
+		for (j = 0; j < c->depth; j++)
+		{
+			int32		fi = c->frames[j];
+
+			if (fi >= 0)
+			{
+				PgsSnapFunc *f = &si->snap->funcs[fi];
+
+				names[j] = CStringGetTextDatum(f->signature ? f->signature : "unknown");
+				ids[j] = Int64GetDatum(pgs_func_id(&f->key));
+				oids[j] = ObjectIdGetDatum(f->key.oid);
+			}
+			else
+			{
+				names[j] = CStringGetTextDatum(fi == -1 ? "[deeper frames folded]" : "[unknown]");
+				ids[j] = Int64GetDatum(fi);
+				oids[j] = ObjectIdGetDatum(InvalidOid);
+			}
+		}
+		v[0] = PointerGetDatum(construct_array(names, c->depth, TEXTOID, -1, false, TYPALIGN_INT));
+		v[1] = PointerGetDatum(construct_array(ids, c->depth, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[2] = PointerGetDatum(construct_array(oids, c->depth, OIDOID, 4, true, TYPALIGN_INT));
+		v[3] = Int64GetDatum(c->calls);
+		v[4] = Int64GetDatum(c->total);
+		v[5] = Int64GetDatum(c->total > c->self ? c->total - c->self : 0);
+		v[6] = Int64GetDatum(c->self);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgscope_status);
+Datum
+pgscope_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	PgsSharedStatus st;
+	Datum		v[18];
+	bool		n[18] = {0};
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pgs_shared_status(&st);
+	v[0] = BoolGetDatum(pgs_loaded_at_startup);
+	v[1] = BoolGetDatum(pgs_session_enabled);
+	v[2] = BoolGetDatum(st.global_enabled && (st.global_expires == 0 || now < st.global_expires));
+	v[3] = TimestampTzGetDatum(st.global_expires);
+	n[3] = !st.global_enabled || st.global_expires == 0;
+	v[4] = Int32GetDatum((st.pid_expires == 0 || now < st.pid_expires) ? st.pid : 0);
+	v[5] = TimestampTzGetDatum(st.pid_expires);
+	n[5] = st.pid == 0 || st.pid_expires == 0;
+	v[6] = Int32GetDatum(st.collect_interval);
+	v[7] = BoolGetDatum(pgs_plugin_slot_owned());
+	v[8] = BoolGetDatum(pgs_plugin_chained());
+	v[9] = Int64GetDatum(pgs_callbacks_seen());
+	v[10] = BoolGetDatum(st.functions_overflow);
+	v[11] = BoolGetDatum(st.statements_overflow);
+	v[12] = BoolGetDatum(st.callgraph_overflow);
+	v[13] = BoolGetDatum(st.source_overflow);
+	v[14] = Int32GetDatum(st.nfuncs);
+	v[15] = Int32GetDatum(st.nstmts);
+	v[16] = Int32GetDatum(st.ncg);
+	v[17] = BoolGetDatum(pgs_shared_available());
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, v, n)));
+}
+
+/* ---------- switches ---------- */
+
+static void
+warn_if_slot_lost(void)
+{
+	if (!pgs_plugin_slot_owned())
+		ereport(WARNING,
+				(errmsg("another PL/pgSQL plugin was loaded after pgscope and now holds the plugin slot"),
+				 errdetail("pgscope sees PL/pgSQL only if that plugin forwards its callbacks."),
+				 errhint("Load pgscope last, e.g. list it after plpgsql_check in shared_preload_libraries, and check pgscope_status().callbacks_seen.")));
+}
+
+PG_FUNCTION_INFO_V1(pgscope_enable);
+Datum
+pgscope_enable(PG_FUNCTION_ARGS)
+{
+	bool		on;
+
+	require_arg(fcinfo, 0, "enabled");
+	on = PG_GETARG_BOOL(0);
+	(void) set_config_option("pgscope.enabled", on ? "on" : "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+	if (on)
+		warn_if_slot_lost();
+	PG_RETURN_BOOL(on);
+}
+
+PG_FUNCTION_INFO_V1(pgscope_enable_global);
+Datum
+pgscope_enable_global(PG_FUNCTION_ARGS)
+{
+	bool		on;
+	int64		secs;
+
+	require_arg(fcinfo, 0, "enabled");
+	on = PG_GETARG_BOOL(0);
+	require_admin("switch instance-wide profiling");
+	require_shared();
+	secs = interval_seconds(fcinfo, 1);
+	pgs_shared_set_global(on, secs);
+	pgs_refresh_active();
+	if (on)
+		warn_if_slot_lost();
+	PG_RETURN_BOOL(on);
+}
+
+PG_FUNCTION_INFO_V1(pgscope_enable_pid);
+Datum
+pgscope_enable_pid(PG_FUNCTION_ARGS)
+{
+	int32		pid;
+	int64		secs;
+
+	require_arg(fcinfo, 0, "pid");
+	pid = PG_GETARG_INT32(0);
+	require_admin("switch profiling of another backend");
+	require_shared();
+	if (pid < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pid must not be negative"),
+				 errhint("Give a backend's pid from pg_stat_activity, or 0 to switch per-pid profiling off.")));
+	secs = interval_seconds(fcinfo, 1);
+	pgs_shared_set_pid(pid, secs);
+	pgs_refresh_active();
+	if (pid != 0)
+		warn_if_slot_lost();
+	PG_RETURN_INT32(pid);
+}
+
+PG_FUNCTION_INFO_V1(pgscope_set_collect_interval);
+Datum
+pgscope_set_collect_interval(PG_FUNCTION_ARGS)
+{
+	int32		secs;
+
+	require_arg(fcinfo, 0, "seconds");
+	secs = PG_GETARG_INT32(0);
+	require_admin("change the collect interval");
+	require_shared();
+	if (secs < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("collect interval must not be negative"),
+				 errhint("Give seconds between merges of long-running transactions, or 0 to merge only at transaction end.")));
+	pgs_shared_set_interval(secs);
+	PG_RETURN_INT32(secs);
+}
+
+PG_FUNCTION_INFO_V1(pgscope_get_collect_interval);
+Datum
+pgscope_get_collect_interval(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(pgs_shared_collect_interval());
+}
+
+PG_FUNCTION_INFO_V1(pgscope_reset);
+Datum
+pgscope_reset(PG_FUNCTION_ARGS)
+{
+	require_arg(fcinfo, 0, "shared");
+	if (PG_GETARG_BOOL(0))
+	{
+		require_admin("reset instance-wide profile data");
+		require_shared();
+		pgs_shared_reset();
+	}
+	else
+		pgs_local_reset();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgscope_collect);
+Datum
+pgscope_collect(PG_FUNCTION_ARGS)
+{
+	require_shared();
+	pgs_merge_local(true);
+	PG_RETURN_INT32(0);
+}
+
+/* ---------- source and stack names by oid (plprofiler compatibility) ---------- */
+
+static Oid *
+oid_array_arg(FunctionCallInfo fcinfo, int n, int *count)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	Oid		   *oids;
+	int			i;
+
+	require_arg(fcinfo, n, "func_oids");
+	arr = PG_GETARG_ARRAYTYPE_P(n);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("expected a one-dimensional array of oids"),
+				 errhint("Pass e.g. pl_profiler_func_oids_local().")));
+	if (ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) > PGS_MAX_ARRAY_ELEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many oids: %d (at most %d)",
+						ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)), PGS_MAX_ARRAY_ELEMS),
+				 errhint("Ask for fewer functions at a time.")));
+	deconstruct_array(arr, OIDOID, 4, true, TYPALIGN_INT, &elems, &nulls, count);
+	oids = palloc(sizeof(Oid) * (*count + 1));
+	for (i = 0; i < *count; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the oid array must not contain NULL"),
+					 errhint("Remove the NULL elements.")));
+		oids[i] = DatumGetObjectId(elems[i]);
+	}
+	return oids;
+}
+
+/* A profiled version of oid (latest first) in either store, for dropped functions. */
+static PgsSnapFunc *
+find_profiled(SnapInfo **stores, int nstores, Oid oid)
+{
+	for (int s = 0; s < nstores; s++)
+	{
+		PgsSnapFunc *best = NULL;
+
+		if (stores[s] == NULL)
+			continue;
+		for (int i = 0; i < stores[s]->snap->nfuncs; i++)
+		{
+			PgsSnapFunc *f = &stores[s]->snap->funcs[i];
+
+			if (f->key.oid == oid && (best == NULL || f->seq > best->seq))
+				best = f;
+		}
+		if (best)
+			return best;
+	}
+	return NULL;
+}
+
+static int
+profile_stores(SnapInfo **stores)
+{
+	int			n = 0;
+
+	stores[n++] = take_snapshot(false);
+	if (pgs_shared_available() &&
+		(is_admin() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS)))
+		stores[n++] = take_snapshot(true);
+	return n;
+}
+
+static void
+unknown_oid(Oid oid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_FUNCTION),
+			 errmsg("function with OID %u does not exist and has no profile", oid),
+			 errhint("Pass oids from pl_profiler_func_oids_local() or pl_profiler_func_oids_shared().")));
+}
+
+PG_FUNCTION_INFO_V1(pgscope_funcs_source);
+Datum
+pgscope_funcs_source(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			count;
+	Oid		   *oids = oid_array_arg(fcinfo, 0, &count);
+	SnapInfo   *stores[2] = {NULL, NULL};
+	int			nstores = 0;
+
+	pgs_init_materialized_srf(fcinfo);
+	for (int i = 0; i < count; i++)
+	{
+		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(oids[i]));
+		char	   *src = NULL;
+		char	   *sig = NULL;
+		char	  **lines;
+		int			nlines;
+
+		if (HeapTupleIsValid(tup))
+		{
+			bool		isnull;
+			Datum		d = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
+
+			src = isnull ? pstrdup("") : TextDatumGetCString(d);
+			ReleaseSysCache(tup);
+			sig = format_procedure_qualified(oids[i]);
+		}
+		else
+		{
+			PgsSnapFunc *f;
+
+			if (nstores == 0)
+				nstores = profile_stores(stores);
+			f = find_profiled(stores, nstores, oids[i]);
+			if (f == NULL)
+				unknown_oid(oids[i]);
+			src = f->source ? pstrdup(f->source) : pstrdup("");
+			sig = pstrdup(f->signature ? f->signature : "unknown");
+		}
+		nlines = split_lines(src, &lines);
+		for (int l = 0; l <= nlines; l++)
+		{
+			Datum		v[3];
+			bool		n[3] = {0};
+
+			v[0] = ObjectIdGetDatum(oids[i]);
+			v[1] = Int64GetDatum(l);
+			v[2] = CStringGetTextDatum(l == 0 ? psprintf("-- Line 0 %s", sig) : lines[l]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		}
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgscope_get_stack);
+Datum
+pgscope_get_stack(PG_FUNCTION_ARGS)
+{
+	int			count;
+	Oid		   *oids;
+	Datum	   *out;
+	SnapInfo   *stores[2] = {NULL, NULL};
+	int			nstores = 0;
+
+	require_arg(fcinfo, 0, "stack");
+	oids = oid_array_arg(fcinfo, 0, &count);
+	out = palloc(sizeof(Datum) * (count + 1));
+	for (int i = 0; i < count; i++)
+	{
+		char	   *name;
+		HeapTuple	tup;
+
+		if (!OidIsValid(oids[i]))
+		{
+			out[i] = CStringGetTextDatum("inline_code_block() oid=0");
+			continue;
+		}
+		tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(oids[i]));
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_proc p = (Form_pg_proc) GETSTRUCT(tup);
+
+			name = psprintf("%s.%s() oid=%u", get_namespace_name(p->pronamespace),
+							NameStr(p->proname), oids[i]);
+			ReleaseSysCache(tup);
+		}
+		else
+		{
+			PgsSnapFunc *f;
+			char	   *sig;
+			char	   *paren;
+
+			if (nstores == 0)
+				nstores = profile_stores(stores);
+			f = find_profiled(stores, nstores, oids[i]);
+			if (f == NULL || f->signature == NULL)
+				unknown_oid(oids[i]);
+			sig = pstrdup(f->signature);
+			if ((paren = strchr(sig, '(')) != NULL)
+				*paren = '\0';
+			name = psprintf("%s() oid=%u", sig, oids[i]);
+		}
+		out[i] = CStringGetTextDatum(name);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, count, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(pgscope_get_enabled_global);
+Datum
+pgscope_get_enabled_global(PG_FUNCTION_ARGS)
+{
+	PgsSharedStatus st;
+
+	pgs_shared_status(&st);
+	PG_RETURN_BOOL(st.global_enabled &&
+				   (st.global_expires == 0 || GetCurrentTimestamp() < st.global_expires));
+}
+
+PG_FUNCTION_INFO_V1(pgscope_get_enabled_pid);
+Datum
+pgscope_get_enabled_pid(PG_FUNCTION_ARGS)
+{
+	PgsSharedStatus st;
+
+	pgs_shared_status(&st);
+	PG_RETURN_INT32((st.pid_expires == 0 || GetCurrentTimestamp() < st.pid_expires) ? st.pid : 0);
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pgscope needs, quietly, and nothing when they
+# are already there.  Run as root on Debian 12 (bookworm).
+set -euo pipefail
+pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev gcc make
+      postgresql-15-plpgsql-check)
+[ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: missing packages: ${missing[*]} (run as root to install them)" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
