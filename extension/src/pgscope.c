@@ -111,30 +111,39 @@ _PG_init(void)
 							 "Takes effect at the next statement; switching it off keeps the data collected.",
 							 &pgs_session_enabled, false, PGC_USERSET, 0,
 							 NULL, assign_enabled, NULL);
+	/*
+	 * The table sizes shape shared memory, so they exist only when loaded
+	 * at server start: PostgreSQL refuses PGC_POSTMASTER variables later.
+	 * Loaded into a session, the call-graph depth is a superuser setting.
+	 */
 	DefineCustomIntVariable("pgscope.max_stack_depth",
 							"Call-graph depth kept; deeper frames are folded into one marker frame.",
 							NULL, &pgs_max_stack_depth, 100, 2, 1000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pgscope.max_functions",
-							"Function versions the shared tables hold.",
-							NULL, &pgs_max_functions, 2000, 10, 1000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pgscope.max_statements",
-							"Statements the shared tables hold (plprofiler's max_lines).",
-							NULL, &pgs_max_statements, 200000, 10, 100000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pgscope.max_callgraphs",
-							"Distinct call stacks the shared tables hold.",
-							NULL, &pgs_max_callgraphs, 20000, 10, 10000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pgscope.max_source_bytes",
-							"Bytes of function source and signatures kept in shared memory.",
-							NULL, &pgs_max_source_bytes, 4 * 1024 * 1024, 1024, INT_MAX / 2,
-							PGC_POSTMASTER, GUC_UNIT_BYTE, NULL, NULL, NULL);
-	DefineCustomIntVariable("pgscope.max_global_seconds",
-							"Instance-wide or per-pid profiling switches itself off after this long unless an expiry is given (0: never).",
-							NULL, &pgs_max_global_seconds, 3600, 0, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+							pgs_loaded_at_startup ? PGC_POSTMASTER : PGC_SUSET,
+							0, NULL, NULL, NULL);
+	if (pgs_loaded_at_startup)
+	{
+		DefineCustomIntVariable("pgscope.max_functions",
+								"Function versions the shared tables hold.",
+								NULL, &pgs_max_functions, 2000, 10, 1000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("pgscope.max_statements",
+								"Statements the shared tables hold (plprofiler's max_lines).",
+								NULL, &pgs_max_statements, 200000, 10, 100000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("pgscope.max_callgraphs",
+								"Distinct call stacks the shared tables hold.",
+								NULL, &pgs_max_callgraphs, 20000, 10, 10000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("pgscope.max_source_bytes",
+								"Bytes of function source and signatures kept in shared memory.",
+								NULL, &pgs_max_source_bytes, 4 * 1024 * 1024, 1024, INT_MAX / 2,
+								PGC_POSTMASTER, GUC_UNIT_BYTE, NULL, NULL, NULL);
+		DefineCustomIntVariable("pgscope.max_global_seconds",
+								"Instance-wide or per-pid profiling switches itself off after this long unless an expiry is given (0: never).",
+								NULL, &pgs_max_global_seconds, 3600, 0, INT_MAX,
+								PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	}
 	MarkGUCPrefixReserved("pgscope");
 
 	if (pgs_loaded_at_startup)

@@ -114,7 +114,7 @@ require_arg(FunctionCallInfo fcinfo, int n, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument \"%s\" must not be NULL", name),
-				 errhint("Pass a value; to switch profiling off pass false (or 0 for a pid).")));
+				 errhint("Pass a value for \"%s\"; see the pgscope README for each function's arguments.", name)));
 }
 
 static int64
