@@ -26,6 +26,12 @@ void		_PG_init(void);
 bool		pgs_use_tsc = false;
 bool		pgs_loaded_at_startup = false;
 
+uint64
+pgs_clock_ns_out_of_line(void)
+{
+	return pgs_clock_ns();
+}
+
 static uint64 anchor_ticks;
 static uint64 anchor_ns;
 static double ns_per_tick = 0.0;

@@ -15,7 +15,15 @@
 
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "plpgsql.h"
+
+/*
+ * Everything shared between our source files is hidden from the dynamic
+ * symbol table: calls stay direct and the per-statement flag below is read
+ * without a GOT indirection.
+ */
+#define PGS_INTERNAL __attribute__((visibility("hidden")))
 
 /* ---------- clock ---------- */
 
@@ -27,7 +35,8 @@
 #endif
 #include <time.h>
 
-extern bool pgs_use_tsc;
+extern PGS_INTERNAL bool pgs_use_tsc;
+extern PGS_INTERNAL uint64 pgs_clock_ns_out_of_line(void);
 
 static inline uint64
 pgs_clock_ns(void)
@@ -46,11 +55,12 @@ pgs_ticks(void)
 	if (likely(pgs_use_tsc))
 		return __rdtsc();
 #endif
-	return pgs_clock_ns();
+	/* out of line: an inlined timespec would add a stack canary to each hook */
+	return pgs_clock_ns_out_of_line();
 }
 
-extern void pgs_clock_init(void);
-extern uint64 pgs_ticks_to_ns(uint64 ticks);
+extern PGS_INTERNAL void pgs_clock_init(void);
+extern PGS_INTERNAL uint64 pgs_ticks_to_ns(uint64 ticks);
 
 /* ---------- identity of a function version ---------- */
 
@@ -189,38 +199,62 @@ typedef struct PgsSnapshot
 
 /* ---------- plugin.c: hooks and the local profile ---------- */
 
-extern bool pgs_session_enabled;
-extern int	pgs_max_stack_depth;
-extern bool pgs_loaded_at_startup;
+extern PGS_INTERNAL bool pgs_session_enabled;
+extern PGS_INTERNAL int	pgs_max_stack_depth;
+extern PGS_INTERNAL bool pgs_loaded_at_startup;
 
-extern void pgs_plugin_init(void);
-extern void pgs_refresh_active(void);
-extern void pgs_local_reset(void);
-extern PgsSnapshot *pgs_local_snapshot(void);
-extern bool pgs_plugin_slot_owned(void);
-extern bool pgs_plugin_chained(void);
-extern uint64 pgs_callbacks_seen(void);
-extern void pgs_merge_local(bool force);
+extern PGS_INTERNAL void pgs_plugin_init(void);
+extern PGS_INTERNAL void pgs_refresh_active(void);
+extern PGS_INTERNAL void pgs_local_reset(void);
+extern PGS_INTERNAL PgsSnapshot *pgs_local_snapshot(void);
+extern PGS_INTERNAL bool pgs_plugin_slot_owned(void);
+extern PGS_INTERNAL bool pgs_plugin_chained(void);
+extern PGS_INTERNAL uint64 pgs_callbacks_seen(void);
+extern PGS_INTERNAL void pgs_merge_local(bool force);
 
 /* iteration over the local profile for the merge in shmem.c */
 typedef void (*pgs_func_visitor) (PgsFunc *fn, void *arg);
 typedef void (*pgs_cg_visitor) (PgsCgNode *node, void *arg);
-extern void pgs_local_foreach(pgs_func_visitor fv, pgs_cg_visitor cv, void *arg);
+extern PGS_INTERNAL void pgs_local_foreach(pgs_func_visitor fv, pgs_cg_visitor cv, void *arg);
 
 /* ---------- shmem.c: shared tables and instance-wide activation ---------- */
 
-extern int	pgs_max_functions;
-extern int	pgs_max_statements;
-extern int	pgs_max_callgraphs;
-extern int	pgs_max_source_bytes;
-extern int	pgs_max_global_seconds;
+extern PGS_INTERNAL int	pgs_max_functions;
+extern PGS_INTERNAL int	pgs_max_statements;
+extern PGS_INTERNAL int	pgs_max_callgraphs;
+extern PGS_INTERNAL int	pgs_max_source_bytes;
+extern PGS_INTERNAL int	pgs_max_global_seconds;
 
-extern void pgs_shmem_init(void);
-extern bool pgs_shared_available(void);
-extern bool pgs_shared_wants_me(void);
-extern void pgs_shared_merge(void);
-extern void pgs_shared_reset(void);
-extern PgsSnapshot *pgs_shared_snapshot(void);
+/*
+ * Instance-wide and per-pid activation, at the start of the shared header.
+ * Read without a lock on every call (each field is one aligned word),
+ * written under the header spinlock.
+ */
+typedef struct PgsActivation
+{
+	bool		global_on;
+	int			pid;
+	int64		global_expires;	/* TimestampTz, 0 = never */
+	int64		pid_expires;
+	int			collect_interval;
+} PgsActivation;
+
+extern PGS_INTERNAL PgsActivation *pgs_activation;	/* NULL without preload */
+
+/* The per-call test; only when it says maybe are the expiry times checked. */
+static inline bool
+pgs_shared_may_want_me(void)
+{
+	return pgs_activation != NULL &&
+		(pgs_activation->global_on || pgs_activation->pid == MyProcPid);
+}
+
+extern PGS_INTERNAL void pgs_shmem_init(void);
+extern PGS_INTERNAL bool pgs_shared_available(void);
+extern PGS_INTERNAL bool pgs_shared_wants_me(void);
+extern PGS_INTERNAL void pgs_shared_merge(void);
+extern PGS_INTERNAL void pgs_shared_reset(void);
+extern PGS_INTERNAL PgsSnapshot *pgs_shared_snapshot(void);
 
 typedef struct PgsSharedStatus
 {
@@ -238,16 +272,16 @@ typedef struct PgsSharedStatus
 	int			ncg;
 } PgsSharedStatus;
 
-extern void pgs_shared_status(PgsSharedStatus *st);
-extern void pgs_shared_set_global(bool on, int64 expire_seconds);
-extern void pgs_shared_set_pid(int pid, int64 expire_seconds);
-extern void pgs_shared_set_interval(int seconds);
-extern int	pgs_shared_collect_interval(void);
+extern PGS_INTERNAL void pgs_shared_status(PgsSharedStatus *st);
+extern PGS_INTERNAL void pgs_shared_set_global(bool on, int64 expire_seconds);
+extern PGS_INTERNAL void pgs_shared_set_pid(int pid, int64 expire_seconds);
+extern PGS_INTERNAL void pgs_shared_set_interval(int seconds);
+extern PGS_INTERNAL int	pgs_shared_collect_interval(void);
 
 /* ---------- helpers (sqlapi.c) ---------- */
 
-extern const char *pgs_stmt_typename(int type);
-extern const char *pgs_kind_name(int kind);
-extern int64 pgs_func_id(const PgsFuncKey *key);
+extern PGS_INTERNAL const char *pgs_stmt_typename(int type);
+extern PGS_INTERNAL const char *pgs_kind_name(int kind);
+extern PGS_INTERNAL int64 pgs_func_id(const PgsFuncKey *key);
 
 #endif							/* PGSCOPE_H */

@@ -36,6 +36,7 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "executor/executor.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -90,11 +91,14 @@ static bool pgs_collect_shared = false; /* data was taken for the shared tables 
 
 static PLpgSQL_plugin **plugin_ptr = NULL;
 static PLpgSQL_plugin *prev_plugin = NULL;
+static bool slot_parked = false;	/* we emptied the slot while idle */
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static uint64 callbacks_seen = 0;
 
 static PgsFrame *frames = NULL;
 static int32 depth = 0;
 static int32 frames_cap = 0;
+static int32 cur_fn = -1;		/* innermost profiled function frame */
 
 static PgsSubxactMark *subxact_marks = NULL;
 static int32 nsubxact_marks = 0;
@@ -130,24 +134,51 @@ static PLpgSQL_plugin pgs_plugin = {
 static inline void
 sync_hooks(void)
 {
-	bool		stmts = pgs_active || depth > 0 || prev_plugin != NULL;
+	bool		busy = pgs_active || depth > 0 || prev_plugin != NULL;
 
-	pgs_plugin.stmt_beg = stmts ? pgs_stmt_beg : NULL;
-	pgs_plugin.stmt_end = stmts ? pgs_stmt_end : NULL;
+	pgs_plugin.stmt_beg = busy ? pgs_stmt_beg : NULL;
+	pgs_plugin.stmt_end = busy ? pgs_stmt_end : NULL;
+	pgs_plugin.func_end = busy ? pgs_func_end : NULL;
 	pgs_plugin.func_beg = prev_plugin != NULL ? pgs_func_beg : NULL;
+
+	/*
+	 * Idle and alone in the slot: empty it, so PL/pgSQL skips even its
+	 * per-call plugin bookkeeping.  The ExecutorStart hook below notices
+	 * instance-wide or per-pid activation and takes the slot back; nothing is
+	 * taken back if another module has filled the slot meanwhile.
+	 */
+	if (plugin_ptr == NULL)
+		return;
+	if (!busy && !slot_parked && *plugin_ptr == &pgs_plugin)
+	{
+		*plugin_ptr = NULL;
+		slot_parked = true;
+	}
+	else if (busy && slot_parked && *plugin_ptr == NULL)
+	{
+		*plugin_ptr = &pgs_plugin;
+		slot_parked = false;
+	}
+}
+
+static inline bool
+compute_active(void)
+{
+	return pgs_session_enabled || (pgs_shared_may_want_me() && pgs_shared_wants_me());
 }
 
 void
 pgs_refresh_active(void)
 {
-	pgs_active = pgs_session_enabled || pgs_shared_wants_me();
+	pgs_active = compute_active();
 	sync_hooks();
 }
 
 bool
 pgs_plugin_slot_owned(void)
 {
-	return plugin_ptr != NULL && *plugin_ptr == &pgs_plugin;
+	return plugin_ptr != NULL &&
+		(*plugin_ptr == &pgs_plugin || (slot_parked && *plugin_ptr == NULL));
 }
 
 bool
@@ -395,36 +426,33 @@ push_frame(void)
 }
 
 static inline PgsFrame *
-function_frame_of(PLpgSQL_execstate *estate)
+function_frame_of_idx(uintptr_t idx, PLpgSQL_execstate *estate)
 {
-	uintptr_t	idx = (uintptr_t) estate->plugin_info;
-
 	if (idx == 0 || idx > (uintptr_t) depth || frames[idx - 1].estate != estate ||
 		frames[idx - 1].stmt != NULL)
 		return NULL;
 	return &frames[idx - 1];
 }
 
-static int32
-nearest_profiled_function(int32 below)
+static inline PgsFrame *
+function_frame_of(PLpgSQL_execstate *estate)
 {
-	int32		i;
-
-	for (i = below - 1; i >= 0; i--)
-		if (frames[i].stmt == NULL && frames[i].profiled)
-			return i;
-	return -1;
+	return function_frame_of_idx((uintptr_t) estate->plugin_info, estate);
 }
 
-/* Turn a function frame into a profiled one, starting its clock now. */
-static void
+/*
+ * Turn a function frame into a profiled one, starting its clock now.  The
+ * frame is the top of the stack, so the innermost profiled function below it
+ * is its caller.
+ */
+static pg_noinline void
 start_function_profile(PgsFrame *f, PLpgSQL_function *func)
 {
-	int32		self_idx = (int32) (f - frames);
 	PgsCgNode  *parent;
 
 	f->fn = lookup_function(func);
-	f->caller = nearest_profiled_function(self_idx);
+	f->caller = cur_fn;
+	cur_fn = (int32) (f - frames);
 	parent = f->caller >= 0 ? frames[f->caller].cg : &cg_root;
 	f->cg = cg_child(parent, f->fn);
 	f->cg_outer = !(f->cg->fn == NULL && f->cg == parent);
@@ -432,7 +460,7 @@ start_function_profile(PgsFrame *f, PLpgSQL_function *func)
 	f->profiled = true;
 	f->child = 0;
 	f->callee = 0;
-	if (pgs_shared_wants_me())
+	if (!pgs_session_enabled || pgs_shared_may_want_me())
 		pgs_collect_shared = true;
 	f->start = pgs_ticks();
 }
@@ -478,6 +506,7 @@ close_function_frame(PgsFrame *f, uint64 now, bool error)
 	if (f->cg_outer)
 		cg->total += el;
 	cg->self += el - f->callee;
+	cur_fn = f->caller;
 
 	if (f->caller >= 0)
 		frames[f->caller].callee += el;
@@ -509,38 +538,50 @@ unwind_to(int32 target)
 
 /* ---------- forwarding to the chained plugin ---------- */
 
-static inline void
-swap_in_prev_info(PLpgSQL_execstate *estate, uintptr_t *saved)
+/*
+ * Forwarding lives out of line: a hot hook that took a local's address would
+ * get a stack-protector canary on every statement.
+ */
+static pg_noinline void
+forward_stmt(void (*cb) (PLpgSQL_execstate *, PLpgSQL_stmt *),
+			 PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 {
 	PgsFrame   *f = function_frame_of(estate);
+	void	   *ours = estate->plugin_info;
 
-	*saved = (uintptr_t) estate->plugin_info;
 	estate->plugin_info = f ? f->prev_info : NULL;
+	cb(estate, stmt);
+	f = function_frame_of_idx((uintptr_t) ours, estate);
+	if (f)
+		f->prev_info = estate->plugin_info;
+	estate->plugin_info = ours;
 }
 
-static inline void
-swap_out_prev_info(PLpgSQL_execstate *estate, uintptr_t saved)
+static pg_noinline void
+forward_func(void (*cb) (PLpgSQL_execstate *, PLpgSQL_function *),
+			 PLpgSQL_execstate *estate, PLpgSQL_function *func)
 {
-	void	   *info = estate->plugin_info;
+	PgsFrame   *f = function_frame_of(estate);
+	void	   *ours = estate->plugin_info;
 
-	estate->plugin_info = (void *) saved;
-	{
-		PgsFrame   *f = function_frame_of(estate);
-
-		if (f)
-			f->prev_info = info;
-	}
+	estate->plugin_info = f ? f->prev_info : NULL;
+	cb(estate, func);
+	f = function_frame_of_idx((uintptr_t) ours, estate);
+	if (f)
+		f->prev_info = estate->plugin_info;
+	estate->plugin_info = ours;
 }
 
-#define FORWARD(cb, estate, arg) \
+#define FORWARD_STMT(cb, estate, stmt) \
 	do { \
-		if (prev_plugin && prev_plugin->cb) \
-		{ \
-			uintptr_t	saved_; \
-			swap_in_prev_info((estate), &saved_); \
-			prev_plugin->cb((estate), (arg)); \
-			swap_out_prev_info((estate), saved_); \
-		} \
+		if (unlikely(prev_plugin != NULL) && prev_plugin->cb) \
+			forward_stmt(prev_plugin->cb, (estate), (stmt)); \
+	} while (0)
+
+#define FORWARD_FUNC(cb, estate, func) \
+	do { \
+		if (prev_plugin != NULL && prev_plugin->cb) \
+			forward_func(prev_plugin->cb, (estate), (func)); \
 	} while (0)
 
 /* ---------- the five callbacks ---------- */
@@ -548,11 +589,16 @@ swap_out_prev_info(PLpgSQL_execstate *estate, uintptr_t saved)
 static void
 pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 {
-	callbacks_seen++;
-	pgs_refresh_active();
+	bool		active = compute_active();
 
+	callbacks_seen++;
+	if (unlikely(active != pgs_active))
+	{
+		pgs_active = active;
+		sync_hooks();
+	}
 	estate->plugin_info = NULL;
-	if (pgs_active || prev_plugin)
+	if (active || prev_plugin)
 	{
 		PgsFrame   *f = push_frame();
 
@@ -586,14 +632,14 @@ pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 		prev_plugin->assign_value = pgs_plugin.assign_value;
 		prev_plugin->eval_datum = pgs_plugin.eval_datum;
 		prev_plugin->cast_value = pgs_plugin.cast_value;
-		FORWARD(func_setup, estate, func);
+		FORWARD_FUNC(func_setup, estate, func);
 	}
 }
 
 static void
 pgs_func_beg(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 {
-	FORWARD(func_beg, estate, func);
+	FORWARD_FUNC(func_beg, estate, func);
 }
 
 static void
@@ -602,7 +648,7 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 	PgsFrame   *f;
 	uint64		now;
 
-	FORWARD(func_end, estate, func);
+	FORWARD_FUNC(func_end, estate, func);
 
 	f = function_frame_of(estate);
 	if (f == NULL)
@@ -672,7 +718,7 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 			f->start = pgs_ticks();
 		}
 	}
-	FORWARD(stmt_beg, estate, stmt);
+	FORWARD_STMT(stmt_beg, estate, stmt);
 }
 
 static void
@@ -688,7 +734,7 @@ pgs_stmt_end(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 			depth--;
 		}
 	}
-	FORWARD(stmt_end, estate, stmt);
+	FORWARD_STMT(stmt_end, estate, stmt);
 }
 
 /* ---------- transaction and subtransaction ends ---------- */
@@ -796,6 +842,19 @@ pgs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/* ---------- noticing activation while the slot is parked ---------- */
+
+static void
+pgs_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (slot_parked && pgs_shared_may_want_me())
+		pgs_refresh_active();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
 /* ---------- DO blocks: their source comes from the DoStmt ---------- */
 
 static void
@@ -805,6 +864,9 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 {
 	const char *saved = pending_do_source;
 
+	/* CALL and DO start PL/pgSQL without passing ExecutorStart */
+	if (slot_parked && pgs_shared_may_want_me())
+		pgs_refresh_active();
 	if (IsA(pstmt->utilityStmt, DoStmt))
 	{
 		ListCell   *lc;
@@ -1016,4 +1078,6 @@ pgs_plugin_init(void)
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = pgs_ProcessUtility;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = pgs_ExecutorStart;
 }

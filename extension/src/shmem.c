@@ -37,13 +37,9 @@ int			pgs_max_global_seconds = 3600;
 
 typedef struct PgsSharedHeader
 {
+	PgsActivation act;			/* first: see pgscope.h */
 	LWLock	   *lock;
 	slock_t		mutex;			/* activation fields */
-	bool		global_on;
-	TimestampTz global_expires;
-	int			pid;
-	TimestampTz pid_expires;
-	int			collect_interval;
 	uint32		generation;		/* bumped by reset: cached slots go stale */
 	uint64		seq;
 	int			nfuncs;
@@ -116,6 +112,7 @@ typedef struct PgsCgIdx
 } PgsCgIdx;
 
 static PgsSharedHeader *hdr = NULL;
+PgsActivation *pgs_activation = NULL;
 static PgsSharedFunc *sfuncs = NULL;
 static PgsSharedStmt *sstmts = NULL;
 static char *scg_base = NULL;
@@ -202,8 +199,9 @@ pgs_shmem_startup(void)
 		memset(hdr, 0, sizeof(PgsSharedHeader));
 		hdr->lock = &(GetNamedLWLockTranche("pgscope"))->lock;
 		SpinLockInit(&hdr->mutex);
-		hdr->collect_interval = 0;
+		hdr->act.collect_interval = 0;
 	}
+	pgs_activation = &hdr->act;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(PgsFuncKey);
@@ -236,19 +234,17 @@ pgs_shared_available(void)
 	return hdr != NULL;
 }
 
-/* Read without a lock on the per-call path: each field is one aligned word. */
+/* Does instance-wide or per-pid profiling, not yet expired, cover this backend? */
 bool
 pgs_shared_wants_me(void)
 {
-	if (hdr == NULL)
-		return false;
-	if (hdr->global_on || hdr->pid == MyProcPid)
+	if (pgs_shared_may_want_me())
 	{
 		TimestampTz now = GetCurrentStatementStartTimestamp();
 
-		if (hdr->global_on && (hdr->global_expires == 0 || now < hdr->global_expires))
+		if (hdr->act.global_on && (hdr->act.global_expires == 0 || now < hdr->act.global_expires))
 			return true;
-		if (hdr->pid == MyProcPid && (hdr->pid_expires == 0 || now < hdr->pid_expires))
+		if (hdr->act.pid == MyProcPid && (hdr->act.pid_expires == 0 || now < hdr->act.pid_expires))
 			return true;
 	}
 	return false;
@@ -270,8 +266,8 @@ pgs_shared_set_global(bool on, int64 expire_seconds)
 	TimestampTz exp = on ? expiry_from(expire_seconds) : 0;
 
 	SpinLockAcquire(&hdr->mutex);
-	hdr->global_on = on;
-	hdr->global_expires = exp;
+	hdr->act.global_on = on;
+	hdr->act.global_expires = exp;
 	SpinLockRelease(&hdr->mutex);
 }
 
@@ -281,8 +277,8 @@ pgs_shared_set_pid(int pid, int64 expire_seconds)
 	TimestampTz exp = pid != 0 ? expiry_from(expire_seconds) : 0;
 
 	SpinLockAcquire(&hdr->mutex);
-	hdr->pid = pid;
-	hdr->pid_expires = exp;
+	hdr->act.pid = pid;
+	hdr->act.pid_expires = exp;
 	SpinLockRelease(&hdr->mutex);
 }
 
@@ -290,14 +286,14 @@ void
 pgs_shared_set_interval(int seconds)
 {
 	SpinLockAcquire(&hdr->mutex);
-	hdr->collect_interval = seconds;
+	hdr->act.collect_interval = seconds;
 	SpinLockRelease(&hdr->mutex);
 }
 
 int
 pgs_shared_collect_interval(void)
 {
-	return hdr ? hdr->collect_interval : 0;
+	return hdr ? hdr->act.collect_interval : 0;
 }
 
 void
@@ -307,11 +303,11 @@ pgs_shared_status(PgsSharedStatus *st)
 	if (hdr == NULL)
 		return;
 	SpinLockAcquire(&hdr->mutex);
-	st->global_enabled = hdr->global_on;
-	st->global_expires = hdr->global_expires;
-	st->pid = hdr->pid;
-	st->pid_expires = hdr->pid_expires;
-	st->collect_interval = hdr->collect_interval;
+	st->global_enabled = hdr->act.global_on;
+	st->global_expires = hdr->act.global_expires;
+	st->pid = hdr->act.pid;
+	st->pid_expires = hdr->act.pid_expires;
+	st->collect_interval = hdr->act.collect_interval;
 	SpinLockRelease(&hdr->mutex);
 	LWLockAcquire(hdr->lock, LW_SHARED);
 	st->functions_overflow = hdr->functions_overflow;
