@@ -37,7 +37,7 @@ expect_eq "$(q "SELECT functions_overflow OR statements_overflow OR callgraph_ov
 # a session connected (and idle, with the plugin slot parked) before
 # instance-wide profiling was switched on is picked up at its next query
 q "SELECT pgscope_reset(true)" >/dev/null
-psql -X -qAt -v ON_ERROR_STOP=1 -c "SELECT leaf(1)" -c "SELECT pg_sleep(1.5)" -c "SELECT leaf(2)" -c "CALL pg_catalog.pg_sleep(0)" \
+psql -X -qAt -v ON_ERROR_STOP=1 -c "SELECT leaf(1)" -c "SELECT pg_sleep(1.5)" -c "SELECT leaf(2)" \
   >/dev/null 2>&1 &
 early=$!
 sleep 0.5
