@@ -36,3 +36,17 @@ SELECT pgscope_enable(false);
 SELECT max(array_length(stack, 1)) AS max_depth, sum(calls) AS calls FROM pgscope_callgraph();
 SELECT stack[21] AS marker, calls FROM pgscope_callgraph() WHERE array_length(stack, 1) = 21;
 SELECT calls FROM pgscope_functions() WHERE signature = 'public.rec(integer)';
+-- far deeper than plprofiler's fixed 200 frames, also when an error unwinds it all
+CREATE FUNCTION deep(n int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  IF n = 0 THEN RETURN 1 / n; END IF;
+  RETURN deep(n - 1) + 1;
+END $$;
+SELECT pgscope_reset();
+SELECT pgscope_enable(true);
+\set VERBOSITY terse
+SELECT deep(300);
+\set VERBOSITY default
+SELECT pgscope_enable(false);
+SELECT calls, errors FROM pgscope_functions() WHERE signature = 'public.deep(integer)';
+SELECT max(array_length(stack, 1)) AS max_depth, sum(calls) AS calls FROM pgscope_callgraph();
