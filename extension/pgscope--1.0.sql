@@ -179,3 +179,78 @@ $$;
 CREATE FUNCTION pl_profiler_version() RETURNS int4 LANGUAGE sql IMMUTABLE AS $$ SELECT 40200 $$;
 
 CREATE FUNCTION pl_profiler_versionstr() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '4.2' $$;
+
+-- ------------------------------------------------------------ saved datasets
+-- A dataset is one profile document (the JSON that pgscope_profile() builds):
+-- function signatures, kinds, source, per-line and per-statement figures and
+-- the call graph, so it survives the functions being dropped.  Written by
+-- superusers and pgscope_admin members (through the pgscope command line).
+
+CREATE TABLE pgscope_dataset (
+    name     text PRIMARY KEY CHECK (name <> ''),
+    created  timestamptz NOT NULL DEFAULT now(),
+    profile  jsonb NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('pgscope_dataset', '');
+REVOKE ALL ON pgscope_dataset FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgscope_dataset TO pgscope_admin;
+
+-- The profile as one JSON document (format "pgscope-profile", version 1).
+-- meta carries what the caller knows (title, command, ...); database, server
+-- version, scope, time and overflow flags are added here.
+CREATE FUNCTION pgscope_profile(shared boolean DEFAULT false, meta jsonb DEFAULT '{}')
+RETURNS jsonb LANGUAGE sql VOLATILE AS $$
+  WITH f AS (SELECT * FROM @extschema@.pgscope_functions(shared)),
+       l AS (SELECT * FROM @extschema@.pgscope_lines(shared)),
+       s AS (SELECT * FROM @extschema@.pgscope_statements(shared)),
+       c AS (SELECT * FROM @extschema@.pgscope_callgraph(shared)),
+       st AS (SELECT * FROM @extschema@.pgscope_status())
+  SELECT jsonb_build_object(
+    'format', 'pgscope-profile',
+    'version', 1,
+    'meta', jsonb_build_object(
+        'database', current_database(),
+        'server_version', current_setting('server_version'),
+        'scope', CASE WHEN shared THEN 'shared' ELSE 'session' END,
+        'collected_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'functions_overflow', (SELECT functions_overflow FROM st) AND shared,
+        'statements_overflow', (SELECT statements_overflow FROM st) AND shared,
+        'callgraph_overflow', (SELECT callgraph_overflow FROM st) AND shared,
+        'source_overflow', (SELECT source_overflow FROM st) AND shared) || coalesce(meta, '{}'),
+    'functions', coalesce((SELECT jsonb_agg(jsonb_build_object(
+        'func_id', f.func_id, 'func_oid', f.func_oid, 'signature', f.signature, 'kind', f.kind,
+        'is_current', f.is_current, 'calls', f.calls, 'errors', f.errors,
+        'total_ns', f.total_ns, 'self_ns', f.self_ns, 'max_ns', f.max_ns,
+        'lines', coalesce((SELECT jsonb_agg(jsonb_build_object(
+              'line', l.line_number, 'source', l.source, 'statements', l.statements,
+              'exec_count', l.exec_count, 'error_count', l.error_count,
+              'total_ns', l.total_ns, 'self_ns', l.self_ns, 'max_ns', l.max_ns) ORDER BY l.line_number)
+            FROM l WHERE l.func_id = f.func_id), '[]'),
+        'statements', coalesce((SELECT jsonb_agg(jsonb_build_object(
+              'stmtid', s.stmtid, 'line', s.line_number, 'type', s.stmt_type,
+              'exec_count', s.exec_count, 'error_count', s.error_count,
+              'total_ns', s.total_ns, 'self_ns', s.self_ns, 'max_ns', s.max_ns) ORDER BY s.stmtid)
+            FROM s WHERE s.func_id = f.func_id), '[]'))
+        ORDER BY f.self_ns DESC, f.func_id) FROM f), '[]'),
+    'callgraph', coalesce((SELECT jsonb_agg(jsonb_build_object(
+        'stack', c.stack, 'func_ids', c.func_ids, 'calls', c.calls, 'total_ns', c.total_ns,
+        'children_ns', c.children_ns, 'self_ns', c.self_ns) ORDER BY c.stack) FROM c), '[]'))
+$$;
+
+-- Checks a document before it is stored (import and save share it).
+CREATE FUNCTION pgscope_check_profile(doc jsonb) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF doc IS NULL OR jsonb_typeof(doc) <> 'object' OR doc->>'format' IS DISTINCT FROM 'pgscope-profile' THEN
+    RAISE EXCEPTION 'not a pgscope profile document'
+      USING HINT = 'Import files written by "pgscope plprof export".';
+  END IF;
+  IF (doc->>'version')::int IS DISTINCT FROM 1 THEN
+    RAISE EXCEPTION 'unsupported pgscope profile version %', doc->>'version'
+      USING HINT = 'This pgscope reads version 1 documents.';
+  END IF;
+  IF jsonb_typeof(doc->'functions') IS DISTINCT FROM 'array' OR jsonb_typeof(doc->'callgraph') IS DISTINCT FROM 'array' THEN
+    RAISE EXCEPTION 'pgscope profile document lacks "functions" or "callgraph" arrays'
+      USING HINT = 'The file may be truncated; export it again.';
+  END IF;
+  RETURN doc;
+END $$;

@@ -3,7 +3,7 @@
 # are already there.  Run as root on Debian 12 (bookworm).
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev gcc make
-      postgresql-15-plpgsql-check)
+      postgresql-15-plpgsql-check chromium chromium-driver)
 [ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,20 +1,22 @@
 # Shared helpers for the shell tests: throwaway clusters (always stopped on
 # exit, also after a failure), psql shortcuts and assertions.  Source it.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGSCOPE=${PGSCOPE:-$ROOT/build/pgscope}
+[ -x "$PGSCOPE" ] || { echo "tests: $PGSCOPE is not built (run make)" >&2; exit 1; }
 CLUSTERS=()
 
 start_cluster() {
   local dir port
   dir=$(mktemp -d /tmp/pgscope-test.XXXXXX)
   CLUSTERS+=("$dir")
-  port=$("$ROOT/scripts/pgcluster.sh" start "$dir" "$@") || { cat "$dir/server.log" >&2 2>/dev/null; return 1; }
+  port=$("$PGSCOPE" cluster start "$dir" "$@") || return 1
   PGDIR=$dir
   export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 }
 
 stop_clusters() {
   local d
-  for d in "${CLUSTERS[@]}"; do "$ROOT/scripts/pgcluster.sh" stop "$d"; done
+  for d in "${CLUSTERS[@]}"; do "$PGSCOPE" cluster stop "$d"; done
   CLUSTERS=()
 }
 trap stop_clusters EXIT

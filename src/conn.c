@@ -1,0 +1,172 @@
+/*
+ * conn.c - connecting, querying and the checks that turn "function does not
+ * exist" into "run CREATE EXTENSION pgscope".
+ */
+#include "conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+bool
+pgs_conn_opt(PgsConnOpts *o, int opt, const char *arg)
+{
+	switch (opt)
+	{
+		case 'h':
+			o->host = arg;
+			return true;
+		case 'p':
+			o->port = arg;
+			return true;
+		case 'U':
+			o->user = arg;
+			return true;
+		case 'd':
+			o->dbname = arg;
+			return true;
+	}
+	return false;
+}
+
+static void
+first_line(char *s)
+{
+	char	   *nl = strchr(s, '\n');
+
+	if (nl)
+		*nl = '\0';
+}
+
+/* server NOTICE/WARNING lines go to stderr, prefixed, never silently lost */
+static void
+notice_to_stderr(void *arg, const char *message)
+{
+	char		line[2048];
+
+	(void) arg;
+	snprintf(line, sizeof(line), "%s", message);
+	first_line(line);
+	fprintf(stderr, "%s: server: %s\n", pgs_cmd, line);
+}
+
+PGconn *
+pgs_connect(const PgsConnOpts *o)
+{
+	const char *keys[8];
+	const char *vals[8];
+	int			n = 0;
+	PGconn	   *c;
+
+	/* dbname first: with expand_dbname a conninfo or URI there sets the rest */
+	if (o->dbname)
+	{
+		keys[n] = "dbname";
+		vals[n++] = o->dbname;
+	}
+	if (o->host)
+	{
+		keys[n] = "host";
+		vals[n++] = o->host;
+	}
+	if (o->port)
+	{
+		keys[n] = "port";
+		vals[n++] = o->port;
+	}
+	if (o->user)
+	{
+		keys[n] = "user";
+		vals[n++] = o->user;
+	}
+	keys[n] = "application_name";
+	vals[n++] = "pgscope";
+	keys[n] = NULL;
+	vals[n] = NULL;
+
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL)
+		pgs_die("cannot connect to server: out of memory");
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		char	   *msg = pgs_xstrdup(PQerrorMessage(c));
+
+		/* libpq puts the useful part after "connection to server ... failed: " */
+		first_line(msg);
+		PQfinish(c);
+		pgs_die("cannot connect to server: %s", msg);
+	}
+	PQsetNoticeProcessor(c, notice_to_stderr, NULL);
+	return c;
+}
+
+PGresult *
+pgs_query(PGconn *c, const char *sql, int nparams, const char *const *params,
+		  char *err, size_t errlen)
+{
+	PGresult   *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	if (err)
+	{
+		const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		const char *hint = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL;
+
+		if (msg == NULL)
+		{
+			char	   *m = pgs_xstrdup(PQerrorMessage(c));
+
+			first_line(m);
+			snprintf(err, errlen, "%s", *m ? m : "lost connection to server");
+			free(m);
+		}
+		else if (hint)
+			snprintf(err, errlen, "%s (hint: %s)", msg, hint);
+		else
+			snprintf(err, errlen, "%s", msg);
+	}
+	PQclear(r);
+	return NULL;
+}
+
+PGresult *
+pgs_query_or_die(PGconn *c, const char *what, const char *sql, int nparams,
+				 const char *const *params)
+{
+	char		err[2048];
+	PGresult   *r = pgs_query(c, sql, nparams, params, err, sizeof(err));
+
+	if (r == NULL)
+		pgs_die("cannot %s: %s", what, err);
+	return r;
+}
+
+void
+pgs_require_extension(PGconn *c)
+{
+	PGresult   *r = pgs_query_or_die(c, "look up the pgscope extension",
+									 "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgscope'",
+									 0, NULL);
+	bool		present = PQntuples(r) == 1;
+
+	PQclear(r);
+	if (!present)
+		pgs_die("the pgscope extension is not installed in database \"%s\": run CREATE EXTENSION pgscope;",
+				PQdb(c));
+}
+
+void
+pgs_require_shared(PGconn *c)
+{
+	PGresult   *r = pgs_query_or_die(c, "read pgscope's status",
+									 "SELECT shared_available FROM pgscope_status()", 0, NULL);
+	bool		ok = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+
+	PQclear(r);
+	if (!ok)
+		pgs_die("pgscope is not loaded at server start: add pgscope to shared_preload_libraries in postgresql.conf and restart the server");
+}

@@ -1,0 +1,49 @@
+/*
+ * conn.h - libpq connections the way psql users expect them: -h -p -U -d
+ * (a name, a conninfo string or a URI), the PG* variables and ~/.pgpass;
+ * queries whose errors come back as one readable line.
+ */
+#ifndef PGSCOPE_CONN_H
+#define PGSCOPE_CONN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+typedef struct PgsConnOpts
+{
+	const char *host;
+	const char *port;
+	const char *user;
+	const char *dbname;
+} PgsConnOpts;
+
+/* getopt_long entries and handling for -h -p -U -d; returns true if opt was one */
+#define PGS_CONN_LONGOPTS \
+	{"host", required_argument, NULL, 'h'}, \
+	{"port", required_argument, NULL, 'p'}, \
+	{"username", required_argument, NULL, 'U'}, \
+	{"dbname", required_argument, NULL, 'd'}
+#define PGS_CONN_SHORTOPTS "h:p:U:d:"
+bool pgs_conn_opt(PgsConnOpts *o, int opt, const char *arg);
+
+/* connects or exits with status 1 and one line saying why */
+PGconn *pgs_connect(const PgsConnOpts *o);
+
+/*
+ * Runs sql with text parameters.  On failure returns NULL and fills err
+ * (message, plus the server's hint) unless err is NULL.
+ */
+PGresult *pgs_query(PGconn *c, const char *sql, int nparams, const char *const *params,
+					char *err, size_t errlen);
+
+/* the same, exiting with status 1: "cannot <what>: <server message>" */
+PGresult *pgs_query_or_die(PGconn *c, const char *what, const char *sql, int nparams,
+						   const char *const *params);
+
+/* exits with a clear message unless the pgscope extension is in this database */
+void pgs_require_extension(PGconn *c);
+
+/* exits unless the server has pgscope in shared_preload_libraries */
+void pgs_require_shared(PGconn *c);
+
+#endif

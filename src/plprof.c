@@ -1,0 +1,833 @@
+/*
+ * plprof.c - "pgscope plprof": profiling runs and monitoring windows of the
+ * PL/pgSQL profiler extension, saved datasets (save, list, show, delete,
+ * export, import) and reports.  All profile data travels as one JSON document
+ * built by the extension's pgscope_profile(), so a live profile, a saved
+ * dataset and an exported file render alike.
+ */
+#include "plprof.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "report.h"
+#include "sqlsplit.h"
+#include "util.h"
+
+typedef struct PlprofOpts
+{
+	PgsConnOpts conn;
+	const char *output;
+	const char *save;
+	const char *title;
+	const char *name;
+	const char *command_sql;
+	const char *file;
+	PgsFormat	format;
+	long		top;
+	bool		rollback;
+	bool		all;
+	long		pid;
+	double		duration;
+	long		interval;
+	bool		shared;
+	bool		replace;
+	char		cmdline[1024];
+} PlprofOpts;
+
+enum
+{
+	OPT_SAVE = 1000, OPT_TITLE, OPT_ROLLBACK, OPT_FORMAT, OPT_TOP, OPT_PID, OPT_ALL,
+	OPT_DURATION, OPT_INTERVAL, OPT_NAME, OPT_SHARED, OPT_REPLACE
+};
+
+static const struct option long_opts[] = {
+	PGS_CONN_LONGOPTS,
+	{"command", required_argument, NULL, 'c'},
+	{"file", required_argument, NULL, 'f'},
+	{"output", required_argument, NULL, 'o'},
+	{"save", required_argument, NULL, OPT_SAVE},
+	{"title", required_argument, NULL, OPT_TITLE},
+	{"rollback", no_argument, NULL, OPT_ROLLBACK},
+	{"format", required_argument, NULL, OPT_FORMAT},
+	{"top", required_argument, NULL, OPT_TOP},
+	{"pid", required_argument, NULL, OPT_PID},
+	{"all", no_argument, NULL, OPT_ALL},
+	{"duration", required_argument, NULL, OPT_DURATION},
+	{"interval", required_argument, NULL, OPT_INTERVAL},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"shared", no_argument, NULL, OPT_SHARED},
+	{"replace", no_argument, NULL, OPT_REPLACE},
+	{"help", no_argument, NULL, '?'},
+	{NULL, 0, NULL, 0}
+};
+
+static const char usage_text[] =
+	"usage: pgscope plprof COMMAND [options] [-h HOST] [-p PORT] [-U USER] [-d DBNAME|CONNINFO|URI]\n"
+	"\n"
+	"  run (-c SQL | -f FILE) [--rollback]   run a workload in this session, profile it, write the report\n"
+	"  monitor (--pid N | --all) --duration SEC [--interval SEC]\n"
+	"                                         profile other sessions for a while (needs preload)\n"
+	"  save NAME                              save the instance-wide profile as a dataset\n"
+	"  list                                   list saved datasets\n"
+	"  show NAME                              print a dataset's summary\n"
+	"  delete NAME                            delete a dataset\n"
+	"  report (--name NAME | --shared)        write the report of a dataset or of the shared profile\n"
+	"  export NAME [-o FILE]                  write a dataset as JSON\n"
+	"  import FILE [--name NAME] [--replace]  store a JSON export as a dataset\n"
+	"\n"
+	"report options (run, monitor, report): -o FILE (default: standard output),\n"
+	"  --format html|folded|json, --title TEXT, --top N (functions detailed, default 20),\n"
+	"  --save NAME (run, monitor)\n";
+
+static void
+parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
+{
+	int			opt;
+	size_t		off = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->format = PGS_FORMAT_HTML;
+	o->top = 20;
+	o->interval = -1;
+	o->duration = -1;
+	for (int i = 0; i < argc && off < sizeof(o->cmdline) - 2; i++)
+		off += snprintf(o->cmdline + off, sizeof(o->cmdline) - off, "%s%s", i ? " " : "pgscope plprof ", argv[i]);
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+" PGS_CONN_SHORTOPTS "c:f:o:", long_opts, NULL)) != -1)
+	{
+		const char *name = NULL;
+
+		for (const struct option *lo = long_opts; lo->name; lo++)
+			if (lo->val == opt)
+				name = lo->name;
+		if (opt != '?' && opt != ':' && name && !strchr("hpUd", opt) && strstr(allowed, name) == NULL)
+			pgs_usage("option --%s does not apply to \"%s\" (see pgscope plprof --help)", name, argv[0]);
+		if (pgs_conn_opt(&o->conn, opt, optarg))
+			continue;
+		switch (opt)
+		{
+			case 'c':
+				o->command_sql = optarg;
+				break;
+			case 'f':
+				o->file = optarg;
+				break;
+			case 'o':
+				o->output = optarg;
+				break;
+			case OPT_SAVE:
+				if (!*optarg)
+					pgs_usage("--save needs a dataset name");
+				o->save = optarg;
+				break;
+			case OPT_TITLE:
+				o->title = optarg;
+				break;
+			case OPT_ROLLBACK:
+				o->rollback = true;
+				break;
+			case OPT_FORMAT:
+				if ((int) (o->format = pgs_parse_format(optarg)) < 0)
+					pgs_usage("unknown --format \"%s\": use html, folded or json", optarg);
+				break;
+			case OPT_TOP:
+				if (!pgs_parse_long(optarg, 1, 100000, &o->top))
+					pgs_usage("--top takes a whole number from 1 to 100000, not \"%s\"", optarg);
+				break;
+			case OPT_PID:
+				if (!pgs_parse_long(optarg, 1, 2147483647L, &o->pid))
+					pgs_usage("--pid takes a backend's process id, not \"%s\"", optarg);
+				break;
+			case OPT_ALL:
+				o->all = true;
+				break;
+			case OPT_DURATION:
+				if (!pgs_parse_double(optarg, 0.1, 7 * 86400, &o->duration))
+					pgs_usage("--duration takes seconds from 0.1 to 604800, not \"%s\"", optarg);
+				break;
+			case OPT_INTERVAL:
+				if (!pgs_parse_long(optarg, 0, 86400, &o->interval))
+					pgs_usage("--interval takes whole seconds from 0 to 86400, not \"%s\"", optarg);
+				break;
+			case OPT_NAME:
+				if (!*optarg)
+					pgs_usage("--name needs a dataset name");
+				o->name = optarg;
+				break;
+			case OPT_SHARED:
+				o->shared = true;
+				break;
+			case OPT_REPLACE:
+				o->replace = true;
+				break;
+			default:
+				if (optopt && strchr(PGS_CONN_SHORTOPTS "cfo", optopt))
+					pgs_usage("option -%c needs a value", optopt);
+				if (strcmp(argv[optind - 1], "--help") == 0)
+				{
+					fputs(usage_text, stdout);
+					exit(0);
+				}
+				pgs_usage("unknown option \"%s\" (see pgscope plprof --help)", argv[optind - 1]);
+		}
+	}
+}
+
+/* the single positional argument NAME (or FILE) a command takes */
+static const char *
+positional(int argc, char **argv, const char *what)
+{
+	if (optind >= argc)
+		pgs_usage("\"%s\" needs %s", argv[0], what);
+	if (optind + 1 < argc)
+		pgs_usage("unexpected argument \"%s\"", argv[optind + 1]);
+	if (!*argv[optind])
+		pgs_usage("%s must not be empty", what);
+	return argv[optind];
+}
+
+static void
+no_positional(int argc, char **argv)
+{
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope plprof --help)", argv[optind]);
+}
+
+/* ---------- cancel a running statement on Ctrl-C ---------- */
+
+static PGcancel *volatile cancel_handle = NULL;
+
+static void
+cancel_running_query(void)
+{
+	char		errbuf[256];
+
+	/* PQcancel is documented as safe to call from a signal handler */
+	if (cancel_handle)
+		PQcancel(cancel_handle, errbuf, sizeof(errbuf));
+}
+
+static void
+arm_cancel(PGconn *c)
+{
+	cancel_handle = PQgetCancel(c);
+	pgs_on_signal = cancel_running_query;
+}
+
+static void
+disarm_cancel(void)
+{
+	PGcancel   *h = cancel_handle;
+
+	pgs_on_signal = NULL;
+	cancel_handle = NULL;
+	if (h)
+		PQfreeCancel(h);
+}
+
+/* ---------- profile documents ---------- */
+
+static char *
+fetch_profile(PGconn *c, bool shared, const PlprofOpts *o)
+{
+	const char *params[3] = {shared ? "true" : "false", o->title, o->cmdline};
+	PGresult   *r;
+	char	   *doc;
+
+	r = pgs_query_or_die(c, "read the profile",
+						 "SELECT pgscope_profile($1::boolean, jsonb_strip_nulls(jsonb_build_object("
+						 "'title', $2::text, 'command', $3::text)))::text",
+						 3, params);
+	doc = pgs_xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return doc;
+}
+
+static char *
+fetch_dataset(PGconn *c, const char *name)
+{
+	const char *params[1] = {name};
+	PGresult   *r = pgs_query_or_die(c, "read the dataset",
+									 "SELECT (jsonb_build_object('dataset', jsonb_build_object('name', name, 'created', created))"
+									 "        || profile)::text FROM pgscope_dataset WHERE name = $1",
+									 1, params);
+	char	   *doc;
+
+	if (PQntuples(r) == 0)
+		pgs_die("unknown dataset \"%s\" (pgscope plprof list shows the saved ones)", name);
+	doc = pgs_xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return doc;
+}
+
+static void
+save_dataset(PGconn *c, const char *name, const char *doc, bool replace)
+{
+	const char *params[2] = {name, doc};
+	char		err[2048];
+	PGresult   *r;
+
+	r = pgs_query(c, replace ?
+				  "INSERT INTO pgscope_dataset (name, profile) VALUES ($1, pgscope_check_profile($2::jsonb)) "
+				  "ON CONFLICT (name) DO UPDATE SET profile = EXCLUDED.profile, created = now()" :
+				  "INSERT INTO pgscope_dataset (name, profile) VALUES ($1, pgscope_check_profile($2::jsonb))",
+				  2, params, err, sizeof(err));
+	if (r == NULL)
+	{
+		if (strstr(err, "duplicate key"))
+			pgs_die("cannot save dataset \"%s\": a dataset of that name exists (delete it first)", name);
+		pgs_die("cannot save dataset \"%s\": %s", name, err);
+	}
+	PQclear(r);
+	fprintf(stderr, "%s: saved dataset \"%s\"\n", pgs_cmd, name);
+}
+
+static int
+emit(PGconn *c, const char *doc, const PlprofOpts *o)
+{
+	int			rc = pgs_write_report(c, doc, o->format, o->title, (int) o->top, o->output);
+
+	if (rc == 0 && o->output && strcmp(o->output, "-") != 0)
+		fprintf(stderr, "%s: report written to %s\n", pgs_cmd, o->output);
+	return rc == 0 ? 0 : EXIT_RUNTIME;
+}
+
+/* ---------- run ---------- */
+
+/* byte offset in text of the 1-based character position the server reports */
+static size_t
+char_to_byte(const char *text, size_t len, long pos)
+{
+	size_t		i = 0;
+
+	for (long chars = 1; i < len && chars < pos; i++)
+		if (((unsigned char) text[i + 1] & 0xC0) != 0x80)
+			chars++;
+	return i;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	PlprofOpts	o;
+	char	   *sql;
+	size_t		len;
+	PgsStmtSpan *spans;
+	int			nstmts,
+				unterminated,
+				failed = 0;
+	PGconn	   *c;
+	const char *source_name;
+	char	   *doc;
+	PGresult   *r;
+
+	pgs_cmd = "pgscope plprof run";
+	parse_opts(argc, argv, &o, "command file output save title rollback format top");
+	no_positional(argc, argv);
+	if ((o.command_sql == NULL) == (o.file == NULL))
+		pgs_usage("give the workload as either -c SQL or -f FILE");
+	if (o.file)
+	{
+		sql = pgs_read_file(o.file, &len);
+		if (sql == NULL)
+			pgs_die("cannot read %s: %s", o.file, strerror(errno));
+		source_name = o.file;
+	}
+	else
+	{
+		sql = pgs_xstrdup(o.command_sql);
+		len = strlen(sql);
+		source_name = "-c";
+	}
+	nstmts = pgs_split_sql(sql, len, &spans, &unterminated);
+	if (unterminated)
+		pgs_die("cannot run %s: unterminated quote, dollar quote or comment starting at line %d",
+				source_name, unterminated);
+	if (nstmts == 0)
+		pgs_usage("the workload in %s has no SQL statement", source_name);
+
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	PQclear(pgs_query_or_die(c, "start profiling", "SELECT pgscope_reset(false), pgscope_enable(true)", 0, NULL));
+	if (o.rollback)
+		PQclear(pgs_query_or_die(c, "begin the transaction", "BEGIN", 0, NULL));
+
+	pgs_catch_signals();
+	arm_cancel(c);
+	for (int i = 0; i < nstmts && !pgs_stop; i++)
+	{
+		char	   *stmt = strndup(sql + spans[i].start, spans[i].len);
+		PGresult   *res = PQexec(c, stmt);
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT)
+		{
+			pgs_err("statement %d at line %d of %s: COPY FROM STDIN/TO STDOUT is not supported in a workload",
+					i + 1, spans[i].line, source_name);
+			PQclear(res);
+			/* leave the COPY state so the session stays usable */
+			if (st == PGRES_COPY_IN)
+				PQputCopyEnd(c, "not supported by pgscope");
+			while ((res = PQgetResult(c)) != NULL)
+				PQclear(res);
+			failed = 1;
+			free(stmt);
+			break;
+		}
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+		{
+			const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+			const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+			const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
+			int			line = spans[i].line,
+						col = 1;
+			long		p;
+
+			if (pos && pgs_parse_long(pos, 1, 1L << 30, &p))
+				pgs_sql_position(sql, spans[i].start + char_to_byte(stmt, spans[i].len, p), &line, &col);
+			else
+				pgs_sql_position(sql, spans[i].start, &line, &col);
+			if (pgs_stop)
+				pgs_err("interrupted during statement %d at line %d of %s", i + 1, spans[i].line, source_name);
+			else
+				pgs_err("statement %d failed at line %d, column %d of %s: %s: %s", i + 1, line, col,
+						source_name, sev ? sev : "ERROR", msg ? msg : PQerrorMessage(c));
+			failed = 1;
+			PQclear(res);
+			free(stmt);
+			break;
+		}
+		PQclear(res);
+		free(stmt);
+	}
+	disarm_cancel();
+	if (PQstatus(c) != CONNECTION_OK)
+		pgs_die("lost the connection to the server during the workload; the session's profile is gone with it");
+
+	/* a workload that left a transaction open or failed inside one */
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+	{
+		if (!o.rollback)
+			pgs_err("the workload left a transaction open: rolling it back");
+		PQclear(pgs_query_or_die(c, "roll back", "ROLLBACK", 0, NULL));
+	}
+	r = pgs_query_or_die(c, "stop profiling", "SELECT pgscope_enable(false)", 0, NULL);
+	PQclear(r);
+	doc = fetch_profile(c, false, &o);
+	if (o.save)
+		save_dataset(c, o.save, doc, false);
+	if (emit(c, doc, &o) != 0)
+		failed = 1;
+	PQfinish(c);
+	free(doc);
+	free(sql);
+	free(spans);
+	if (pgs_stop)
+		return 128 + pgs_stop_signal;
+	return failed ? EXIT_RUNTIME : 0;
+}
+
+/* ---------- monitor ---------- */
+
+/* switch the profiling this monitor started off again; true when done */
+static bool
+monitor_switch_off(PGconn *c, const PlprofOpts *o, long old_interval)
+{
+	char		err[2048];
+	char		iv[32];
+	const char *params[1] = {iv};
+	PGresult   *r;
+
+	r = pgs_query(c, o->all ? "SELECT pgscope_enable_global(false)" : "SELECT pgscope_enable_pid(0)",
+				  0, NULL, err, sizeof(err));
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	if (old_interval >= 0)
+	{
+		snprintf(iv, sizeof(iv), "%ld", old_interval);
+		r = pgs_query(c, "SELECT pgscope_set_collect_interval($1::int)", 1, params, err, sizeof(err));
+		if (r)
+			PQclear(r);
+	}
+	return true;
+}
+
+static int
+cmd_monitor(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	PGresult   *r;
+	char		pidbuf[32],
+				expire[32];
+	long		old_interval = -1;
+	struct timespec t0,
+				now;
+	double		elapsed = 0;
+	int			last_shown = -1;
+	bool		tty = isatty(STDERR_FILENO);
+	char	   *doc;
+	int			rc;
+
+	pgs_cmd = "pgscope plprof monitor";
+	parse_opts(argc, argv, &o, "pid all duration interval output save title format top");
+	no_positional(argc, argv);
+	if (o.all == (o.pid != 0))
+		pgs_usage("give either --pid N or --all");
+	if (o.duration < 0)
+		pgs_usage("--duration SEC is required");
+
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	pgs_require_shared(c);
+
+	if (o.pid)
+	{
+		const char *params[1] = {pidbuf};
+
+		snprintf(pidbuf, sizeof(pidbuf), "%ld", o.pid);
+		r = pgs_query_or_die(c, "look up the backend",
+							 "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int", 1, params);
+		if (PQntuples(r) == 0)
+			pgs_die("no backend with pid %ld in this server (see pg_stat_activity)", o.pid);
+		PQclear(r);
+	}
+	if (o.interval >= 0)
+	{
+		char		iv[32];
+		const char *params[1] = {iv};
+
+		r = pgs_query_or_die(c, "read the collect interval", "SELECT collect_interval FROM pgscope_status()", 0, NULL);
+		old_interval = atol(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		snprintf(iv, sizeof(iv), "%ld", o.interval);
+		PQclear(pgs_query_or_die(c, "set the collect interval",
+								 "SELECT pgscope_set_collect_interval($1::int)", 1, params));
+	}
+
+	/* the server switches it off by itself shortly after the window, should we die */
+	snprintf(expire, sizeof(expire), "%.0f", o.duration + 30);
+	PQclear(pgs_query_or_die(c, "reset the shared profile", "SELECT pgscope_reset(true)", 0, NULL));
+	pgs_catch_signals();
+	{
+		const char *params[2] = {o.all ? "true" : pidbuf, expire};
+		char		err[2048];
+
+		r = pgs_query(c, o.all ?
+					  "SELECT pgscope_enable_global($1::boolean, make_interval(secs => $2::float8))" :
+					  "SELECT pgscope_enable_pid($1::int, make_interval(secs => $2::float8))",
+					  2, params, err, sizeof(err));
+		if (r == NULL)
+		{
+			monitor_switch_off(c, &o, old_interval);
+			pgs_die("cannot enable profiling: %s", err);
+		}
+		PQclear(r);
+	}
+	fprintf(stderr, "%s: profiling %s for %.1f s (Ctrl-C stops early)\n", pgs_cmd,
+			o.all ? "every backend" : "one backend", o.duration);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!pgs_stop && elapsed < o.duration)
+	{
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);	/* EINTR on a signal: the loop condition sees pgs_stop */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		elapsed = (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+		if ((int) elapsed != last_shown)
+		{
+			last_shown = (int) elapsed;
+			/* once a second: is the server still there, and how much was seen */
+			r = pgs_query(c, "SELECT shared_functions, shared_callgraphs FROM pgscope_status()", 0, NULL, NULL, 0);
+			if (r == NULL && PQstatus(c) != CONNECTION_OK)
+			{
+				PQreset(c);
+				if (PQstatus(c) != CONNECTION_OK || !monitor_switch_off(c, &o, old_interval))
+					pgs_die("lost the connection to the server: profiling switches itself off within %s s (its expiry)",
+							expire);
+				pgs_die("lost the connection to the server; reconnected and switched profiling off");
+			}
+			if (r && tty)
+				fprintf(stderr, "\r%s: %3d/%.0f s, %s functions, %s call stacks so far ", pgs_cmd, last_shown,
+						o.duration, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+			PQclear(r);
+		}
+	}
+	if (tty)
+		fputc('\n', stderr);
+	if (!monitor_switch_off(c, &o, old_interval))
+	{
+		PQreset(c);
+		if (PQstatus(c) != CONNECTION_OK || !monitor_switch_off(c, &o, old_interval))
+			pgs_die("cannot switch profiling off: %s; it expires by itself within %s s", PQerrorMessage(c), expire);
+	}
+	if (pgs_stop)
+		fprintf(stderr, "%s: stopped after %.1f s; profiling is off\n", pgs_cmd, elapsed);
+	doc = fetch_profile(c, true, &o);
+	if (o.save)
+		save_dataset(c, o.save, doc, false);
+	rc = emit(c, doc, &o);
+	free(doc);
+	PQfinish(c);
+	return rc;
+}
+
+/* ---------- datasets ---------- */
+
+static int
+cmd_save(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	char	   *doc;
+	const char *name;
+
+	pgs_cmd = "pgscope plprof save";
+	parse_opts(argc, argv, &o, "title replace");
+	name = positional(argc, argv, "a dataset NAME");
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	pgs_require_shared(c);
+	doc = fetch_profile(c, true, &o);
+	save_dataset(c, name, doc, o.replace);
+	free(doc);
+	PQfinish(c);
+	return 0;
+}
+
+static int
+cmd_list(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	PGresult   *r;
+
+	pgs_cmd = "pgscope plprof list";
+	parse_opts(argc, argv, &o, "");
+	no_positional(argc, argv);
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	r = pgs_query_or_die(c, "list datasets",
+						 "SELECT name, to_char(created, 'YYYY-MM-DD HH24:MI:SS'), "
+						 "       jsonb_array_length(profile->'functions'), "
+						 "       coalesce(profile->'meta'->>'scope', ''), coalesce(profile->'meta'->>'title', '') "
+						 "  FROM pgscope_dataset ORDER BY created, name", 0, NULL);
+	printf("%-24s %-19s %9s %-8s %s\n", "name", "created", "functions", "scope", "title");
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("%-24s %-19s %9s %-8s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+			   PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+	PQclear(r);
+	PQfinish(c);
+	return 0;
+}
+
+static int
+cmd_show(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	PGresult   *r;
+	const char *name;
+	const char *params[2];
+	char		top[32];
+
+	pgs_cmd = "pgscope plprof show";
+	parse_opts(argc, argv, &o, "top");
+	name = positional(argc, argv, "a dataset NAME");
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	snprintf(top, sizeof(top), "%ld", o.top);
+	params[0] = name;
+	params[1] = top;
+	r = pgs_query_or_die(c, "read the dataset",
+						 "SELECT m.key, m.value FROM pgscope_dataset d, jsonb_each_text(d.profile->'meta') m "
+						 " WHERE d.name = $1 ORDER BY m.key", 1, params);
+	if (PQntuples(r) == 0)
+		pgs_die("unknown dataset \"%s\" (pgscope plprof list shows the saved ones)", name);
+	printf("dataset %s\n", name);
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("  %-20s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+	PQclear(r);
+	r = pgs_query_or_die(c, "read the dataset",
+						 "SELECT f->>'signature', f->>'calls', round((f->>'total_ns')::numeric / 1e6, 3), "
+						 "       round((f->>'self_ns')::numeric / 1e6, 3), "
+						 "       round(100 * (f->>'self_ns')::numeric / nullif(sum((f->>'self_ns')::numeric) OVER (), 0), 1) "
+						 "  FROM pgscope_dataset d, jsonb_array_elements(d.profile->'functions') f "
+						 " WHERE d.name = $1 ORDER BY (f->>'self_ns')::bigint DESC LIMIT $2::int",
+						 2, params);
+	printf("\n%12s %14s %14s %7s  %s\n", "calls", "total ms", "self ms", "self %", "function");
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("%12s %14s %14s %7s  %s\n", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+			   PQgetvalue(r, i, 4), PQgetvalue(r, i, 0));
+	PQclear(r);
+	PQfinish(c);
+	return 0;
+}
+
+static int
+cmd_delete(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	PGresult   *r;
+	const char *name;
+	const char *params[1];
+	bool		found;
+
+	pgs_cmd = "pgscope plprof delete";
+	parse_opts(argc, argv, &o, "");
+	name = positional(argc, argv, "a dataset NAME");
+	params[0] = name;
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	r = pgs_query_or_die(c, "delete the dataset", "DELETE FROM pgscope_dataset WHERE name = $1 RETURNING 1", 1, params);
+	found = PQntuples(r) > 0;
+	PQclear(r);
+	PQfinish(c);
+	if (!found)
+		pgs_die("unknown dataset \"%s\" (pgscope plprof list shows the saved ones)", name);
+	fprintf(stderr, "%s: deleted dataset \"%s\"\n", pgs_cmd, name);
+	return 0;
+}
+
+static int
+cmd_report(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	char	   *doc;
+	int			rc;
+
+	pgs_cmd = "pgscope plprof report";
+	parse_opts(argc, argv, &o, "name shared output title format top");
+	no_positional(argc, argv);
+	if ((o.name == NULL) == !o.shared)
+		pgs_usage("give either --name NAME (a saved dataset) or --shared (the instance-wide profile now)");
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	if (o.shared)
+	{
+		pgs_require_shared(c);
+		doc = fetch_profile(c, true, &o);
+	}
+	else
+		doc = fetch_dataset(c, o.name);
+	rc = emit(c, doc, &o);
+	free(doc);
+	PQfinish(c);
+	return rc;
+}
+
+static int
+cmd_export(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	char	   *doc;
+	int			rc;
+
+	pgs_cmd = "pgscope plprof export";
+	parse_opts(argc, argv, &o, "output");
+	o.name = positional(argc, argv, "a dataset NAME");
+	o.format = PGS_FORMAT_JSON;
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	doc = fetch_dataset(c, o.name);
+	rc = emit(c, doc, &o);
+	free(doc);
+	PQfinish(c);
+	return rc;
+}
+
+static int
+cmd_import(int argc, char **argv)
+{
+	PlprofOpts	o;
+	PGconn	   *c;
+	PGresult   *r;
+	char	   *doc;
+	const char *file;
+	const char *params[3];
+	char		err[2048];
+	size_t		len;
+
+	pgs_cmd = "pgscope plprof import";
+	parse_opts(argc, argv, &o, "name replace");
+	file = positional(argc, argv, "a FILE to import (- for standard input)");
+	doc = pgs_read_file(file, &len);
+	if (doc == NULL)
+		pgs_die("cannot read %s: %s", file, strerror(errno));
+	if (len == 0)
+		pgs_die("cannot import %s: the file is empty", file);
+	c = pgs_connect(&o.conn);
+	pgs_require_extension(c);
+	params[0] = doc;
+	params[1] = o.name;
+	params[2] = o.replace ? "true" : "false";
+	r = pgs_query(c,
+				  "WITH d AS (SELECT $1::jsonb AS d), "
+				  "     v AS (SELECT coalesce($2::text, d->'dataset'->>'name') AS name, "
+				  "                  coalesce((d->'dataset'->>'created')::timestamptz, now()) AS created, "
+				  "                  pgscope_check_profile(d - 'dataset') AS profile FROM d) "
+				  "INSERT INTO pgscope_dataset (name, created, profile) "
+				  "SELECT name, created, profile FROM v "
+				  "ON CONFLICT (name) DO UPDATE SET created = EXCLUDED.created, profile = EXCLUDED.profile "
+				  "  WHERE $3::boolean "
+				  "RETURNING name",
+				  3, params, err, sizeof(err));
+	if (r == NULL)
+	{
+		if (strstr(err, "null value in column \"name\""))
+			pgs_die("cannot import %s: the file names no dataset: give --name NAME", file);
+		pgs_die("cannot import %s: %s", file, err);
+	}
+	if (PQntuples(r) == 0)
+		pgs_die("cannot import %s: a dataset of that name exists (use --replace or --name NEW)", file);
+	fprintf(stderr, "%s: imported dataset \"%s\"\n", pgs_cmd, PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	free(doc);
+	return 0;
+}
+
+int
+cmd_plprof_run_argv(int argc, char **argv)
+{
+	return cmd_run(argc, argv);
+}
+
+int
+cmd_plprof(int argc, char **argv)
+{
+	static const struct
+	{
+		const char *name;
+		int			(*fn) (int, char **);
+	}			cmds[] = {
+		{"run", cmd_run}, {"monitor", cmd_monitor}, {"save", cmd_save}, {"list", cmd_list},
+		{"show", cmd_show}, {"delete", cmd_delete}, {"report", cmd_report},
+		{"export", cmd_export}, {"import", cmd_import},
+	};
+
+	pgs_cmd = "pgscope plprof";
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+	{
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	pgs_usage("unknown command \"%s\" (see pgscope plprof --help)", argv[1]);
+}
