@@ -21,7 +21,10 @@ all: deps
 deps:
 	@scripts/deps.sh
 
-bin: $(BIN)
+bin: $(BIN) build/report_check
+
+build/report_check: tests/browser/report_check.c | build/.dir
+	$(CC) $(CFLAGS) $(WARN) -o $@ $<
 
 extension:
 	@$(MAKE) -s -C extension

@@ -102,7 +102,7 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+" PGS_CONN_SHORTOPTS "c:f:o:", long_opts, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, PGS_CONN_SHORTOPTS "c:f:o:", long_opts, NULL)) != -1)
 	{
 		const char *name = NULL;
 

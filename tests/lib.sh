@@ -19,7 +19,10 @@ stop_clusters() {
   for d in "${CLUSTERS[@]}"; do "$PGSCOPE" cluster stop "$d"; done
   CLUSTERS=()
 }
-trap stop_clusters EXIT
+# scratch space for a test's files, removed at exit like the clusters
+WORK=$(mktemp -d /tmp/pgscope-work.XXXXXX)
+cleanup() { stop_clusters; rm -rf "$WORK"; }
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 q() { psql -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
