@@ -476,6 +476,7 @@ cmd_monitor(int argc, char **argv)
 	double		elapsed = 0;
 	int			last_shown = -1;
 	bool		tty = isatty(STDERR_FILENO);
+	bool		lost = false;
 	char	   *doc;
 	int			rc;
 
@@ -556,7 +557,10 @@ cmd_monitor(int argc, char **argv)
 				if (PQstatus(c) != CONNECTION_OK || !monitor_switch_off(c, &o, old_interval))
 					pgs_die("lost the connection to the server: profiling switches itself off within %s s (its expiry)",
 							expire);
-				pgs_die("lost the connection to the server; reconnected and switched profiling off");
+				pgs_err("lost the connection to the server after %.1f s; reconnected and switched profiling off",
+						elapsed);
+				lost = true;
+				break;
 			}
 			if (r && tty)
 				fprintf(stderr, "\r%s: %3d/%.0f s, %s functions, %s call stacks so far ", pgs_cmd, last_shown,
@@ -580,7 +584,8 @@ cmd_monitor(int argc, char **argv)
 	rc = emit(c, doc, &o);
 	free(doc);
 	PQfinish(c);
-	return rc;
+	/* the report holds what was collected, but the window was cut short */
+	return lost ? EXIT_RUNTIME : rc;
 }
 
 /* ---------- datasets ---------- */

@@ -181,6 +181,20 @@ for sig in INT TERM; do
 done
 ls "$W" | grep -q '\.tmp\.' && fail "temporary files were left"
 
+# a lost connection: the monitor reconnects and switches profiling off
+"$PGSCOPE" plprof monitor --all --duration 60 -d "$CONN" -o "$W/lost.html" 2>"$W/err" &
+mon=$!
+for _ in $(seq 1 50); do
+  [ "$(q "SELECT global_enabled FROM pgscope_status()")" = t ] && break
+  sleep 0.1
+done
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgscope'" >/dev/null
+set +e; wait "$mon"; status=$?; set -e
+expect_status 1 "monitor whose connection was killed"
+expect_err "lost the connection to the server after" "says the connection was lost"
+expect_eq "$(q "SELECT global_enabled FROM pgscope_status()")" f "profiling is off after the lost connection"
+grep -q '</html>' "$W/lost.html" || fail "the report after a lost connection is whole"
+
 run "$PGSCOPE" plprof monitor --pid 999999 --duration 1 -d "$CONN"
 expect_status 1 "monitor of a pid that is not a backend"
 expect_err "no backend with pid 999999" "monitor explains the pid"
