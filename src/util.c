@@ -271,13 +271,20 @@ pgs_write_file(const char *path, const char *data, size_t len)
 		}
 		off += (size_t) w;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0)
 	{
+		int			rc = fsync(fd);
 		int			e = errno;
 
-		unlink(tmp);
-		free(tmp);
-		return -e;
+		if (close(fd) != 0 && rc == 0)
+			rc = -1, e = errno;
+		if (rc == 0 && rename(tmp, path) != 0)
+			rc = -1, e = errno;
+		if (rc != 0)
+		{
+			unlink(tmp);
+			free(tmp);
+			return -e;
+		}
 	}
 	free(tmp);
 	return 0;

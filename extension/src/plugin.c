@@ -540,37 +540,27 @@ unwind_to(int32 target)
 
 /*
  * Forwarding lives out of line: a hot hook that took a local's address would
- * get a stack-protector canary on every statement.
+ * get a stack-protector canary on every statement.  The chained plugin sees
+ * its own plugin_info during the call, and whatever it stores there is kept
+ * in our frame for its next callback.
  */
-static pg_noinline void
-forward_stmt(void (*cb) (PLpgSQL_execstate *, PLpgSQL_stmt *),
-			 PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
-{
-	PgsFrame   *f = function_frame_of(estate);
-	void	   *ours = estate->plugin_info;
-
-	estate->plugin_info = f ? f->prev_info : NULL;
-	cb(estate, stmt);
-	f = function_frame_of_idx((uintptr_t) ours, estate);
-	if (f)
-		f->prev_info = estate->plugin_info;
-	estate->plugin_info = ours;
+#define DEFINE_FORWARD(fname, argtype) \
+static pg_noinline void \
+fname(void (*cb) (PLpgSQL_execstate *, argtype *), PLpgSQL_execstate *estate, argtype *arg) \
+{ \
+	PgsFrame   *f = function_frame_of(estate); \
+	void	   *ours = estate->plugin_info; \
+\
+	estate->plugin_info = f ? f->prev_info : NULL; \
+	cb(estate, arg); \
+	f = function_frame_of_idx((uintptr_t) ours, estate); \
+	if (f) \
+		f->prev_info = estate->plugin_info; \
+	estate->plugin_info = ours; \
 }
 
-static pg_noinline void
-forward_func(void (*cb) (PLpgSQL_execstate *, PLpgSQL_function *),
-			 PLpgSQL_execstate *estate, PLpgSQL_function *func)
-{
-	PgsFrame   *f = function_frame_of(estate);
-	void	   *ours = estate->plugin_info;
-
-	estate->plugin_info = f ? f->prev_info : NULL;
-	cb(estate, func);
-	f = function_frame_of_idx((uintptr_t) ours, estate);
-	if (f)
-		f->prev_info = estate->plugin_info;
-	estate->plugin_info = ours;
-}
+DEFINE_FORWARD(forward_stmt, PLpgSQL_stmt)
+DEFINE_FORWARD(forward_func, PLpgSQL_function)
 
 #define FORWARD_STMT(cb, estate, stmt) \
 	do { \
