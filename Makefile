@@ -7,8 +7,13 @@ CFLAGS    ?= -O2 -g
 WARN      := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE
 PQ_INC    := $(shell $(PG_CONFIG) --includedir 2>/dev/null)
 BIN       := build/pgscope
-SRCS      := $(wildcard src/*.c)
+SRCS      := $(wildcard src/*.c) $(wildcard src/tracer/*.c)
 OBJS      := $(patsubst src/%.c,build/%.o,$(SRCS)) build/assets.o
+INCS      := -Isrc -Isrc/tracer -Ibpf -Ibuild -I$(PQ_INC)
+ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -dumpmachine)
+BPF_OBJS  := build/queries.bpf.o
+GEN_HDRS  := build/queries.skel.h build/pg_offsets.h
 ASSETS    := pgs_report_html=report/report.html pgs_report_css=report/report.css \
              pgs_report_js=report/report.js pgs_demo_schema=demo/schema.sql \
              pgs_demo_workload=demo/workload.sql
@@ -30,10 +35,25 @@ extension:
 	@$(MAKE) -s -C extension
 
 $(BIN): $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $(OBJS) -lpq
+	$(CC) $(CFLAGS) -o $@ $(OBJS) -lpq -lbpf -lelf -lz
 
-build/%.o: src/%.c $(wildcard src/*.h) | build/.dir
-	$(CC) $(CFLAGS) $(WARN) -I$(PQ_INC) -c -o $@ $<
+build/%.o: src/%.c $(wildcard src/*.h src/tracer/*.h bpf/*.h) $(GEN_HDRS) | build/.dir
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(INCS) -c -o $@ $<
+
+# eBPF: CO-RE objects against the running kernel's BTF, loaded through skeletons
+build/vmlinux.h: | build/.dir
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c >$@.tmp && mv $@.tmp $@
+
+build/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) build/vmlinux.h
+	clang -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibuild -I/usr/include/$(MULTIARCH) -c $< -o $@
+
+build/%.skel.h: build/%.bpf.o
+	bpftool gen skeleton $< name $*_bpf >$@.tmp && mv $@.tmp $@
+
+# struct offsets from every installed postgresql-server-dev-N
+build/pg_offsets.h: scripts/gen-offsets.sh tools/pgoffsets.c | build/.dir
+	CC=$(CC) scripts/gen-offsets.sh $@
 
 build/embed: tools/embed.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -o $@ $<

@@ -2,9 +2,10 @@
 # Installs the Debian packages pgscope needs, quietly, and nothing when they
 # are already there.  Run as root on Debian 12 (bookworm).
 set -euo pipefail
-pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev gcc make
-      postgresql-15-plpgsql-check chromium chromium-driver)
-[ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler)
+pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev gcc make libkrb5-dev
+      postgresql-15-plpgsql-check chromium chromium-driver
+      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev)
+[ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -289,3 +289,92 @@ pgs_write_file(const char *path, const char *data, size_t len)
 	free(tmp);
 	return 0;
 }
+
+/* length of the valid UTF-8 sequence at s, 0 if invalid */
+static int
+utf8_len(const unsigned char *s)
+{
+	int			n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xE0) == 0xC0 && s[0] >= 0xC2)
+		n = 2;
+	else if ((s[0] & 0xF0) == 0xE0)
+		n = 3;
+	else if ((s[0] & 0xF8) == 0xF0 && s[0] <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	for (int i = 1; i < n; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return n;
+}
+
+void
+pgs_buf_json_string(PgsBuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	pgs_buf_append(b, "\"", 1);
+	while (*p)
+	{
+		int			n = utf8_len(p);
+
+		if (n == 0)
+		{
+			pgs_buf_puts(b, "\\ufffd");
+			p++;
+		}
+		else if (n > 1)
+		{
+			pgs_buf_append(b, (const char *) p, n);
+			p += n;
+		}
+		else
+		{
+			switch (*p)
+			{
+				case '"':
+					pgs_buf_puts(b, "\\\"");
+					break;
+				case '\\':
+					pgs_buf_puts(b, "\\\\");
+					break;
+				case '\n':
+					pgs_buf_puts(b, "\\n");
+					break;
+				case '\r':
+					pgs_buf_puts(b, "\\r");
+					break;
+				case '\t':
+					pgs_buf_puts(b, "\\t");
+					break;
+				default:
+					if (*p < 0x20)
+						pgs_buf_printf(b, "\\u%04x", *p);
+					else
+						pgs_buf_append(b, (const char *) p, 1);
+			}
+			p++;
+		}
+	}
+	pgs_buf_append(b, "\"", 1);
+}
+
+void
+pgs_utf8_trim(char *s)
+{
+	size_t		n = strlen(s);
+	size_t		i = n;
+
+	/* back up over continuation bytes to the last lead byte */
+	while (i > 0 && ((unsigned char) s[i - 1] & 0xC0) == 0x80 && n - i < 3)
+		i--;
+	if (i > 0 && ((unsigned char) s[i - 1] & 0x80))
+	{
+		if (utf8_len((const unsigned char *) s + i - 1) == 0)
+			s[i - 1] = '\0';
+	}
+}

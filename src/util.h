@@ -63,4 +63,11 @@ int pgs_write_file(const char *path, const char *data, size_t len);
 void *pgs_xmalloc(size_t n);
 char *pgs_xstrdup(const char *s);
 
+
+
+/* appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD */
+void pgs_buf_json_string(PgsBuf *b, const char *s);
+
+/* cuts s (in place) before an incomplete UTF-8 sequence at its end */
+void pgs_utf8_trim(char *s);
 #endif

@@ -1,0 +1,347 @@
+/*
+ * latency.c - "pgscope latency": log2 latency histograms of a running
+ * server's statements per interval, overall or by normalized query,
+ * database or user, and at the end a per-query table (calls, mean, p50,
+ * p99, max) with exact percentiles.
+ */
+#include "tracer_cmds.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+#include "stmt_source.h"
+#include "tracer.h"
+#include "util.h"
+
+typedef enum ByKind
+{
+	BY_NONE, BY_QUERY, BY_DATABASE, BY_USER
+} ByKind;
+
+typedef struct KeyStats
+{
+	char	   *key;
+	PgsHist		interval;		/* this interval */
+	uint64_t   *durations;		/* whole run, for percentiles */
+	size_t		n,
+				cap;
+	uint64_t	sum_ns;
+	uint64_t	max_ns;
+	struct KeyStats *next;
+} KeyStats;
+
+#define NBUCKETS 1024
+
+typedef struct KeyTable
+{
+	KeyStats   *buckets[NBUCKETS];
+	size_t		count;
+} KeyTable;
+
+typedef struct LatencyCtx
+{
+	ByKind		by;
+	bool		json;
+	long		top;
+	const char *database;
+	PgsHist		overall;		/* this interval */
+	KeyTable	by_key;			/* --by, per interval */
+	KeyTable	queries;		/* normalized queries, whole run */
+	PgsBuf		out;
+} LatencyCtx;
+
+static KeyStats *
+key_get(KeyTable *t, const char *key)
+{
+	unsigned	h = 2166136261u;
+	KeyStats   *k;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char) *p) * 16777619u;
+	for (k = t->buckets[h % NBUCKETS]; k; k = k->next)
+		if (strcmp(k->key, key) == 0)
+			return k;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		pgs_die("out of memory");
+	k->key = pgs_xstrdup(key);
+	k->next = t->buckets[h % NBUCKETS];
+	t->buckets[h % NBUCKETS] = k;
+	t->count++;
+	return k;
+}
+
+static void
+key_record(KeyStats *k, uint64_t ns, bool keep)
+{
+	pgs_hist_add(&k->interval, ns);
+	k->sum_ns += ns;
+	if (ns > k->max_ns)
+		k->max_ns = ns;
+	if (!keep)
+		return;
+	if (k->n == k->cap)
+	{
+		k->cap = k->cap ? k->cap * 2 : 64;
+		k->durations = realloc(k->durations, k->cap * sizeof(uint64_t));
+		if (k->durations == NULL)
+			pgs_die("out of memory");
+	}
+	k->durations[k->n++] = ns;
+}
+
+/* every entry of a table, most statements first */
+static KeyStats **
+sorted(KeyTable *t, bool by_total)
+{
+	KeyStats  **v = pgs_xmalloc(sizeof(KeyStats *) * (t->count + 1));
+	size_t		n = 0;
+
+	for (int b = 0; b < NBUCKETS; b++)
+		for (KeyStats *k = t->buckets[b]; k; k = k->next)
+			v[n++] = k;
+	for (size_t i = 1; i < n; i++)
+	{
+		KeyStats   *x = v[i];
+		size_t		j = i;
+
+		while (j > 0 && (by_total ? v[j - 1]->sum_ns < x->sum_ns : v[j - 1]->interval.count < x->interval.count))
+		{
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
+	v[n] = NULL;
+	return v;
+}
+
+static void
+on_statement(const PgsStatement *s, void *arg)
+{
+	LatencyCtx *c = arg;
+	char	   *norm;
+
+	if (c->database && strcmp(c->database, s->database) != 0)
+		return;
+	pgs_hist_add(&c->overall, s->duration_ns);
+	norm = pgs_normalize_query(s->text);
+	key_record(key_get(&c->queries, norm), s->duration_ns, true);
+	if (c->by != BY_NONE)
+		key_record(key_get(&c->by_key, c->by == BY_QUERY ? norm : c->by == BY_DATABASE ? s->database : s->user),
+				   s->duration_ns, false);
+	free(norm);
+}
+
+static const char *const by_names[] = {"", "query", "database", "user"};
+
+static void
+on_tick(void *arg)
+{
+	LatencyCtx *c = arg;
+	char		hms[32],
+				iso[48];
+	KeyStats  **v;
+
+	pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
+	if (c->json)
+	{
+		c->out.len = 0;
+		pgs_buf_printf(&c->out, "{\"time\":\"%s\",\"statements\":%llu,\"histogram\":", iso,
+					   (unsigned long long) c->overall.count);
+		pgs_hist_json(&c->out, &c->overall);
+		if (c->by != BY_NONE)
+		{
+			bool		first = true;
+
+			pgs_buf_printf(&c->out, ",\"by\":\"%s\",\"groups\":[", by_names[c->by]);
+			v = sorted(&c->by_key, false);
+			for (long i = 0; v[i] && i < c->top; i++)
+			{
+				if (v[i]->interval.count == 0)
+					continue;
+				pgs_buf_puts(&c->out, first ? "{\"key\":" : ",{\"key\":");
+				first = false;
+				pgs_buf_json_string(&c->out, v[i]->key);
+				pgs_buf_printf(&c->out, ",\"statements\":%llu,\"histogram\":", (unsigned long long) v[i]->interval.count);
+				pgs_hist_json(&c->out, &v[i]->interval);
+				pgs_buf_puts(&c->out, "}");
+			}
+			free(v);
+			pgs_buf_puts(&c->out, "]");
+		}
+		pgs_buf_puts(&c->out, "}\n");
+		fputs(c->out.data, stdout);
+	}
+	else
+	{
+		printf("\n%s  %llu statements\n", hms, (unsigned long long) c->overall.count);
+		pgs_hist_print(stdout, &c->overall, "usecs");
+		if (c->by != BY_NONE)
+		{
+			v = sorted(&c->by_key, false);
+			for (long i = 0; v[i] && i < c->top; i++)
+			{
+				if (v[i]->interval.count == 0)
+					continue;
+				printf("\n%s %s  (%llu statements)\n", by_names[c->by], v[i]->key,
+					   (unsigned long long) v[i]->interval.count);
+				pgs_hist_print(stdout, &v[i]->interval, "usecs");
+			}
+			free(v);
+		}
+	}
+	fflush(stdout);
+	memset(&c->overall, 0, sizeof(c->overall));
+	for (int b = 0; b < NBUCKETS; b++)
+		for (KeyStats *k = c->by_key.buckets[b]; k; k = k->next)
+			memset(&k->interval, 0, sizeof(k->interval));
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a,
+				y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* nearest-rank percentile of sorted values */
+static uint64_t
+percentile(const uint64_t *v, size_t n, double p)
+{
+	size_t		rank = (size_t) (p / 100.0 * n + 0.999999);
+
+	if (rank < 1)
+		rank = 1;
+	return v[rank - 1 < n ? rank - 1 : n - 1];
+}
+
+static void
+print_query_table(LatencyCtx *c)
+{
+	KeyStats  **v = sorted(&c->queries, true);
+
+	if (!c->json)
+		printf("\n%10s %11s %11s %11s %11s %11s  %s\n", "CALLS", "TOTAL_MS", "MEAN_MS", "P50_MS", "P99_MS",
+			   "MAX_MS", "QUERY");
+	for (long i = 0; v[i] && i < c->top; i++)
+	{
+		KeyStats   *k = v[i];
+		double		mean;
+
+		if (k->n == 0)
+			continue;
+		qsort(k->durations, k->n, sizeof(uint64_t), cmp_u64);
+		mean = (double) k->sum_ns / k->n / 1e6;
+		if (c->json)
+		{
+			c->out.len = 0;
+			pgs_buf_printf(&c->out, "{\"query\":");
+			pgs_buf_json_string(&c->out, k->key);
+			pgs_buf_printf(&c->out, ",\"calls\":%zu,\"total_ms\":%.3f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
+						   k->n, k->sum_ns / 1e6, mean, percentile(k->durations, k->n, 50) / 1e6,
+						   percentile(k->durations, k->n, 99) / 1e6, k->max_ns / 1e6);
+			fputs(c->out.data, stdout);
+		}
+		else
+			printf("%10zu %11.3f %11.3f %11.3f %11.3f %11.3f  %.120s\n", k->n, k->sum_ns / 1e6, mean,
+				   percentile(k->durations, k->n, 50) / 1e6, percentile(k->durations, k->n, 99) / 1e6,
+				   k->max_ns / 1e6, k->key);
+	}
+	free(v);
+	fflush(stdout);
+}
+
+static const char usage_text[] =
+	"usage: pgscope latency [--pid PID | -D DATADIR | --bin PATH] [-i SEC] [--by query|database|user]\n"
+	"                       [-d DATABASE] [--top N] [--json] [--duration SEC]\n"
+	"  log2 histograms of statement latency every interval, then calls, mean, p50, p99 and\n"
+	"  max per normalized query; needs root or CAP_BPF+CAP_PERFMON\n";
+
+int
+cmd_latency(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		PGS_TARGET_LONGOPTS,
+		{"interval", required_argument, NULL, 'i'},
+		{"by", required_argument, NULL, 2001},
+		{"database", required_argument, NULL, 'd'},
+		{"top", required_argument, NULL, 2002},
+		{"help", no_argument, NULL, 2003},
+		{NULL, 0, NULL, 0}
+	};
+	PgsTargetOpts to = {.duration = -1};
+	PgsStmtSourceOpts so = {.capture_len = 1025, .duration = -1, .tick_seconds = 1};
+	PgsStmtSourceStats st;
+	PgsTarget	t;
+	LatencyCtx *c = calloc(1, sizeof(LatencyCtx));
+	int			opt,
+				rc;
+
+	if (c == NULL)
+		pgs_die("out of memory");
+	pgs_cmd = "pgscope latency";
+	c->top = 20;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "p:D:d:i:", opts, NULL)) != -1)
+	{
+		if (opt == 'p')
+			opt = 1002;
+		if (pgs_target_opt(&to, opt, optarg))
+			continue;
+		switch (opt)
+		{
+			case 'i':
+				if (!pgs_parse_double(optarg, 0.1, 86400, &so.tick_seconds))
+					pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", optarg);
+				break;
+			case 2001:
+				if (strcmp(optarg, "query") == 0)
+					c->by = BY_QUERY;
+				else if (strcmp(optarg, "database") == 0)
+					c->by = BY_DATABASE;
+				else if (strcmp(optarg, "user") == 0)
+					c->by = BY_USER;
+				else
+					pgs_usage("--by takes query, database or user, not \"%s\"", optarg);
+				break;
+			case 'd':
+				c->database = optarg;
+				break;
+			case 2002:
+				if (!pgs_parse_long(optarg, 1, 100000, &c->top))
+					pgs_usage("--top takes a whole number from 1 to 100000, not \"%s\"", optarg);
+				break;
+			case 2003:
+				fputs(usage_text, stdout);
+				return 0;
+			default:
+				pgs_usage("%s \"%s\" (see pgscope latency --help)",
+						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope latency --help)", argv[optind]);
+
+	pgs_require_bpf_privileges();
+	pgs_resolve_target(&t, &to);
+	so.duration = to.duration;
+	c->json = to.json;
+	pgs_buf_init(&c->out);
+	pgs_catch_signals();
+	rc = pgs_stmt_source_run(&t, &so, on_statement, on_tick, c, &st);
+	if (rc == 0)
+	{
+		if (c->overall.count)
+			on_tick(c);			/* the last, partial interval */
+		print_query_table(c);
+		fprintf(stderr, "%s: %llu statements ended, %llu events lost\n", pgs_cmd,
+				(unsigned long long) st.seen, (unsigned long long) st.lost);
+	}
+	return rc;
+}

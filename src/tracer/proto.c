@@ -1,0 +1,226 @@
+/*
+ * proto.c - protocol decoding for the statement tracer (PostgreSQL frontend/
+ * backend protocol 3.0: 'Q' len text; 'P' len name text ...; 'B' len portal
+ * name ...) and query normalization.
+ */
+#include "proto.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const char *const pgs_protocol_names[] = {"simple", "extended", "prepared"};
+
+/* prepared statements seen: (pid, name) -> text, chained hash */
+typedef struct Prepared
+{
+	uint32_t	pid;
+	char	   *name;
+	char	   *text;
+	struct Prepared *next;
+} Prepared;
+
+#define NBUCKETS 4096
+static Prepared *buckets[NBUCKETS];
+
+static unsigned
+bucket_of(uint32_t pid, const char *name)
+{
+	unsigned	h = pid * 2654435761u;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char) *name) * 16777619u;
+	return h % NBUCKETS;
+}
+
+/* a C string at off within len bytes; NULL when it runs past the end */
+static const char *
+cstring_at(const char *req, size_t len, size_t off, size_t *next)
+{
+	const char *nul;
+
+	if (off >= len)
+		return NULL;
+	nul = memchr(req + off, '\0', len - off);
+	if (nul == NULL)
+		return NULL;
+	*next = (size_t) (nul - req) + 1;
+	return req + off;
+}
+
+/* the text from off to NUL or end; truncated when no NUL was captured */
+static char *
+text_at(const char *req, size_t len, size_t off, bool *truncated)
+{
+	const char *nul;
+	size_t		n;
+	char	   *s;
+
+	if (off >= len)
+	{
+		*truncated = true;
+		return pgs_xstrdup("");
+	}
+	nul = memchr(req + off, '\0', len - off);
+	n = nul ? (size_t) (nul - (req + off)) : len - off;
+	*truncated = nul == NULL;
+	s = pgs_xmalloc(n + 1);
+	memcpy(s, req + off, n);
+	s[n] = '\0';
+	return s;
+}
+
+void
+pgs_proto_learn(uint32_t pid, const char *req, size_t len)
+{
+	size_t		next;
+	const char *name;
+	bool		trunc;
+	Prepared   *p;
+	unsigned	b;
+
+	if (len < 6 || req[0] != 'P' || (name = cstring_at(req, len, 5, &next)) == NULL || !*name)
+		return;
+	b = bucket_of(pid, name);
+	for (p = buckets[b]; p; p = p->next)
+		if (p->pid == pid && strcmp(p->name, name) == 0)
+			break;
+	if (p == NULL)
+	{
+		p = pgs_xmalloc(sizeof(*p));
+		p->pid = pid;
+		p->name = pgs_xstrdup(name);
+		p->next = buckets[b];
+		buckets[b] = p;
+	}
+	else
+		free(p->text);
+	p->text = text_at(req, len, next, &trunc);
+}
+
+char *
+pgs_proto_text(uint32_t pid, const char *req, size_t len, PgsProtocol *proto, bool *truncated)
+{
+	size_t		next,
+				next2;
+	const char *name;
+
+	*truncated = false;
+	*proto = PGS_PROTO_SIMPLE;
+	if (len < 5)
+		return pgs_xstrdup("");
+	switch (req[0])
+	{
+		case 'Q':
+			return text_at(req, len, 5, truncated);
+		case 'P':
+			name = cstring_at(req, len, 5, &next);
+			if (name == NULL)
+				return text_at(req, len, 5, truncated);
+			*proto = *name ? PGS_PROTO_PREPARED : PGS_PROTO_EXTENDED;
+			return text_at(req, len, next, truncated);
+		case 'B':
+			*proto = PGS_PROTO_PREPARED;
+			if (cstring_at(req, len, 5, &next) && (name = cstring_at(req, len, next, &next2)) != NULL)
+			{
+				for (Prepared *p = buckets[bucket_of(pid, name)]; p; p = p->next)
+					if (p->pid == pid && strcmp(p->name, name) == 0)
+						return pgs_xstrdup(p->text);
+				if (!*name)
+				{
+					*proto = PGS_PROTO_EXTENDED;
+					return pgs_xstrdup("(unnamed statement parsed earlier)");
+				}
+				{
+					char	   *s;
+
+					if (asprintf(&s, "(prepared statement \"%s\", parsed before tracing began)", name) < 0)
+						pgs_die("out of memory");
+					return s;
+				}
+			}
+			return pgs_xstrdup("(prepared statement)");
+	}
+	return pgs_xstrdup("");
+}
+
+char *
+pgs_normalize_query(const char *q)
+{
+	PgsBuf		b;
+	int			param = 0;
+	bool		space = false;
+
+	pgs_buf_init(&b);
+	while (*q)
+	{
+		unsigned char c = (unsigned char) *q;
+
+		if (isspace(c))
+		{
+			space = b.len > 0;
+			q++;
+			continue;
+		}
+		if (space)
+		{
+			pgs_buf_puts(&b, " ");
+			space = false;
+		}
+		if (c == '\'' || ((c == 'E' || c == 'e') && q[1] == '\'' && (b.len == 0 || !isalnum((unsigned char) b.data[b.len - 1]))))
+		{
+			bool		esc = c != '\'';
+
+			q += esc ? 2 : 1;
+			while (*q)
+			{
+				if (esc && *q == '\\' && q[1])
+					q += 2;
+				else if (*q == '\'' && q[1] == '\'')
+					q += 2;
+				else if (*q == '\'')
+				{
+					q++;
+					break;
+				}
+				else
+					q++;
+			}
+			pgs_buf_printf(&b, "$%d", ++param);
+		}
+		else if (c == '"')
+		{
+			const char *start = q++;
+
+			while (*q && !(*q == '"' && q[1] != '"'))
+				q += (*q == '"') ? 2 : 1;
+			if (*q)
+				q++;
+			pgs_buf_append(&b, start, q - start);
+		}
+		else if (isdigit(c) && (b.len == 0 || !(isalnum((unsigned char) b.data[b.len - 1]) ||
+												b.data[b.len - 1] == '_' || b.data[b.len - 1] == '$')))
+		{
+			while (isalnum((unsigned char) *q) || *q == '.')
+				q++;
+			pgs_buf_printf(&b, "$%d", ++param);
+		}
+		else if (c == '$' && isdigit((unsigned char) q[1]))
+		{
+			/* an existing parameter: renumbered in order */
+			q++;
+			while (isdigit((unsigned char) *q))
+				q++;
+			pgs_buf_printf(&b, "$%d", ++param);
+		}
+		else
+		{
+			pgs_buf_append(&b, q, 1);
+			q++;
+		}
+	}
+	return b.data;
+}

@@ -1,0 +1,170 @@
+/*
+ * queries.c - "pgscope queries": one line per finished statement of a
+ * running PostgreSQL server, both protocols, with its database, user,
+ * duration, error flag and text; --min-ms filters in the kernel.
+ */
+#include "tracer_cmds.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stmt_source.h"
+#include "tracer.h"
+#include "util.h"
+
+typedef struct QueriesCtx
+{
+	const char *database;
+	bool		json;
+	bool		split;
+	uint64_t	shown;
+	PgsBuf		line;
+} QueriesCtx;
+
+static const char usage_text[] =
+	"usage: pgscope queries [--pid PID | -D DATADIR | --bin PATH] [--min-ms MS] [-d DATABASE]\n"
+	"                       [--json] [--duration SEC] [--query-len BYTES] [--split]\n"
+	"  one line per finished statement (simple, extended and prepared protocol):\n"
+	"  time, pid, database, user, duration, error flag, text; --split adds parse/plan/execute\n"
+	"  times from the server's USDT probes (costs more); needs root or CAP_BPF+CAP_PERFMON\n";
+
+static void
+print_statement(const PgsStatement *s, void *arg)
+{
+	QueriesCtx *q = arg;
+	char		hms[32],
+				iso[48];
+
+	if (q->database && strcmp(q->database, s->database) != 0)
+		return;
+	q->shown++;
+	pgs_mono_to_clock(s->end_ns - s->duration_ns, hms, sizeof(hms), iso, sizeof(iso));
+	q->line.len = 0;
+	q->line.data[0] = '\0';
+	if (q->json)
+	{
+		pgs_buf_printf(&q->line, "{\"time\":\"%s\",\"pid\":%u,\"database\":", iso, s->pid);
+		pgs_buf_json_string(&q->line, s->database);
+		pgs_buf_puts(&q->line, ",\"user\":");
+		pgs_buf_json_string(&q->line, s->user);
+		pgs_buf_printf(&q->line, ",\"duration_ms\":%.3f", s->duration_ns / 1e6);
+		if (s->split)
+			pgs_buf_printf(&q->line, ",\"parse_ms\":%.3f,\"plan_ms\":%.3f,\"execute_ms\":%.3f",
+						   s->parse_ns / 1e6, s->plan_ns / 1e6, s->exec_ns / 1e6);
+		pgs_buf_printf(&q->line, ",\"error\":%s,\"protocol\":\"%s\",\"truncated\":%s,\"query\":",
+					   s->error ? "true" : "false", pgs_protocol_names[s->protocol],
+					   s->truncated ? "true" : "false");
+		pgs_buf_json_string(&q->line, s->text);
+		pgs_buf_puts(&q->line, "}\n");
+	}
+	else
+	{
+		pgs_buf_printf(&q->line, "%-12s %7u %-12.12s %-12.12s %11.3f", hms, s->pid,
+					   s->database[0] ? s->database : "?", s->user[0] ? s->user : "?",
+					   s->duration_ns / 1e6);
+		if (q->split)
+		{
+			if (s->split)
+				pgs_buf_printf(&q->line, " %9.3f %9.3f %9.3f", s->parse_ns / 1e6, s->plan_ns / 1e6,
+							   s->exec_ns / 1e6);
+			else
+				pgs_buf_printf(&q->line, " %9s %9s %9s", "-", "-", "-");
+		}
+		pgs_buf_printf(&q->line, " %s ", s->error ? "E" : " ");
+		for (const char *p = s->text; *p; p++)
+			pgs_buf_append(&q->line, (*p == '\n' || *p == '\r' || *p == '\t') ? " " : p, 1);
+		if (s->truncated)
+			pgs_buf_puts(&q->line, "...");
+		pgs_buf_puts(&q->line, "\n");
+	}
+	fputs(q->line.data, stdout);
+	fflush(stdout);
+}
+
+int
+cmd_queries(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		PGS_TARGET_LONGOPTS,
+		{"min-ms", required_argument, NULL, 2001},
+		{"database", required_argument, NULL, 'd'},
+		{"query-len", required_argument, NULL, 2002},
+		{"split", no_argument, NULL, 2003},
+		{"help", no_argument, NULL, 2004},
+		{NULL, 0, NULL, 0}
+	};
+	PgsTargetOpts to = {.duration = -1};
+	PgsStmtSourceOpts so = {.capture_len = 1024, .duration = -1};
+	PgsStmtSourceStats st;
+	PgsTarget	t;
+	QueriesCtx	q = {0};
+	double		min_ms = 0;
+	long		qlen = 1024;
+	int			opt,
+				rc;
+
+	pgs_cmd = "pgscope queries";
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "p:D:d:", opts, NULL)) != -1)
+	{
+		if (opt == 'p')
+			opt = 1002;			/* -p is --pid */
+		if (pgs_target_opt(&to, opt, optarg))
+			continue;
+		switch (opt)
+		{
+			case 2001:
+				if (!pgs_parse_double(optarg, 0, 1e9, &min_ms))
+					pgs_usage("--min-ms takes milliseconds (0 or more), not \"%s\"", optarg);
+				break;
+			case 'd':
+				q.database = optarg;
+				break;
+			case 2002:
+				if (!pgs_parse_long(optarg, 64, 4095, &qlen))
+					pgs_usage("--query-len takes bytes from 64 to 4095, not \"%s\"", optarg);
+				break;
+			case 2003:
+				so.split = true;
+				break;
+			case 2004:
+				fputs(usage_text, stdout);
+				return 0;
+			default:
+				pgs_usage("%s \"%s\" (see pgscope queries --help)",
+						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope queries --help)", argv[optind]);
+
+	pgs_require_bpf_privileges();
+	pgs_resolve_target(&t, &to);
+	if (!t.offsets)
+		pgs_err("no struct offsets for PostgreSQL %d (install postgresql-server-dev-%d and rebuild): database and user names unavailable",
+				t.major, t.major);
+	so.min_ns = (uint64_t) (min_ms * 1e6);
+	/* the captured request also holds the message header and, for Parse, a name */
+	so.capture_len = (uint32_t) qlen + 1;
+	so.duration = to.duration;
+	q.json = to.json;
+	q.split = so.split;
+	pgs_buf_init(&q.line);
+	if (!q.json)
+	{
+		printf("%-12s %7s %-12s %-12s %11s", "TIME", "PID", "DATABASE", "USER", "MS");
+		if (so.split)
+			printf(" %9s %9s %9s", "PARSE", "PLAN", "EXECUTE");
+		printf(" E QUERY\n");
+		fflush(stdout);
+	}
+	pgs_catch_signals();
+	rc = pgs_stmt_source_run(&t, &so, print_statement, NULL, &q, &st);
+	if (rc == 0)
+		fprintf(stderr, "%s: %llu statements ended, %llu shown, %llu events lost\n", pgs_cmd,
+				(unsigned long long) st.seen, (unsigned long long) q.shown, (unsigned long long) st.lost);
+	pgs_buf_free(&q.line);
+	return rc;
+}

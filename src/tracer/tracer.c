@@ -1,0 +1,423 @@
+/*
+ * tracer.c - target discovery and the facts of a stripped PostgreSQL binary.
+ *
+ * A postmaster is a process whose executable is a PostgreSQL server binary
+ * (its .dynsym exports PostgresMain) and whose parent's is not; backends are
+ * its children (forked, never exec'd, so one address computed from the
+ * postmaster's mappings holds in every backend).
+ */
+#include "tracer.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pg_offsets.h"
+#include "util.h"
+
+bool
+pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg)
+{
+	switch (opt)
+	{
+		case 1001:
+			o->bin = arg;
+			return true;
+		case 1002:
+			if (!pgs_parse_long(arg, 1, 4194304, &o->pid))
+				pgs_usage("--pid takes a process id, not \"%s\"", arg);
+			return true;
+		case 'D':
+			o->datadir = arg;
+			return true;
+		case 1003:
+			if (!pgs_parse_double(arg, 0.1, 31 * 86400, &o->duration))
+				pgs_usage("--duration takes seconds from 0.1 on, not \"%s\"", arg);
+			return true;
+		case 1004:
+			o->json = true;
+			return true;
+	}
+	return false;
+}
+
+void
+pgs_require_bpf_privileges(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	bool		bpf,
+				perfmon,
+				sysadmin;
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		pgs_die("cannot read this process's capabilities: %s", strerror(errno));
+	sysadmin = data[0].effective & (1u << CAP_SYS_ADMIN);
+	bpf = data[CAP_TO_INDEX(CAP_BPF)].effective & CAP_TO_MASK(CAP_BPF);
+	perfmon = data[CAP_TO_INDEX(CAP_PERFMON)].effective & CAP_TO_MASK(CAP_PERFMON);
+	if (!(sysadmin || (bpf && perfmon)))
+		pgs_die("tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON (missing:%s%s): run it with sudo",
+				bpf || sysadmin ? "" : " CAP_BPF", perfmon || sysadmin ? "" : " CAP_PERFMON");
+}
+
+/* ---------- ELF: .dynsym of the server binary ---------- */
+
+typedef struct BinFacts
+{
+	bool		is_postgres;	/* exports PostgresMain */
+	uint64_t	myprocport;		/* st_value of MyProcPort */
+	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
+	bool		pie;
+} BinFacts;
+
+static int
+read_bin_facts(const char *path, BinFacts *f)
+{
+	int			fd = open(path, O_RDONLY);
+	Elf		   *e;
+	Elf_Scn    *scn = NULL;
+	GElf_Ehdr	eh;
+	size_t		nph;
+
+	memset(f, 0, sizeof(*f));
+	f->load_vaddr = UINT64_MAX;
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (e == NULL || elf_kind(e) != ELF_K_ELF || gelf_getehdr(e, &eh) == NULL)
+	{
+		if (e)
+			elf_end(e);
+		close(fd);
+		return -ENOEXEC;
+	}
+	f->pie = eh.e_type == ET_DYN;
+	if (elf_getphdrnum(e, &nph) == 0)
+	{
+		for (size_t i = 0; i < nph; i++)
+		{
+			GElf_Phdr	ph;
+
+			if (gelf_getphdr(e, (int) i, &ph) && ph.p_type == PT_LOAD && ph.p_vaddr < f->load_vaddr)
+				f->load_vaddr = ph.p_vaddr & ~(uint64_t) 0xfff;
+		}
+	}
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		Elf_Data   *d;
+
+		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++)
+		{
+			GElf_Sym	sym;
+			const char *name;
+
+			if (gelf_getsym(d, (int) i, &sym) == NULL || sym.st_shndx == SHN_UNDEF)
+				continue;
+			name = elf_strptr(e, sh.sh_link, sym.st_name);
+			if (name == NULL)
+				continue;
+			if (strcmp(name, "PostgresMain") == 0)
+				f->is_postgres = true;
+			else if (strcmp(name, "MyProcPort") == 0)
+				f->myprocport = sym.st_value;
+		}
+	}
+	elf_end(e);
+	close(fd);
+	if (f->load_vaddr == UINT64_MAX)
+		f->load_vaddr = 0;
+	return 0;
+}
+
+/* ---------- processes ---------- */
+
+static bool
+proc_exe(int pid, char *out, size_t len)
+{
+	char		link[64];
+	ssize_t		n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	n = readlink(link, out, len - 1);
+	if (n < 0)
+		return false;
+	out[n] = '\0';
+	return true;
+}
+
+static int
+proc_ppid(int pid)
+{
+	char		path[64],
+				buf[512];
+	FILE	   *f;
+	int			ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f))
+	{
+		char	   *p = strrchr(buf, ')');	/* comm may contain spaces */
+
+		if (p)
+			sscanf(p + 2, "%*c %d", &ppid);
+	}
+	fclose(f);
+	return ppid;
+}
+
+static bool
+is_postgres_exe(const char *exe)
+{
+	static char cached[PATH_MAX];
+	static bool cached_result;
+	BinFacts	f;
+
+	if (strcmp(exe, cached) == 0)
+		return cached_result;
+	snprintf(cached, sizeof(cached), "%s", exe);
+	cached_result = read_bin_facts(exe, &f) == 0 && f.is_postgres;
+	return cached_result;
+}
+
+static bool
+is_postmaster(int pid, char *exe, size_t len)
+{
+	char		pexe[PATH_MAX];
+	int			ppid;
+
+	if (!proc_exe(pid, exe, len) || !is_postgres_exe(exe))
+		return false;
+	ppid = proc_ppid(pid);
+	return ppid <= 0 || !proc_exe(ppid, pexe, sizeof(pexe)) || !is_postgres_exe(pexe);
+}
+
+static uint64_t
+load_base(int pid, const char *bin)
+{
+	char		path[64],
+				line[PATH_MAX + 256];
+	FILE	   *f;
+	uint64_t	base = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+	{
+		unsigned long start,
+					off;
+		char		file[PATH_MAX] = "";
+
+		if (sscanf(line, "%lx-%*x %*s %lx %*s %*s %4095s", &start, &off, file) == 3 &&
+			off == 0 && strcmp(file, bin) == 0)
+		{
+			base = start;
+			break;
+		}
+	}
+	fclose(f);
+	return base;
+}
+
+static int
+server_major(const char *bin)
+{
+	char		cmd[PATH_MAX + 32],
+				out[256] = "";
+	FILE	   *p;
+	const char *v;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", bin);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return 0;
+	if (fgets(out, sizeof(out), p) == NULL)
+		out[0] = '\0';
+	pclose(p);
+	v = strstr(out, "(PostgreSQL) ");
+	return v ? atoi(v + 13) : 0;
+}
+
+static void
+list_postmasters(char *msg, size_t len, int *count, int *first)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *de;
+	size_t		off = 0;
+
+	*count = 0;
+	*first = 0;
+	msg[0] = '\0';
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+	{
+		char		exe[PATH_MAX];
+		int			pid;
+
+		if (!isdigit((unsigned char) de->d_name[0]))
+			continue;
+		pid = atoi(de->d_name);
+		if (!is_postmaster(pid, exe, sizeof(exe)))
+			continue;
+		if (*count == 0)
+			*first = pid;
+		(*count)++;
+		if (off < len)
+			off += snprintf(msg + off, len - off, "%s%d", *count > 1 ? ", " : "", pid);
+	}
+	closedir(d);
+}
+
+void
+pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
+{
+	char		exe[PATH_MAX];
+	int			pid = (int) o->pid;
+	BinFacts	f;
+
+	memset(t, 0, sizeof(*t));
+	if (o->datadir)
+	{
+		char		path[PATH_MAX + 32];
+		FILE	   *pf;
+
+		snprintf(path, sizeof(path), "%s/postmaster.pid", o->datadir);
+		pf = fopen(path, "r");
+		if (pf == NULL || fscanf(pf, "%d", &pid) != 1)
+			pgs_usage("no running server in %s (cannot read %s)", o->datadir, path);
+		fclose(pf);
+		if (kill(pid, 0) != 0 && errno == ESRCH)
+			pgs_usage("the server of %s (pid %d) is not running", o->datadir, pid);
+		snprintf(t->datadir, sizeof(t->datadir), "%s", o->datadir);
+	}
+	if (pid)
+	{
+		int			ppid;
+		char		pexe[PATH_MAX];
+
+		if (!proc_exe(pid, exe, sizeof(exe)))
+			pgs_usage("no process %d (or it is not ours to trace)", pid);
+		if (!is_postgres_exe(exe))
+			pgs_usage("process %d (%s) is not a PostgreSQL server", pid, exe);
+		ppid = proc_ppid(pid);
+		if (ppid > 0 && proc_exe(ppid, pexe, sizeof(pexe)) && is_postgres_exe(pexe))
+		{
+			t->backend = pid;
+			t->postmaster = ppid;
+		}
+		else
+			t->postmaster = pid;
+		snprintf(t->bin, sizeof(t->bin), "%s", exe);
+		if (o->bin)
+		{
+			char		want[PATH_MAX];
+
+			if (realpath(o->bin, want) == NULL || strcmp(want, exe) != 0)
+				pgs_usage("process %d runs %s, not %s", pid, exe, o->bin);
+		}
+	}
+	else if (o->bin)
+	{
+		if (realpath(o->bin, t->bin) == NULL)
+			pgs_usage("cannot find %s: %s", o->bin, strerror(errno));
+	}
+	else
+	{
+		char		list[512];
+		int			n,
+					first;
+
+		list_postmasters(list, sizeof(list), &n, &first);
+		if (n == 0)
+			pgs_die("no running PostgreSQL server found: start one, or give --pid, -D or --bin");
+		if (n > 1)
+			pgs_usage("%d PostgreSQL servers are running (postmaster pids %s): choose one with --pid or -D", n, list);
+		t->postmaster = first;
+		if (!proc_exe(first, t->bin, sizeof(t->bin)))
+			pgs_die("cannot read the executable of process %d", first);
+	}
+
+	if (read_bin_facts(t->bin, &f) != 0)
+		pgs_usage("%s is not an ELF executable", t->bin);
+	if (!f.is_postgres)
+		pgs_usage("%s is not a PostgreSQL server binary (it does not export PostgresMain)", t->bin);
+	t->major = server_major(t->bin);
+	if (t->major == 0)
+		pgs_usage("cannot tell which PostgreSQL version %s is", t->bin);
+	for (size_t i = 0; i < sizeof(pgs_pg_offsets) / sizeof(pgs_pg_offsets[0]); i++)
+		if (pgs_pg_offsets[i].major == t->major)
+			t->offsets = &pgs_pg_offsets[i];
+	if (t->postmaster && f.myprocport)
+	{
+		uint64_t	base = f.pie ? load_base(t->postmaster, t->bin) : 0;
+
+		if (!f.pie || base)
+			t->myprocport = base + f.myprocport - (f.pie ? f.load_vaddr : 0);
+	}
+}
+
+double
+pgs_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+bool
+pgs_duration_over(double start, double duration)
+{
+	return duration >= 0 && pgs_now() - start >= duration;
+}
+
+void
+pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen)
+{
+	struct timespec mono,
+				real;
+	int64_t		offset_ns;
+	int64_t		real_ns;
+	time_t		secs;
+	struct tm	tm;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	offset_ns = ((int64_t) real.tv_sec - mono.tv_sec) * 1000000000LL + (real.tv_nsec - mono.tv_nsec);
+	real_ns = (int64_t) mono_ns + offset_ns;
+	secs = (time_t) (real_ns / 1000000000LL);
+	if (hms)
+	{
+		localtime_r(&secs, &tm);
+		snprintf(hms, hmslen, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+				 (int) (real_ns % 1000000000LL / 1000000));
+	}
+	if (iso)
+	{
+		gmtime_r(&secs, &tm);
+		snprintf(iso, isolen, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (real_ns % 1000000000LL / 1000));
+	}
+}

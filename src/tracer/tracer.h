@@ -1,0 +1,65 @@
+/*
+ * tracer.h - what every eBPF tracer subcommand shares: the privilege check,
+ * finding the PostgreSQL server to trace and what its stripped binary
+ * exposes (.dynsym globals, USDT probes, the struct offsets generated from
+ * the server headers), the target options, and the poll loop.
+ */
+#ifndef PGSCOPE_TRACER_H
+#define PGSCOPE_TRACER_H
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pg_offsets_type.h"
+
+typedef struct PgsTarget
+{
+	char		bin[PATH_MAX];	/* the server binary, resolved */
+	int			postmaster;		/* traced cluster's postmaster, 0: every postgres process */
+	int			backend;		/* a single traced backend, 0: all */
+	int			major;			/* PostgreSQL major version */
+	uint64_t	myprocport;		/* runtime address of MyProcPort, 0: unknown */
+	const PgsPgOffsets *offsets;	/* NULL: no table for this version */
+	char		datadir[PATH_MAX];
+} PgsTarget;
+
+typedef struct PgsTargetOpts
+{
+	const char *bin;
+	long		pid;
+	const char *datadir;
+	double		duration;		/* seconds, < 0: until Ctrl-C */
+	bool		json;
+} PgsTargetOpts;
+
+#define PGS_TARGET_LONGOPTS \
+	{"bin", required_argument, NULL, 1001}, \
+	{"pid", required_argument, NULL, 1002}, \
+	{"datadir", required_argument, NULL, 'D'}, \
+	{"duration", required_argument, NULL, 1003}, \
+	{"json", no_argument, NULL, 1004}
+
+/* handles the options above; true if opt was one of them */
+bool pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg);
+
+/* exits 1 unless we are root or hold CAP_BPF and CAP_PERFMON */
+void pgs_require_bpf_privileges(void);
+
+/*
+ * Finds the server from --bin, --pid or -D (or the only running one) and
+ * reads what the binary exposes; exits 2 on bad input (not PostgreSQL, no
+ * such process) and 1 when nothing runs.
+ */
+void pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o);
+
+/* wall-clock "HH:MM:SS.mmm" (and ISO 8601 for JSON) of a CLOCK_MONOTONIC time */
+void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen);
+
+/* seconds since start, or a huge number when duration < 0 */
+bool pgs_duration_over(double start, double duration);
+double pgs_now(void);
+
+#endif

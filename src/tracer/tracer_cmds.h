@@ -1,0 +1,10 @@
+/*
+ * tracer_cmds.h - the eBPF tracer's subcommands.
+ */
+#ifndef PGSCOPE_TRACER_CMDS_H
+#define PGSCOPE_TRACER_CMDS_H
+
+int cmd_queries(int argc, char **argv);
+int cmd_latency(int argc, char **argv);
+
+#endif
