@@ -80,6 +80,7 @@ demo: install
 bench: install
 	@scripts/deps.sh --bench
 	@bench/plprof.sh
+	@bench/tracer.sh
 
 clean:
 	@$(MAKE) -s -C extension clean

@@ -27,42 +27,26 @@ const volatile __u64 myprocport_addr = 0;	/* &MyProcPort in the server's address
 const volatile __u32 off_database_name = 0;
 const volatile __u32 off_user_name = 0;
 
+/* the event is built in place while the statement runs, then sent as is */
 struct backend
 {
 	__u64		start_ns;
 	__u64		phase_start;
-	__u64		parse_ns;
-	__u64		plan_ns;
-	__u64		exec_ns;
-	__u32		flags;
 	__u32		active;
 	__u32		named;			/* database and user were read */
-	__u32		req_len;
-	char		database[PGS_NAME_LEN];
-	char		user[PGS_NAME_LEN];
-	char		req[PGS_MAX_REQ];
+	__u32		ignored;		/* not a traced backend: decided once */
+	__u32		pad;
+	struct pgs_query_event ev;
 };
 
+/* per-backend state in task storage: no hash lookups, freed with the task */
 struct
 {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct backend);
 } backends SEC(".maps");
-
-struct recv_args
-{
-	__u64		buf;
-};
-
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct recv_args);
-} recvs SEC(".maps");
 
 struct
 {
@@ -78,15 +62,6 @@ struct
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
-
-/* a zeroed backend to start from (too large for the BPF stack) */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct backend);
-} zero SEC(".maps");
 
 static __always_inline void
 count(__u32 idx)
@@ -133,59 +108,47 @@ read_names(struct backend *b)
 		return;
 	}
 	if (!bpf_probe_read_user(&p, sizeof(p), (void *) (port + off_database_name)) && p)
-		bpf_probe_read_user_str(b->database, sizeof(b->database), (void *) p);
+		bpf_probe_read_user_str(b->ev.database, sizeof(b->ev.database), (void *) p);
 	if (!bpf_probe_read_user(&p, sizeof(p), (void *) (port + off_user_name)) && p)
-		bpf_probe_read_user_str(b->user, sizeof(b->user), (void *) p);
+		bpf_probe_read_user_str(b->ev.user, sizeof(b->ev.user), (void *) p);
 }
 
-static __always_inline struct backend *
-backend_of(__u32 tgid)
-{
-	struct backend *b = bpf_map_lookup_elem(&backends, &tgid);
-	__u32		z = 0;
-
-	if (b)
-		return b;
-	b = bpf_map_lookup_elem(&zero, &z);
-	if (!b)
-		return NULL;
-	bpf_map_update_elem(&backends, &tgid, b, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&backends, &tgid);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int
-on_recv_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	__u32		tgid = bpf_get_current_pid_tgid() >> 32;
-	struct recv_args a;
-
-	if (!traced(tgid))
-		return 0;
-	a.buf = ctx->args[1];
-	bpf_map_update_elem(&recvs, &tgid, &a, BPF_ANY);
-	return 0;
-}
-
+/*
+ * Only the exit of recvfrom is traced: the buffer address is the second
+ * syscall argument, still in the user registers saved at entry, so no entry
+ * program (and no map to carry it) is needed.
+ */
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int
-on_recv_exit(struct trace_event_raw_sys_exit *ctx)
+on_recv(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32		tgid = bpf_get_current_pid_tgid() >> 32;
-	struct recv_args *a = bpf_map_lookup_elem(&recvs, &tgid);
-	struct backend *b;
 	long		ret = ctx->ret;
+	__u32		tgid;
+	struct task_struct *task;
+	struct backend *b;
+	__u64		buf;
 	__u8		type = 0;
 	__u32		len;
 
-	if (!a)
+	/* most calls of a waiting backend return EAGAIN: leave at once */
+	if (ret < 5)
 		return 0;
-	if (ret <= 0 || bpf_probe_read_user(&type, 1, (void *) a->buf) ||
-		(type != 'Q' && type != 'P' && type != 'B'))
-		goto out;
-	b = backend_of(tgid);
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	task = bpf_get_current_task_btf();
+	/* whether a task is traced is decided at its first message and remembered */
+	b = bpf_task_storage_get(&backends, task, 0, 0);
 	if (!b)
-		goto out;
+	{
+		b = bpf_task_storage_get(&backends, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!b)
+			return 0;
+		b->ignored = !traced(tgid);
+	}
+	if (b->ignored)
+		return 0;
+	buf = PT_REGS_PARM2_CORE_SYSCALL((struct pt_regs *) bpf_task_pt_regs(task));
+	if (bpf_probe_read_user(&type, 1, (void *) buf) || (type != 'Q' && type != 'P' && type != 'B'))
+		return 0;
 	len = ret < capture_len ? ret : capture_len;
 	len &= PGS_MAX_REQ - 1;
 
@@ -194,7 +157,7 @@ on_recv_exit(struct trace_event_raw_sys_exit *ctx)
 	{
 		__u8		first_name = 0;
 
-		bpf_probe_read_user(&first_name, 1, (void *) (a->buf + 5));
+		bpf_probe_read_user(&first_name, 1, (void *) (buf + 5));
 		if (first_name)
 		{
 			struct pgs_query_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -207,28 +170,29 @@ on_recv_exit(struct trace_event_raw_sys_exit *ctx)
 				e->pid = tgid;
 				e->req_len = len;
 				e->flags = ret > len ? PGS_F_TRUNCATED : 0;
-				bpf_probe_read_user(e->req, len, (void *) a->buf);
+				bpf_probe_read_user(e->req, len, (void *) buf);
 				bpf_ringbuf_submit(e, 0);
 			}
 		}
 	}
+
 	/*
 	 * More messages of a running statement (extended protocol, pipelining)
 	 * continue it; only a new simple Query, which a client sends after
 	 * ReadyForQuery, restarts a statement whose end was not seen.
 	 */
 	if (b->active && type != 'Q')
-		goto out;
+		return 0;
 	b->active = 1;
-	b->flags = ret > len ? PGS_F_TRUNCATED : 0;
-	b->parse_ns = b->plan_ns = b->exec_ns = 0;
-	b->req_len = len;
-	bpf_probe_read_user(b->req, len, (void *) a->buf);
+	b->ev.kind = PGS_EV_STATEMENT;
+	b->ev.pid = tgid;
+	b->ev.flags = ret > len ? PGS_F_TRUNCATED : 0;
+	b->ev.parse_ns = b->ev.plan_ns = b->ev.exec_ns = 0;
+	b->ev.req_len = len;
+	bpf_probe_read_user(b->ev.req, len, (void *) buf);
 	if (!b->named)
 		read_names(b);
 	b->start_ns = bpf_ktime_get_ns();
-out:
-	bpf_map_delete_elem(&recvs, &tgid);
 	return 0;
 }
 
@@ -245,9 +209,8 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	__u64		now,
 				dur;
 	__u32		len;
-	struct pgs_query_event *e;
 
-	b = bpf_map_lookup_elem(&backends, &tgid);
+	b = bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
 	if (!b || !b->active || n < 6)
 		return 0;
 	/*
@@ -256,7 +219,7 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	 * that happens to start a send with the byte 'E'.
 	 */
 	if (!bpf_probe_read_user(head, sizeof(head), (void *) buf) && head[0] == 'E' && head[5] == 'S')
-		b->flags |= PGS_F_ERROR;
+		b->ev.flags |= PGS_F_ERROR;
 	/* ReadyForQuery is the last message of the last send: 'Z', int32 5, status */
 	if (bpf_probe_read_user(tail, sizeof(tail), (void *) (buf + n - 6)) ||
 		tail[0] != 'Z' || tail[1] != 0 || tail[2] != 0 || tail[3] != 0 || tail[4] != 5)
@@ -267,41 +230,12 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	count(1);
 	if (dur < min_ns)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
-	{
+	b->ev.end_ns = now;
+	b->ev.duration_ns = dur;
+	/* only as much of the request as was captured travels */
+	len = b->ev.req_len & (PGS_MAX_REQ - 1);
+	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, 0))
 		count(0);
-		return 0;
-	}
-	e->kind = PGS_EV_STATEMENT;
-	e->pid = tgid;
-	e->end_ns = now;
-	e->duration_ns = dur;
-	e->parse_ns = b->parse_ns;
-	e->plan_ns = b->plan_ns;
-	e->exec_ns = b->exec_ns;
-	e->flags = b->flags;
-	len = b->req_len & (PGS_MAX_REQ - 1);
-	e->req_len = len;
-	__builtin_memcpy(e->database, b->database, sizeof(e->database));
-	__builtin_memcpy(e->user, b->user, sizeof(e->user));
-	bpf_probe_read_kernel(e->req, len, b->req);
-	bpf_ringbuf_submit(e, 0);
-	return 0;
-}
-
-SEC("tracepoint/sched/sched_process_exit")
-int
-on_exit(void *ctx)
-{
-	__u64		id = bpf_get_current_pid_tgid();
-	__u32		tgid = id >> 32;
-
-	if ((__u32) id == tgid)
-	{
-		bpf_map_delete_elem(&backends, &tgid);
-		bpf_map_delete_elem(&recvs, &tgid);
-	}
 	return 0;
 }
 
@@ -310,8 +244,7 @@ on_exit(void *ctx)
 static __always_inline void
 phase_start(void)
 {
-	__u32		tgid = bpf_get_current_pid_tgid() >> 32;
-	struct backend *b = bpf_map_lookup_elem(&backends, &tgid);
+	struct backend *b = bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
 
 	if (b && b->active)
 		b->phase_start = bpf_ktime_get_ns();
@@ -320,21 +253,20 @@ phase_start(void)
 static __always_inline void
 phase_done(int which)
 {
-	__u32		tgid = bpf_get_current_pid_tgid() >> 32;
-	struct backend *b = bpf_map_lookup_elem(&backends, &tgid);
+	struct backend *b = bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
 	__u64		d;
 
 	if (!b || !b->active || !b->phase_start)
 		return;
 	d = bpf_ktime_get_ns() - b->phase_start;
 	b->phase_start = 0;
-	b->flags |= PGS_F_SPLIT;
+	b->ev.flags |= PGS_F_SPLIT;
 	if (which == 0)
-		b->parse_ns += d;
+		b->ev.parse_ns += d;
 	else if (which == 1)
-		b->plan_ns += d;
+		b->ev.plan_ns += d;
 	else
-		b->exec_ns += d;
+		b->ev.exec_ns += d;
 }
 
 SEC("usdt")

@@ -24,6 +24,7 @@ static const struct
 }			commands[] = {
 	{"plprof", cmd_plprof, "PL/pgSQL profiler: run, monitor, save, list, show, delete, report, export, import"},
 	{"demo", cmd_demo, "profile a TPC-B-style workload on a throwaway cluster, before and after an index"},
+	{"targets", cmd_targets, "eBPF: list the running PostgreSQL servers one can trace"},
 	{"queries", cmd_queries, "eBPF: one line per finished statement of a running server"},
 	{"latency", cmd_latency, "eBPF: statement latency histograms and per-query percentiles"},
 	{"cluster", cmd_cluster, "start or stop a throwaway PostgreSQL cluster (used by the tests)"},

@@ -147,6 +147,26 @@ pgs_proto_text(uint32_t pid, const char *req, size_t len, PgsProtocol *proto, bo
 	return pgs_xstrdup("");
 }
 
+bool
+pgs_proto_executes(const char *req, size_t len, bool cut)
+{
+	size_t		pos = 0;
+
+	while (pos + 5 <= len)
+	{
+		const unsigned char *m = (const unsigned char *) req + pos;
+		uint32_t	mlen = ((uint32_t) m[1] << 24) | ((uint32_t) m[2] << 16) | ((uint32_t) m[3] << 8) | m[4];
+
+		if (m[0] == 'Q' || m[0] == 'E')
+			return true;
+		if (mlen < 4)
+			return true;		/* not a message boundary we understand */
+		pos += 1 + (size_t) mlen;
+	}
+	/* every message was seen whole: none executes */
+	return pos < len || cut;
+}
+
 char *
 pgs_normalize_query(const char *q)
 {
@@ -206,6 +226,16 @@ pgs_normalize_query(const char *q)
 		{
 			while (isalnum((unsigned char) *q) || *q == '.')
 				q++;
+			/* a unary minus belongs to the constant, as pg_stat_statements has it */
+			if (b.len > 0 && b.data[b.len - 1] == '-')
+			{
+				size_t		i = b.len - 1;
+
+				while (i > 0 && b.data[i - 1] == ' ')
+					i--;
+				if (i == 0 || !(isalnum((unsigned char) b.data[i - 1]) || strchr("_)$\"]", b.data[i - 1])))
+					b.data[--b.len] = '\0';
+			}
 			pgs_buf_printf(&b, "$%d", ++param);
 		}
 		else if (c == '$' && isdigit((unsigned char) q[1]))

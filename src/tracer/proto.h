@@ -29,6 +29,13 @@ void pgs_proto_learn(uint32_t pid, const char *req, size_t len);
  */
 char *pgs_proto_text(uint32_t pid, const char *req, size_t len, PgsProtocol *proto, bool *truncated);
 
+/*
+ * Whether a captured request executes anything (a Query or an Execute
+ * message).  A round trip that only Parses (PQprepare) is not a statement
+ * execution; when the capture was cut before the end, the answer is yes.
+ */
+bool pgs_proto_executes(const char *req, size_t len, bool cut);
+
 /* literals replaced by $1, $2, ... and white space folded (malloc'd) */
 char *pgs_normalize_query(const char *q);
 

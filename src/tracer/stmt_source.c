@@ -68,6 +68,12 @@ on_event(void *ctx, void *data, size_t size)
 	user[PGS_NAME_LEN] = '\0';
 	if (e->req[0] == 'P')
 		pgs_proto_learn(e->pid, e->req, len);
+	if (!pgs_proto_executes(e->req, len, e->flags & PGS_F_TRUNCATED))
+	{
+		/* PQprepare's round trip: no execution to report (pg_stat_statements agrees) */
+		pc->stats->prepares++;
+		return 0;
+	}
 	text = pgs_proto_text(e->pid, e->req, len, &s.protocol, &s.truncated);
 	if (s.truncated || (e->flags & PGS_F_TRUNCATED))
 	{
@@ -123,7 +129,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 {
 	struct queries_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
-	struct bpf_link *links[4] = {0};
+	struct bpf_link *links[2] = {0};
 	struct bpf_link *usdt_links[6] = {0};
 	PollCtx		pc = {cb, arg, stats};
 	int			rc = EXIT_RUNTIME;
@@ -165,11 +171,9 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 		pgs_err("cannot load the BPF program: %s", strerror(-err));
 		goto cleanup;
 	}
-	links[0] = bpf_program__attach(skel->progs.on_recv_enter);
-	links[1] = links[0] ? bpf_program__attach(skel->progs.on_recv_exit) : NULL;
-	links[2] = links[1] ? bpf_program__attach(skel->progs.on_send) : NULL;
-	links[3] = links[2] ? bpf_program__attach(skel->progs.on_exit) : NULL;
-	if (links[3] == NULL)
+	links[0] = bpf_program__attach(skel->progs.on_recv);
+	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send) : NULL;
+	if (links[1] == NULL)
 	{
 		pgs_err("cannot attach to the syscall tracepoints: %s", strerror(errno));
 		goto cleanup;
@@ -226,13 +230,13 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	}
 	/* what is already in the buffer still counts */
 	ring_buffer__consume(rb);
-	stats->seen = read_counter(skel, 1);
+	stats->seen = read_counter(skel, 1) - stats->prepares;
 	stats->lost = read_counter(skel, 0);
 	rc = 0;
 
 cleanup:
 	ring_buffer__free(rb);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(links[i]);
 	for (int i = 0; i < 6; i++)
 		bpf_link__destroy(usdt_links[i]);

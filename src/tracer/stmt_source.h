@@ -43,6 +43,7 @@ typedef struct PgsStmtSourceStats
 {
 	uint64_t	seen;			/* statements the kernel saw end */
 	uint64_t	delivered;		/* events decoded */
+	uint64_t	prepares;		/* round trips that only prepared a statement */
 	uint64_t	lost;			/* events the ring buffer had no room for */
 } PgsStmtSourceStats;
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "pg_offsets.h"
+#include "tracer_cmds.h"
 #include "util.h"
 
 bool
@@ -288,6 +289,54 @@ list_postmasters(char *msg, size_t len, int *count, int *first)
 			off += snprintf(msg + off, len - off, "%s%d", *count > 1 ? ", " : "", pid);
 	}
 	closedir(d);
+}
+
+/* "pgscope targets": the running servers one could trace */
+int
+cmd_targets(int argc, char **argv)
+{
+	DIR		   *d;
+	struct dirent *de;
+	int			n = 0;
+
+	pgs_cmd = "pgscope targets";
+	if (argc > 1)
+	{
+		if (strcmp(argv[1], "--help") == 0)
+		{
+			printf("usage: pgscope targets   (running PostgreSQL servers: postmaster pid, version, data directory, binary)\n");
+			return 0;
+		}
+		pgs_usage("unexpected argument \"%s\"", argv[1]);
+	}
+	d = opendir("/proc");
+	if (d == NULL)
+		pgs_die("cannot read /proc: %s", strerror(errno));
+	printf("%8s %7s  %-40s %s\n", "PID", "VERSION", "DATA DIRECTORY", "BINARY");
+	while ((de = readdir(d)) != NULL)
+	{
+		char		exe[PATH_MAX],
+					cwd[PATH_MAX],
+					link[64];
+		ssize_t		len;
+		int			pid;
+
+		if (!isdigit((unsigned char) de->d_name[0]))
+			continue;
+		pid = atoi(de->d_name);
+		if (!is_postmaster(pid, exe, sizeof(exe)))
+			continue;
+		/* the postmaster works in its data directory */
+		snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
+		len = readlink(link, cwd, sizeof(cwd) - 1);
+		cwd[len > 0 ? len : 0] = '\0';
+		printf("%8d %7d  %-40s %s\n", pid, server_major(exe), len > 0 ? cwd : "?", exe);
+		n++;
+	}
+	closedir(d);
+	if (n == 0)
+		fprintf(stderr, "%s: no running PostgreSQL server found\n", pgs_cmd);
+	return 0;
 }
 
 void

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The eBPF statement tracer against a throwaway cluster and the real kernel:
+# statement counts equal pg_stat_statements' in all three protocol modes,
+# pg_sleep(0.05) is 50 ms, backends connecting after the attach are seen,
+# --min-ms drops fast statements, --json parses, latency's per-query table
+# counts right, bad targets exit 2, no privileges exit 1, nothing stays
+# attached.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || fail "the tracer tests need root"
+KEEP=${KEEP:-}
+start_cluster "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all"
+PM=$(head -1 "$PGDIR/data/postmaster.pid")
+q "CREATE EXTENSION pg_stat_statements"
+pgbench -i -s 1 -q postgres >/dev/null 2>&1
+
+# start a tracer in the background; returns once it is attached
+start_tracer() {
+  local out=$1; shift
+  "$PGSCOPE" "$@" >"$out" 2>"$out.err" &
+  TRACER=$!
+  for _ in $(seq 1 100); do
+    grep -q "tracing" "$out.err" && return 0
+    kill -0 "$TRACER" 2>/dev/null || { cat "$out.err"; fail "tracer exited: $*"; }
+    sleep 0.1
+  done
+  fail "tracer did not attach: $*"
+}
+stop_tracer() {
+  kill -INT "$TRACER"
+  set +e; wait "$TRACER"; local rc=$?; set -e
+  [ "$rc" = 0 ] || { cat "$1.err"; fail "tracer exit status $rc after Ctrl-C"; }
+  grep -q "events lost" "$1.err" || fail "no summary after Ctrl-C"
+  grep -q " 0 events lost" "$1.err" || { cat "$1.err"; fail "events were lost"; }
+}
+
+for mode in simple extended prepared; do
+  q "SELECT pg_stat_statements_reset()" >/dev/null
+  start_tracer "$WORK/$mode.json" queries --pid "$PM" --json
+  pgbench -n -t 100 -c 2 -M "$mode" postgres >/dev/null 2>&1 || fail "pgbench -M $mode"
+  stop_tracer "$WORK/$mode.json"
+  for stmt in "UPDATE pgbench_accounts" "SELECT abalance FROM pgbench_accounts" "INSERT INTO pgbench_history"; do
+    traced=$(grep -c "\"query\":\"$stmt" "$WORK/$mode.json" || true)
+    pgss=$(q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '$stmt%'")
+    expect_eq "$traced" "$pgss" "-M $mode: traced '$stmt' = pg_stat_statements calls"
+  done
+  expect_eq "$(grep -c "\"query\":\"UPDATE pgbench_accounts" "$WORK/$mode.json")" 200 "-M $mode: 200 account updates traced"
+  grep -q "\"protocol\":\"$mode\"" "$WORK/$mode.json" || fail "-M $mode: protocol reported"
+done
+
+# no events lost at 10,000 statements a second
+start_tracer "$WORK/rate.json" queries --pid "$PM" --json
+pgbench -n -S -c 2 -j 2 -R 10000 -T 3 postgres >"$WORK/rate.pgbench" 2>&1 || fail "pgbench -R 10000"
+stop_tracer "$WORK/rate.json"
+done_tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/rate.pgbench")
+expect_eq "$(grep -c '"query":"SELECT abalance FROM pgbench_accounts' "$WORK/rate.json")" "$done_tx" \
+  "all $done_tx statements of a 10,000/s run were traced, none lost"
+
+# pgscope targets lists this cluster with its data directory and version
+"$PGSCOPE" targets >"$WORK/targets"
+grep -q "^ *$PM  *15  *$PGDIR/data " "$WORK/targets" || { cat "$WORK/targets"; fail "targets lists the cluster"; }
+echo "ok: pgscope targets lists the cluster"
+
+# timing, errors, names, a backend that connects after the attach
+start_tracer "$WORK/t.txt" queries --pid "$PM"
+psql -X -q -c "SELECT pg_sleep(0.05)" -c "SELECT 1/0" >/dev/null 2>&1 || true
+psql -X -q -c "SELECT 4242 AS late_backend" >/dev/null
+stop_tracer "$WORK/t.txt"
+ms=$(awk '/pg_sleep\(0.05\)/ { print $5 }' "$WORK/t.txt")
+awk -v m="$ms" 'BEGIN { exit !(m >= 45 && m <= 55) }' || fail "pg_sleep(0.05) took $ms ms, expected 50 +- 5"
+echo "ok: pg_sleep(0.05) reported as $ms ms"
+grep -q ' postgres *postgres .* E SELECT 1/0' "$WORK/t.txt" || { cat "$WORK/t.txt"; fail "error flag, database and user"; }
+echo "ok: the failing statement is flagged, database and user are named"
+grep -q 'SELECT 4242 AS late_backend' "$WORK/t.txt" || fail "a backend connected after the attach is traced"
+echo "ok: a backend that connected after the attach is traced"
+
+# --min-ms filters in the kernel
+start_tracer "$WORK/min.txt" queries --pid "$PM" --min-ms 20
+psql -X -q -c "SELECT 1 AS fast" -c "SELECT pg_sleep(0.03) AS slow" >/dev/null
+stop_tracer "$WORK/min.txt"
+grep -q 'AS slow' "$WORK/min.txt" || fail "--min-ms kept the slow statement"
+grep -q 'AS fast' "$WORK/min.txt" && fail "--min-ms dropped the fast statement"
+echo "ok: --min-ms 20 keeps the 30 ms statement and drops the fast one"
+
+# --json parses (every line, with the server's JSON parser)
+psql -X -qAt -v ON_ERROR_STOP=1 <<SQL
+CREATE TEMP TABLE j (line text);
+\\copy j FROM '$WORK/simple.json' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')
+\\o $WORK/jsoncheck
+SELECT count(*) FILTER (WHERE (line::jsonb ? 'duration_ms') AND (line::jsonb ? 'query')) || '/' || count(*) FROM j;
+SQL
+read -r parsed <"$WORK/jsoncheck"
+n=$(grep -c . "$WORK/simple.json")
+expect_eq "$parsed" "$n/$n" "every --json line parses"
+
+# latency: histograms and the per-query table
+q "SELECT pg_stat_statements_reset()" >/dev/null
+start_tracer "$WORK/lat.txt" latency --pid "$PM" -i 1 --by query --top 50
+pgbench -n -t 100 -c 2 postgres >/dev/null 2>&1
+stop_tracer "$WORK/lat.txt"
+grep -q 'usecs : count' "$WORK/lat.txt" || fail "latency prints histograms"
+calls=$(awk '/UPDATE pgbench_accounts/ && $1 ~ /^[0-9]+$/ { print $1; exit }' "$WORK/lat.txt")
+expect_eq "$calls" "$(q "SELECT sum(calls) FROM pg_stat_statements WHERE query LIKE 'UPDATE pgbench_accounts%'")" \
+  "latency's per-query table counts the account updates"
+
+# bad input exits 2, no privileges exits 1, nothing stays attached
+set +e
+"$PGSCOPE" queries --bin /bin/ls --duration 1 >/dev/null 2>"$WORK/e1"; s1=$?
+"$PGSCOPE" queries --pid 1 --duration 1 >/dev/null 2>"$WORK/e2"; s2=$?
+"$PGSCOPE" queries --pid 3999999 --duration 1 >/dev/null 2>"$WORK/e3"; s3=$?
+"$PGSCOPE" queries -D /nonexistent --duration 1 >/dev/null 2>"$WORK/e4"; s4=$?
+"$PGSCOPE" queries --min-ms abc >/dev/null 2>"$WORK/e5"; s5=$?
+runuser -u nobody -- "$PGSCOPE" queries --pid "$PM" --duration 1 >/dev/null 2>"$WORK/e6"; s6=$?
+set -e
+expect_eq "$s1" 2 "--bin of a non-PostgreSQL binary exits 2"
+grep -q "not a PostgreSQL server binary" "$WORK/e1" || fail "message for a bad --bin"
+expect_eq "$s2" 2 "--pid of a non-PostgreSQL process exits 2"
+expect_eq "$s3" 2 "--pid of no process exits 2"
+expect_eq "$s4" 2 "-D without a server exits 2"
+expect_eq "$s5" 2 "a bad --min-ms exits 2"
+expect_eq "$s6" 1 "without privileges exits 1"
+grep -q "needs root, or the capabilities CAP_BPF and CAP_PERFMON" "$WORK/e6" || { cat "$WORK/e6"; fail "privilege message"; }
+sleep 0.5
+expect_eq "$(bpftool prog show 2>/dev/null | grep -c 'on_recv\|on_send' || true)" 0 "no BPF program stays attached"
