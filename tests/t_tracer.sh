@@ -75,6 +75,14 @@ echo "ok: the failing statement is flagged, database and user are named"
 grep -q 'SELECT 4242 AS late_backend' "$WORK/t.txt" || fail "a backend connected after the attach is traced"
 echo "ok: a backend that connected after the attach is traced"
 
+# --split: parse/plan/execute times from the USDT probes
+start_tracer "$WORK/split.txt" queries --pid "$PM" --split --json
+psql -X -q -c "SELECT pg_sleep(0.05) AS split_me" >/dev/null
+stop_tracer "$WORK/split.txt"
+echo "SELECT ((:'l')::jsonb->>'execute_ms')::float8 BETWEEN 45 AND 55 AND ((:'l')::jsonb ? 'parse_ms') AND ((:'l')::jsonb ? 'plan_ms')" |
+  psql -X -qAt -v l="$(grep split_me "$WORK/split.txt")" >"$WORK/splitcheck"
+expect_eq "$(cat "$WORK/splitcheck")" t "--split: pg_sleep(0.05) executes in 50 ms, parse and plan are timed"
+
 # --min-ms filters in the kernel
 start_tracer "$WORK/min.txt" queries --pid "$PM" --min-ms 20
 psql -X -q -c "SELECT 1 AS fast" -c "SELECT pg_sleep(0.03) AS slow" >/dev/null
