@@ -171,6 +171,12 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 		pgs_err("cannot load the BPF program: %s", strerror(-err));
 		goto cleanup;
 	}
+	err = pgs_ensure_tracefs();
+	if (err)
+	{
+		pgs_err("cannot mount tracefs at /sys/kernel/tracing (needed to find tracepoints): %s", strerror(-err));
+		goto cleanup;
+	}
 	links[0] = bpf_program__attach(skel->progs.on_recv);
 	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send) : NULL;
 	if (links[1] == NULL)

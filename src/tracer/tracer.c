@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +72,17 @@ pgs_require_bpf_privileges(void)
 	if (!(sysadmin || (bpf && perfmon)))
 		pgs_die("tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON (missing:%s%s): run it with sudo",
 				bpf || sysadmin ? "" : " CAP_BPF", perfmon || sysadmin ? "" : " CAP_PERFMON");
+}
+
+int
+pgs_ensure_tracefs(void)
+{
+	if (access("/sys/kernel/tracing/events", F_OK) == 0 ||
+		access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+		return 0;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) != 0)
+		return -errno;
+	return 0;
 }
 
 /* ---------- ELF: .dynsym of the server binary ---------- */

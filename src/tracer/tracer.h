@@ -49,6 +49,12 @@ bool pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg);
 void pgs_require_bpf_privileges(void);
 
 /*
+ * Tracepoints are found through tracefs, which a fresh system may not have
+ * mounted: mount it at /sys/kernel/tracing when missing.  0 or -errno.
+ */
+int pgs_ensure_tracefs(void);
+
+/*
  * Finds the server from --bin, --pid or -D (or the only running one) and
  * reads what the binary exposes; exits 2 on bad input (not PostgreSQL, no
  * such process) and 1 when nothing runs.
