@@ -50,21 +50,24 @@ round() {
 }
 
 # the machine's speed drifts: the configurations take turns, ROUNDS rounds
-ROUNDS=${ROUNDS:-4}
+ROUNDS=${ROUNDS:-10}
 secs=$(awk -v d="$DURATION" -v r="$ROUNDS" 'BEGIN { printf "%d", d / r }')
-: >"$WORK/lost"; : >"$WORK/seen"
-declare -A sum=([none]=0 [pgscope]=0 [bpftrace]=0)
+: >"$WORK/lost"; : >"$WORK/seen"; : >"$WORK/rounds"
 for r in $(seq "$ROUNDS"); do
-  for what in none pgscope bpftrace; do
-    t=$(round "$what" "$secs")
-    sum[$what]=$(awk -v a="${sum[$what]}" -v b="$t" 'BEGIN { print a + b }')
-  done
+  n=$(round none "$secs"); p=$(round pgscope "$secs"); t=$(round bpftrace "$secs")
+  echo "$n $p $t" >>"$WORK/rounds"
 done
 lost=$(awk '{ s += $1 } END { print s + 0 }' "$WORK/lost")
 seen=$(awk '{ s += $1 } END { print s + 0 }' "$WORK/seen")
-awk -v n="${sum[none]}" -v p="${sum[pgscope]}" -v t="${sum[bpftrace]}" -v r="$ROUNDS" -v s="$secs" -v lost="$lost" -v seen="$seen" 'BEGIN {
-  printf "pgbench -S -c 2 -j 2: %d interleaved rounds of %d s per configuration (%d s each in all)\n", r, s, r * s
-  printf "%-34s %10.0f TPS  %6.3fx\n", "no tracer", n / r, 1.0
-  printf "%-34s %10.0f TPS  %6.3fx  (%.1f%% loss; %d statements seen, %d events lost)\n", "pgscope queries --min-ms 1", p / r, p / n, 100 * (1 - p / n), seen, lost
-  printf "%-34s %10.0f TPS  %6.3fx  (%.1f%% loss)\n", "bpftrace uprobe one-liner", t / r, t / n, 100 * (1 - t / n)
-  printf "target: <= 3%% loss and 0 lost events\n" }'
+# each round's ratios against the no-tracer run right before them; the median of the rounds
+awk -v r="$ROUNDS" -v s="$secs" -v lost="$lost" -v seen="$seen" '
+  function median(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                                     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+  { n[NR] = $1; p[NR] = $2 / $1; t[NR] = $3 / $1; sn += $1; sp += $2; st += $3 }
+  END {
+    mp = median(p, NR); mt = median(t, NR)
+    printf "pgbench -S -c 2 -j 2: %d interleaved rounds of %d s per configuration (%d s each in all)\n", r, s, r * s
+    printf "%-34s %10.0f TPS  %6.3fx\n", "no tracer", sn / NR, 1.0
+    printf "%-34s %10.0f TPS  %6.3fx  (median round: %.1f%% loss; %d statements seen, %d events lost)\n", "pgscope queries --min-ms 1", sp / NR, mp, 100 * (1 - mp), seen, lost
+    printf "%-34s %10.0f TPS  %6.3fx  (median round: %.1f%% loss)\n", "bpftrace uprobe one-liner", st / NR, mt, 100 * (1 - mt)
+    printf "target: <= 3%% loss and 0 lost events\n" }' "$WORK/rounds"

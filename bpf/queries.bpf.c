@@ -129,6 +129,7 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	__u64		buf;
 	__u8		type = 0;
 	__u32		len;
+	__u32		restart;
 
 	/* most calls of a waiting backend return EAGAIN: leave at once */
 	if (ret < 5)
@@ -147,10 +148,23 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	if (b->ignored)
 		return 0;
 	buf = PT_REGS_PARM2_CORE_SYSCALL((struct pt_regs *) bpf_task_pt_regs(task));
-	if (bpf_probe_read_user(&type, 1, (void *) buf) || (type != 'Q' && type != 'P' && type != 'B'))
-		return 0;
 	len = ret < capture_len ? ret : capture_len;
 	len &= PGS_MAX_REQ - 1;
+	/*
+	 * An idle backend's next request is a new statement: read it in one go
+	 * (its first byte says what it is).  A running statement's buffer must
+	 * not be overwritten, so then only the type byte is read.
+	 */
+	if (!b->active)
+	{
+		if (bpf_probe_read_user(b->ev.req, len, (void *) buf))
+			return 0;
+		type = b->ev.req[0];
+	}
+	else if (bpf_probe_read_user(&type, 1, (void *) buf))
+		return 0;
+	if (type != 'Q' && type != 'P' && type != 'B')
+		return 0;
 
 	/* a named Parse teaches user space the statement's text, whatever its duration */
 	if (type == 'P')
@@ -183,13 +197,15 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	 */
 	if (b->active && type != 'Q')
 		return 0;
+	restart = b->active;
 	b->active = 1;
 	b->ev.kind = PGS_EV_STATEMENT;
 	b->ev.pid = tgid;
 	b->ev.flags = ret > len ? PGS_F_TRUNCATED : 0;
 	b->ev.parse_ns = b->ev.plan_ns = b->ev.exec_ns = 0;
 	b->ev.req_len = len;
-	bpf_probe_read_user(b->ev.req, len, (void *) buf);
+	if (restart)
+		bpf_probe_read_user(b->ev.req, len, (void *) buf);	/* not read above */
 	if (!b->named)
 		read_names(b);
 	b->start_ns = bpf_ktime_get_ns();
