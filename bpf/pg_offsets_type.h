@@ -11,6 +11,14 @@ typedef struct PgsPgOffsets
 	int			major;
 	unsigned long port_database_name;
 	unsigned long port_user_name;
+	unsigned long relation_rd_id;	/* RelationData.rd_id */
+	unsigned long heaptuple_t_self;	/* HeapTupleData.t_self */
+	unsigned long locktag_field1;
+	unsigned long locktag_field2;
+	unsigned long locktag_field3;
+	unsigned long locktag_field4;
+	unsigned long locktag_type;
+	unsigned long locktag_method;
 } PgsPgOffsets;
 
 #endif

@@ -18,9 +18,9 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#include "filter.bpf.h"
+
 /* set before load: the verifier prunes what they switch off */
-const volatile __u32 filter_ppid = 0;	/* postmaster: its backends only */
-const volatile __u32 filter_pid = 0;	/* one backend only */
 const volatile __u64 min_ns = 0;
 const volatile __u32 capture_len = 1024;
 const volatile __u64 myprocport_addr = 0;	/* &MyProcPort in the server's address space */
@@ -70,26 +70,6 @@ count(__u32 idx)
 
 	if (c)
 		(*c)++;
-}
-
-static __always_inline bool
-traced(__u32 tgid)
-{
-	if (filter_pid)
-		return tgid == filter_pid;
-	if (filter_ppid)
-	{
-		struct task_struct *t = (struct task_struct *) bpf_get_current_task();
-
-		return BPF_CORE_READ(t, real_parent, tgid) == filter_ppid;
-	}
-	{
-		char		comm[16];
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		return comm[0] == 'p' && comm[1] == 'o' && comm[2] == 's' && comm[3] == 't' &&
-			comm[4] == 'g' && comm[5] == 'r' && comm[6] == 'e' && comm[7] == 's' && comm[8] == 0;
-	}
 }
 
 /* database and user of this backend, from MyProcPort (offsets from the server headers) */

@@ -27,6 +27,7 @@ static const struct
 	{"targets", cmd_targets, "eBPF: list the running PostgreSQL servers one can trace"},
 	{"queries", cmd_queries, "eBPF: one line per finished statement of a running server"},
 	{"latency", cmd_latency, "eBPF: statement latency histograms and per-query percentiles"},
+	{"locks", cmd_locks, "eBPF: heavyweight lock waits with holders, deadlocks, row locks, wait-for graph"},
 	{"cluster", cmd_cluster, "start or stop a throwaway PostgreSQL cluster (used by the tests)"},
 };
 

@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "access/htup.h"
 #include "libpq/libpq-be.h"
+#include "storage/lock.h"
+#include "utils/rel.h"
 
 /* postgres.h maps printf to the server's own; this tool has plain libc */
 #undef printf
@@ -17,7 +20,11 @@
 int
 main(void)
 {
-	printf("\t{%d, %zu, %zu},\n", PG_VERSION_NUM / 10000,
-		   offsetof(Port, database_name), offsetof(Port, user_name));
+	printf("\t{%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu},\n", PG_VERSION_NUM / 10000,
+		   offsetof(Port, database_name), offsetof(Port, user_name),
+		   offsetof(RelationData, rd_id), offsetof(HeapTupleData, t_self),
+		   offsetof(LOCKTAG, locktag_field1), offsetof(LOCKTAG, locktag_field2),
+		   offsetof(LOCKTAG, locktag_field3), offsetof(LOCKTAG, locktag_field4),
+		   offsetof(LOCKTAG, locktag_type), offsetof(LOCKTAG, locktag_lockmethodid));
 	return 0;
 }

@@ -91,6 +91,7 @@ typedef struct BinFacts
 {
 	bool		is_postgres;	/* exports PostgresMain */
 	uint64_t	myprocport;		/* st_value of MyProcPort */
+	uint64_t	mydatabaseid;	/* st_value of MyDatabaseId */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -150,6 +151,8 @@ read_bin_facts(const char *path, BinFacts *f)
 				f->is_postgres = true;
 			else if (strcmp(name, "MyProcPort") == 0)
 				f->myprocport = sym.st_value;
+			else if (strcmp(name, "MyDatabaseId") == 0)
+				f->mydatabaseid = sym.st_value;
 		}
 	}
 	elf_end(e);
@@ -430,12 +433,17 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 	for (size_t i = 0; i < sizeof(pgs_pg_offsets) / sizeof(pgs_pg_offsets[0]); i++)
 		if (pgs_pg_offsets[i].major == t->major)
 			t->offsets = &pgs_pg_offsets[i];
-	if (t->postmaster && f.myprocport)
+	if (t->postmaster)
 	{
+		/* backends are forked, not exec'd: the postmaster's layout holds in all of them */
 		uint64_t	base = f.pie ? load_base(t->postmaster, t->bin) : 0;
+		uint64_t	shift = f.pie ? base - f.load_vaddr : 0;
 
 		if (!f.pie || base)
-			t->myprocport = base + f.myprocport - (f.pie ? f.load_vaddr : 0);
+		{
+			t->myprocport = f.myprocport ? f.myprocport + shift : 0;
+			t->mydatabaseid = f.mydatabaseid ? f.mydatabaseid + shift : 0;
+		}
 	}
 }
 

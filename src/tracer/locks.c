@@ -1,0 +1,1092 @@
+/*
+ * locks.c - "pgscope locks": every heavyweight lock wait of a running
+ * server with its lock decoded, the waiter's statement and the holders at
+ * the time the wait began; deadlocks with their cycle; row locks; with
+ * --all every acquisition and release; --stats and a wait-for graph (--dot).
+ *
+ * The kernel side (bpf/locks.bpf.c) reports waits as they start and end.
+ * Names, holders and statements come over libpq from the traced server
+ * itself (pg_locks, pg_stat_activity, pg_class), read when the wait starts
+ * and cached, so relations dropped later keep their names.
+ */
+#include "tracer_cmds.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "locks.h"
+#include "locks.skel.h"
+#include "tracer.h"
+#include "util.h"
+
+#define MAX_HOLDERS 16
+#define MAX_PIDS 4096
+
+static const char *const lock_modes[] = {
+	"NoLock", "AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock",
+	"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"
+};
+static const char *const tag_types[] = {
+	"relation", "extend", "frozenid", "page", "tuple", "transactionid", "virtualxid",
+	"spectoken", "object", "userlock", "advisory"
+};
+static const char *const tuple_modes[] = {"FOR KEY SHARE", "FOR SHARE", "FOR NO KEY UPDATE", "FOR UPDATE"};
+static const char *const wait_policies[] = {"block", "skip locked", "nowait"};
+static const char *const tm_results[] = {
+	"ok", "invisible", "self-modified", "updated", "deleted", "being modified", "would block"
+};
+
+static const char *
+mode_name(int m)
+{
+	return m >= 0 && m < (int) (sizeof(lock_modes) / sizeof(lock_modes[0])) ? lock_modes[m] : "?";
+}
+
+typedef struct Holder
+{
+	int			pid;
+	char		mode[32];
+	char	   *application;
+	char	   *statement;
+} Holder;
+
+typedef struct Wait
+{
+	bool		open;
+	struct pgs_lock_event ev;	/* the start */
+	char	   *lock;			/* decoded tag */
+	char	   *stat_key;		/* what --stats groups by */
+	char	   *statement;
+	char	   *application;
+	int			nholders;
+	Holder		holders[MAX_HOLDERS];
+	bool		holders_known;
+} Wait;
+
+typedef struct Edge
+{
+	int			waiter,
+				holder;
+	char	   *label;			/* lock and mode */
+	uint64_t	count;
+	uint64_t	total_ns;
+	bool		deadlock;
+	struct Edge *next;
+} Edge;
+
+typedef struct Node
+{
+	int			pid;
+	char	   *application;
+	char	   *statement;
+	struct Node *next;
+} Node;
+
+typedef struct Stat
+{
+	char	   *key;
+	int			mode;
+	uint64_t	requests;
+	uint64_t	waits;
+	uint64_t	total_ns;
+	uint64_t	max_ns;
+	struct Stat *next;
+} Stat;
+
+typedef struct NameCache
+{
+	unsigned	db,
+				oid;
+	char	   *name;
+	struct NameCache *next;
+} NameCache;
+
+typedef struct DbConn
+{
+	unsigned	db;
+	PGconn	   *conn;
+	struct DbConn *next;
+} DbConn;
+
+typedef struct LocksCtx
+{
+	bool		json;
+	bool		all;
+	bool		stats;
+	const char *dot;
+	PGconn	   *conn;			/* to the traced cluster, NULL if it failed */
+	char		conninfo[1024];
+	DbConn	   *dbconns;
+	NameCache  *names;
+	Wait		waits[MAX_PIDS];
+	int			wait_pids[MAX_PIDS];
+	Edge	   *edges;
+	Node	   *nodes;
+	Stat	   *stats_list;
+	uint64_t	nwaits,
+				ndeadlocks,
+				nrows;
+	PgsBuf		out;
+} LocksCtx;
+
+/* ---------- libpq helpers ---------- */
+
+static char *
+fetch1(PGconn *c, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *r;
+	char	   *v = NULL;
+
+	if (c == NULL)
+		return NULL;
+	r = pgs_query(c, sql, nparams, params, NULL, 0);
+	if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = pgs_xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+/* a connection to database oid db (names of relations live per database) */
+static PGconn *
+conn_for_db(LocksCtx *c, unsigned db)
+{
+	DbConn	   *d;
+	char		oid[16];
+	const char *params[1] = {oid};
+	char	   *datname;
+
+	if (c->conn == NULL || db == 0)
+		return c->conn;
+	for (d = c->dbconns; d; d = d->next)
+		if (d->db == db)
+			return d->conn;
+	snprintf(oid, sizeof(oid), "%u", db);
+	datname = fetch1(c->conn, "SELECT datname FROM pg_database WHERE oid = $1::oid", 1, params);
+	d = calloc(1, sizeof(*d));
+	d->db = db;
+	if (datname && strcmp(datname, PQdb(c->conn)) == 0)
+		d->conn = c->conn;
+	else if (datname)
+	{
+		const char *keys[] = {"dbname", "dbname", NULL};
+		const char *vals[] = {c->conninfo, datname, NULL};
+
+		/* the second dbname overrides the one inside the conninfo */
+		d->conn = PQconnectdbParams(keys, vals, 1);
+		if (PQstatus(d->conn) != CONNECTION_OK)
+		{
+			PQfinish(d->conn);
+			d->conn = NULL;
+		}
+	}
+	free(datname);
+	d->next = c->dbconns;
+	c->dbconns = d;
+	return d->conn;
+}
+
+static const char *
+relation_name(LocksCtx *c, unsigned db, unsigned oid)
+{
+	NameCache  *n;
+	char		buf[64];
+	PGconn	   *conn;
+
+	for (n = c->names; n; n = n->next)
+		if (n->db == db && n->oid == oid)
+			return n->name;
+	n = calloc(1, sizeof(*n));
+	n->db = db;
+	n->oid = oid;
+	conn = conn_for_db(c, db);
+	if (conn)
+	{
+		const char *params[1] = {buf};
+
+		snprintf(buf, sizeof(buf), "%u", oid);
+		n->name = fetch1(conn, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+						 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+						 1, params);
+	}
+	if (n->name == NULL)
+	{
+		snprintf(buf, sizeof(buf), "relation %u of database %u", oid, db);
+		n->name = pgs_xstrdup(buf);
+	}
+	n->next = c->names;
+	c->names = n;
+	return n->name;
+}
+
+/* the lock tag in words, and the key --stats groups it under */
+static void
+decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
+{
+	char		buf[512],
+				kbuf[512];
+	const char *type = e->type < sizeof(tag_types) / sizeof(tag_types[0]) ? tag_types[e->type] : "?";
+
+	switch (e->type)
+	{
+		case 0:					/* LOCKTAG_RELATION: db, rel */
+			snprintf(buf, sizeof(buf), "relation %s", relation_name(c, e->field1, e->field2));
+			snprintf(kbuf, sizeof(kbuf), "%s", buf);
+			break;
+		case 1:					/* LOCKTAG_RELATION_EXTEND */
+			snprintf(buf, sizeof(buf), "extension of relation %s", relation_name(c, e->field1, e->field2));
+			snprintf(kbuf, sizeof(kbuf), "%s", buf);
+			break;
+		case 2:
+			snprintf(buf, sizeof(buf), "frozen IDs of database %u", e->field1);
+			snprintf(kbuf, sizeof(kbuf), "%s", buf);
+			break;
+		case 3:					/* LOCKTAG_PAGE: db, rel, blk */
+			snprintf(buf, sizeof(buf), "page %u of relation %s", e->field3, relation_name(c, e->field1, e->field2));
+			snprintf(kbuf, sizeof(kbuf), "page of relation %s", relation_name(c, e->field1, e->field2));
+			break;
+		case 4:					/* LOCKTAG_TUPLE: db, rel, blk, off */
+			snprintf(buf, sizeof(buf), "tuple (%u,%u) of relation %s", e->field3, e->field4,
+					 relation_name(c, e->field1, e->field2));
+			snprintf(kbuf, sizeof(kbuf), "tuple of relation %s", relation_name(c, e->field1, e->field2));
+			break;
+		case 5:
+			snprintf(buf, sizeof(buf), "transaction %u", e->field1);
+			snprintf(kbuf, sizeof(kbuf), "transactionid");
+			break;
+		case 6:
+			snprintf(buf, sizeof(buf), "virtual transaction %u/%u", e->field1, e->field2);
+			snprintf(kbuf, sizeof(kbuf), "virtualxid");
+			break;
+		case 7:
+			snprintf(buf, sizeof(buf), "speculative token %u of transaction %u", e->field2, e->field1);
+			snprintf(kbuf, sizeof(kbuf), "spectoken");
+			break;
+		case 8:					/* LOCKTAG_OBJECT: db, classid, objid, objsubid */
+			{
+				char		a[16],
+							b[16],
+							d[16];
+				const char *params[3] = {a, b, d};
+				char	   *ident;
+
+				snprintf(a, sizeof(a), "%u", e->field2);
+				snprintf(b, sizeof(b), "%u", e->field3);
+				snprintf(d, sizeof(d), "%u", e->field4);
+				ident = fetch1(conn_for_db(c, e->field1),
+							   "SELECT type || ' ' || identity FROM pg_identify_object($1::oid, $2::oid, $3::int)",
+							   3, params);
+				if (ident)
+					snprintf(buf, sizeof(buf), "object %s", ident);
+				else
+					snprintf(buf, sizeof(buf), "object %u/%u/%u of database %u", e->field2, e->field3, e->field4, e->field1);
+				free(ident);
+				snprintf(kbuf, sizeof(kbuf), "%s", buf);
+				break;
+			}
+		case 10:				/* LOCKTAG_ADVISORY: db, key hi, key lo, 1 = int8 key, 2 = two int4 */
+			if (e->field4 == 2)
+				snprintf(buf, sizeof(buf), "advisory lock (%d, %d)", (int) e->field2, (int) e->field3);
+			else
+				snprintf(buf, sizeof(buf), "advisory lock %lld",
+						 (long long) (((uint64_t) e->field2 << 32) | e->field3));
+			snprintf(kbuf, sizeof(kbuf), "%s", buf);
+			break;
+		default:
+			snprintf(buf, sizeof(buf), "%s lock %u/%u/%u/%u", type, e->field1, e->field2, e->field3, e->field4);
+			snprintf(kbuf, sizeof(kbuf), "%s", type);
+	}
+	*text = pgs_xstrdup(buf);
+	*key = pgs_xstrdup(kbuf);
+}
+
+/* ---------- bookkeeping ---------- */
+
+static Wait *
+wait_of(LocksCtx *c, int pid)
+{
+	int			slot = pid % MAX_PIDS;
+
+	for (int i = 0; i < MAX_PIDS; i++)
+	{
+		int			s = (slot + i) % MAX_PIDS;
+
+		if (c->wait_pids[s] == pid || c->wait_pids[s] == 0)
+		{
+			c->wait_pids[s] = pid;
+			return &c->waits[s];
+		}
+	}
+	return &c->waits[slot];		/* full: reuse */
+}
+
+static void
+free_wait(Wait *w)
+{
+	free(w->lock);
+	free(w->stat_key);
+	free(w->statement);
+	free(w->application);
+	for (int i = 0; i < w->nholders; i++)
+	{
+		free(w->holders[i].application);
+		free(w->holders[i].statement);
+	}
+	memset(w, 0, sizeof(*w));
+}
+
+static Stat *
+stat_of(LocksCtx *c, const char *key, int mode)
+{
+	Stat	   *s;
+
+	for (s = c->stats_list; s; s = s->next)
+		if (s->mode == mode && strcmp(s->key, key) == 0)
+			return s;
+	s = calloc(1, sizeof(*s));
+	s->key = pgs_xstrdup(key);
+	s->mode = mode;
+	s->next = c->stats_list;
+	c->stats_list = s;
+	return s;
+}
+
+static void
+note_node(LocksCtx *c, int pid, const char *app, const char *stmt)
+{
+	Node	   *n;
+
+	for (n = c->nodes; n; n = n->next)
+		if (n->pid == pid)
+			break;
+	if (n == NULL)
+	{
+		n = calloc(1, sizeof(*n));
+		n->pid = pid;
+		n->next = c->nodes;
+		c->nodes = n;
+	}
+	if (app && !n->application)
+		n->application = pgs_xstrdup(app);
+	if (stmt && *stmt)
+	{
+		free(n->statement);
+		n->statement = pgs_xstrdup(stmt);
+	}
+}
+
+static Edge *
+edge_of(LocksCtx *c, int waiter, int holder, const char *label)
+{
+	Edge	   *e;
+
+	for (e = c->edges; e; e = e->next)
+		if (e->waiter == waiter && e->holder == holder && strcmp(e->label, label) == 0)
+			return e;
+	e = calloc(1, sizeof(*e));
+	e->waiter = waiter;
+	e->holder = holder;
+	e->label = pgs_xstrdup(label);
+	e->next = c->edges;
+	c->edges = e;
+	return e;
+}
+
+/* holders of the lock pid waits for, their modes and statements, and pid's own statement */
+static void
+read_holders(LocksCtx *c, Wait *w, int pid)
+{
+	char		p[16];
+	const char *params[1] = {p};
+	PGresult   *r;
+
+	if (c->conn == NULL)
+		return;
+	snprintf(p, sizeof(p), "%d", pid);
+	r = pgs_query(c->conn,
+				  "SELECT h.pid, h.mode, coalesce(a.application_name, ''), coalesce(a.query, '') "
+				  "  FROM pg_locks w JOIN pg_locks h "
+				  "    ON h.locktype = w.locktype AND h.database IS NOT DISTINCT FROM w.database "
+				  "   AND h.relation IS NOT DISTINCT FROM w.relation AND h.page IS NOT DISTINCT FROM w.page "
+				  "   AND h.tuple IS NOT DISTINCT FROM w.tuple AND h.virtualxid IS NOT DISTINCT FROM w.virtualxid "
+				  "   AND h.transactionid IS NOT DISTINCT FROM w.transactionid "
+				  "   AND h.classid IS NOT DISTINCT FROM w.classid AND h.objid IS NOT DISTINCT FROM w.objid "
+				  "   AND h.objsubid IS NOT DISTINCT FROM w.objsubid "
+				  "  LEFT JOIN pg_stat_activity a ON a.pid = h.pid "
+				  " WHERE w.pid = $1::int AND NOT w.granted AND h.granted AND h.pid <> w.pid "
+				  " ORDER BY h.pid, h.mode", 1, params, NULL, 0);
+	if (r)
+	{
+		w->holders_known = true;
+		for (int i = 0; i < PQntuples(r) && w->nholders < MAX_HOLDERS; i++)
+		{
+			Holder	   *h = &w->holders[w->nholders++];
+
+			h->pid = atoi(PQgetvalue(r, i, 0));
+			snprintf(h->mode, sizeof(h->mode), "%s", PQgetvalue(r, i, 1));
+			h->application = pgs_xstrdup(PQgetvalue(r, i, 2));
+			h->statement = pgs_xstrdup(PQgetvalue(r, i, 3));
+			note_node(c, h->pid, h->application, h->statement);
+		}
+		/* the wait may be over before pg_locks was read: nothing to name then */
+		if (PQntuples(r) == 0)
+			w->holders_known = false;
+	}
+	PQclear(r);
+	r = pgs_query(c->conn, "SELECT coalesce(application_name, ''), coalesce(query, '') FROM pg_stat_activity WHERE pid = $1::int",
+				  1, params, NULL, 0);
+	if (r && PQntuples(r) == 1)
+	{
+		w->application = pgs_xstrdup(PQgetvalue(r, 0, 0));
+		w->statement = pgs_xstrdup(PQgetvalue(r, 0, 1));
+	}
+	PQclear(r);
+	note_node(c, pid, w->application, w->statement);
+}
+
+/* ---------- output ---------- */
+
+static void
+put_line(LocksCtx *c)
+{
+	fputs(c->out.data, stdout);
+	fflush(stdout);
+	c->out.len = 0;
+	c->out.data[0] = '\0';
+}
+
+static void
+one_line_text(PgsBuf *b, const char *s)
+{
+	for (; s && *s; s++)
+		pgs_buf_append(b, (*s == '\n' || *s == '\r' || *s == '\t') ? " " : s, 1);
+}
+
+static void
+print_wait(LocksCtx *c, const Wait *w, uint64_t end_ns, uint64_t dur_ns, const char *how)
+{
+	char		hms[32],
+				iso[48],
+				ehms[32],
+				eiso[48];
+
+	pgs_mono_to_clock(w->ev.ts_ns, hms, sizeof(hms), iso, sizeof(iso));
+	pgs_mono_to_clock(end_ns, ehms, sizeof(ehms), eiso, sizeof(eiso));
+	if (c->json)
+	{
+		pgs_buf_printf(&c->out, "{\"event\":\"wait\",\"start\":\"%s\",\"end\":\"%s\",\"duration_ms\":%.3f,\"pid\":%u,"
+					   "\"outcome\":\"%s\",\"locktype\":\"%s\",\"lock\":",
+					   iso, eiso, dur_ns / 1e6, w->ev.pid, how,
+					   w->ev.type < 11 ? tag_types[w->ev.type] : "?");
+		pgs_buf_json_string(&c->out, w->lock);
+		pgs_buf_printf(&c->out, ",\"mode\":\"%s\",\"statement\":", mode_name(w->ev.mode));
+		pgs_buf_json_string(&c->out, w->statement ? w->statement : "");
+		pgs_buf_puts(&c->out, ",\"holders\":[");
+		for (int i = 0; i < w->nholders; i++)
+		{
+			pgs_buf_printf(&c->out, "%s{\"pid\":%d,\"mode\":\"%s\",\"application\":", i ? "," : "",
+						   w->holders[i].pid, w->holders[i].mode);
+			pgs_buf_json_string(&c->out, w->holders[i].application);
+			pgs_buf_puts(&c->out, ",\"statement\":");
+			pgs_buf_json_string(&c->out, w->holders[i].statement);
+			pgs_buf_puts(&c->out, "}");
+		}
+		pgs_buf_puts(&c->out, "]}\n");
+	}
+	else
+	{
+		pgs_buf_printf(&c->out, "%s-%s pid %u waited %.3f ms%s for %s on %s", hms, ehms, w->ev.pid, dur_ns / 1e6,
+					   strcmp(how, "granted") == 0 ? "" : strcmp(how, "deadlock") == 0 ? " (deadlock: aborted)" :
+					   " (ended without the lock)", mode_name(w->ev.mode), w->lock);
+		if (w->nholders)
+		{
+			pgs_buf_puts(&c->out, "; held by");
+			for (int i = 0; i < w->nholders; i++)
+				pgs_buf_printf(&c->out, "%s pid %d (%s)", i ? "," : "", w->holders[i].pid, w->holders[i].mode);
+		}
+		else if (c->conn)
+			pgs_buf_puts(&c->out, "; holders not seen (the wait ended first)");
+		pgs_buf_puts(&c->out, "\n    waiter: ");
+		one_line_text(&c->out, w->statement ? w->statement : "?");
+		for (int i = 0; i < w->nholders; i++)
+		{
+			pgs_buf_printf(&c->out, "\n    holder %d: ", w->holders[i].pid);
+			one_line_text(&c->out, w->holders[i].statement);
+		}
+		pgs_buf_puts(&c->out, "\n");
+	}
+	put_line(c);
+}
+
+static void
+close_wait(LocksCtx *c, Wait *w, uint64_t end_ns, const char *how)
+{
+	uint64_t	dur = end_ns > w->ev.ts_ns ? end_ns - w->ev.ts_ns : 0;
+	Stat	   *s = stat_of(c, w->stat_key, w->ev.mode);
+	char		label[600];
+
+	c->nwaits++;
+	s->waits++;
+	s->total_ns += dur;
+	if (dur > s->max_ns)
+		s->max_ns = dur;
+	snprintf(label, sizeof(label), "%s %s", mode_name(w->ev.mode), w->lock);
+	for (int i = 0; i < w->nholders; i++)
+	{
+		Edge	   *e = edge_of(c, w->ev.pid, w->holders[i].pid, label);
+
+		e->count++;
+		e->total_ns += dur;
+	}
+	if (!c->stats)
+		print_wait(c, w, end_ns, dur, how);
+	free_wait(w);
+}
+
+/* follows waiter -> holder edges of the open waits from pid back to pid */
+static int
+find_cycle(LocksCtx *c, int start, int *path, int maxlen)
+{
+	int			depth = 0;
+	int			cur = start;
+	bool		seen[MAX_PIDS] = {0};
+
+	while (depth < maxlen)
+	{
+		Wait	   *w = wait_of(c, cur);
+		int			next = 0;
+
+		path[depth++] = cur;
+		seen[cur % MAX_PIDS] = true;
+		if (!w->open)
+			return 0;
+		for (int i = 0; i < w->nholders; i++)
+		{
+			if (w->holders[i].pid == start)
+				return depth;
+			if (!seen[w->holders[i].pid % MAX_PIDS] && !next)
+				next = w->holders[i].pid;
+		}
+		if (!next)
+			return 0;
+		cur = next;
+	}
+	return 0;
+}
+
+static void
+report_deadlock(LocksCtx *c, const struct pgs_lock_event *e)
+{
+	int			path[32];
+	int			n = find_cycle(c, e->pid, path, 32);
+	char		hms[32],
+				iso[48];
+
+	c->ndeadlocks++;
+	pgs_mono_to_clock(e->ts_ns, hms, sizeof(hms), iso, sizeof(iso));
+	if (c->json)
+	{
+		pgs_buf_printf(&c->out, "{\"event\":\"deadlock\",\"time\":\"%s\",\"detected_by\":%u,\"cycle\":[", iso, e->pid);
+		for (int i = 0; i < n; i++)
+		{
+			Wait	   *w = wait_of(c, path[i]);
+
+			pgs_buf_printf(&c->out, "%s{\"pid\":%d,\"mode\":\"%s\",\"lock\":", i ? "," : "", path[i], mode_name(w->ev.mode));
+			pgs_buf_json_string(&c->out, w->lock ? w->lock : "");
+			pgs_buf_printf(&c->out, ",\"held_by\":%d,\"statement\":", path[(i + 1) % n]);
+			pgs_buf_json_string(&c->out, w->statement ? w->statement : "");
+			pgs_buf_puts(&c->out, "}");
+		}
+		pgs_buf_puts(&c->out, "]}\n");
+	}
+	else
+	{
+		pgs_buf_printf(&c->out, "%s DEADLOCK detected by pid %u:", hms, e->pid);
+		if (n == 0)
+			pgs_buf_puts(&c->out, " (the cycle's waits were not all seen)");
+		for (int i = 0; i < n; i++)
+		{
+			Wait	   *w = wait_of(c, path[i]);
+
+			pgs_buf_printf(&c->out, "\n    pid %d waits for %s on %s held by pid %d: ", path[i],
+						   mode_name(w->ev.mode), w->lock ? w->lock : "?", path[(i + 1) % n]);
+			one_line_text(&c->out, w->statement ? w->statement : "?");
+		}
+		pgs_buf_puts(&c->out, "\n");
+	}
+	put_line(c);
+	for (int i = 0; i < n; i++)
+	{
+		Wait	   *w = wait_of(c, path[i]);
+		char		label[600];
+
+		snprintf(label, sizeof(label), "%s %s", mode_name(w->ev.mode), w->lock ? w->lock : "?");
+		edge_of(c, path[i], path[(i + 1) % n], label)->deadlock = true;
+	}
+	/* the detecting backend's wait ends in an error, without a wait-done probe */
+	{
+		Wait	   *w = wait_of(c, e->pid);
+
+		if (w->open)
+			close_wait(c, w, e->ts_ns, "deadlock");
+	}
+}
+
+static void
+report_row(LocksCtx *c, const struct pgs_lock_event *e)
+{
+	char		hms[32],
+				iso[48];
+	const char *rel;
+
+	c->nrows++;
+	if (c->stats)
+		return;
+	rel = e->database ? relation_name(c, e->database, e->relid) : "?";
+	pgs_mono_to_clock(e->ts_ns - e->duration_ns, hms, sizeof(hms), iso, sizeof(iso));
+	if (c->json)
+	{
+		pgs_buf_printf(&c->out, "{\"event\":\"row_lock\",\"time\":\"%s\",\"pid\":%u,\"relation\":", iso, e->pid);
+		pgs_buf_json_string(&c->out, rel);
+		pgs_buf_printf(&c->out, ",\"ctid\":\"(%u,%u)\",\"mode\":\"%s\",\"wait_policy\":\"%s\",\"result\":\"%s\",\"duration_ms\":%.3f}\n",
+					   e->block, e->offset, e->mode >= 0 && e->mode < 4 ? tuple_modes[e->mode] : "?",
+					   e->wait_policy < 3 ? wait_policies[e->wait_policy] : "?",
+					   e->result >= 0 && e->result < 7 ? tm_results[e->result] : "?", e->duration_ns / 1e6);
+	}
+	else
+		pgs_buf_printf(&c->out, "%s pid %u row lock %s on %s (%u,%u), policy %s: %s after %.3f ms\n", hms, e->pid,
+					   e->mode >= 0 && e->mode < 4 ? tuple_modes[e->mode] : "?", rel, e->block, e->offset,
+					   e->wait_policy < 3 ? wait_policies[e->wait_policy] : "?",
+					   e->result >= 0 && e->result < 7 ? tm_results[e->result] : "?", e->duration_ns / 1e6);
+	put_line(c);
+}
+
+static void
+report_acquire_release(LocksCtx *c, const struct pgs_lock_event *e)
+{
+	char	   *text,
+			   *key;
+	char		hms[32],
+				iso[48];
+
+	decode_tag(c, e, &text, &key);
+	if (e->kind == PGS_LK_ACQUIRE)
+		stat_of(c, key, e->mode)->requests++;
+	if (!c->stats)
+	{
+		static const char *const results[] = {"not available", "acquired", "already held", "already clear"};
+		const char *res = e->kind == PGS_LK_RELEASE ? "released" :
+			e->result >= 0 && e->result < 4 ? results[e->result] : "?";
+
+		pgs_mono_to_clock(e->ts_ns, hms, sizeof(hms), iso, sizeof(iso));
+		if (c->json)
+		{
+			pgs_buf_printf(&c->out, "{\"event\":\"%s\",\"time\":\"%s\",\"pid\":%u,\"lock\":",
+						   e->kind == PGS_LK_ACQUIRE ? "acquire" : "release", iso, e->pid);
+			pgs_buf_json_string(&c->out, text);
+			pgs_buf_printf(&c->out, ",\"mode\":\"%s\",\"result\":\"%s\"}\n", mode_name(e->mode), res);
+		}
+		else
+			pgs_buf_printf(&c->out, "%s pid %u %s %s on %s\n", hms, e->pid, res, mode_name(e->mode), text);
+		put_line(c);
+	}
+	free(text);
+	free(key);
+}
+
+static int
+on_event(void *ctx, void *data, size_t size)
+{
+	LocksCtx   *c = ctx;
+	const struct pgs_lock_event *e = data;
+	Wait	   *w;
+
+	if (size < sizeof(*e))
+		return 0;
+	switch (e->kind)
+	{
+		case PGS_LK_WAIT_START:
+			w = wait_of(c, e->pid);
+			if (w->open)		/* the previous wait ended in an error (timeout, cancel) */
+				close_wait(c, w, e->ts_ns, "error");
+			w->open = true;
+			w->ev = *e;
+			decode_tag(c, e, &w->lock, &w->stat_key);
+			read_holders(c, w, e->pid);
+			break;
+		case PGS_LK_WAIT_END:
+			w = wait_of(c, e->pid);
+			if (w->open)
+				close_wait(c, w, e->ts_ns, "granted");
+			break;
+		case PGS_LK_DEADLOCK:
+			report_deadlock(c, e);
+			break;
+		case PGS_LK_ROW:
+			report_row(c, e);
+			break;
+		case PGS_LK_ACQUIRE:
+		case PGS_LK_RELEASE:
+			report_acquire_release(c, e);
+			break;
+	}
+	return 0;
+}
+
+/* ---------- summaries ---------- */
+
+static void
+print_stats(LocksCtx *c)
+{
+	if (c->json)
+	{
+		for (Stat *s = c->stats_list; s; s = s->next)
+		{
+			c->out.len = 0;
+			pgs_buf_puts(&c->out, "{\"event\":\"stats\",\"lock\":");
+			pgs_buf_json_string(&c->out, s->key);
+			pgs_buf_printf(&c->out, ",\"mode\":\"%s\",\"requests\":%llu,\"waits\":%llu,\"total_wait_ms\":%.3f,\"max_wait_ms\":%.3f}\n",
+						   mode_name(s->mode), (unsigned long long) s->requests, (unsigned long long) s->waits,
+						   s->total_ns / 1e6, s->max_ns / 1e6);
+			put_line(c);
+		}
+		for (Edge *e = c->edges; e; e = e->next)
+		{
+			pgs_buf_printf(&c->out, "{\"event\":\"pair\",\"waiter\":%d,\"holder\":%d,\"lock\":", e->waiter, e->holder);
+			pgs_buf_json_string(&c->out, e->label);
+			pgs_buf_printf(&c->out, ",\"waits\":%llu,\"total_wait_ms\":%.3f}\n", (unsigned long long) e->count, e->total_ns / 1e6);
+			put_line(c);
+		}
+		return;
+	}
+	printf("\n%-48s %-26s %9s %7s %12s %12s\n", "LOCK", "MODE", "REQUESTS", "WAITS", "TOTAL_MS", "MAX_MS");
+	for (Stat *s = c->stats_list; s; s = s->next)
+	{
+		char		req[24];
+
+		if (c->all)
+			snprintf(req, sizeof(req), "%llu", (unsigned long long) s->requests);
+		else
+			snprintf(req, sizeof(req), "-");
+		printf("%-48.48s %-26s %9s %7llu %12.3f %12.3f\n", s->key, mode_name(s->mode), req,
+			   (unsigned long long) s->waits, s->total_ns / 1e6, s->max_ns / 1e6);
+	}
+	printf("\n%8s %8s %7s %12s  %s\n", "WAITER", "HOLDER", "WAITS", "TOTAL_MS", "LOCK");
+	for (Edge *e = c->edges; e; e = e->next)
+		printf("%8d %8d %7llu %12.3f  %s%s\n", e->waiter, e->holder, (unsigned long long) e->count,
+			   e->total_ns / 1e6, e->label, e->deadlock ? "  (deadlock)" : "");
+	fflush(stdout);
+}
+
+static void
+dot_escape(PgsBuf *b, const char *s, size_t max)
+{
+	size_t		n = 0;
+
+	for (; s && *s && n < max; s++, n++)
+	{
+		if (*s == '"' || *s == '\\')
+			pgs_buf_append(b, "\\", 1);
+		pgs_buf_append(b, (*s == '\n' || *s == '\r' || *s == '\t') ? " " : s, 1);
+	}
+	if (s && *s)
+		pgs_buf_puts(b, "...");
+}
+
+static int
+write_dot(LocksCtx *c)
+{
+	PgsBuf		b;
+	int			rc;
+
+	pgs_buf_init(&b);
+	pgs_buf_puts(&b, "digraph pgscope_waits {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n"
+				 "  edge [fontname=\"monospace\", fontsize=9];\n");
+	for (Node *n = c->nodes; n; n = n->next)
+	{
+		pgs_buf_printf(&b, "  p%d [label=\"pid %d\\n", n->pid, n->pid);
+		dot_escape(&b, n->application && *n->application ? n->application : "(no application name)", 40);
+		pgs_buf_puts(&b, "\\n");
+		dot_escape(&b, n->statement ? n->statement : "", 60);
+		pgs_buf_puts(&b, "\"];\n");
+	}
+	for (Edge *e = c->edges; e; e = e->next)
+	{
+		pgs_buf_printf(&b, "  p%d -> p%d [label=\"", e->waiter, e->holder);
+		dot_escape(&b, e->label, 80);
+		pgs_buf_printf(&b, "\\n%llu wait%s, %.1f ms\"%s];\n", (unsigned long long) e->count, e->count == 1 ? "" : "s",
+					   e->total_ns / 1e6, e->deadlock ? ", color=red, fontcolor=red, penwidth=2.5" : "");
+	}
+	pgs_buf_puts(&b, "}\n");
+	rc = pgs_write_file(c->dot, b.data, b.len);
+	pgs_buf_free(&b);
+	if (rc != 0)
+	{
+		pgs_err("cannot write %s: %s", c->dot, strerror(-rc));
+		return rc;
+	}
+	fprintf(stderr, "%s: wait-for graph written to %s\n", pgs_cmd, c->dot);
+	if (system("command -v dot >/dev/null 2>&1") == 0)
+	{
+		char	   *cmd;
+
+		if (asprintf(&cmd, "dot -Tsvg '%s' -o '%s.svg'", c->dot, c->dot) > 0 && system(cmd) == 0)
+			fprintf(stderr, "%s: rendered to %s.svg\n", pgs_cmd, c->dot);
+		free(cmd);
+	}
+	return 0;
+}
+
+/* ---------- the command ---------- */
+
+static void
+connect_to_cluster(LocksCtx *c, const PgsTarget *t, const char *user, const char *dbname)
+{
+	char		path[PATH_MAX + 32],
+				line[PATH_MAX];
+	char		port[32] = "",
+				sockdir[PATH_MAX] = "";
+	FILE	   *f;
+	char		cwd[PATH_MAX],
+				link[64];
+	ssize_t		n;
+
+	if (!t->postmaster)
+		return;
+	snprintf(link, sizeof(link), "/proc/%d/cwd", t->postmaster);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	if (n <= 0)
+		return;
+	cwd[n] = '\0';
+	/* postmaster.pid: pid, data directory, start time, port, socket directory, ... */
+	snprintf(path, sizeof(path), "%s/postmaster.pid", cwd);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	for (int i = 1; fgets(line, sizeof(line), f); i++)
+	{
+		line[strcspn(line, "\n")] = '\0';
+		if (i == 4)
+			snprintf(port, sizeof(port), "%.31s", line);
+		else if (i == 5)
+			snprintf(sockdir, sizeof(sockdir), "%s", line);
+	}
+	fclose(f);
+	snprintf(c->conninfo, sizeof(c->conninfo), "host='%s' port='%s' user='%s' dbname='%s' application_name=pgscope",
+			 *sockdir ? sockdir : "localhost", port, user ? user : "postgres", dbname ? dbname : "postgres");
+	c->conn = PQconnectdb(c->conninfo);
+	if (PQstatus(c->conn) != CONNECTION_OK)
+	{
+		char	   *msg = pgs_xstrdup(PQerrorMessage(c->conn));
+
+		msg[strcspn(msg, "\n")] = '\0';
+		pgs_err("cannot connect to the traced server for names and holders (%s); tracing without them (give -U)", msg);
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
+}
+
+static const char usage_text[] =
+	"usage: pgscope locks [--pid PID | -D DATADIR | --bin PATH] [--all] [--stats] [--dot FILE]\n"
+	"                     [-U USER] [--dbname DB] [--json] [--duration SEC]\n"
+	"  every heavyweight lock wait (lock, mode, waiter and its statement, the holders when the\n"
+	"  wait began), deadlocks with their cycle, row locks; --all adds every acquisition and\n"
+	"  release; --stats prints per-lock and per-pair totals instead; --dot writes the wait-for\n"
+	"  graph (and an SVG when Graphviz is installed); needs root or CAP_BPF+CAP_PERFMON\n";
+
+int
+cmd_locks(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		PGS_TARGET_LONGOPTS,
+		{"all", no_argument, NULL, 2001},
+		{"stats", no_argument, NULL, 2002},
+		{"dot", required_argument, NULL, 2003},
+		{"username", required_argument, NULL, 'U'},
+		{"dbname", required_argument, NULL, 2004},
+		{"help", no_argument, NULL, 2005},
+		{NULL, 0, NULL, 0}
+	};
+	PgsTargetOpts to = {.duration = -1};
+	PgsTarget	t;
+	LocksCtx   *c = calloc(1, sizeof(LocksCtx));
+	const char *user = NULL,
+			   *dbname = NULL;
+	struct locks_bpf *skel = NULL;
+	struct ring_buffer *rb = NULL;
+	struct bpf_link *links[8] = {0};
+	int			opt,
+				err,
+				rc = EXIT_RUNTIME;
+	double		start;
+
+	if (c == NULL)
+		pgs_die("out of memory");
+	pgs_cmd = "pgscope locks";
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "p:D:U:", opts, NULL)) != -1)
+	{
+		if (opt == 'p')
+			opt = 1002;
+		if (pgs_target_opt(&to, opt, optarg))
+			continue;
+		switch (opt)
+		{
+			case 2001:
+				c->all = true;
+				break;
+			case 2002:
+				c->stats = true;
+				break;
+			case 2003:
+				c->dot = optarg;
+				break;
+			case 'U':
+				user = optarg;
+				break;
+			case 2004:
+				dbname = optarg;
+				break;
+			case 2005:
+				fputs(usage_text, stdout);
+				return 0;
+			default:
+				pgs_usage("%s \"%s\" (see pgscope locks --help)",
+						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope locks --help)", argv[optind]);
+	pgs_require_bpf_privileges();
+	pgs_resolve_target(&t, &to);
+	if (!t.offsets)
+		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
+				  t.major, t.major);
+	c->json = to.json;
+	pgs_buf_init(&c->out);
+	connect_to_cluster(c, &t, user, dbname);
+
+	skel = locks_bpf__open();
+	if (skel == NULL)
+	{
+		pgs_err("cannot open the BPF program: %s", strerror(errno));
+		goto cleanup;
+	}
+	skel->rodata->filter_pid = t.backend;
+	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
+	skel->rodata->mydatabaseid_addr = t.mydatabaseid;
+	skel->rodata->off_rd_id = t.offsets->relation_rd_id;
+	skel->rodata->off_t_self = t.offsets->heaptuple_t_self;
+	skel->rodata->off_tag_field1 = t.offsets->locktag_field1;
+	skel->rodata->off_tag_field2 = t.offsets->locktag_field2;
+	skel->rodata->off_tag_field3 = t.offsets->locktag_field3;
+	skel->rodata->off_tag_field4 = t.offsets->locktag_field4;
+	skel->rodata->off_tag_type = t.offsets->locktag_type;
+	skel->rodata->off_tag_method = t.offsets->locktag_method;
+	bpf_program__set_autoload(skel->progs.on_acquire, c->all);
+	bpf_program__set_autoload(skel->progs.on_acquire_ret, c->all);
+	bpf_program__set_autoload(skel->progs.on_release, c->all);
+	err = locks_bpf__load(skel);
+	if (err)
+	{
+		pgs_err("cannot load the BPF program: %s", strerror(-err));
+		goto cleanup;
+	}
+	{
+		int			pid = t.backend ? t.backend : -1;
+		LIBBPF_OPTS(bpf_uprobe_opts, up);
+		LIBBPF_OPTS(bpf_uprobe_opts, uret, .retprobe = true);
+
+		links[0] = bpf_program__attach_usdt(skel->progs.on_wait_start, pid, t.bin, "postgresql", "lock__wait__start", NULL);
+		links[1] = bpf_program__attach_usdt(skel->progs.on_wait_done, pid, t.bin, "postgresql", "lock__wait__done", NULL);
+		if (!links[0] || !links[1])
+		{
+			pgs_err("lock waits unavailable: %s has no USDT probes postgresql:lock__wait__start/done (a build without --enable-dtrace)", t.bin);
+			goto cleanup;
+		}
+		links[2] = bpf_program__attach_usdt(skel->progs.on_deadlock, pid, t.bin, "postgresql", "deadlock__found", NULL);
+		if (!links[2])
+			pgs_err("deadlock reports unavailable: no USDT probe postgresql:deadlock__found in %s", t.bin);
+		up.func_name = "heap_lock_tuple";
+		uret.func_name = "heap_lock_tuple";
+		links[3] = bpf_program__attach_uprobe_opts(skel->progs.on_lock_tuple, pid, t.bin, 0, &up);
+		links[4] = links[3] ? bpf_program__attach_uprobe_opts(skel->progs.on_lock_tuple_ret, pid, t.bin, 0, &uret) : NULL;
+		if (!links[4])
+			pgs_err("row locks unavailable: %s does not export heap_lock_tuple", t.bin);
+		if (c->all)
+		{
+			LIBBPF_OPTS(bpf_uprobe_opts, acq);
+			LIBBPF_OPTS(bpf_uprobe_opts, acqret, .retprobe = true);
+			LIBBPF_OPTS(bpf_uprobe_opts, rel);
+
+			acq.func_name = acqret.func_name = "LockAcquireExtended";
+			rel.func_name = "LockRelease";
+			links[5] = bpf_program__attach_uprobe_opts(skel->progs.on_acquire, pid, t.bin, 0, &acq);
+			links[6] = bpf_program__attach_uprobe_opts(skel->progs.on_release, pid, t.bin, 0, &rel);
+			links[7] = bpf_program__attach_uprobe_opts(skel->progs.on_acquire_ret, pid, t.bin, 0, &acqret);
+			if (!links[5] || !links[6] || !links[7])
+				pgs_err("--all unavailable: %s does not export LockAcquireExtended/LockRelease", t.bin);
+		}
+	}
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, c, NULL);
+	if (rb == NULL)
+	{
+		pgs_err("cannot open the ring buffer: %s", strerror(errno));
+		goto cleanup;
+	}
+	fprintf(stderr, "%s: tracing lock waits of %s %d (PostgreSQL %d)%s\n", pgs_cmd,
+			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major,
+			c->conn ? "" : "; names, holders and statements unavailable");
+	fflush(stderr);
+	pgs_catch_signals();
+	start = pgs_now();
+	while (!pgs_stop && !pgs_duration_over(start, to.duration))
+	{
+		err = ring_buffer__poll(rb, 100);
+		if (err < 0 && err != -EINTR)
+		{
+			pgs_err("cannot read events: %s", strerror(-err));
+			goto cleanup;
+		}
+	}
+	ring_buffer__consume(rb);
+	/* waits still open at the end are reported as such */
+	for (int i = 0; i < MAX_PIDS; i++)
+		if (c->waits[i].open)
+			close_wait(c, &c->waits[i], (uint64_t) (pgs_now() * 1e9), "still waiting");
+	if (c->stats)
+		print_stats(c);
+	if (c->dot && write_dot(c) != 0)
+		goto cleanup;
+	{
+		uint32_t	z = 0;
+		int			ncpu = libbpf_num_possible_cpus();
+		uint64_t   *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(uint64_t)),
+					lost = 0;
+
+		if (vals && bpf_map_lookup_elem(bpf_map__fd(skel->maps.counters), &z, vals) == 0)
+			for (int i = 0; i < ncpu; i++)
+				lost += vals[i];
+		free(vals);
+		fprintf(stderr, "%s: %llu lock waits, %llu deadlocks, %llu row locks, %llu events lost\n", pgs_cmd,
+				(unsigned long long) c->nwaits, (unsigned long long) c->ndeadlocks,
+				(unsigned long long) c->nrows, (unsigned long long) lost);
+	}
+	rc = 0;
+
+cleanup:
+	ring_buffer__free(rb);
+	for (int i = 0; i < 8; i++)
+		bpf_link__destroy(links[i]);
+	locks_bpf__destroy(skel);
+	if (c->conn)
+		PQfinish(c->conn);
+	return rc;
+}
