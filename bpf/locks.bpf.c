@@ -262,3 +262,21 @@ BPF_KPROBE(on_release, void *tag, int mode)
 	emit(&e);
 	return 0;
 }
+
+/* LockReleaseAll(LOCKMETHODID lockmethodid, bool allLocks): a transaction's locks go at once */
+SEC("uprobe")
+int
+BPF_KPROBE(on_release_all, int method, int all)
+{
+	struct pgs_lock_event e = {};
+
+	if (!state())
+		return 0;
+	e.kind = PGS_LK_RELEASE_ALL;
+	e.pid = bpf_get_current_pid_tgid() >> 32;
+	e.ts_ns = bpf_ktime_get_ns();
+	e.method = method;
+	e.result = all;
+	emit(&e);
+	return 0;
+}

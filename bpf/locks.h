@@ -14,6 +14,7 @@
 #define PGS_LK_ROW 4			/* heap_lock_tuple returned */
 #define PGS_LK_ACQUIRE 5		/* LockAcquireExtended returned (--all) */
 #define PGS_LK_RELEASE 6		/* LockRelease called (--all) */
+#define PGS_LK_RELEASE_ALL 7	/* LockReleaseAll called: transaction end (--all) */
 
 struct pgs_lock_event
 {

@@ -28,6 +28,7 @@ static const struct
 	{"queries", cmd_queries, "eBPF: one line per finished statement of a running server"},
 	{"latency", cmd_latency, "eBPF: statement latency histograms and per-query percentiles"},
 	{"locks", cmd_locks, "eBPF: heavyweight lock waits with holders, deadlocks, row locks, wait-for graph"},
+	{"lwlocks", cmd_lwlocks, "eBPF: LWLock waits per tranche and mode for the whole cluster"},
 	{"cluster", cmd_cluster, "start or stop a throwaway PostgreSQL cluster (used by the tests)"},
 };
 

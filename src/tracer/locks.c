@@ -736,6 +736,20 @@ on_event(void *ctx, void *data, size_t size)
 		case PGS_LK_RELEASE:
 			report_acquire_release(c, e);
 			break;
+		case PGS_LK_RELEASE_ALL:
+			if (!c->stats && e->method == 1)	/* DEFAULT_LOCKMETHOD; 2 is advisory/user locks */
+			{
+				char		hms[32],
+							iso[48];
+
+				pgs_mono_to_clock(e->ts_ns, hms, sizeof(hms), iso, sizeof(iso));
+				if (c->json)
+					pgs_buf_printf(&c->out, "{\"event\":\"release_all\",\"time\":\"%s\",\"pid\":%u}\n", iso, e->pid);
+				else
+					pgs_buf_printf(&c->out, "%s pid %u released all its transaction's locks\n", hms, e->pid);
+				put_line(c);
+			}
+			break;
 	}
 	return 0;
 }
@@ -921,7 +935,7 @@ cmd_locks(int argc, char **argv)
 			   *dbname = NULL;
 	struct locks_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
-	struct bpf_link *links[8] = {0};
+	struct bpf_link *links[9] = {0};
 	int			opt,
 				err,
 				rc = EXIT_RUNTIME;
@@ -993,6 +1007,7 @@ cmd_locks(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.on_acquire, c->all);
 	bpf_program__set_autoload(skel->progs.on_acquire_ret, c->all);
 	bpf_program__set_autoload(skel->progs.on_release, c->all);
+	bpf_program__set_autoload(skel->progs.on_release_all, c->all);
 	err = locks_bpf__load(skel);
 	if (err)
 	{
@@ -1031,7 +1046,12 @@ cmd_locks(int argc, char **argv)
 			links[5] = bpf_program__attach_uprobe_opts(skel->progs.on_acquire, pid, t.bin, 0, &acq);
 			links[6] = bpf_program__attach_uprobe_opts(skel->progs.on_release, pid, t.bin, 0, &rel);
 			links[7] = bpf_program__attach_uprobe_opts(skel->progs.on_acquire_ret, pid, t.bin, 0, &acqret);
-			if (!links[5] || !links[6] || !links[7])
+			{
+				LIBBPF_OPTS(bpf_uprobe_opts, relall, .func_name = "LockReleaseAll");
+
+				links[8] = bpf_program__attach_uprobe_opts(skel->progs.on_release_all, pid, t.bin, 0, &relall);
+			}
+			if (!links[5] || !links[6] || !links[7] || !links[8])
 				pgs_err("--all unavailable: %s does not export LockAcquireExtended/LockRelease", t.bin);
 		}
 	}
@@ -1083,7 +1103,7 @@ cmd_locks(int argc, char **argv)
 
 cleanup:
 	ring_buffer__free(rb);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 9; i++)
 		bpf_link__destroy(links[i]);
 	locks_bpf__destroy(skel);
 	if (c->conn)

@@ -8,5 +8,6 @@ int cmd_queries(int argc, char **argv);
 int cmd_latency(int argc, char **argv);
 int cmd_targets(int argc, char **argv);
 int cmd_locks(int argc, char **argv);
+int cmd_lwlocks(int argc, char **argv);
 
 #endif

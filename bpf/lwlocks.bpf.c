@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lwlocks.bpf.c - LWLock waits of a whole cluster, aggregated in the kernel
+ * per tranche and mode (count, total, max, log2 histogram), from the USDT
+ * probes lwlock__wait__start/done (all three call sites each: LWLockAcquire,
+ * LWLockAcquireOrWait, LWLockWaitForVar); lwlock__acquire counts
+ * acquisitions when asked (it fires on every acquisition: costly).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
+
+#include "lwlocks.h"
+#include "filter.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct task_state
+{
+	__u64		wait_start;
+	__u32		ignored;
+	__u32		decided;
+};
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} tasks SEC(".maps");
+
+/* per CPU, so concurrent backends never contend on a counter */
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pgs_lw_key);
+	__type(value, struct pgs_lw_stats);
+} stats SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pgs_lw_stats);
+} zero SEC(".maps");
+
+static __always_inline struct task_state *
+state(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_state *s = bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (!s)
+		return NULL;
+	if (!s->decided)
+	{
+		s->decided = 1;
+		s->ignored = !traced(bpf_get_current_pid_tgid() >> 32);
+	}
+	return s->ignored ? NULL : s;
+}
+
+static __always_inline struct pgs_lw_stats *
+stats_of(struct pt_regs *ctx)
+{
+	struct pgs_lw_key key = {};
+	struct pgs_lw_stats *v;
+	long		name,
+				mode;
+	__u32		z = 0;
+
+	bpf_usdt_arg(ctx, 0, &name);
+	bpf_usdt_arg(ctx, 1, &mode);
+	key.tranche = name;
+	key.mode = mode;
+	v = bpf_map_lookup_elem(&stats, &key);
+	if (v)
+		return v;
+	/* first sight of this tranche: its name is read once */
+	v = bpf_map_lookup_elem(&zero, &z);
+	if (!v)
+		return NULL;
+	bpf_probe_read_user_str(v->name, sizeof(v->name), (void *) name);
+	bpf_map_update_elem(&stats, &key, v, BPF_NOEXIST);
+	__builtin_memset(v->name, 0, sizeof(v->name));
+	return bpf_map_lookup_elem(&stats, &key);
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_wait_start)
+{
+	struct task_state *s = state();
+
+	if (s)
+		s->wait_start = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_wait_done)
+{
+	struct task_state *s = state();
+	struct pgs_lw_stats *v;
+	__u64		d,
+				us;
+	__u32		slot = 0;
+
+	if (!s || !s->wait_start)
+		return 0;
+	d = bpf_ktime_get_ns() - s->wait_start;
+	s->wait_start = 0;
+	v = stats_of(ctx);
+	if (!v)
+		return 0;
+	v->waits++;
+	v->total_ns += d;
+	if (d > v->max_ns)
+		v->max_ns = d;
+	us = d / 1000;
+	for (int i = 0; i < PGS_LW_SLOTS - 1; i++)
+	{
+		if (us <= 1)
+			break;
+		us >>= 1;
+		slot++;
+	}
+	if (slot < PGS_LW_SLOTS)
+		v->hist[slot]++;
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_acquire)
+{
+	struct pgs_lw_stats *v;
+
+	if (!state())
+		return 0;
+	v = stats_of(ctx);
+	if (v)
+		v->acquisitions++;
+	return 0;
+}

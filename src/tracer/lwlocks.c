@@ -1,0 +1,312 @@
+/*
+ * lwlocks.c - "pgscope lwlocks": LWLock waits of the whole cluster per
+ * tranche and mode (waits, total and max wait, log2 histograms; with
+ * --acquisitions also how often each was taken), aggregated in the kernel
+ * by bpf/lwlocks.bpf.c and printed every interval or at the end.
+ */
+#include "tracer_cmds.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hist.h"
+#include "lwlocks.h"
+#include "lwlocks.skel.h"
+#include "tracer.h"
+#include "util.h"
+
+static const char *const lw_modes[] = {"exclusive", "shared", "wait-until-free"};
+
+typedef struct Row
+{
+	char		name[PGS_LW_NAME + 1];
+	uint32_t	mode;
+	uint64_t	acquisitions;
+	PgsHist		hist;
+} Row;
+
+typedef struct LwOpts
+{
+	bool		json;
+	bool		acquisitions;
+	bool		show_hist;
+} LwOpts;
+
+static int
+cmp_rows(const void *a, const void *b)
+{
+	const Row  *x = a,
+			   *y = b;
+
+	if (x->hist.sum_ns != y->hist.sum_ns)
+		return x->hist.sum_ns < y->hist.sum_ns ? 1 : -1;
+	return x->acquisitions < y->acquisitions ? 1 : x->acquisitions > y->acquisitions ? -1 : 0;
+}
+
+/* sums the per-CPU values and merges tranches of the same name and mode */
+static Row *
+collect(struct lwlocks_bpf *skel, size_t *nrows)
+{
+	int			fd = bpf_map__fd(skel->maps.stats);
+	int			ncpu = libbpf_num_possible_cpus();
+	struct pgs_lw_key key,
+				next;
+	struct pgs_lw_stats *vals = calloc(ncpu, sizeof(struct pgs_lw_stats));
+	Row		   *rows = NULL;
+	size_t		n = 0,
+				cap = 0;
+	int			err;
+
+	if (vals == NULL)
+		pgs_die("out of memory");
+	err = bpf_map_get_next_key(fd, NULL, &next);
+	while (err == 0)
+	{
+		char		name[PGS_LW_NAME + 1] = "";
+		Row		   *r = NULL;
+
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
+		{
+			for (int c = 0; c < ncpu; c++)
+				if (vals[c].name[0])
+					memcpy(name, vals[c].name, PGS_LW_NAME);
+			if (!name[0])
+				snprintf(name, sizeof(name), "tranche@%llx", (unsigned long long) key.tranche);
+			for (size_t i = 0; i < n; i++)
+				if (rows[i].mode == key.mode && strcmp(rows[i].name, name) == 0)
+					r = &rows[i];
+			if (r == NULL)
+			{
+				if (n == cap)
+				{
+					cap = cap ? cap * 2 : 64;
+					rows = realloc(rows, cap * sizeof(Row));
+					if (rows == NULL)
+						pgs_die("out of memory");
+				}
+				r = &rows[n++];
+				memset(r, 0, sizeof(*r));
+				memcpy(r->name, name, sizeof(r->name));
+				r->mode = key.mode;
+			}
+			for (int c = 0; c < ncpu; c++)
+			{
+				r->acquisitions += vals[c].acquisitions;
+				r->hist.count += vals[c].waits;
+				r->hist.sum_ns += vals[c].total_ns;
+				if (vals[c].max_ns > r->hist.max_ns)
+					r->hist.max_ns = vals[c].max_ns;
+				for (int s = 0; s < PGS_LW_SLOTS && s < PGS_HIST_SLOTS; s++)
+					r->hist.slots[s] += vals[c].hist[s];
+			}
+		}
+		err = bpf_map_get_next_key(fd, &key, &next);
+	}
+	free(vals);
+	qsort(rows, n, sizeof(Row), cmp_rows);
+	*nrows = n;
+	return rows;
+}
+
+static void
+print_rows(const Row *rows, size_t n, const LwOpts *o, const char *when)
+{
+	PgsBuf		b;
+
+	pgs_buf_init(&b);
+	if (o->json)
+	{
+		for (size_t i = 0; i < n; i++)
+		{
+			const Row  *r = &rows[i];
+
+			b.len = 0;
+			pgs_buf_printf(&b, "{\"time\":\"%s\",\"tranche\":", when);
+			pgs_buf_json_string(&b, r->name);
+			pgs_buf_printf(&b, ",\"mode\":\"%s\",", r->mode < 3 ? lw_modes[r->mode] : "?");
+			if (o->acquisitions)
+				pgs_buf_printf(&b, "\"acquisitions\":%llu,", (unsigned long long) r->acquisitions);
+			pgs_buf_printf(&b, "\"waits\":%llu,\"total_wait_ms\":%.3f,\"max_wait_ms\":%.3f,\"histogram\":",
+						   (unsigned long long) r->hist.count, r->hist.sum_ns / 1e6, r->hist.max_ns / 1e6);
+			pgs_hist_json(&b, &r->hist);
+			pgs_buf_puts(&b, "}\n");
+			fputs(b.data, stdout);
+		}
+	}
+	else
+	{
+		printf("\n%s\n%-28s %-16s", when, "TRANCHE", "MODE");
+		if (o->acquisitions)
+			printf(" %14s", "ACQUISITIONS");
+		printf(" %10s %12s %12s\n", "WAITS", "TOTAL_MS", "MAX_MS");
+		for (size_t i = 0; i < n; i++)
+		{
+			const Row  *r = &rows[i];
+
+			printf("%-28s %-16s", r->name, r->mode < 3 ? lw_modes[r->mode] : "?");
+			if (o->acquisitions)
+				printf(" %14llu", (unsigned long long) r->acquisitions);
+			printf(" %10llu %12.3f %12.3f\n", (unsigned long long) r->hist.count, r->hist.sum_ns / 1e6,
+				   r->hist.max_ns / 1e6);
+		}
+		if (o->show_hist)
+			for (size_t i = 0; i < n; i++)
+				if (rows[i].hist.count)
+				{
+					printf("\n%s (%s) wait times\n", rows[i].name, rows[i].mode < 3 ? lw_modes[rows[i].mode] : "?");
+					pgs_hist_print(stdout, &rows[i].hist, "usecs");
+				}
+	}
+	fflush(stdout);
+	pgs_buf_free(&b);
+}
+
+static const char usage_text[] =
+	"usage: pgscope lwlocks [--pid PID | -D DATADIR | --bin PATH] [-i SEC] [--acquisitions] [--hist]\n"
+	"                       [--json] [--duration SEC]\n"
+	"  LWLock waits of the whole cluster per tranche and mode: waits, total and max wait, log2\n"
+	"  histograms (--hist); --acquisitions also counts every acquisition (costly); prints every\n"
+	"  -i seconds (cumulative) or at the end; needs root or CAP_BPF+CAP_PERFMON\n";
+
+int
+cmd_lwlocks(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		PGS_TARGET_LONGOPTS,
+		{"interval", required_argument, NULL, 'i'},
+		{"acquisitions", no_argument, NULL, 2001},
+		{"hist", no_argument, NULL, 2002},
+		{"help", no_argument, NULL, 2003},
+		{NULL, 0, NULL, 0}
+	};
+	PgsTargetOpts to = {.duration = -1};
+	PgsTarget	t;
+	LwOpts		o = {0};
+	double		interval = 0,
+				start,
+				next;
+	struct lwlocks_bpf *skel = NULL;
+	struct bpf_link *links[3] = {0};
+	int			opt,
+				err,
+				rc = EXIT_RUNTIME;
+
+	pgs_cmd = "pgscope lwlocks";
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "p:D:i:", opts, NULL)) != -1)
+	{
+		if (opt == 'p')
+			opt = 1002;
+		if (pgs_target_opt(&to, opt, optarg))
+			continue;
+		switch (opt)
+		{
+			case 'i':
+				if (!pgs_parse_double(optarg, 0.1, 86400, &interval))
+					pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", optarg);
+				break;
+			case 2001:
+				o.acquisitions = true;
+				break;
+			case 2002:
+				o.show_hist = true;
+				break;
+			case 2003:
+				fputs(usage_text, stdout);
+				return 0;
+			default:
+				pgs_usage("%s \"%s\" (see pgscope lwlocks --help)",
+						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope lwlocks --help)", argv[optind]);
+	pgs_require_bpf_privileges();
+	pgs_resolve_target(&t, &to);
+	o.json = to.json;
+
+	skel = lwlocks_bpf__open();
+	if (skel == NULL)
+	{
+		pgs_err("cannot open the BPF program: %s", strerror(errno));
+		goto cleanup;
+	}
+	skel->rodata->filter_pid = t.backend;
+	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
+	bpf_program__set_autoload(skel->progs.on_acquire, o.acquisitions);
+	err = lwlocks_bpf__load(skel);
+	if (err)
+	{
+		pgs_err("cannot load the BPF program: %s", strerror(-err));
+		goto cleanup;
+	}
+	{
+		int			pid = t.backend ? t.backend : -1;
+
+		links[0] = bpf_program__attach_usdt(skel->progs.on_wait_start, pid, t.bin, "postgresql", "lwlock__wait__start", NULL);
+		links[1] = bpf_program__attach_usdt(skel->progs.on_wait_done, pid, t.bin, "postgresql", "lwlock__wait__done", NULL);
+		if (!links[0] || !links[1])
+		{
+			pgs_err("LWLock waits unavailable: %s has no USDT probes postgresql:lwlock__wait__start/done (a build without --enable-dtrace)", t.bin);
+			goto cleanup;
+		}
+		if (o.acquisitions)
+		{
+			links[2] = bpf_program__attach_usdt(skel->progs.on_acquire, pid, t.bin, "postgresql", "lwlock__acquire", NULL);
+			if (!links[2])
+				pgs_err("acquisition counts unavailable: no USDT probe postgresql:lwlock__acquire in %s", t.bin);
+		}
+	}
+	fprintf(stderr, "%s: tracing LWLock waits of %s %d (PostgreSQL %d)\n", pgs_cmd,
+			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
+	fflush(stderr);
+	pgs_catch_signals();
+	start = pgs_now();
+	next = start + interval;
+	while (!pgs_stop && !pgs_duration_over(start, to.duration))
+	{
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+		if (interval > 0 && pgs_now() >= next)
+		{
+			size_t		n;
+			Row		   *rows = collect(skel, &n);
+			char		hms[32],
+						iso[48];
+
+			pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
+			print_rows(rows, n, &o, o.json ? iso : hms);
+			free(rows);
+			next += interval;
+		}
+	}
+	{
+		size_t		n;
+		Row		   *rows = collect(skel, &n);
+		char		hms[32],
+					iso[48];
+		uint64_t	waits = 0;
+
+		pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
+		print_rows(rows, n, &o, o.json ? iso : "totals");
+		for (size_t i = 0; i < n; i++)
+			waits += rows[i].hist.count;
+		fprintf(stderr, "%s: %llu LWLock waits in %zu tranche/mode pairs\n", pgs_cmd, (unsigned long long) waits, n);
+		free(rows);
+	}
+	rc = 0;
+
+cleanup:
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(links[i]);
+	lwlocks_bpf__destroy(skel);
+	return rc;
+}
