@@ -80,6 +80,7 @@ bench: install
 	@scripts/deps.sh --bench
 	@bench/plprof.sh
 	@bench/tracer.sh
+	@bench/locks.sh
 
 clean:
 	@$(MAKE) -s -C extension clean

@@ -69,6 +69,7 @@ typedef struct Wait
 	int			nholders;
 	Holder		holders[MAX_HOLDERS];
 	bool		holders_known;
+	bool		holders_read;	/* looked up (or given up) */
 } Wait;
 
 typedef struct Edge
@@ -135,6 +136,8 @@ typedef struct LocksCtx
 				ndeadlocks,
 				nrows;
 	PgsBuf		out;
+	uint64_t	holders_after_ns;	/* read holders of waits lasting this long */
+	int			nopen;
 } LocksCtx;
 
 /* ---------- libpq helpers ---------- */
@@ -511,8 +514,10 @@ print_wait(LocksCtx *c, const Wait *w, uint64_t end_ns, uint64_t dur_ns, const c
 			for (int i = 0; i < w->nholders; i++)
 				pgs_buf_printf(&c->out, "%s pid %d (%s)", i ? "," : "", w->holders[i].pid, w->holders[i].mode);
 		}
-		else if (c->conn)
+		else if (c->conn && w->holders_read)
 			pgs_buf_puts(&c->out, "; holders not seen (the wait ended first)");
+		else if (c->conn)
+			pgs_buf_printf(&c->out, "; holders not read (shorter than --holders-after %.0f ms)", c->holders_after_ns / 1e6);
 		pgs_buf_puts(&c->out, "\n    waiter: ");
 		one_line_text(&c->out, w->statement ? w->statement : "?");
 		for (int i = 0; i < w->nholders; i++)
@@ -548,6 +553,32 @@ close_wait(LocksCtx *c, Wait *w, uint64_t end_ns, const char *how)
 	if (!c->stats)
 		print_wait(c, w, end_ns, dur, how);
 	free_wait(w);
+	c->nopen--;
+}
+
+/*
+ * Holders are read over libpq once a wait has lasted --holders-after: the
+ * short waits of a busy server end before anyone could act on them, and
+ * reading pg_locks for each would cost the server more than the waits.
+ */
+static void
+read_due_holders(LocksCtx *c)
+{
+	uint64_t	now;
+
+	if (c->nopen <= 0)
+		return;
+	now = (uint64_t) (pgs_now() * 1e9);
+	for (int i = 0; i < MAX_PIDS; i++)
+	{
+		Wait	   *w = &c->waits[i];
+
+		if (w->open && !w->holders_read && now - w->ev.ts_ns >= c->holders_after_ns)
+		{
+			w->holders_read = true;
+			read_holders(c, w, w->ev.pid);
+		}
+	}
 }
 
 /* follows waiter -> holder edges of the open waits from pid back to pid */
@@ -717,9 +748,14 @@ on_event(void *ctx, void *data, size_t size)
 			if (w->open)		/* the previous wait ended in an error (timeout, cancel) */
 				close_wait(c, w, e->ts_ns, "error");
 			w->open = true;
+			c->nopen++;
 			w->ev = *e;
 			decode_tag(c, e, &w->lock, &w->stat_key);
-			read_holders(c, w, e->pid);
+			if (c->holders_after_ns == 0)
+			{
+				read_holders(c, w, e->pid);
+				w->holders_read = true;
+			}
 			break;
 		case PGS_LK_WAIT_END:
 			w = wait_of(c, e->pid);
@@ -909,11 +945,12 @@ connect_to_cluster(LocksCtx *c, const PgsTarget *t, const char *user, const char
 
 static const char usage_text[] =
 	"usage: pgscope locks [--pid PID | -D DATADIR | --bin PATH] [--all] [--stats] [--dot FILE]\n"
-	"                     [-U USER] [--dbname DB] [--json] [--duration SEC]\n"
+	"                     [-U USER] [--dbname DB] [--holders-after MS] [--json] [--duration SEC]\n"
 	"  every heavyweight lock wait (lock, mode, waiter and its statement, the holders when the\n"
 	"  wait began), deadlocks with their cycle, row locks; --all adds every acquisition and\n"
 	"  release; --stats prints per-lock and per-pair totals instead; --dot writes the wait-for\n"
-	"  graph (and an SVG when Graphviz is installed); needs root or CAP_BPF+CAP_PERFMON\n";
+	"  graph (and an SVG when Graphviz is installed); holders are read over libpq for waits\n"
+	"  that last --holders-after ms (default 10; 0: every wait); needs root or CAP_BPF+CAP_PERFMON\n";
 
 int
 cmd_locks(int argc, char **argv)
@@ -926,11 +963,13 @@ cmd_locks(int argc, char **argv)
 		{"username", required_argument, NULL, 'U'},
 		{"dbname", required_argument, NULL, 2004},
 		{"help", no_argument, NULL, 2005},
+		{"holders-after", required_argument, NULL, 2006},
 		{NULL, 0, NULL, 0}
 	};
 	PgsTargetOpts to = {.duration = -1};
 	PgsTarget	t;
 	LocksCtx   *c = calloc(1, sizeof(LocksCtx));
+	double		holders_after_ms = 10;
 	const char *user = NULL,
 			   *dbname = NULL;
 	struct locks_bpf *skel = NULL;
@@ -971,6 +1010,10 @@ cmd_locks(int argc, char **argv)
 			case 2005:
 				fputs(usage_text, stdout);
 				return 0;
+			case 2006:
+				if (!pgs_parse_double(optarg, 0, 3600000, &holders_after_ms))
+					pgs_usage("--holders-after takes milliseconds (0 or more), not \"%s\"", optarg);
+				break;
 			default:
 				pgs_usage("%s \"%s\" (see pgscope locks --help)",
 						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
@@ -984,6 +1027,7 @@ cmd_locks(int argc, char **argv)
 		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
 				  t.major, t.major);
 	c->json = to.json;
+	c->holders_after_ns = (uint64_t) (holders_after_ms * 1e6);
 	pgs_buf_init(&c->out);
 	connect_to_cluster(c, &t, user, dbname);
 
@@ -1069,12 +1113,13 @@ cmd_locks(int argc, char **argv)
 	start = pgs_now();
 	while (!pgs_stop && !pgs_duration_over(start, to.duration))
 	{
-		err = ring_buffer__poll(rb, 100);
+		err = ring_buffer__poll(rb, c->nopen > 0 ? 5 : 100);
 		if (err < 0 && err != -EINTR)
 		{
 			pgs_err("cannot read events: %s", strerror(-err));
 			goto cleanup;
 		}
+		read_due_holders(c);
 	}
 	ring_buffer__consume(rb);
 	/* waits still open at the end are reported as such */

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Lock tracer overhead on one throwaway cluster: pgbench (TPC-B, -c 4 -j 2),
+# DURATION seconds per configuration (default 20) in interleaved rounds,
+# without a tracer and with "pgscope locks" (waits only).
+# Target (issue 5): <= 2% TPS loss.
+set -euo pipefail
+. "$(dirname "$0")/../tests/lib.sh"
+. "$(dirname "$0")/lib.sh"
+DURATION=${DURATION:-20}
+ROUNDS=${ROUNDS:-10}
+[ "$(id -u)" = 0 ] || { echo "bench/locks.sh needs root" >&2; exit 1; }
+
+start_cluster
+PM=$(head -1 "$PGDIR/data/postmaster.pid")
+pgbench -i -s 10 -q postgres >/dev/null 2>&1
+BENCH_ARGS="-c 4 -j 2"
+
+config_none() { bench_tps "$1"; }
+config_locks() {
+  bench_attach tracing "$PGSCOPE" locks --pid "$PM"
+  bench_tps "$1"
+  bench_detach
+}
+
+secs=$(( DURATION / ROUNDS > 0 ? DURATION / ROUNDS : 1 ))
+bench_rounds "$ROUNDS" "$secs" none locks
+l=$(bench_median_ratio 2)
+echo "pgbench TPC-B -c 4 -j 2: $ROUNDS interleaved rounds of $secs s per configuration"
+printf '%-34s %10s TPS  %6.3fx\n' "no tracer" "$(bench_mean 1)" 1
+printf '%-34s %10s TPS  %6.3fx  (median round: %.1f%% loss)\n' "pgscope locks" "$(bench_mean 2)" "$l" \
+  "$(awk -v r="$l" 'BEGIN { print 100 * (1 - r) }')"
+echo "target: <= 2% loss"
