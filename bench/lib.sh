@@ -15,7 +15,8 @@ bench_attach() {
   cat "$WORK/bg.err" >&2
   return 1
 }
-bench_detach() { kill -INT "$BG_PID"; wait "$BG_PID" || true; }
+# SIGTERM: background jobs of a script without job control ignore SIGINT
+bench_detach() { kill -TERM "$BG_PID"; wait "$BG_PID" || true; }
 
 # bench_rounds ROUNDS SECS NAME... : calls "config_NAME SECS" per round (it prints TPS),
 # appends one line per round to $WORK/rounds

@@ -76,10 +76,15 @@ state(void)
 	return s->ignored ? NULL : s;
 }
 
+/*
+ * No wakeup per event: on a busy server every wakeup of the tracer takes a
+ * CPU from the backends; user space drains the buffer on a timer instead.
+ * A deadlock still wakes it at once.
+ */
 static __always_inline void
 emit(struct pgs_lock_event *e)
 {
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), e->kind == PGS_LK_DEADLOCK ? 0 : BPF_RB_NO_WAKEUP))
 	{
 		__u32		z = 0;
 		__u64	   *c = bpf_map_lookup_elem(&counters, &z);

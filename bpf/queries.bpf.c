@@ -156,6 +156,7 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 		{
 			struct pgs_query_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
+
 			if (!e)
 				count(0);
 			else
@@ -165,7 +166,7 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 				e->req_len = len;
 				e->flags = ret > len ? PGS_F_TRUNCATED : 0;
 				bpf_probe_read_user(e->req, len, (void *) buf);
-				bpf_ringbuf_submit(e, 0);
+				bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 			}
 		}
 	}
@@ -230,7 +231,8 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	b->ev.duration_ns = dur;
 	/* only as much of the request as was captured travels */
 	len = b->ev.req_len & (PGS_MAX_REQ - 1);
-	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, 0))
+	/* no wakeup per statement: user space drains the buffer on a timer */
+	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, BPF_RB_NO_WAKEUP))
 		count(0);
 	return 0;
 }

@@ -571,8 +571,11 @@ read_due_holders(LocksCtx *c)
 	now = (uint64_t) (pgs_now() * 1e9);
 	for (int i = 0; i < MAX_PIDS; i++)
 	{
-		Wait	   *w = &c->waits[i];
+		Wait	   *w;
 
+		if (c->wait_pids[i] == 0)
+			continue;
+		w = &c->waits[i];
 		if (w->open && !w->holders_read && now - w->ev.ts_ns >= c->holders_after_ns)
 		{
 			w->holders_read = true;
@@ -1113,7 +1116,10 @@ cmd_locks(int argc, char **argv)
 	start = pgs_now();
 	while (!pgs_stop && !pgs_duration_over(start, to.duration))
 	{
-		err = ring_buffer__poll(rb, c->nopen > 0 ? 5 : 100);
+		/* events do not wake us (BPF_RB_NO_WAKEUP, but deadlocks): sleep, then drain */
+		err = ring_buffer__poll(rb, c->nopen > 0 ? 5 : 50);
+		if (err >= 0 || err == -EINTR)
+			err = ring_buffer__consume(rb);
 		if (err < 0 && err != -EINTR)
 		{
 			pgs_err("cannot read events: %s", strerror(-err));

@@ -222,7 +222,10 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	next_tick = start + o->tick_seconds;
 	while (!pgs_stop && !pgs_duration_over(start, o->duration))
 	{
-		err = ring_buffer__poll(rb, 100);
+		/* events do not wake us (BPF_RB_NO_WAKEUP): sleep, then drain */
+		err = ring_buffer__poll(rb, 50);
+		if (err >= 0 || err == -EINTR)
+			err = ring_buffer__consume(rb);
 		if (err < 0 && err != -EINTR)
 		{
 			pgs_err("cannot read events: %s", strerror(-err));
