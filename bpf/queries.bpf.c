@@ -26,12 +26,17 @@ const volatile __u32 capture_len = 1024;
 const volatile __u64 myprocport_addr = 0;	/* &MyProcPort in the server's address space */
 const volatile __u32 off_database_name = 0;
 const volatile __u32 off_user_name = 0;
+const volatile __u64 my_wait_event_info_addr = 0;	/* &my_wait_event_info (a uint32 *) */
+const volatile bool breakdown = false;
 
 /* the event is built in place while the statement runs, then sent as is */
 struct backend
 {
 	__u64		start_ns;
 	__u64		phase_start;
+	__u64		on_start;		/* breakdown: on CPU since */
+	__u64		off_start;		/* breakdown: off CPU since */
+	__u32		off_class;
 	__u32		active;
 	__u32		named;			/* database and user were read */
 	__u32		ignored;		/* not a traced backend: decided once */
@@ -184,12 +189,16 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	b->ev.pid = tgid;
 	b->ev.flags = ret > len ? PGS_F_TRUNCATED : 0;
 	b->ev.parse_ns = b->ev.plan_ns = b->ev.exec_ns = 0;
+	b->ev.cpu_ns = 0;
+	__builtin_memset(b->ev.off_ns, 0, sizeof(b->ev.off_ns));
+	b->off_start = 0;
 	b->ev.req_len = len;
 	if (restart)
 		bpf_probe_read_user(b->ev.req, len, (void *) buf);	/* not read above */
 	if (!b->named)
 		read_names(b);
 	b->start_ns = bpf_ktime_get_ns();
+	b->on_start = breakdown ? b->start_ns : 0;
 	return 0;
 }
 
@@ -224,6 +233,12 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	now = bpf_ktime_get_ns();
 	dur = now - b->start_ns;
 	b->active = 0;
+	if (b->on_start)
+	{
+		b->ev.cpu_ns += now - b->on_start;
+		b->on_start = 0;
+		b->ev.flags |= PGS_F_BREAKDOWN;
+	}
 	count(1);
 	if (dur < min_ns)
 		return 0;
@@ -312,5 +327,62 @@ int
 BPF_USDT(on_execute_done)
 {
 	phase_done(2);
+	return 0;
+}
+
+/* ---- optional: on-CPU and off-CPU time by wait event class ---- */
+
+static __always_inline __u32
+wait_class_slot(__u32 wait_event_info)
+{
+	switch (wait_event_info >> 24)
+	{
+		case 0x01: return 1;	/* LWLock */
+		case 0x03: return 2;	/* Lock */
+		case 0x04: return 3;	/* BufferPin */
+		case 0x05: return 4;	/* Activity */
+		case 0x06: return 5;	/* Client */
+		case 0x07: return 6;	/* Extension */
+		case 0x08: return 7;	/* IPC */
+		case 0x09: return 8;	/* Timeout */
+		case 0x0A: return 9;	/* IO */
+	}
+	return 0;
+}
+
+/*
+ * At a context switch the backend leaving the CPU is the current task, so
+ * its wait-event word (PGPROC.wait_event_info, reached through the exported
+ * pointer my_wait_event_info) can be read from its own memory.
+ */
+SEC("tp_btf/sched_switch")
+int
+BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct backend *b;
+	__u64		now = bpf_ktime_get_ns();
+
+	b = bpf_task_storage_get(&backends, prev, 0, 0);
+	if (b && b->active && b->on_start)
+	{
+		__u64		p = 0;
+		__u32		wei = 0;
+
+		b->ev.cpu_ns += now - b->on_start;
+		b->on_start = 0;
+		if (my_wait_event_info_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) my_wait_event_info_addr) && p)
+			bpf_probe_read_user(&wei, sizeof(wei), (void *) p);
+		b->off_class = wait_class_slot(wei);
+		b->off_start = now;
+	}
+	b = bpf_task_storage_get(&backends, next, 0, 0);
+	if (b && b->active && b->off_start)
+	{
+		__u32		slot = b->off_class < PGS_WAIT_CLASSES ? b->off_class : 0;
+
+		b->ev.off_ns[slot] += now - b->off_start;
+		b->off_start = 0;
+		b->on_start = now;
+	}
 	return 0;
 }

@@ -20,6 +20,14 @@
 #define PGS_F_ERROR 0x1			/* an ErrorResponse was sent */
 #define PGS_F_TRUNCATED 0x2		/* the request was longer than captured */
 #define PGS_F_SPLIT 0x4			/* parse/plan/execute times are valid */
+#define PGS_F_BREAKDOWN 0x8		/* on/off-CPU times are valid */
+
+/*
+ * Off-CPU time by the wait event class the backend advertised when it was
+ * switched out: 0 none (preempted or waiting without a wait event), then
+ * PostgreSQL's classes in the order of their class bytes (utils/wait_event.h).
+ */
+#define PGS_WAIT_CLASSES 10
 
 struct pgs_query_event
 {
@@ -30,6 +38,8 @@ struct pgs_query_event
 	__u64		parse_ns;
 	__u64		plan_ns;
 	__u64		exec_ns;
+	__u64		cpu_ns;			/* on-CPU (with breakdown) */
+	__u64		off_ns[PGS_WAIT_CLASSES];	/* off-CPU by wait class */
 	__u32		flags;
 	__u32		req_len;		/* bytes in req */
 	char		database[PGS_NAME_LEN];

@@ -83,6 +83,31 @@ echo "SELECT ((:'l')::jsonb->>'execute_ms')::float8 BETWEEN 45 AND 55 AND ((:'l'
   psql -X -qAt -v l="$(grep split_me "$WORK/split.txt")" >"$WORK/splitcheck"
 expect_eq "$(cat "$WORK/splitcheck")" t "--split: pg_sleep(0.05) executes in 50 ms, parse and plan are timed"
 
+# --breakdown: on-CPU and off-CPU time by wait event class, adding up to the duration
+q "CREATE TABLE bd (id int)"
+start_tracer "$WORK/bd.json" queries --pid "$PM" --breakdown --json
+psql -X -q -c "SELECT pg_sleep(0.2) AS bd_sleep" -c "SELECT count(*) AS bd_cpu FROM generate_series(1, 3000000)" >/dev/null
+psql -X -q -c "BEGIN" -c "LOCK TABLE bd" -c "SELECT pg_sleep(0.4)" -c "COMMIT" >/dev/null &
+locker=$!
+sleep 0.1
+psql -X -q -c "SELECT * FROM bd AS bd_lock" >/dev/null
+wait "$locker"
+stop_tracer "$WORK/bd.json"
+psql -X -qAt -v ON_ERROR_STOP=1 <<SQL >"$WORK/bdcheck"
+CREATE TEMP TABLE raw (line text);
+\copy raw FROM '$WORK/bd.json' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')
+CREATE TEMP TABLE s AS SELECT j->>'query' AS q, (j->>'duration_ms')::float8 AS d, j->'breakdown_ms' AS b
+  FROM (SELECT line::jsonb AS j FROM raw) x;
+SELECT 'sleep:' || bool_and((b->>'Timeout')::float8 >= 0.95 * d) FROM s WHERE q LIKE '%bd_sleep%';
+SELECT 'cpu:' || bool_and((b->>'CPU')::float8 >= 0.90 * d) FROM s WHERE q LIKE '%bd_cpu%';
+SELECT 'lock:' || bool_and((b->>'Lock')::float8 >= 0.90 * d AND d >= 200) FROM s WHERE q LIKE '%bd_lock%';
+SELECT 'sum:' || bool_and(abs((SELECT sum(value::float8) FROM jsonb_each_text(b)) - d) <= 0.05 * d + 0.05) || '/' || count(*) FROM s;
+SQL
+expect_eq "$(sed -n 's/^sleep://p' "$WORK/bdcheck")" true "--breakdown: pg_sleep(0.2) is >= 95% Timeout"
+expect_eq "$(sed -n 's/^cpu://p' "$WORK/bdcheck")" true "--breakdown: a CPU-bound query is >= 90% on CPU"
+expect_eq "$(sed -n 's/^lock://p' "$WORK/bdcheck")" true "--breakdown: a lock wait is >= 90% Lock"
+expect_eq "$(sed -n 's/^sum://p' "$WORK/bdcheck" | cut -d/ -f1)" true "--breakdown: the parts add up to each statement's duration within 5%"
+
 # --min-ms filters in the kernel
 start_tracer "$WORK/min.txt" queries --pid "$PM" --min-ms 20
 psql -X -q -c "SELECT 1 AS fast" -c "SELECT pg_sleep(0.03) AS slow" >/dev/null

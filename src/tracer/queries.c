@@ -19,16 +19,18 @@ typedef struct QueriesCtx
 	const char *database;
 	bool		json;
 	bool		split;
+	bool		breakdown;
 	uint64_t	shown;
 	PgsBuf		line;
 } QueriesCtx;
 
 static const char usage_text[] =
 	"usage: pgscope queries [--pid PID | -D DATADIR | --bin PATH] [--min-ms MS] [-d DATABASE]\n"
-	"                       [--json] [--duration SEC] [--query-len BYTES] [--split]\n"
+	"                       [--json] [--duration SEC] [--query-len BYTES] [--split] [--breakdown]\n"
 	"  one line per finished statement (simple, extended and prepared protocol):\n"
 	"  time, pid, database, user, duration, error flag, text; --split adds parse/plan/execute\n"
-	"  times from the server's USDT probes (costs more); needs root or CAP_BPF+CAP_PERFMON\n";
+	"  times from the server's USDT probes (costs more); --breakdown splits each statement's time\n"
+	"  into on-CPU and off-CPU by wait event class; needs root or CAP_BPF+CAP_PERFMON\n";
 
 static void
 print_statement(const PgsStatement *s, void *arg)
@@ -53,6 +55,14 @@ print_statement(const PgsStatement *s, void *arg)
 		if (s->split)
 			pgs_buf_printf(&q->line, ",\"parse_ms\":%.3f,\"plan_ms\":%.3f,\"execute_ms\":%.3f",
 						   s->parse_ns / 1e6, s->plan_ns / 1e6, s->exec_ns / 1e6);
+		if (s->breakdown)
+		{
+			pgs_buf_printf(&q->line, ",\"breakdown_ms\":{\"CPU\":%.3f", s->cpu_ns / 1e6);
+			for (int i = 0; i < PGS_WAIT_CLASSES; i++)
+				if (s->off_ns[i])
+					pgs_buf_printf(&q->line, ",\"%s\":%.3f", pgs_wait_class_names[i], s->off_ns[i] / 1e6);
+			pgs_buf_puts(&q->line, "}");
+		}
 		pgs_buf_printf(&q->line, ",\"error\":%s,\"protocol\":\"%s\",\"truncated\":%s,\"query\":",
 					   s->error ? "true" : "false", pgs_protocol_names[s->protocol],
 					   s->truncated ? "true" : "false");
@@ -71,6 +81,19 @@ print_statement(const PgsStatement *s, void *arg)
 							   s->exec_ns / 1e6);
 			else
 				pgs_buf_printf(&q->line, " %9s %9s %9s", "-", "-", "-");
+		}
+		if (q->breakdown)
+		{
+			/* "cpu 1.2 Timeout 200.1": on-CPU, then each off-CPU class that took time */
+			PgsBuf		bd;
+
+			pgs_buf_init(&bd);
+			pgs_buf_printf(&bd, "cpu %.1f", s->cpu_ns / 1e6);
+			for (int i = 0; i < PGS_WAIT_CLASSES; i++)
+				if (s->off_ns[i] >= 50000)
+					pgs_buf_printf(&bd, " %s %.1f", pgs_wait_class_names[i], s->off_ns[i] / 1e6);
+			pgs_buf_printf(&q->line, " %-36s", bd.data);
+			pgs_buf_free(&bd);
 		}
 		pgs_buf_printf(&q->line, " %s ", s->error ? "E" : " ");
 		for (const char *p = s->text; *p; p++)
@@ -92,6 +115,7 @@ cmd_queries(int argc, char **argv)
 		{"database", required_argument, NULL, 'd'},
 		{"query-len", required_argument, NULL, 2002},
 		{"split", no_argument, NULL, 2003},
+		{"breakdown", no_argument, NULL, 2005},
 		{"help", no_argument, NULL, 2004},
 		{NULL, 0, NULL, 0}
 	};
@@ -129,6 +153,9 @@ cmd_queries(int argc, char **argv)
 			case 2003:
 				so.split = true;
 				break;
+			case 2005:
+				so.breakdown = true;
+				break;
 			case 2004:
 				fputs(usage_text, stdout);
 				return 0;
@@ -151,12 +178,15 @@ cmd_queries(int argc, char **argv)
 	so.duration = to.duration;
 	q.json = to.json;
 	q.split = so.split;
+	q.breakdown = so.breakdown;
 	pgs_buf_init(&q.line);
 	if (!q.json)
 	{
 		printf("%-12s %7s %-12s %-12s %11s", "TIME", "PID", "DATABASE", "USER", "MS");
 		if (so.split)
 			printf(" %9s %9s %9s", "PARSE", "PLAN", "EXECUTE");
+		if (so.breakdown)
+			printf(" %-36s", "BREAKDOWN (ms)");
 		printf(" E QUERY\n");
 		fflush(stdout);
 	}

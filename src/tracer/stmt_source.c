@@ -17,6 +17,10 @@
 #include "queries.skel.h"
 #include "util.h"
 
+const char *const pgs_wait_class_names[PGS_WAIT_CLASSES] = {
+	"NoWaitEvent", "LWLock", "Lock", "BufferPin", "Activity", "Client", "Extension", "IPC", "Timeout", "IO"
+};
+
 typedef struct PollCtx
 {
 	pgs_stmt_cb cb;
@@ -87,6 +91,9 @@ on_event(void *ctx, void *data, size_t size)
 	s.plan_ns = e->plan_ns;
 	s.exec_ns = e->exec_ns;
 	s.split = e->flags & PGS_F_SPLIT;
+	s.breakdown = e->flags & PGS_F_BREAKDOWN;
+	s.cpu_ns = e->cpu_ns;
+	memcpy(s.off_ns, e->off_ns, sizeof(s.off_ns));
 	s.error = e->flags & PGS_F_ERROR;
 	s.database = db;
 	s.user = user;
@@ -129,7 +136,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 {
 	struct queries_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
-	struct bpf_link *links[2] = {0};
+	struct bpf_link *links[3] = {0};
 	struct bpf_link *usdt_links[6] = {0};
 	PollCtx		pc = {cb, arg, stats};
 	int			rc = EXIT_RUNTIME;
@@ -164,6 +171,12 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	usdt_progs[5] = skel->progs.on_execute_done;
 	for (int i = 0; i < 6; i++)
 		bpf_program__set_autoload(usdt_progs[i], o->split);
+	bpf_program__set_autoload(skel->progs.on_switch, o->breakdown);
+	skel->rodata->breakdown = o->breakdown;
+	skel->rodata->my_wait_event_info_addr = t->my_wait_event_info;
+	if (o->breakdown && !t->my_wait_event_info)
+		pgs_err("wait event classes unavailable: %s does not export my_wait_event_info; off-CPU time is reported unclassified",
+				t->bin);
 
 	err = queries_bpf__load(skel);
 	if (err)
@@ -182,6 +195,11 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	if (links[1] == NULL)
 	{
 		pgs_err("cannot attach to the syscall tracepoints: %s", strerror(errno));
+		goto cleanup;
+	}
+	if (o->breakdown && (links[2] = bpf_program__attach(skel->progs.on_switch)) == NULL)
+	{
+		pgs_err("cannot attach to sched:sched_switch for --breakdown: %s", strerror(errno));
 		goto cleanup;
 	}
 	if (o->split)
@@ -245,7 +263,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 
 cleanup:
 	ring_buffer__free(rb);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		bpf_link__destroy(links[i]);
 	for (int i = 0; i < 6; i++)
 		bpf_link__destroy(usdt_links[i]);

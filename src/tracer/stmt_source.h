@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "queries.h"
 #include "tracer.h"
 
 typedef struct PgsStatement
@@ -22,6 +23,9 @@ typedef struct PgsStatement
 	uint64_t	plan_ns;
 	uint64_t	exec_ns;
 	bool		split;			/* parse/plan/exec are valid */
+	bool		breakdown;		/* cpu_ns and off_ns are valid */
+	uint64_t	cpu_ns;
+	uint64_t	off_ns[PGS_WAIT_CLASSES];
 	bool		error;
 	bool		truncated;
 	PgsProtocol protocol;
@@ -35,6 +39,7 @@ typedef struct PgsStmtSourceOpts
 	uint64_t	min_ns;			/* shorter statements are dropped in the kernel */
 	uint32_t	capture_len;	/* request bytes captured */
 	bool		split;			/* attach the parse/plan/execute USDT probes */
+	bool		breakdown;		/* attach sched_switch for on/off-CPU times */
 	double		duration;		/* seconds, < 0 until a signal */
 	double		tick_seconds;	/* call tick this often (0: never) */
 } PgsStmtSourceOpts;
@@ -46,6 +51,9 @@ typedef struct PgsStmtSourceStats
 	uint64_t	prepares;		/* round trips that only prepared a statement */
 	uint64_t	lost;			/* events the ring buffer had no room for */
 } PgsStmtSourceStats;
+
+/* names of the off-CPU slots: "" for slot 0 (no wait event) */
+extern const char *const pgs_wait_class_names[PGS_WAIT_CLASSES];
 
 typedef void (*pgs_stmt_cb) (const PgsStatement *s, void *arg);
 typedef void (*pgs_tick_cb) (void *arg);

@@ -92,6 +92,7 @@ typedef struct BinFacts
 	bool		is_postgres;	/* exports PostgresMain */
 	uint64_t	myprocport;		/* st_value of MyProcPort */
 	uint64_t	mydatabaseid;	/* st_value of MyDatabaseId */
+	uint64_t	my_wait_event_info;	/* st_value of my_wait_event_info */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -153,6 +154,8 @@ read_bin_facts(const char *path, BinFacts *f)
 				f->myprocport = sym.st_value;
 			else if (strcmp(name, "MyDatabaseId") == 0)
 				f->mydatabaseid = sym.st_value;
+			else if (strcmp(name, "my_wait_event_info") == 0)
+				f->my_wait_event_info = sym.st_value;
 		}
 	}
 	elf_end(e);
@@ -443,6 +446,7 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 		{
 			t->myprocport = f.myprocport ? f.myprocport + shift : 0;
 			t->mydatabaseid = f.mydatabaseid ? f.mydatabaseid + shift : 0;
+			t->my_wait_event_info = f.my_wait_event_info ? f.my_wait_event_info + shift : 0;
 		}
 	}
 }
