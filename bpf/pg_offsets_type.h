@@ -19,6 +19,14 @@ typedef struct PgsPgOffsets
 	unsigned long locktag_field4;
 	unsigned long locktag_type;
 	unsigned long locktag_method;
+	unsigned long bufusage_shared_hit;	/* BufferUsage (pgBufferUsage) */
+	unsigned long bufusage_shared_read;
+	unsigned long walusage_records;	/* WalUsage (pgWalUsage) */
+	unsigned long walusage_bytes;
+	unsigned long xlogrecdata_data;	/* XLogRecData.data */
+	unsigned long xlogrecord_tot_len;
+	unsigned long xlogrecord_info;
+	unsigned long xlogrecord_rmid;
 } PgsPgOffsets;
 
 #endif

@@ -28,6 +28,48 @@ const volatile __u32 off_database_name = 0;
 const volatile __u32 off_user_name = 0;
 const volatile __u64 my_wait_event_info_addr = 0;	/* &my_wait_event_info (a uint32 *) */
 const volatile bool breakdown = false;
+const volatile __u64 pgbufferusage_addr = 0;	/* &pgBufferUsage */
+const volatile __u64 pgwalusage_addr = 0;	/* &pgWalUsage */
+const volatile __u32 off_blks_hit = 0;
+const volatile __u32 off_blks_read = 0;
+const volatile __u32 off_wal_records = 0;
+const volatile __u32 off_wal_bytes = 0;
+
+/*
+ * The backend's own cumulative counters (instrument.h), read at the start
+ * and the end of a statement: its buffer and WAL use without a probe per
+ * buffer or record.  sign = -1 at the start, +1 at the end.
+ */
+static __always_inline void
+usage_counters(struct pgs_query_event *ev, bool end)
+{
+	__u64		v[4] = {};
+
+	if (pgbufferusage_addr)
+	{
+		bpf_probe_read_user(&v[0], 8, (void *) (pgbufferusage_addr + off_blks_hit));
+		bpf_probe_read_user(&v[1], 8, (void *) (pgbufferusage_addr + off_blks_read));
+	}
+	if (pgwalusage_addr)
+	{
+		bpf_probe_read_user(&v[2], 8, (void *) (pgwalusage_addr + off_wal_records));
+		bpf_probe_read_user(&v[3], 8, (void *) (pgwalusage_addr + off_wal_bytes));
+	}
+	if (end)
+	{
+		ev->blks_hit = v[0] - ev->blks_hit;
+		ev->blks_read = v[1] - ev->blks_read;
+		ev->wal_records = v[2] - ev->wal_records;
+		ev->wal_bytes = v[3] - ev->wal_bytes;
+	}
+	else
+	{
+		ev->blks_hit = v[0];
+		ev->blks_read = v[1];
+		ev->wal_records = v[2];
+		ev->wal_bytes = v[3];
+	}
+}
 
 /* the event is built in place while the statement runs, then sent as is */
 struct backend
@@ -197,6 +239,8 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 		bpf_probe_read_user(b->ev.req, len, (void *) buf);	/* not read above */
 	if (!b->named)
 		read_names(b);
+	if (breakdown)
+		usage_counters(&b->ev, false);
 	b->start_ns = bpf_ktime_get_ns();
 	b->on_start = breakdown ? b->start_ns : 0;
 	return 0;
@@ -233,11 +277,13 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	now = bpf_ktime_get_ns();
 	dur = now - b->start_ns;
 	b->active = 0;
-	if (b->on_start)
+	if (breakdown)
 	{
-		b->ev.cpu_ns += now - b->on_start;
+		if (b->on_start)
+			b->ev.cpu_ns += now - b->on_start;
 		b->on_start = 0;
 		b->ev.flags |= PGS_F_BREAKDOWN;
+		usage_counters(&b->ev, true);
 	}
 	count(1);
 	if (dur < min_ns)

@@ -39,6 +39,10 @@ struct pgs_query_event
 	__u64		plan_ns;
 	__u64		exec_ns;
 	__u64		cpu_ns;			/* on-CPU (with breakdown) */
+	__u64		blks_hit;		/* shared buffers (with breakdown): at start, then the delta */
+	__u64		blks_read;
+	__u64		wal_records;	/* WAL (with breakdown): at start, then the delta */
+	__u64		wal_bytes;
 	__u64		off_ns[PGS_WAIT_CLASSES];	/* off-CPU by wait class */
 	__u32		flags;
 	__u32		req_len;		/* bytes in req */

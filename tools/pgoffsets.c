@@ -10,6 +10,9 @@
 #include <stdio.h>
 
 #include "access/htup.h"
+#include "access/xlogrecord.h"
+#include "access/xlog_internal.h"
+#include "executor/instrument.h"
 #include "libpq/libpq-be.h"
 #include "storage/lock.h"
 #include "utils/rel.h"
@@ -20,11 +23,15 @@
 int
 main(void)
 {
-	printf("\t{%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu},\n", PG_VERSION_NUM / 10000,
+	printf("\t{%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu},\n", PG_VERSION_NUM / 10000,
 		   offsetof(Port, database_name), offsetof(Port, user_name),
 		   offsetof(RelationData, rd_id), offsetof(HeapTupleData, t_self),
 		   offsetof(LOCKTAG, locktag_field1), offsetof(LOCKTAG, locktag_field2),
 		   offsetof(LOCKTAG, locktag_field3), offsetof(LOCKTAG, locktag_field4),
-		   offsetof(LOCKTAG, locktag_type), offsetof(LOCKTAG, locktag_lockmethodid));
+		   offsetof(LOCKTAG, locktag_type), offsetof(LOCKTAG, locktag_lockmethodid),
+		   offsetof(BufferUsage, shared_blks_hit), offsetof(BufferUsage, shared_blks_read),
+		   offsetof(WalUsage, wal_records), offsetof(WalUsage, wal_bytes),
+		   offsetof(XLogRecData, data), offsetof(XLogRecord, xl_tot_len),
+		   offsetof(XLogRecord, xl_info), offsetof(XLogRecord, xl_rmid));
 	return 0;
 }

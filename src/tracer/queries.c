@@ -61,7 +61,9 @@ print_statement(const PgsStatement *s, void *arg)
 			for (int i = 0; i < PGS_WAIT_CLASSES; i++)
 				if (s->off_ns[i])
 					pgs_buf_printf(&q->line, ",\"%s\":%.3f", pgs_wait_class_names[i], s->off_ns[i] / 1e6);
-			pgs_buf_puts(&q->line, "}");
+			pgs_buf_printf(&q->line, "},\"shared_blks_hit\":%llu,\"shared_blks_read\":%llu,\"wal_records\":%llu,\"wal_bytes\":%llu",
+						   (unsigned long long) s->blks_hit, (unsigned long long) s->blks_read,
+						   (unsigned long long) s->wal_records, (unsigned long long) s->wal_bytes);
 		}
 		pgs_buf_printf(&q->line, ",\"error\":%s,\"protocol\":\"%s\",\"truncated\":%s,\"query\":",
 					   s->error ? "true" : "false", pgs_protocol_names[s->protocol],
@@ -92,7 +94,9 @@ print_statement(const PgsStatement *s, void *arg)
 			for (int i = 0; i < PGS_WAIT_CLASSES; i++)
 				if (s->off_ns[i] >= 50000)
 					pgs_buf_printf(&bd, " %s %.1f", pgs_wait_class_names[i], s->off_ns[i] / 1e6);
-			pgs_buf_printf(&q->line, " %-36s", bd.data);
+			pgs_buf_printf(&bd, " | hit %llu read %llu wal %llu B", (unsigned long long) s->blks_hit,
+						   (unsigned long long) s->blks_read, (unsigned long long) s->wal_bytes);
+			pgs_buf_printf(&q->line, " %-60s", bd.data);
 			pgs_buf_free(&bd);
 		}
 		pgs_buf_printf(&q->line, " %s ", s->error ? "E" : " ");
@@ -186,7 +190,7 @@ cmd_queries(int argc, char **argv)
 		if (so.split)
 			printf(" %9s %9s %9s", "PARSE", "PLAN", "EXECUTE");
 		if (so.breakdown)
-			printf(" %-36s", "BREAKDOWN (ms)");
+			printf(" %-60s", "BREAKDOWN (ms) | BUFFERS, WAL");
 		printf(" E QUERY\n");
 		fflush(stdout);
 	}

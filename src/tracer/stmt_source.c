@@ -94,6 +94,10 @@ on_event(void *ctx, void *data, size_t size)
 	s.breakdown = e->flags & PGS_F_BREAKDOWN;
 	s.cpu_ns = e->cpu_ns;
 	memcpy(s.off_ns, e->off_ns, sizeof(s.off_ns));
+	s.blks_hit = e->blks_hit;
+	s.blks_read = e->blks_read;
+	s.wal_records = e->wal_records;
+	s.wal_bytes = e->wal_bytes;
 	s.error = e->flags & PGS_F_ERROR;
 	s.database = db;
 	s.user = user;
@@ -174,6 +178,15 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	bpf_program__set_autoload(skel->progs.on_switch, o->breakdown);
 	skel->rodata->breakdown = o->breakdown;
 	skel->rodata->my_wait_event_info_addr = t->my_wait_event_info;
+	if (t->offsets)
+	{
+		skel->rodata->pgbufferusage_addr = t->pgbufferusage;
+		skel->rodata->pgwalusage_addr = t->pgwalusage;
+		skel->rodata->off_blks_hit = t->offsets->bufusage_shared_hit;
+		skel->rodata->off_blks_read = t->offsets->bufusage_shared_read;
+		skel->rodata->off_wal_records = t->offsets->walusage_records;
+		skel->rodata->off_wal_bytes = t->offsets->walusage_bytes;
+	}
 	if (o->breakdown && !t->my_wait_event_info)
 		pgs_err("wait event classes unavailable: %s does not export my_wait_event_info; off-CPU time is reported unclassified",
 				t->bin);

@@ -26,6 +26,10 @@ typedef struct PgsStatement
 	bool		breakdown;		/* cpu_ns and off_ns are valid */
 	uint64_t	cpu_ns;
 	uint64_t	off_ns[PGS_WAIT_CLASSES];
+	uint64_t	blks_hit;
+	uint64_t	blks_read;
+	uint64_t	wal_records;
+	uint64_t	wal_bytes;
 	bool		error;
 	bool		truncated;
 	PgsProtocol protocol;

@@ -93,6 +93,8 @@ typedef struct BinFacts
 	uint64_t	myprocport;		/* st_value of MyProcPort */
 	uint64_t	mydatabaseid;	/* st_value of MyDatabaseId */
 	uint64_t	my_wait_event_info;	/* st_value of my_wait_event_info */
+	uint64_t	pgbufferusage;	/* st_value of pgBufferUsage */
+	uint64_t	pgwalusage;		/* st_value of pgWalUsage */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -156,6 +158,10 @@ read_bin_facts(const char *path, BinFacts *f)
 				f->mydatabaseid = sym.st_value;
 			else if (strcmp(name, "my_wait_event_info") == 0)
 				f->my_wait_event_info = sym.st_value;
+			else if (strcmp(name, "pgBufferUsage") == 0)
+				f->pgbufferusage = sym.st_value;
+			else if (strcmp(name, "pgWalUsage") == 0)
+				f->pgwalusage = sym.st_value;
 		}
 	}
 	elf_end(e);
@@ -447,6 +453,8 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 			t->myprocport = f.myprocport ? f.myprocport + shift : 0;
 			t->mydatabaseid = f.mydatabaseid ? f.mydatabaseid + shift : 0;
 			t->my_wait_event_info = f.my_wait_event_info ? f.my_wait_event_info + shift : 0;
+			t->pgbufferusage = f.pgbufferusage ? f.pgbufferusage + shift : 0;
+			t->pgwalusage = f.pgwalusage ? f.pgwalusage + shift : 0;
 		}
 	}
 }

@@ -24,6 +24,8 @@ typedef struct PgsTarget
 	uint64_t	myprocport;		/* runtime address of MyProcPort, 0: unknown */
 	uint64_t	mydatabaseid;	/* runtime address of MyDatabaseId, 0: unknown */
 	uint64_t	my_wait_event_info;	/* runtime address of my_wait_event_info, 0: unknown */
+	uint64_t	pgbufferusage;	/* runtime address of pgBufferUsage, 0: unknown */
+	uint64_t	pgwalusage;		/* runtime address of pgWalUsage, 0: unknown */
 	const PgsPgOffsets *offsets;	/* NULL: no table for this version */
 	char		datadir[PATH_MAX];
 } PgsTarget;
