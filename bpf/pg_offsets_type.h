@@ -27,6 +27,10 @@ typedef struct PgsPgOffsets
 	unsigned long xlogrecord_tot_len;
 	unsigned long xlogrecord_info;
 	unsigned long xlogrecord_rmid;
+	unsigned long ckpt_bufs_written;	/* CheckpointStatsData (CheckpointStats) */
+	unsigned long ckpt_segs_added;
+	unsigned long ckpt_segs_removed;
+	unsigned long ckpt_segs_recycled;
 } PgsPgOffsets;
 
 #endif

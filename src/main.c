@@ -29,6 +29,7 @@ static const struct
 	{"latency", cmd_latency, "eBPF: statement latency histograms and per-query percentiles"},
 	{"locks", cmd_locks, "eBPF: heavyweight lock waits with holders, deadlocks, row locks, wait-for graph"},
 	{"lwlocks", cmd_lwlocks, "eBPF: LWLock waits per tranche and mode for the whole cluster"},
+	{"wal", cmd_wal, "eBPF: WAL records by resource manager and type, per backend, flushes, checkpoints"},
 	{"cluster", cmd_cluster, "start or stop a throwaway PostgreSQL cluster (used by the tests)"},
 };
 

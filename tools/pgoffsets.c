@@ -11,6 +11,7 @@
 
 #include "access/htup.h"
 #include "access/xlogrecord.h"
+#include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "executor/instrument.h"
 #include "libpq/libpq-be.h"
@@ -23,7 +24,7 @@
 int
 main(void)
 {
-	printf("\t{%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu},\n", PG_VERSION_NUM / 10000,
+	printf("\t{%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu},\n", PG_VERSION_NUM / 10000,
 		   offsetof(Port, database_name), offsetof(Port, user_name),
 		   offsetof(RelationData, rd_id), offsetof(HeapTupleData, t_self),
 		   offsetof(LOCKTAG, locktag_field1), offsetof(LOCKTAG, locktag_field2),
@@ -32,6 +33,8 @@ main(void)
 		   offsetof(BufferUsage, shared_blks_hit), offsetof(BufferUsage, shared_blks_read),
 		   offsetof(WalUsage, wal_records), offsetof(WalUsage, wal_bytes),
 		   offsetof(XLogRecData, data), offsetof(XLogRecord, xl_tot_len),
-		   offsetof(XLogRecord, xl_info), offsetof(XLogRecord, xl_rmid));
+		   offsetof(XLogRecord, xl_info), offsetof(XLogRecord, xl_rmid),
+		   offsetof(CheckpointStatsData, ckpt_bufs_written), offsetof(CheckpointStatsData, ckpt_segs_added),
+		   offsetof(CheckpointStatsData, ckpt_segs_removed), offsetof(CheckpointStatsData, ckpt_segs_recycled));
 	return 0;
 }

@@ -95,6 +95,8 @@ typedef struct BinFacts
 	uint64_t	my_wait_event_info;	/* st_value of my_wait_event_info */
 	uint64_t	pgbufferusage;	/* st_value of pgBufferUsage */
 	uint64_t	pgwalusage;		/* st_value of pgWalUsage */
+	uint64_t	checkpointstats;	/* st_value of CheckpointStats */
+	uint64_t	nbuffers;		/* st_value of NBuffers */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -162,6 +164,10 @@ read_bin_facts(const char *path, BinFacts *f)
 				f->pgbufferusage = sym.st_value;
 			else if (strcmp(name, "pgWalUsage") == 0)
 				f->pgwalusage = sym.st_value;
+			else if (strcmp(name, "CheckpointStats") == 0)
+				f->checkpointstats = sym.st_value;
+			else if (strcmp(name, "NBuffers") == 0)
+				f->nbuffers = sym.st_value;
 		}
 	}
 	elf_end(e);
@@ -455,6 +461,8 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 			t->my_wait_event_info = f.my_wait_event_info ? f.my_wait_event_info + shift : 0;
 			t->pgbufferusage = f.pgbufferusage ? f.pgbufferusage + shift : 0;
 			t->pgwalusage = f.pgwalusage ? f.pgwalusage + shift : 0;
+			t->checkpointstats = f.checkpointstats ? f.checkpointstats + shift : 0;
+			t->nbuffers = f.nbuffers ? f.nbuffers + shift : 0;
 		}
 	}
 }

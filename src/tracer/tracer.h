@@ -26,6 +26,8 @@ typedef struct PgsTarget
 	uint64_t	my_wait_event_info;	/* runtime address of my_wait_event_info, 0: unknown */
 	uint64_t	pgbufferusage;	/* runtime address of pgBufferUsage, 0: unknown */
 	uint64_t	pgwalusage;		/* runtime address of pgWalUsage, 0: unknown */
+	uint64_t	checkpointstats;	/* runtime address of CheckpointStats, 0: unknown */
+	uint64_t	nbuffers;		/* runtime address of NBuffers, 0: unknown */
 	const PgsPgOffsets *offsets;	/* NULL: no table for this version */
 	char		datadir[PATH_MAX];
 } PgsTarget;

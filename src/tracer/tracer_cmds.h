@@ -9,5 +9,6 @@ int cmd_latency(int argc, char **argv);
 int cmd_targets(int argc, char **argv);
 int cmd_locks(int argc, char **argv);
 int cmd_lwlocks(int argc, char **argv);
+int cmd_wal(int argc, char **argv);
 
 #endif

@@ -1,0 +1,398 @@
+/*
+ * wal.c - "pgscope wal": WAL records by resource manager and record type,
+ * WAL per backend, flush waits and checkpoints of a running server, from
+ * bpf/wal.bpf.c.  WAL bytes per statement are in "pgscope queries
+ * --breakdown".
+ */
+#include "tracer_cmds.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+#include "tracer.h"
+#include "util.h"
+#include "wal.h"
+#include "wal.skel.h"
+
+/* resource managers in PostgreSQL 15's rmgrlist.h order */
+static const char *const rmgr_names[] = {
+	"XLOG", "Transaction", "Storage", "CLOG", "Database", "Tablespace", "MultiXact", "RelMap",
+	"Standby", "Heap2", "Heap", "Btree", "Hash", "Gin", "Gist", "Sequence", "SPGist", "BRIN",
+	"CommitTs", "ReplicationOrigin", "Generic", "LogicalMessage"
+};
+
+/* the record types people meet most; others print as their info byte */
+static const char *
+record_type(int rmid, int info)
+{
+	static const char *const xlog[16] = {"CHECKPOINT_SHUTDOWN", "CHECKPOINT_ONLINE", "NOOP", "NEXTOID", "SWITCH",
+		"BACKUP_END", "PARAMETER_CHANGE", "RESTORE_POINT", "FPW_CHANGE", "END_OF_RECOVERY", "FPI_FOR_HINT", "FPI",
+		NULL, "OVERWRITE_CONTRECORD", NULL, NULL};
+	static const char *const xact[8] = {"COMMIT", "PREPARE", "ABORT", "COMMIT_PREPARED", "ABORT_PREPARED",
+	"ASSIGNMENT", "INVALIDATIONS", NULL};
+	static const char *const heap[8] = {"INSERT", "DELETE", "UPDATE", "TRUNCATE", "HOT_UPDATE", "CONFIRM",
+	"LOCK", "INPLACE"};
+	static const char *const heap2[8] = {"REWRITE", "PRUNE", "VACUUM", "FREEZE_PAGE", "VISIBLE", "MULTI_INSERT",
+	"LOCK_UPDATED", "NEW_CID"};
+	static const char *const btree[16] = {"INSERT_LEAF", "INSERT_UPPER", "INSERT_META", "SPLIT_L", "SPLIT_R",
+		"INSERT_POST", "DEDUP", "DELETE", "UNLINK_PAGE", "UNLINK_PAGE_META", "NEWROOT", "MARK_PAGE_HALFDEAD",
+	"VACUUM", "REUSE_PAGE", "META_CLEANUP", NULL};
+	static const char *const standby[4] = {"LOCK", "RUNNING_XACTS", "INVALIDATIONS", NULL};
+	static char buf[40];
+	const char *n = NULL;
+
+	switch (rmid)
+	{
+		case 0:
+			n = xlog[info >> 4];
+			break;
+		case 1:
+			n = xact[(info & 0x70) >> 4];	/* XLOG_XACT_OPMASK; 0x80 flags extra info */
+			break;
+		case 8:
+			n = (info >> 4) < 4 ? standby[info >> 4] : NULL;
+			break;
+		case 9:
+		case 10:
+			n = (rmid == 10 ? heap : heap2)[(info & 0x70) >> 4];
+			if (n && (info & 0x80))
+			{
+				snprintf(buf, sizeof(buf), "%s+INIT_PAGE", n);
+				return buf;
+			}
+			break;
+		case 11:
+			n = btree[info >> 4];
+			break;
+	}
+	if (n)
+		return n;
+	snprintf(buf, sizeof(buf), "0x%02X", info);
+	return buf;
+}
+
+typedef struct WalRow
+{
+	struct pgs_wal_key key;
+	uint64_t	records;
+	uint64_t	bytes;
+} WalRow;
+
+static int
+cmp_bytes(const void *a, const void *b)
+{
+	const WalRow *x = a,
+			   *y = b;
+
+	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+}
+
+static WalRow *
+collect(struct wal_bpf *skel, size_t *n)
+{
+	int			fd = bpf_map__fd(skel->maps.records);
+	int			ncpu = libbpf_num_possible_cpus();
+	struct pgs_wal_stats *vals = calloc(ncpu, sizeof(*vals));
+	struct pgs_wal_key key,
+				next;
+	WalRow	   *rows = NULL;
+	size_t		cap = 0;
+	int			err;
+
+	*n = 0;
+	err = bpf_map_get_next_key(fd, NULL, &next);
+	while (err == 0)
+	{
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
+		{
+			if (*n == cap)
+			{
+				cap = cap ? cap * 2 : 64;
+				rows = realloc(rows, cap * sizeof(WalRow));
+				if (rows == NULL)
+					pgs_die("out of memory");
+			}
+			memset(&rows[*n], 0, sizeof(WalRow));
+			rows[*n].key = key;
+			for (int c = 0; c < ncpu; c++)
+			{
+				rows[*n].records += vals[c].records;
+				rows[*n].bytes += vals[c].bytes;
+			}
+			(*n)++;
+		}
+		err = bpf_map_get_next_key(fd, &key, &next);
+	}
+	free(vals);
+	qsort(rows, *n, sizeof(WalRow), cmp_bytes);
+	return rows;
+}
+
+static void
+read_flushes(struct wal_bpf *skel, PgsHist *h)
+{
+	int			ncpu = libbpf_num_possible_cpus();
+	struct pgs_flush_stats *v = calloc(ncpu, sizeof(*v));
+	uint32_t	z = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (v && bpf_map_lookup_elem(bpf_map__fd(skel->maps.flushes), &z, v) == 0)
+		for (int c = 0; c < ncpu; c++)
+		{
+			h->count += v[c].count;
+			h->sum_ns += v[c].total_ns;
+			if (v[c].max_ns > h->max_ns)
+				h->max_ns = v[c].max_ns;
+			for (int s = 0; s < PGS_WAL_SLOTS; s++)
+				h->slots[s] += v[c].hist[s];
+		}
+	free(v);
+}
+
+typedef struct WalCtx
+{
+	bool		json;
+	uint64_t	checkpoint_start;
+} WalCtx;
+
+static int
+on_event(void *ctx, void *data, size_t size)
+{
+	WalCtx	   *c = ctx;
+	const struct pgs_wal_event *e = data;
+	char		hms[32],
+				iso[48];
+
+	if (size < sizeof(*e))
+		return 0;
+	pgs_mono_to_clock(e->ts_ns, hms, sizeof(hms), iso, sizeof(iso));
+	if (e->kind == PGS_WAL_EV_CHECKPOINT_START)
+	{
+		c->checkpoint_start = e->ts_ns;
+		if (c->json)
+			printf("{\"event\":\"checkpoint_start\",\"time\":\"%s\",\"pid\":%u,\"flags\":%d}\n", iso, e->pid, e->args[0]);
+		else
+			printf("%s checkpoint starts (pid %u, flags 0x%x)\n", hms, e->pid, e->args[0]);
+	}
+	else
+	{
+		double		ms = c->checkpoint_start ? (e->ts_ns - c->checkpoint_start) / 1e6 : -1;
+
+		if (c->json)
+			printf("{\"event\":\"checkpoint_done\",\"time\":\"%s\",\"pid\":%u,\"buffers_written\":%d,\"shared_buffers\":%d,"
+				   "\"segments_added\":%d,\"segments_removed\":%d,\"segments_recycled\":%d,\"duration_ms\":%.3f}\n",
+				   iso, e->pid, e->args[0], e->args[1], e->args[2], e->args[3], e->args[4], ms);
+		else
+			printf("%s checkpoint done: %d of %d buffers written, WAL segments +%d -%d recycled %d, %.3f ms\n", hms,
+				   e->args[0], e->args[1], e->args[2], e->args[3], e->args[4], ms);
+		c->checkpoint_start = 0;
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static void
+print_summary(struct wal_bpf *skel, WalCtx *c)
+{
+	size_t		n;
+	WalRow	   *rows = collect(skel, &n);
+	PgsHist		fl;
+	uint64_t	records = 0,
+				bytes = 0;
+	PgsBuf		b;
+
+	read_flushes(skel, &fl);
+	pgs_buf_init(&b);
+	if (!c->json)
+		printf("\n%-18s %-22s %10s %14s\n", "RESOURCE MANAGER", "RECORD TYPE", "RECORDS", "BYTES");
+	for (size_t i = 0; i < n; i++)
+	{
+		const struct pgs_wal_key *k = &rows[i].key;
+		const char *rm = k->rmid < sizeof(rmgr_names) / sizeof(rmgr_names[0]) ? rmgr_names[k->rmid] : "?";
+
+		if (k->pid)
+			continue;
+		records += rows[i].records;
+		bytes += rows[i].bytes;
+		if (c->json)
+			printf("{\"event\":\"records\",\"rmgr\":\"%s\",\"type\":\"%s\",\"records\":%llu,\"bytes\":%llu}\n", rm,
+				   record_type(k->rmid, k->info), (unsigned long long) rows[i].records, (unsigned long long) rows[i].bytes);
+		else
+			printf("%-18s %-22s %10llu %14llu\n", rm, record_type(k->rmid, k->info),
+				   (unsigned long long) rows[i].records, (unsigned long long) rows[i].bytes);
+	}
+	if (!c->json)
+	{
+		printf("%-18s %-22s %10llu %14llu\n", "total", "", (unsigned long long) records, (unsigned long long) bytes);
+		printf("\n%8s %10s %14s\n", "PID", "RECORDS", "BYTES");
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		if (!rows[i].key.pid)
+			continue;
+		if (c->json)
+			printf("{\"event\":\"backend\",\"pid\":%u,\"records\":%llu,\"bytes\":%llu}\n", rows[i].key.pid,
+				   (unsigned long long) rows[i].records, (unsigned long long) rows[i].bytes);
+		else
+			printf("%8u %10llu %14llu\n", rows[i].key.pid, (unsigned long long) rows[i].records,
+				   (unsigned long long) rows[i].bytes);
+	}
+	if (c->json)
+	{
+		printf("{\"event\":\"totals\",\"records\":%llu,\"bytes\":%llu,\"flushes\":%llu,\"flush_total_ms\":%.3f,\"flush_max_ms\":%.3f,\"flush_histogram\":",
+			   (unsigned long long) records, (unsigned long long) bytes, (unsigned long long) fl.count,
+			   fl.sum_ns / 1e6, fl.max_ns / 1e6);
+		pgs_hist_json(&b, &fl);
+		printf("%s}\n", b.data);
+	}
+	else
+	{
+		printf("\nWAL flushes (XLogFlush): %llu, %.3f ms in all, max %.3f ms\n", (unsigned long long) fl.count,
+			   fl.sum_ns / 1e6, fl.max_ns / 1e6);
+		if (fl.count)
+			pgs_hist_print(stdout, &fl, "usecs");
+	}
+	fflush(stdout);
+	pgs_buf_free(&b);
+	free(rows);
+}
+
+static const char usage_text[] =
+	"usage: pgscope wal [--pid PID | -D DATADIR | --bin PATH] [--json] [--duration SEC]\n"
+	"  WAL records and bytes by resource manager and record type and per backend, flush waits,\n"
+	"  checkpoints (printed as they happen); WAL per statement: pgscope queries --breakdown;\n"
+	"  needs root or CAP_BPF+CAP_PERFMON\n";
+
+int
+cmd_wal(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		PGS_TARGET_LONGOPTS,
+		{"help", no_argument, NULL, 2001},
+		{NULL, 0, NULL, 0}
+	};
+	PgsTargetOpts to = {.duration = -1};
+	PgsTarget	t;
+	WalCtx		c = {0};
+	struct wal_bpf *skel = NULL;
+	struct ring_buffer *rb = NULL;
+	struct bpf_link *links[6] = {0};
+	int			opt,
+				err,
+				rc = EXIT_RUNTIME;
+	double		start;
+
+	pgs_cmd = "pgscope wal";
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "p:D:", opts, NULL)) != -1)
+	{
+		if (opt == 'p')
+			opt = 1002;
+		if (pgs_target_opt(&to, opt, optarg))
+			continue;
+		if (opt == 2001)
+		{
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		pgs_usage("%s \"%s\" (see pgscope wal --help)", optopt ? "option needs a value:" : "unknown option",
+				  argv[optind - 1]);
+	}
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope wal --help)", argv[optind]);
+	pgs_require_bpf_privileges();
+	pgs_resolve_target(&t, &to);
+	if (!t.offsets)
+		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
+				  t.major, t.major);
+	c.json = to.json;
+
+	skel = wal_bpf__open();
+	if (skel == NULL)
+	{
+		pgs_err("cannot open the BPF program: %s", strerror(errno));
+		goto cleanup;
+	}
+	skel->rodata->filter_pid = t.backend;
+	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
+	skel->rodata->off_rdata_data = t.offsets->xlogrecdata_data;
+	skel->rodata->off_tot_len = t.offsets->xlogrecord_tot_len;
+	skel->rodata->off_info = t.offsets->xlogrecord_info;
+	skel->rodata->off_rmid = t.offsets->xlogrecord_rmid;
+	skel->rodata->checkpointstats_addr = t.checkpointstats;
+	skel->rodata->nbuffers_addr = t.nbuffers;
+	skel->rodata->off_bufs_written = t.offsets->ckpt_bufs_written;
+	skel->rodata->off_segs_added = t.offsets->ckpt_segs_added;
+	skel->rodata->off_segs_removed = t.offsets->ckpt_segs_removed;
+	skel->rodata->off_segs_recycled = t.offsets->ckpt_segs_recycled;
+	err = wal_bpf__load(skel);
+	if (err)
+	{
+		pgs_err("cannot load the BPF program: %s", strerror(-err));
+		goto cleanup;
+	}
+	{
+		int			pid = t.backend ? t.backend : -1;
+		LIBBPF_OPTS(bpf_uprobe_opts, ins, .func_name = "XLogInsertRecord");
+		LIBBPF_OPTS(bpf_uprobe_opts, insret, .func_name = "XLogInsertRecord", .retprobe = true);
+		LIBBPF_OPTS(bpf_uprobe_opts, fl, .func_name = "XLogFlush");
+		LIBBPF_OPTS(bpf_uprobe_opts, flret, .func_name = "XLogFlush", .retprobe = true);
+
+		links[0] = bpf_program__attach_uprobe_opts(skel->progs.on_insert, pid, t.bin, 0, &ins);
+		links[1] = links[0] ? bpf_program__attach_uprobe_opts(skel->progs.on_insert_ret, pid, t.bin, 0, &insret) : NULL;
+		if (!links[1])
+		{
+			pgs_err("WAL records unavailable: %s does not export XLogInsertRecord", t.bin);
+			goto cleanup;
+		}
+		links[2] = bpf_program__attach_uprobe_opts(skel->progs.on_flush, pid, t.bin, 0, &fl);
+		links[3] = links[2] ? bpf_program__attach_uprobe_opts(skel->progs.on_flush_ret, pid, t.bin, 0, &flret) : NULL;
+		if (!links[3])
+			pgs_err("flush waits unavailable: %s does not export XLogFlush", t.bin);
+		links[4] = bpf_program__attach_usdt(skel->progs.on_checkpoint_start, pid, t.bin, "postgresql", "checkpoint__start", NULL);
+		{
+			LIBBPF_OPTS(bpf_uprobe_opts, ck, .func_name = "CreateCheckPoint", .retprobe = true);
+
+			links[5] = bpf_program__attach_uprobe_opts(skel->progs.on_checkpoint_ret, pid, t.bin, 0, &ck);
+		}
+		if (!links[4] || !links[5])
+			pgs_err("checkpoints unavailable: no USDT probe postgresql:checkpoint__start or no exported CreateCheckPoint in %s", t.bin);
+	}
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, &c, NULL);
+	if (rb == NULL)
+	{
+		pgs_err("cannot open the ring buffer: %s", strerror(errno));
+		goto cleanup;
+	}
+	fprintf(stderr, "%s: tracing WAL of %s %d (PostgreSQL %d)\n", pgs_cmd,
+			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
+	fflush(stderr);
+	pgs_catch_signals();
+	start = pgs_now();
+	while (!pgs_stop && !pgs_duration_over(start, to.duration))
+	{
+		err = ring_buffer__poll(rb, 100);
+		if (err < 0 && err != -EINTR)
+		{
+			pgs_err("cannot read events: %s", strerror(-err));
+			goto cleanup;
+		}
+	}
+	ring_buffer__consume(rb);
+	print_summary(skel, &c);
+	rc = 0;
+
+cleanup:
+	ring_buffer__free(rb);
+	for (int i = 0; i < 6; i++)
+		bpf_link__destroy(links[i]);
+	wal_bpf__destroy(skel);
+	return rc;
+}
