@@ -259,6 +259,28 @@ pgs_cluster_start(PgsCluster *c, const char *dir, const char *const *conf, int n
 	return -EIO;
 }
 
+/*
+ * Only a directory this file made is ever removed: a directory holding
+ * data/PG_VERSION, or initdb.log or port from a start that failed.
+ */
+static bool
+is_cluster_dir(const char *dir)
+{
+	struct stat st;
+	char		p[PATH_MAX + 32];
+
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return false;
+	snprintf(p, sizeof(p), "%s/data/PG_VERSION", dir);
+	if (access(p, F_OK) == 0)
+		return true;
+	snprintf(p, sizeof(p), "%s/initdb.log", dir);
+	if (access(p, F_OK) == 0)
+		return true;
+	snprintf(p, sizeof(p), "%s/port", dir);
+	return access(p, F_OK) == 0;
+}
+
 int
 pgs_cluster_stop(PgsCluster *c, bool remove)
 {
@@ -284,7 +306,7 @@ pgs_cluster_stop(PgsCluster *c, bool remove)
 		}
 	}
 	c->running = false;
-	if (remove && rc == 0 && c->dir[0])
+	if (remove && rc == 0 && c->dir[0] && is_cluster_dir(c->dir))
 		nftw(c->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }
@@ -295,8 +317,32 @@ cmd_cluster(int argc, char **argv)
 	PgsCluster	c;
 
 	pgs_cmd = "pgscope cluster";
-	if (argc < 3 || (strcmp(argv[1], "start") != 0 && strcmp(argv[1], "stop") != 0))
-		pgs_usage("usage: pgscope cluster start DIR [postgresql.conf line ...] | stop DIR");
+	if (argc < 3 || (strcmp(argv[1], "start") != 0 && strcmp(argv[1], "stop") != 0 &&
+					 strcmp(argv[1], "restart") != 0))
+		pgs_usage("usage: pgscope cluster start DIR [postgresql.conf line ...] | restart DIR | stop DIR");
+	if (strcmp(argv[1], "restart") == 0)
+	{
+		char		data[PATH_MAX + 8],
+					log[PATH_MAX + 16],
+					initlog[PATH_MAX + 16],
+					pg_ctl[PATH_MAX + 8],
+					opts[64];
+
+		if (!is_cluster_dir(argv[2]) || pgs_cluster_load(&c, argv[2]) != 0 || c.port <= 0)
+			pgs_usage("%s is not a running throwaway cluster", argv[2]);
+		snprintf(data, sizeof(data), "%s/data", c.dir);
+		snprintf(log, sizeof(log), "%s/server.log", c.dir);
+		snprintf(initlog, sizeof(initlog), "%s/initdb.log", c.dir);
+		snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", c.bindir);
+		snprintf(opts, sizeof(opts), "-p %d", c.port);
+		{
+			char	   *av[] = {pg_ctl, "-D", data, "-o", opts, "-l", log, "-w", "-t", "60", "-m", "fast", "restart", NULL};
+
+			if (run_as_postgres(av, initlog) != 0)
+				pgs_die("cannot restart the server in %s: see %s", c.dir, log);
+		}
+		return 0;
+	}
 	if (strcmp(argv[1], "start") == 0)
 	{
 		if (pgs_cluster_start(&c, argv[2], (const char *const *) argv + 3, argc - 3) != 0)
@@ -309,6 +355,9 @@ cmd_cluster(int argc, char **argv)
 	}
 	if (access(argv[2], F_OK) != 0)
 		return 0;				/* nothing there: already stopped and removed */
+	if (!is_cluster_dir(argv[2]))
+		pgs_usage("%s is not a throwaway cluster directory (no data/PG_VERSION, initdb.log or port file): not touching it",
+				  argv[2]);
 	if (pgs_cluster_load(&c, argv[2]) == -ENOENT)
 		pgs_die("cannot stop %s: pg_ctl not found (set PGBIN)", argv[2]);
 	return pgs_cluster_stop(&c, true) == 0 ? 0 : EXIT_RUNTIME;

@@ -30,6 +30,7 @@ static const struct
 	{"locks", cmd_locks, "eBPF: heavyweight lock waits with holders, deadlocks, row locks, wait-for graph"},
 	{"lwlocks", cmd_lwlocks, "eBPF: LWLock waits per tranche and mode for the whole cluster"},
 	{"wal", cmd_wal, "eBPF: WAL records by resource manager and type, per backend, flushes, checkpoints"},
+	{"io", cmd_io, "eBPF: buffer hits and reads, read/write latency per relation; syscall bytes and fsyncs per backend"},
 	{"cluster", cmd_cluster, "start or stop a throwaway PostgreSQL cluster (used by the tests)"},
 };
 

@@ -233,6 +233,13 @@ expect_eq "$(q "SELECT global_enabled FROM pgscope_status()")" f "nothing was le
 run "$PGSCOPE" plprof save x -h 127.0.0.1 -p "$PGPORT" -U alice -d postgres
 expect_status 1 "save without privileges"
 
+# ---- pgscope cluster never removes a directory it did not make
+mkdir -p "$W/precious"; echo keep >"$W/precious/file"
+run "$PGSCOPE" cluster stop "$W/precious"
+expect_status 2 "cluster stop of a directory that is not a throwaway cluster"
+[ -f "$W/precious/file" ] || fail "cluster stop removed a directory it did not make"
+echo "ok: the directory and its file are untouched"
+
 # ---- the report in a real browser
 "$ROOT/build/report_check" "$W/run.html" "$ROOT/build/report-screenshot.png" \
   "public.work(integer)" "leaf" "public.work(integer)" "public.leaf(integer)" "public.batch()" ||

@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "locks.h"
 #include "locks.skel.h"
+#include "names.h"
 #include "tracer.h"
 #include "util.h"
 
@@ -102,31 +103,14 @@ typedef struct Stat
 	struct Stat *next;
 } Stat;
 
-typedef struct NameCache
-{
-	unsigned	db,
-				oid;
-	char	   *name;
-	struct NameCache *next;
-} NameCache;
-
-typedef struct DbConn
-{
-	unsigned	db;
-	PGconn	   *conn;
-	struct DbConn *next;
-} DbConn;
-
 typedef struct LocksCtx
 {
 	bool		json;
 	bool		all;
 	bool		stats;
 	const char *dot;
-	PGconn	   *conn;			/* to the traced cluster, NULL if it failed */
-	char		conninfo[1024];
-	DbConn	   *dbconns;
-	NameCache  *names;
+	PgsNames   *names;			/* libpq lookups on the traced server */
+	PGconn	   *conn;			/* its main connection, NULL if it failed */
 	Wait		waits[MAX_PIDS];
 	int			wait_pids[MAX_PIDS];
 	Edge	   *edges;
@@ -140,93 +124,10 @@ typedef struct LocksCtx
 	int			nopen;
 } LocksCtx;
 
-/* ---------- libpq helpers ---------- */
-
-static char *
-fetch1(PGconn *c, const char *sql, int nparams, const char *const *params)
-{
-	PGresult   *r;
-	char	   *v = NULL;
-
-	if (c == NULL)
-		return NULL;
-	r = pgs_query(c, sql, nparams, params, NULL, 0);
-	if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-		v = pgs_xstrdup(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-/* a connection to database oid db (names of relations live per database) */
-static PGconn *
-conn_for_db(LocksCtx *c, unsigned db)
-{
-	DbConn	   *d;
-	char		oid[16];
-	const char *params[1] = {oid};
-	char	   *datname;
-
-	if (c->conn == NULL || db == 0)
-		return c->conn;
-	for (d = c->dbconns; d; d = d->next)
-		if (d->db == db)
-			return d->conn;
-	snprintf(oid, sizeof(oid), "%u", db);
-	datname = fetch1(c->conn, "SELECT datname FROM pg_database WHERE oid = $1::oid", 1, params);
-	d = calloc(1, sizeof(*d));
-	d->db = db;
-	if (datname && strcmp(datname, PQdb(c->conn)) == 0)
-		d->conn = c->conn;
-	else if (datname)
-	{
-		const char *keys[] = {"dbname", "dbname", NULL};
-		const char *vals[] = {c->conninfo, datname, NULL};
-
-		/* the second dbname overrides the one inside the conninfo */
-		d->conn = PQconnectdbParams(keys, vals, 1);
-		if (PQstatus(d->conn) != CONNECTION_OK)
-		{
-			PQfinish(d->conn);
-			d->conn = NULL;
-		}
-	}
-	free(datname);
-	d->next = c->dbconns;
-	c->dbconns = d;
-	return d->conn;
-}
-
 static const char *
 relation_name(LocksCtx *c, unsigned db, unsigned oid)
 {
-	NameCache  *n;
-	char		buf[64];
-	PGconn	   *conn;
-
-	for (n = c->names; n; n = n->next)
-		if (n->db == db && n->oid == oid)
-			return n->name;
-	n = calloc(1, sizeof(*n));
-	n->db = db;
-	n->oid = oid;
-	conn = conn_for_db(c, db);
-	if (conn)
-	{
-		const char *params[1] = {buf};
-
-		snprintf(buf, sizeof(buf), "%u", oid);
-		n->name = fetch1(conn, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
-						 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
-						 1, params);
-	}
-	if (n->name == NULL)
-	{
-		snprintf(buf, sizeof(buf), "relation %u of database %u", oid, db);
-		n->name = pgs_xstrdup(buf);
-	}
-	n->next = c->names;
-	c->names = n;
-	return n->name;
+	return pgs_names_relation(c->names, db, oid);
 }
 
 /* the lock tag in words, and the key --stats groups it under */
@@ -283,7 +184,7 @@ decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 				snprintf(a, sizeof(a), "%u", e->field2);
 				snprintf(b, sizeof(b), "%u", e->field3);
 				snprintf(d, sizeof(d), "%u", e->field4);
-				ident = fetch1(conn_for_db(c, e->field1),
+				ident = pgs_names_fetch1(pgs_names_conn_for_db(c->names, e->field1),
 							   "SELECT type || ' ' || identity FROM pg_identify_object($1::oid, $2::oid, $3::int)",
 							   3, params);
 				if (ident)
@@ -899,53 +800,6 @@ write_dot(LocksCtx *c)
 
 /* ---------- the command ---------- */
 
-static void
-connect_to_cluster(LocksCtx *c, const PgsTarget *t, const char *user, const char *dbname)
-{
-	char		path[PATH_MAX + 32],
-				line[PATH_MAX];
-	char		port[32] = "",
-				sockdir[PATH_MAX] = "";
-	FILE	   *f;
-	char		cwd[PATH_MAX],
-				link[64];
-	ssize_t		n;
-
-	if (!t->postmaster)
-		return;
-	snprintf(link, sizeof(link), "/proc/%d/cwd", t->postmaster);
-	n = readlink(link, cwd, sizeof(cwd) - 1);
-	if (n <= 0)
-		return;
-	cwd[n] = '\0';
-	/* postmaster.pid: pid, data directory, start time, port, socket directory, ... */
-	snprintf(path, sizeof(path), "%s/postmaster.pid", cwd);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return;
-	for (int i = 1; fgets(line, sizeof(line), f); i++)
-	{
-		line[strcspn(line, "\n")] = '\0';
-		if (i == 4)
-			snprintf(port, sizeof(port), "%.31s", line);
-		else if (i == 5)
-			snprintf(sockdir, sizeof(sockdir), "%s", line);
-	}
-	fclose(f);
-	snprintf(c->conninfo, sizeof(c->conninfo), "host='%s' port='%s' user='%s' dbname='%s' application_name=pgscope",
-			 *sockdir ? sockdir : "localhost", port, user ? user : "postgres", dbname ? dbname : "postgres");
-	c->conn = PQconnectdb(c->conninfo);
-	if (PQstatus(c->conn) != CONNECTION_OK)
-	{
-		char	   *msg = pgs_xstrdup(PQerrorMessage(c->conn));
-
-		msg[strcspn(msg, "\n")] = '\0';
-		pgs_err("cannot connect to the traced server for names and holders (%s); tracing without them (give -U)", msg);
-		PQfinish(c->conn);
-		c->conn = NULL;
-	}
-}
-
 static const char usage_text[] =
 	"usage: pgscope locks [--pid PID | -D DATADIR | --bin PATH] [--all] [--stats] [--dot FILE]\n"
 	"                     [-U USER] [--dbname DB] [--holders-after MS] [--json] [--duration SEC]\n"
@@ -1032,7 +886,8 @@ cmd_locks(int argc, char **argv)
 	c->json = to.json;
 	c->holders_after_ns = (uint64_t) (holders_after_ms * 1e6);
 	pgs_buf_init(&c->out);
-	connect_to_cluster(c, &t, user, dbname);
+	c->names = pgs_names_open(&t, user, dbname);
+	c->conn = pgs_names_conn(c->names);
 
 	skel = locks_bpf__open();
 	if (skel == NULL)
@@ -1157,7 +1012,6 @@ cleanup:
 	for (int i = 0; i < 9; i++)
 		bpf_link__destroy(links[i]);
 	locks_bpf__destroy(skel);
-	if (c->conn)
-		PQfinish(c->conn);
+	pgs_names_close(c->names);
 	return rc;
 }

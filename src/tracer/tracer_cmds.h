@@ -10,5 +10,6 @@ int cmd_targets(int argc, char **argv);
 int cmd_locks(int argc, char **argv);
 int cmd_lwlocks(int argc, char **argv);
 int cmd_wal(int argc, char **argv);
+int cmd_io(int argc, char **argv);
 
 #endif

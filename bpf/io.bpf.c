@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * io.bpf.c - shared-buffer hits and reads per relation and fork (USDT
+ * buffer__read__start/done), the latency of the reads and writes that
+ * reach the storage manager (smgr__md__read/write__start/done), and per
+ * backend the bytes of read/write syscalls and fsyncs (uprobes on the
+ * exported pg_fsync and pg_fdatasync), aggregated in the kernel.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
+
+#include "io.h"
+#include "filter.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct task_state
+{
+	__u32		decided;
+	__u32		ignored;
+	__u64		md_start;
+	__u64		fsync_start;
+};
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} tasks SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct pgs_io_key);
+	__type(value, struct pgs_io_stats);
+} relations SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct pgs_io_backend);
+} backends SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pgs_io_stats);
+} zero SEC(".maps");
+
+static __always_inline struct task_state *
+state(void)
+{
+	struct task_state *s = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
+												 BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (!s)
+		return NULL;
+	if (!s->decided)
+	{
+		s->decided = 1;
+		s->ignored = !traced(bpf_get_current_pid_tgid() >> 32);
+	}
+	return s->ignored ? NULL : s;
+}
+
+/* probe args: fork, block, spc, db, rel, ... */
+static __always_inline struct pgs_io_stats *
+relation_of(struct pt_regs *ctx)
+{
+	struct pgs_io_key k = {};
+	struct pgs_io_stats *v;
+	long		a;
+	__u32		z = 0;
+
+	bpf_usdt_arg(ctx, 0, &a);
+	k.fork = a;
+	bpf_usdt_arg(ctx, 2, &a);
+	k.spc = a;
+	bpf_usdt_arg(ctx, 3, &a);
+	k.db = a;
+	bpf_usdt_arg(ctx, 4, &a);
+	k.relnode = a;
+	v = bpf_map_lookup_elem(&relations, &k);
+	if (v)
+		return v;
+	v = bpf_map_lookup_elem(&zero, &z);
+	if (!v)
+		return NULL;
+	bpf_map_update_elem(&relations, &k, v, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&relations, &k);
+}
+
+static __always_inline __u32
+slot_of(__u64 ns)
+{
+	__u64		us = ns / 1000;
+	__u32		slot = 0;
+
+	for (int i = 0; i < PGS_IO_SLOTS - 1; i++)
+	{
+		if (us <= 1)
+			break;
+		us >>= 1;
+		slot++;
+	}
+	return slot;
+}
+
+/* buffer__read__done(fork, block, spc, db, rel, backend, isExtend, found) */
+SEC("usdt")
+int
+BPF_USDT(on_buffer_done)
+{
+	struct pgs_io_stats *v;
+	long		ext = 0,
+				found = 0;
+
+	if (!state())
+		return 0;
+	v = relation_of(ctx);
+	if (!v)
+		return 0;
+	bpf_usdt_arg(ctx, 6, &ext);
+	bpf_usdt_arg(ctx, 7, &found);
+	if (ext)
+		v->extends++;
+	else if (found)
+		v->hits++;
+	else
+		v->reads++;
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_md_start)
+{
+	struct task_state *s = state();
+
+	if (s)
+		s->md_start = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void
+md_done(struct pt_regs *ctx, bool write)
+{
+	struct task_state *s = state();
+	struct pgs_io_stats *v;
+	__u64		d;
+	__u32		slot;
+
+	if (!s || !s->md_start)
+		return;
+	d = bpf_ktime_get_ns() - s->md_start;
+	s->md_start = 0;
+	v = relation_of(ctx);
+	if (!v)
+		return;
+	slot = slot_of(d);
+	if (write)
+	{
+		v->md_writes++;
+		v->write_ns += d;
+		if (slot < PGS_IO_SLOTS)
+			v->write_hist[slot]++;
+	}
+	else
+	{
+		v->md_reads++;
+		v->read_ns += d;
+		if (slot < PGS_IO_SLOTS)
+			v->read_hist[slot]++;
+	}
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_md_read_done)
+{
+	md_done(ctx, false);
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_md_write_done)
+{
+	md_done(ctx, true);
+	return 0;
+}
+
+static __always_inline struct pgs_io_backend *
+backend_of(void)
+{
+	__u32		pid = bpf_get_current_pid_tgid() >> 32;
+	struct pgs_io_backend *b = bpf_map_lookup_elem(&backends, &pid);
+
+	if (!b)
+	{
+		struct pgs_io_backend z = {};
+
+		bpf_map_update_elem(&backends, &pid, &z, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&backends, &pid);
+	}
+	return b;
+}
+
+static __always_inline void
+syscall_bytes(long ret, bool write)
+{
+	struct pgs_io_backend *b;
+
+	if (ret <= 0 || !state())
+		return;
+	b = backend_of();
+	if (!b)
+		return;
+	if (write)
+		b->write_bytes += ret;
+	else
+		b->read_bytes += ret;
+}
+
+SEC("tracepoint/syscalls/sys_exit_pread64")
+int
+on_pread(struct trace_event_raw_sys_exit *ctx)
+{
+	syscall_bytes(ctx->ret, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int
+on_read(struct trace_event_raw_sys_exit *ctx)
+{
+	syscall_bytes(ctx->ret, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_pwrite64")
+int
+on_pwrite(struct trace_event_raw_sys_exit *ctx)
+{
+	syscall_bytes(ctx->ret, true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int
+on_write(struct trace_event_raw_sys_exit *ctx)
+{
+	syscall_bytes(ctx->ret, true);
+	return 0;
+}
+
+SEC("uprobe")
+int
+BPF_KPROBE(on_fsync)
+{
+	struct task_state *s = state();
+
+	if (s)
+		s->fsync_start = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("uretprobe")
+int
+BPF_KRETPROBE(on_fsync_ret)
+{
+	struct task_state *s = state();
+	struct pgs_io_backend *b;
+
+	if (!s || !s->fsync_start)
+		return 0;
+	b = backend_of();
+	if (b)
+	{
+		b->fsyncs++;
+		b->fsync_ns += bpf_ktime_get_ns() - s->fsync_start;
+	}
+	s->fsync_start = 0;
+	return 0;
+}

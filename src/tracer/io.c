@@ -1,0 +1,362 @@
+/*
+ * io.c - "pgscope io": shared-buffer hits and reads per relation and fork
+ * (names resolved from relfilenodes over libpq), extends, read and write
+ * latency of the storage manager with log2 histograms (--hist), and per
+ * backend the bytes of read/write syscalls and fsyncs; --by relation
+ * (default) or backend.  Buffer use per statement: "pgscope queries
+ * --breakdown".
+ */
+#include "tracer_cmds.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hist.h"
+#include "io.h"
+#include "io.skel.h"
+#include "names.h"
+#include "tracer.h"
+#include "util.h"
+
+static const char *const forks[] = {"main", "fsm", "vm", "init"};
+
+typedef struct IoRow
+{
+	struct pgs_io_key key;
+	struct pgs_io_stats s;
+} IoRow;
+
+static int
+cmp_rows(const void *a, const void *b)
+{
+	const IoRow *x = a,
+			   *y = b;
+	uint64_t	ax = x->s.reads + x->s.hits,
+				by = y->s.reads + y->s.hits;
+
+	if (x->s.reads != y->s.reads)
+		return x->s.reads < y->s.reads ? 1 : -1;
+	return ax < by ? 1 : ax > by ? -1 : 0;
+}
+
+static IoRow *
+collect(struct io_bpf *skel, size_t *n)
+{
+	int			fd = bpf_map__fd(skel->maps.relations);
+	int			ncpu = libbpf_num_possible_cpus();
+	struct pgs_io_stats *vals = calloc(ncpu, sizeof(*vals));
+	struct pgs_io_key key,
+				next;
+	IoRow	   *rows = NULL;
+	size_t		cap = 0;
+	int			err;
+
+	*n = 0;
+	err = bpf_map_get_next_key(fd, NULL, &next);
+	while (err == 0)
+	{
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
+		{
+			IoRow	   *r;
+
+			if (*n == cap)
+			{
+				cap = cap ? cap * 2 : 64;
+				rows = realloc(rows, cap * sizeof(IoRow));
+				if (rows == NULL)
+					pgs_die("out of memory");
+			}
+			r = &rows[(*n)++];
+			memset(r, 0, sizeof(*r));
+			r->key = key;
+			for (int c = 0; c < ncpu; c++)
+			{
+				r->s.hits += vals[c].hits;
+				r->s.reads += vals[c].reads;
+				r->s.extends += vals[c].extends;
+				r->s.md_reads += vals[c].md_reads;
+				r->s.read_ns += vals[c].read_ns;
+				r->s.md_writes += vals[c].md_writes;
+				r->s.write_ns += vals[c].write_ns;
+				for (int i = 0; i < PGS_IO_SLOTS; i++)
+				{
+					r->s.read_hist[i] += vals[c].read_hist[i];
+					r->s.write_hist[i] += vals[c].write_hist[i];
+				}
+			}
+		}
+		err = bpf_map_get_next_key(fd, &key, &next);
+	}
+	free(vals);
+	qsort(rows, *n, sizeof(IoRow), cmp_rows);
+	return rows;
+}
+
+static void
+to_hist(PgsHist *h, const __u64 *slots, uint64_t count, uint64_t sum)
+{
+	memset(h, 0, sizeof(*h));
+	for (int i = 0; i < PGS_IO_SLOTS && i < PGS_HIST_SLOTS; i++)
+		h->slots[i] = slots[i];
+	h->count = count;
+	h->sum_ns = sum;
+}
+
+static void
+print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist)
+{
+	size_t		n;
+	IoRow	   *rows = collect(skel, &n);
+	PgsBuf		b;
+
+	pgs_buf_init(&b);
+	if (!json)
+		printf("\n%-40s %-5s %10s %10s %8s %9s %10s %9s %10s\n", "RELATION", "FORK", "HITS", "READS", "EXTENDS",
+			   "MD_READS", "READ_MS", "MD_WRITES", "WRITE_MS");
+	for (size_t i = 0; i < n; i++)
+	{
+		const IoRow *r = &rows[i];
+		const char *name = pgs_names_filenode(names, r->key.spc, r->key.db, r->key.relnode);
+		const char *fork = r->key.fork < 4 ? forks[r->key.fork] : "?";
+
+		if (json)
+		{
+			PgsHist		h;
+
+			b.len = 0;
+			pgs_buf_puts(&b, "{\"relation\":");
+			pgs_buf_json_string(&b, name);
+			pgs_buf_printf(&b, ",\"database\":%u,\"relfilenode\":%u,\"fork\":\"%s\",\"hits\":%llu,\"reads\":%llu,"
+						   "\"extends\":%llu,\"md_reads\":%llu,\"read_ms\":%.3f,\"md_writes\":%llu,\"write_ms\":%.3f,"
+						   "\"read_histogram\":", r->key.db, r->key.relnode, fork,
+						   (unsigned long long) r->s.hits, (unsigned long long) r->s.reads,
+						   (unsigned long long) r->s.extends, (unsigned long long) r->s.md_reads, r->s.read_ns / 1e6,
+						   (unsigned long long) r->s.md_writes, r->s.write_ns / 1e6);
+			to_hist(&h, r->s.read_hist, r->s.md_reads, r->s.read_ns);
+			pgs_hist_json(&b, &h);
+			pgs_buf_puts(&b, ",\"write_histogram\":");
+			to_hist(&h, r->s.write_hist, r->s.md_writes, r->s.write_ns);
+			pgs_hist_json(&b, &h);
+			pgs_buf_puts(&b, "}\n");
+			fputs(b.data, stdout);
+		}
+		else
+			printf("%-40.40s %-5s %10llu %10llu %8llu %9llu %10.3f %9llu %10.3f\n", name, fork,
+				   (unsigned long long) r->s.hits, (unsigned long long) r->s.reads,
+				   (unsigned long long) r->s.extends, (unsigned long long) r->s.md_reads, r->s.read_ns / 1e6,
+				   (unsigned long long) r->s.md_writes, r->s.write_ns / 1e6);
+	}
+	if (hist && !json)
+		for (size_t i = 0; i < n; i++)
+		{
+			PgsHist		h;
+			const char *name = pgs_names_filenode(names, rows[i].key.spc, rows[i].key.db, rows[i].key.relnode);
+
+			if (rows[i].s.md_reads)
+			{
+				printf("\nreads of %s (%s)\n", name, rows[i].key.fork < 4 ? forks[rows[i].key.fork] : "?");
+				to_hist(&h, rows[i].s.read_hist, rows[i].s.md_reads, rows[i].s.read_ns);
+				pgs_hist_print(stdout, &h, "usecs");
+			}
+			if (rows[i].s.md_writes)
+			{
+				printf("\nwrites of %s (%s)\n", name, rows[i].key.fork < 4 ? forks[rows[i].key.fork] : "?");
+				to_hist(&h, rows[i].s.write_hist, rows[i].s.md_writes, rows[i].s.write_ns);
+				pgs_hist_print(stdout, &h, "usecs");
+			}
+		}
+	pgs_buf_free(&b);
+	free(rows);
+	fflush(stdout);
+}
+
+static void
+print_backends(struct io_bpf *skel, bool json)
+{
+	int			fd = bpf_map__fd(skel->maps.backends);
+	int			ncpu = libbpf_num_possible_cpus();
+	struct pgs_io_backend *vals = calloc(ncpu, sizeof(*vals));
+	uint32_t	key,
+				next;
+	int			err;
+
+	if (!json)
+		printf("\n%8s %14s %14s %8s %10s\n", "PID", "READ_BYTES", "WRITE_BYTES", "FSYNCS", "FSYNC_MS");
+	err = bpf_map_get_next_key(fd, NULL, &next);
+	while (err == 0)
+	{
+		struct pgs_io_backend t = {0};
+
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
+		{
+			for (int c = 0; c < ncpu; c++)
+			{
+				t.read_bytes += vals[c].read_bytes;
+				t.write_bytes += vals[c].write_bytes;
+				t.fsyncs += vals[c].fsyncs;
+				t.fsync_ns += vals[c].fsync_ns;
+			}
+			if (json)
+				printf("{\"pid\":%u,\"read_bytes\":%llu,\"write_bytes\":%llu,\"fsyncs\":%llu,\"fsync_ms\":%.3f}\n", key,
+					   (unsigned long long) t.read_bytes, (unsigned long long) t.write_bytes,
+					   (unsigned long long) t.fsyncs, t.fsync_ns / 1e6);
+			else
+				printf("%8u %14llu %14llu %8llu %10.3f\n", key, (unsigned long long) t.read_bytes,
+					   (unsigned long long) t.write_bytes, (unsigned long long) t.fsyncs, t.fsync_ns / 1e6);
+		}
+		err = bpf_map_get_next_key(fd, &key, &next);
+	}
+	free(vals);
+	fflush(stdout);
+}
+
+static const char usage_text[] =
+	"usage: pgscope io [--pid PID | -D DATADIR | --bin PATH] [--by relation|backend] [--hist]\n"
+	"                  [-U USER] [--dbname DB] [--json] [--duration SEC]\n"
+	"  shared-buffer hits and reads, extends, read and write latency per relation and fork;\n"
+	"  per backend the bytes of read/write syscalls and fsyncs; buffers per statement:\n"
+	"  pgscope queries --breakdown; needs root or CAP_BPF+CAP_PERFMON\n";
+
+int
+cmd_io(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		PGS_TARGET_LONGOPTS,
+		{"by", required_argument, NULL, 2001},
+		{"hist", no_argument, NULL, 2002},
+		{"username", required_argument, NULL, 'U'},
+		{"dbname", required_argument, NULL, 2003},
+		{"help", no_argument, NULL, 2004},
+		{NULL, 0, NULL, 0}
+	};
+	PgsTargetOpts to = {.duration = -1};
+	PgsTarget	t;
+	bool		by_backend = false,
+				hist = false;
+	const char *user = NULL,
+			   *dbname = NULL;
+	struct io_bpf *skel = NULL;
+	struct bpf_link *links[10] = {0};
+	PgsNames   *names = NULL;
+	int			opt,
+				err,
+				rc = EXIT_RUNTIME;
+	double		start;
+
+	pgs_cmd = "pgscope io";
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "p:D:U:", opts, NULL)) != -1)
+	{
+		if (opt == 'p')
+			opt = 1002;
+		if (pgs_target_opt(&to, opt, optarg))
+			continue;
+		switch (opt)
+		{
+			case 2001:
+				if (strcmp(optarg, "backend") == 0)
+					by_backend = true;
+				else if (strcmp(optarg, "relation") != 0)
+					pgs_usage("--by takes relation or backend, not \"%s\" (per query: pgscope queries --breakdown)", optarg);
+				break;
+			case 2002:
+				hist = true;
+				break;
+			case 'U':
+				user = optarg;
+				break;
+			case 2003:
+				dbname = optarg;
+				break;
+			case 2004:
+				fputs(usage_text, stdout);
+				return 0;
+			default:
+				pgs_usage("%s \"%s\" (see pgscope io --help)", optopt ? "option needs a value:" : "unknown option",
+						  argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope io --help)", argv[optind]);
+	pgs_require_bpf_privileges();
+	pgs_resolve_target(&t, &to);
+
+	skel = io_bpf__open();
+	if (skel == NULL)
+	{
+		pgs_err("cannot open the BPF program: %s", strerror(errno));
+		goto cleanup;
+	}
+	skel->rodata->filter_pid = t.backend;
+	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
+	err = io_bpf__load(skel);
+	if (err)
+	{
+		pgs_err("cannot load the BPF program: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = pgs_ensure_tracefs();
+	if (err)
+	{
+		pgs_err("cannot mount tracefs at /sys/kernel/tracing: %s", strerror(-err));
+		goto cleanup;
+	}
+	{
+		int			pid = t.backend ? t.backend : -1;
+		LIBBPF_OPTS(bpf_uprobe_opts, fs, .func_name = "pg_fsync");
+		LIBBPF_OPTS(bpf_uprobe_opts, fsret, .func_name = "pg_fsync", .retprobe = true);
+
+		links[0] = bpf_program__attach_usdt(skel->progs.on_buffer_done, pid, t.bin, "postgresql", "buffer__read__done", NULL);
+		if (!links[0])
+		{
+			pgs_err("buffer reads unavailable: %s has no USDT probe postgresql:buffer__read__done (a build without --enable-dtrace)", t.bin);
+			goto cleanup;
+		}
+		links[1] = bpf_program__attach_usdt(skel->progs.on_md_start, pid, t.bin, "postgresql", "smgr__md__read__start", NULL);
+		links[2] = bpf_program__attach_usdt(skel->progs.on_md_read_done, pid, t.bin, "postgresql", "smgr__md__read__done", NULL);
+		links[3] = bpf_program__attach_usdt(skel->progs.on_md_start, pid, t.bin, "postgresql", "smgr__md__write__start", NULL);
+		links[4] = bpf_program__attach_usdt(skel->progs.on_md_write_done, pid, t.bin, "postgresql", "smgr__md__write__done", NULL);
+		if (!links[1] || !links[2] || !links[3] || !links[4])
+			pgs_err("read/write latency unavailable: no USDT probes postgresql:smgr__md__read/write__start/done in %s", t.bin);
+		links[5] = bpf_program__attach(skel->progs.on_pread);
+		links[6] = bpf_program__attach(skel->progs.on_read);
+		links[7] = bpf_program__attach(skel->progs.on_pwrite);
+		links[8] = bpf_program__attach(skel->progs.on_write);
+		if (!links[5] || !links[6] || !links[7] || !links[8])
+			pgs_err("syscall bytes unavailable: cannot attach to the read/write syscall tracepoints");
+		links[9] = bpf_program__attach_uprobe_opts(skel->progs.on_fsync, pid, t.bin, 0, &fs);
+		if (!links[9] || !bpf_program__attach_uprobe_opts(skel->progs.on_fsync_ret, pid, t.bin, 0, &fsret))
+			pgs_err("fsyncs unavailable: %s does not export pg_fsync", t.bin);
+	}
+	names = pgs_names_open(&t, user, dbname);
+	fprintf(stderr, "%s: tracing IO of %s %d (PostgreSQL %d)\n", pgs_cmd,
+			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
+	fflush(stderr);
+	pgs_catch_signals();
+	start = pgs_now();
+	while (!pgs_stop && !pgs_duration_over(start, to.duration))
+	{
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	if (!by_backend)
+		print_relations(skel, names, to.json, hist);
+	print_backends(skel, to.json);
+	rc = 0;
+
+cleanup:
+	for (int i = 0; i < 10; i++)
+		bpf_link__destroy(links[i]);
+	io_bpf__destroy(skel);
+	pgs_names_close(names);
+	return rc;
+}

@@ -1,0 +1,224 @@
+/*
+ * names.c - libpq lookups for the tracers, cached for the life of a trace.
+ */
+#include "names.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "util.h"
+
+typedef struct NameCache
+{
+	unsigned	kind;			/* 0: oid, 1: relfilenode */
+	unsigned	spc,
+				db,
+				oid;
+	char	   *name;
+	struct NameCache *next;
+} NameCache;
+
+typedef struct DbConn
+{
+	unsigned	db;
+	PGconn	   *conn;
+	struct DbConn *next;
+} DbConn;
+
+struct PgsNames
+{
+	PGconn	   *conn;
+	char		conninfo[1024];
+	DbConn	   *dbconns;
+	NameCache  *names;
+};
+
+char *
+pgs_names_fetch1(PGconn *c, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *r;
+	char	   *v = NULL;
+
+	if (c == NULL)
+		return NULL;
+	r = pgs_query(c, sql, nparams, params, NULL, 0);
+	if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = pgs_xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+PgsNames *
+pgs_names_open(const PgsTarget *t, const char *user, const char *dbname)
+{
+	PgsNames   *n = calloc(1, sizeof(PgsNames));
+	char		path[PATH_MAX + 32],
+				line[PATH_MAX],
+				cwd[PATH_MAX],
+				link[64];
+	char		port[32] = "",
+				sockdir[PATH_MAX] = "";
+	FILE	   *f;
+	ssize_t		len;
+
+	if (n == NULL)
+		pgs_die("out of memory");
+	if (!t->postmaster)
+		return n;
+	snprintf(link, sizeof(link), "/proc/%d/cwd", t->postmaster);
+	len = readlink(link, cwd, sizeof(cwd) - 1);
+	if (len <= 0)
+		return n;
+	cwd[len] = '\0';
+	/* postmaster.pid: pid, data directory, start time, port, socket directory, ... */
+	snprintf(path, sizeof(path), "%s/postmaster.pid", cwd);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return n;
+	for (int i = 1; fgets(line, sizeof(line), f); i++)
+	{
+		line[strcspn(line, "\n")] = '\0';
+		if (i == 4)
+			snprintf(port, sizeof(port), "%.31s", line);
+		else if (i == 5)
+			snprintf(sockdir, sizeof(sockdir), "%s", line);
+	}
+	fclose(f);
+	snprintf(n->conninfo, sizeof(n->conninfo), "host='%s' port='%s' user='%s' dbname='%s' application_name=pgscope",
+			 *sockdir ? sockdir : "localhost", port, user ? user : "postgres", dbname ? dbname : "postgres");
+	n->conn = PQconnectdb(n->conninfo);
+	if (PQstatus(n->conn) != CONNECTION_OK)
+	{
+		char	   *msg = pgs_xstrdup(PQerrorMessage(n->conn));
+
+		msg[strcspn(msg, "\n")] = '\0';
+		pgs_err("cannot connect to the traced server for names (%s); tracing without them (give -U)", msg);
+		free(msg);
+		PQfinish(n->conn);
+		n->conn = NULL;
+	}
+	return n;
+}
+
+void
+pgs_names_close(PgsNames *n)
+{
+	if (n == NULL)
+		return;
+	for (DbConn *d = n->dbconns; d; d = d->next)
+		if (d->conn && d->conn != n->conn)
+			PQfinish(d->conn);
+	if (n->conn)
+		PQfinish(n->conn);
+}
+
+PGconn *
+pgs_names_conn(PgsNames *n)
+{
+	return n->conn;
+}
+
+PGconn *
+pgs_names_conn_for_db(PgsNames *n, unsigned db)
+{
+	DbConn	   *d;
+	char		oid[16];
+	const char *params[1] = {oid};
+	char	   *datname;
+
+	if (n->conn == NULL || db == 0)
+		return n->conn;
+	for (d = n->dbconns; d; d = d->next)
+		if (d->db == db)
+			return d->conn;
+	snprintf(oid, sizeof(oid), "%u", db);
+	datname = pgs_names_fetch1(n->conn, "SELECT datname FROM pg_database WHERE oid = $1::oid", 1, params);
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		pgs_die("out of memory");
+	d->db = db;
+	if (datname && strcmp(datname, PQdb(n->conn)) == 0)
+		d->conn = n->conn;
+	else if (datname)
+	{
+		/* the second dbname overrides the one inside the conninfo */
+		const char *keys[] = {"dbname", "dbname", NULL};
+		const char *vals[] = {n->conninfo, datname, NULL};
+
+		d->conn = PQconnectdbParams(keys, vals, 1);
+		if (PQstatus(d->conn) != CONNECTION_OK)
+		{
+			PQfinish(d->conn);
+			d->conn = NULL;
+		}
+	}
+	free(datname);
+	d->next = n->dbconns;
+	n->dbconns = d;
+	return d->conn;
+}
+
+static const char *
+cached_name(PgsNames *n, unsigned kind, unsigned spc, unsigned db, unsigned oid)
+{
+	NameCache  *c;
+	char		a[16],
+				b[16],
+				buf[96];
+	const char *params[2] = {a, b};
+	PGconn	   *conn;
+
+	for (c = n->names; c; c = c->next)
+		if (c->kind == kind && c->spc == spc && c->db == db && c->oid == oid)
+			return c->name;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		pgs_die("out of memory");
+	c->kind = kind;
+	c->spc = spc;
+	c->db = db;
+	c->oid = oid;
+	conn = pgs_names_conn_for_db(n, db);
+	if (kind == 0)
+	{
+		snprintf(a, sizeof(a), "%u", oid);
+		c->name = pgs_names_fetch1(conn, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+								   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+								   1, params);
+	}
+	else
+	{
+		/* a relfilenode in the database's default tablespace is written with spc 0 */
+		snprintf(a, sizeof(a), "%u", spc);
+		snprintf(b, sizeof(b), "%u", oid);
+		c->name = pgs_names_fetch1(conn, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+								   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+								   "WHERE c.oid = pg_filenode_relation(CASE WHEN $1::oid = "
+								   "(SELECT dattablespace FROM pg_database WHERE datname = current_database()) "
+								   "THEN 0 ELSE $1::oid END, $2::oid)", 2, params);
+	}
+	if (c->name == NULL)
+	{
+		snprintf(buf, sizeof(buf), "%s %u of database %u", kind == 0 ? "relation" : "relfilenode", oid, db);
+		c->name = pgs_xstrdup(buf);
+	}
+	c->next = n->names;
+	n->names = c;
+	return c->name;
+}
+
+const char *
+pgs_names_relation(PgsNames *n, unsigned db, unsigned oid)
+{
+	return cached_name(n, 0, 0, db, oid);
+}
+
+const char *
+pgs_names_filenode(PgsNames *n, unsigned spc, unsigned db, unsigned relnode)
+{
+	return cached_name(n, 1, spc, db, relnode);
+}

@@ -1,0 +1,30 @@
+/*
+ * names.h - what the tracers learn over libpq from the traced server itself:
+ * a connection found through the cluster's postmaster.pid, one connection
+ * per database the events name, and cached names of relations (by oid or by
+ * relfilenode) that outlive a DROP.
+ */
+#ifndef PGSCOPE_NAMES_H
+#define PGSCOPE_NAMES_H
+
+#include <libpq-fe.h>
+
+#include "tracer.h"
+
+typedef struct PgsNames PgsNames;
+
+/* connects as user (default postgres) to dbname (default postgres); says so and carries on without */
+PgsNames *pgs_names_open(const PgsTarget *t, const char *user, const char *dbname);
+void pgs_names_close(PgsNames *n);
+
+PGconn *pgs_names_conn(PgsNames *n);	/* NULL when it could not connect */
+PGconn *pgs_names_conn_for_db(PgsNames *n, unsigned db);
+
+/* "schema.table", or a description with the numbers when it cannot be named */
+const char *pgs_names_relation(PgsNames *n, unsigned db, unsigned oid);
+const char *pgs_names_filenode(PgsNames *n, unsigned spc, unsigned db, unsigned relnode);
+
+/* first column of the first row, malloc'd, or NULL */
+char *pgs_names_fetch1(PGconn *c, const char *sql, int nparams, const char *const *params);
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# pgscope io: after a restart, a sequential scan of a table larger than
+# shared_buffers is reported with exactly the heap block reads and hits that
+# pg_statio_user_tables counts for it, with read latencies; per backend the
+# bytes its read syscalls returned.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || fail "the tracer tests need root"
+start_cluster "shared_buffers = '16MB'" "autovacuum = off"
+q "CREATE TABLE big (id int, pad text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 150000) g"
+pages=$(q "SELECT pg_relation_size('big') / 8192")
+[ "$pages" -gt 2048 ] || fail "the table ($pages pages) must be larger than shared_buffers (2048 pages)"
+"$PGSCOPE" cluster restart "$PGDIR"
+PM=$(head -1 "$PGDIR/data/postmaster.pid")
+
+"$PGSCOPE" io --pid "$PM" --json >"$WORK/io.json" 2>"$WORK/io.err" &
+io=$!
+for _ in $(seq 1 100); do grep -q tracing "$WORK/io.err" && break; sleep 0.1; done
+psql -X -qAt -v ON_ERROR_STOP=1 >"$WORK/stat" <<'SQL'
+SELECT pg_stat_force_next_flush();
+SELECT 'before:' || heap_blks_read || ':' || heap_blks_hit FROM pg_statio_user_tables WHERE relname = 'big';
+SELECT count(*) FROM big;
+SELECT count(*) FROM big WHERE id < 1000;
+SELECT pg_stat_force_next_flush();
+SELECT 1;
+SELECT 'after:' || heap_blks_read || ':' || heap_blks_hit FROM pg_statio_user_tables WHERE relname = 'big';
+SQL
+kill -TERM "$io"
+wait "$io"
+IFS=: read -r _ r0 h0 < <(grep '^before:' "$WORK/stat")
+IFS=: read -r _ r1 h1 < <(grep '^after:' "$WORK/stat")
+line=$(grep '"relation":"public.big","database":[0-9]*,"relfilenode":[0-9]*,"fork":"main"' "$WORK/io.json") ||
+  { cat "$WORK/io.json" | head; fail "no line for public.big main fork"; }
+reads=$(echo "$line" | sed 's/.*"reads":\([0-9]*\).*/\1/')
+hits=$(echo "$line" | sed 's/.*"hits":\([0-9]*\).*/\1/')
+md_reads=$(echo "$line" | sed 's/.*"md_reads":\([0-9]*\).*/\1/')
+expect_eq "$reads" "$((r1 - r0))" "heap block reads of public.big = pg_statio_user_tables heap_blks_read delta"
+expect_eq "$hits" "$((h1 - h0))" "heap block hits of public.big = pg_statio_user_tables heap_blks_hit delta"
+[ "$md_reads" -ge "$reads" ] || fail "every read reached the storage manager and was timed ($md_reads of $reads)"
+echo "ok: $md_reads storage-manager reads timed"
+grep -q '"read_histogram":\[{' <<<"$line" || fail "read latency histogram"
+grep -q '"pid":[0-9]*,"read_bytes":[1-9]' "$WORK/io.json" || fail "per-backend syscall read bytes"
+echo "ok: per-backend read bytes reported"
