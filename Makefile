@@ -12,7 +12,7 @@ OBJS      := $(patsubst src/%.c,build/%.o,$(SRCS)) build/assets.o
 INCS      := -Isrc -Isrc/tracer -Ibpf -Ibuild -I$(PQ_INC)
 ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -dumpmachine)
-GEN_HDRS  := build/queries.skel.h build/locks.skel.h build/lwlocks.skel.h build/wal.skel.h build/io.skel.h build/pg_offsets.h
+GEN_HDRS  := build/queries.skel.h build/locks.skel.h build/lwlocks.skel.h build/wal.skel.h build/io.skel.h build/net.skel.h build/pg_offsets.h
 ASSETS    := pgs_report_html=report/report.html pgs_report_css=report/report.css \
              pgs_report_js=report/report.js pgs_demo_schema=demo/schema.sql \
              pgs_demo_workload=demo/workload.sql

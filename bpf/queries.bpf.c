@@ -19,6 +19,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #include "filter.bpf.h"
+#include "proto.bpf.h"
 
 /* set before load: the verifier prunes what they switch off */
 const volatile __u64 min_ns = 0;
@@ -190,7 +191,7 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	}
 	else if (bpf_probe_read_user(&type, 1, (void *) buf))
 		return 0;
-	if (type != 'Q' && type != 'P' && type != 'B')
+	if (!starts_statement(type))
 		return 0;
 
 	/* a named Parse teaches user space the statement's text, whatever its duration */
@@ -254,7 +255,6 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	struct backend *b;
 	__u64		buf = ctx->args[1];
 	__u64		n = ctx->args[2];
-	__u8		tail[6] = {};
 	__u8		head[6] = {};
 	__u64		now,
 				dur;
@@ -270,9 +270,8 @@ on_send(struct trace_event_raw_sys_enter *ctx)
 	 */
 	if (!bpf_probe_read_user(head, sizeof(head), (void *) buf) && head[0] == 'E' && head[5] == 'S')
 		b->ev.flags |= PGS_F_ERROR;
-	/* ReadyForQuery is the last message of the last send: 'Z', int32 5, status */
-	if (bpf_probe_read_user(tail, sizeof(tail), (void *) (buf + n - 6)) ||
-		tail[0] != 'Z' || tail[1] != 0 || tail[2] != 0 || tail[3] != 0 || tail[4] != 5)
+	/* ReadyForQuery is the last message of the last send */
+	if (!ends_with_ready(buf, n))
 		return 0;
 	now = bpf_ktime_get_ns();
 	dur = now - b->start_ns;

@@ -31,6 +31,7 @@ static const struct
 	{"lwlocks", cmd_lwlocks, "eBPF: LWLock waits per tranche and mode for the whole cluster"},
 	{"wal", cmd_wal, "eBPF: WAL records by resource manager and type, per backend, flushes, checkpoints"},
 	{"io", cmd_io, "eBPF: buffer hits and reads, read/write latency per relation; syscall bytes and fsyncs per backend"},
+	{"net", cmd_net, "eBPF: client traffic per backend: bytes, requests, serving vs waiting for the client"},
 	{"cluster", cmd_cluster, "start or stop a throwaway PostgreSQL cluster (used by the tests)"},
 };
 

@@ -11,5 +11,6 @@ int cmd_locks(int argc, char **argv);
 int cmd_lwlocks(int argc, char **argv);
 int cmd_wal(int argc, char **argv);
 int cmd_io(int argc, char **argv);
+int cmd_net(int argc, char **argv);
 
 #endif
