@@ -31,4 +31,35 @@ traced(__u32 tgid)
 	}
 }
 
+/*
+ * PGS_TASK_STATE(vtype): a task-storage map "tasks" of vtype (which has
+ * __u32 fields decided and ignored) and state(), which returns the current
+ * task's value, or NULL when the task is not traced; the decision is taken
+ * once per task.
+ */
+#define PGS_TASK_STATE(vtype) \
+struct \
+{ \
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE); \
+	__uint(map_flags, BPF_F_NO_PREALLOC); \
+	__type(key, int); \
+	__type(value, vtype); \
+} tasks SEC(".maps"); \
+\
+static __always_inline vtype * \
+state(void) \
+{ \
+	vtype	   *s = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, \
+										 BPF_LOCAL_STORAGE_GET_F_CREATE); \
+\
+	if (!s) \
+		return NULL; \
+	if (!s->decided) \
+	{ \
+		s->decided = 1; \
+		s->ignored = !traced(bpf_get_current_pid_tgid() >> 32); \
+	} \
+	return s->ignored ? NULL : s; \
+}
+
 #endif

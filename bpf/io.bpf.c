@@ -25,13 +25,7 @@ struct task_state
 	__u64		fsync_start;
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct task_state);
-} tasks SEC(".maps");
+PGS_TASK_STATE(struct task_state)
 
 struct
 {
@@ -56,22 +50,6 @@ struct
 	__type(key, __u32);
 	__type(value, struct pgs_io_stats);
 } zero SEC(".maps");
-
-static __always_inline struct task_state *
-state(void)
-{
-	struct task_state *s = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
-												 BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (!s)
-		return NULL;
-	if (!s->decided)
-	{
-		s->decided = 1;
-		s->ignored = !traced(bpf_get_current_pid_tgid() >> 32);
-	}
-	return s->ignored ? NULL : s;
-}
 
 /* probe args: fork, block, spc, db, rel, ... */
 static __always_inline struct pgs_io_stats *

@@ -24,13 +24,7 @@ struct task_state
 	__u32		decided;
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct task_state);
-} tasks SEC(".maps");
+PGS_TASK_STATE(struct task_state)
 
 /* per CPU, so concurrent backends never contend on a counter */
 struct
@@ -48,22 +42,6 @@ struct
 	__type(key, __u32);
 	__type(value, struct pgs_lw_stats);
 } zero SEC(".maps");
-
-static __always_inline struct task_state *
-state(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct task_state *s = bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (!s)
-		return NULL;
-	if (!s->decided)
-	{
-		s->decided = 1;
-		s->ignored = !traced(bpf_get_current_pid_tgid() >> 32);
-	}
-	return s->ignored ? NULL : s;
-}
 
 static __always_inline struct pgs_lw_stats *
 stats_of(struct pt_regs *ctx)

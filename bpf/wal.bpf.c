@@ -40,13 +40,7 @@ struct task_state
 	__u64		flush_start;
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct task_state);
-} tasks SEC(".maps");
+PGS_TASK_STATE(struct task_state)
 
 struct
 {
@@ -69,22 +63,6 @@ struct
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
-
-static __always_inline struct task_state *
-state(void)
-{
-	struct task_state *s = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
-												 BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (!s)
-		return NULL;
-	if (!s->decided)
-	{
-		s->decided = 1;
-		s->ignored = !traced(bpf_get_current_pid_tgid() >> 32);
-	}
-	return s->ignored ? NULL : s;
-}
 
 static __always_inline void
 add(struct pgs_wal_key *k, __u32 bytes)
