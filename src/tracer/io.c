@@ -249,7 +249,6 @@ cmd_io(int argc, char **argv)
 	int			opt,
 				err,
 				rc = EXIT_RUNTIME;
-	double		start;
 
 	pgs_cmd = "pgscope io";
 	opterr = 0;
@@ -280,8 +279,7 @@ cmd_io(int argc, char **argv)
 				fputs(usage_text, stdout);
 				return 0;
 			default:
-				pgs_usage("%s \"%s\" (see pgscope io --help)", optopt ? "option needs a value:" : "unknown option",
-						  argv[optind - 1]);
+				pgs_bad_option(argv, optind, optopt, "io");
 		}
 	}
 	if (optind < argc)
@@ -341,13 +339,7 @@ cmd_io(int argc, char **argv)
 			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
 	fflush(stderr);
 	pgs_catch_signals();
-	start = pgs_now();
-	while (!pgs_stop && !pgs_duration_over(start, to.duration))
-	{
-		struct timespec ts = {0, 100 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);
-	}
+	pgs_tracer_wait(to.duration, 0, NULL, NULL);
 	if (!by_backend)
 		print_relations(skel, names, to.json, hist);
 	print_backends(skel, to.json);

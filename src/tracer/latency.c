@@ -321,8 +321,7 @@ cmd_latency(int argc, char **argv)
 				fputs(usage_text, stdout);
 				return 0;
 			default:
-				pgs_usage("%s \"%s\" (see pgscope latency --help)",
-						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+				pgs_bad_option(argv, optind, optopt, "latency");
 		}
 	}
 	if (optind < argc)

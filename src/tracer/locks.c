@@ -872,8 +872,7 @@ cmd_locks(int argc, char **argv)
 					pgs_usage("--holders-after takes milliseconds (0 or more), not \"%s\"", optarg);
 				break;
 			default:
-				pgs_usage("%s \"%s\" (see pgscope locks --help)",
-						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+				pgs_bad_option(argv, optind, optopt, "locks");
 		}
 	}
 	if (optind < argc)

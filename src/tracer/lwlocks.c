@@ -168,6 +168,27 @@ print_rows(const Row *rows, size_t n, const LwOpts *o, const char *when)
 	pgs_buf_free(&b);
 }
 
+typedef struct TickCtx
+{
+	struct lwlocks_bpf *skel;
+	const LwOpts *o;
+} TickCtx;
+
+/* every -i seconds: the cumulative table so far */
+static void
+print_tick(void *arg)
+{
+	TickCtx    *t = arg;
+	size_t		n;
+	Row		   *rows = collect(t->skel, &n);
+	char		hms[32],
+				iso[48];
+
+	pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
+	print_rows(rows, n, t->o, t->o->json ? iso : hms);
+	free(rows);
+}
+
 static const char usage_text[] =
 	"usage: pgscope lwlocks [--pid PID | -D DATADIR | --bin PATH] [-i SEC] [--acquisitions] [--hist]\n"
 	"                       [--json] [--duration SEC]\n"
@@ -189,9 +210,8 @@ cmd_lwlocks(int argc, char **argv)
 	PgsTargetOpts to = {.duration = -1};
 	PgsTarget	t;
 	LwOpts		o = {0};
-	double		interval = 0,
-				start,
-				next;
+	double		interval = 0;
+	TickCtx		tick_ctx;
 	struct lwlocks_bpf *skel = NULL;
 	struct bpf_link *links[3] = {0};
 	int			opt,
@@ -222,8 +242,7 @@ cmd_lwlocks(int argc, char **argv)
 				fputs(usage_text, stdout);
 				return 0;
 			default:
-				pgs_usage("%s \"%s\" (see pgscope lwlocks --help)",
-						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+				pgs_bad_option(argv, optind, optopt, "lwlocks");
 		}
 	}
 	if (optind < argc)
@@ -268,26 +287,9 @@ cmd_lwlocks(int argc, char **argv)
 			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
 	fflush(stderr);
 	pgs_catch_signals();
-	start = pgs_now();
-	next = start + interval;
-	while (!pgs_stop && !pgs_duration_over(start, to.duration))
-	{
-		struct timespec ts = {0, 100 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);
-		if (interval > 0 && pgs_now() >= next)
-		{
-			size_t		n;
-			Row		   *rows = collect(skel, &n);
-			char		hms[32],
-						iso[48];
-
-			pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
-			print_rows(rows, n, &o, o.json ? iso : hms);
-			free(rows);
-			next += interval;
-		}
-	}
+	tick_ctx.skel = skel;
+	tick_ctx.o = &o;
+	pgs_tracer_wait(to.duration, interval, print_tick, &tick_ctx);
 	{
 		size_t		n;
 		Row		   *rows = collect(skel, &n);

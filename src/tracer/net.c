@@ -90,6 +90,21 @@ learn(struct net_bpf *skel, Who **list, PgsNames *names)
 	}
 }
 
+typedef struct LearnCtx
+{
+	struct net_bpf *skel;
+	Who		  **who;
+	PgsNames   *names;
+} LearnCtx;
+
+static void
+learn_tick(void *arg)
+{
+	LearnCtx   *l = arg;
+
+	learn(l->skel, l->who, l->names);
+}
+
 static void
 report(struct net_bpf *skel, Who **list, PgsNames *names, bool json)
 {
@@ -168,8 +183,7 @@ cmd_net(int argc, char **argv)
 	int			opt,
 				err,
 				rc = EXIT_RUNTIME;
-	double		start,
-				next;
+	LearnCtx	learn_ctx;
 
 	pgs_cmd = "pgscope net";
 	opterr = 0;
@@ -191,8 +205,7 @@ cmd_net(int argc, char **argv)
 				fputs(usage_text, stdout);
 				return 0;
 			default:
-				pgs_usage("%s \"%s\" (see pgscope net --help)", optopt ? "option needs a value:" : "unknown option",
-						  argv[optind - 1]);
+				pgs_bad_option(argv, optind, optopt, "net");
 		}
 	}
 	if (optind < argc)
@@ -233,19 +246,11 @@ cmd_net(int argc, char **argv)
 			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
 	fflush(stderr);
 	pgs_catch_signals();
-	start = pgs_now();
-	next = start + 0.2;
-	while (!pgs_stop && !pgs_duration_over(start, to.duration))
-	{
-		struct timespec ts = {0, 50 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);
-		if (pgs_now() >= next)
-		{
-			learn(skel, &who, names);	/* before short-lived backends are gone */
-			next += 0.2;
-		}
-	}
+	/* who the backends are is learnt while they are connected */
+	learn_ctx.skel = skel;
+	learn_ctx.who = &who;
+	learn_ctx.names = names;
+	pgs_tracer_wait(to.duration, 0.2, learn_tick, &learn_ctx);
 	report(skel, &who, names, to.json);
 	rc = 0;
 

@@ -164,8 +164,7 @@ cmd_queries(int argc, char **argv)
 				fputs(usage_text, stdout);
 				return 0;
 			default:
-				pgs_usage("%s \"%s\" (see pgscope queries --help)",
-						  optopt ? "option needs a value:" : "unknown option", argv[optind - 1]);
+				pgs_bad_option(argv, optind, optopt, "queries");
 		}
 	}
 	if (optind < argc)

@@ -467,6 +467,32 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 	}
 }
 
+void
+pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *), void *arg)
+{
+	double		start = pgs_now();
+	double		next = start + tick_seconds;
+
+	while (!pgs_stop && !pgs_duration_over(start, duration))
+	{
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);	/* a signal cuts it short */
+		if (tick && tick_seconds > 0 && pgs_now() >= next)
+		{
+			tick(arg);
+			next += tick_seconds;
+		}
+	}
+}
+
+void
+pgs_bad_option(char **argv, int optind, int optopt, const char *cmd)
+{
+	pgs_usage("%s \"%s\" (see pgscope %s --help)", optopt ? "option needs a value:" : "unknown option",
+			  argv[optind - 1], cmd);
+}
+
 double
 pgs_now(void)
 {

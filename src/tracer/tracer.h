@@ -70,6 +70,15 @@ void pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o);
 /* wall-clock "HH:MM:SS.mmm" (and ISO 8601 for JSON) of a CLOCK_MONOTONIC time */
 void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen);
 
+/*
+ * Waits until duration seconds passed (< 0: forever) or a signal came,
+ * calling tick(arg) every tick_seconds when tick is set.
+ */
+void pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *), void *arg);
+
+/* the usage error for the option getopt could not take (exits 2) */
+_Noreturn void pgs_bad_option(char **argv, int optind, int optopt, const char *cmd);
+
 /* seconds since start, or a huge number when duration < 0 */
 bool pgs_duration_over(double start, double duration);
 double pgs_now(void);

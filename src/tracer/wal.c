@@ -302,8 +302,7 @@ cmd_wal(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		}
-		pgs_usage("%s \"%s\" (see pgscope wal --help)", optopt ? "option needs a value:" : "unknown option",
-				  argv[optind - 1]);
+		pgs_bad_option(argv, optind, optopt, "wal");
 	}
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope wal --help)", argv[optind]);
