@@ -42,3 +42,17 @@ echo "ok: $md_reads storage-manager reads timed"
 grep -q '"read_histogram":\[{' <<<"$line" || fail "read latency histogram"
 grep -q '"pid":[0-9]*,"read_bytes":[1-9]' "$WORK/io.json" || fail "per-backend syscall read bytes"
 echo "ok: per-backend read bytes reported"
+
+# --by query: hits and reads per normalized query, from the statement tracer
+"$PGSCOPE" io --pid "$PM" --by query --json >"$WORK/byq.json" 2>"$WORK/byq.err" &
+io=$!
+for _ in $(seq 1 100); do grep -q tracing "$WORK/byq.err" && break; sleep 0.1; done
+psql -X -q -c "SELECT count(*) FROM big WHERE id > 1" -c "SELECT count(*) FROM big WHERE id > 2" >/dev/null
+kill -TERM "$io"
+wait "$io"
+grep -q '"query":"SELECT count(\*) FROM big WHERE id > \$1","calls":2,"hits":[0-9]*,"reads":[0-9]*' "$WORK/byq.json" ||
+  { cat "$WORK/byq.json"; fail "--by query"; }
+blocks=$(sed -n 's/.*"query":"SELECT count(\*) FROM big WHERE id > \$1","calls":2,"hits":\([0-9]*\),"reads":\([0-9]*\)}/\1 \2/p' "$WORK/byq.json")
+set -- $blocks
+[ $(( $1 + $2 )) -ge $(( 2 * pages )) ] || fail "two scans of $pages pages touched $(( $1 + $2 )) buffers"
+echo "ok: --by query: two scans of public.big, $1 hits and $2 reads"

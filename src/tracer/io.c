@@ -21,6 +21,8 @@
 #include "io.h"
 #include "io.skel.h"
 #include "names.h"
+#include "proto.h"
+#include "stmt_source.h"
 #include "tracer.h"
 #include "util.h"
 
@@ -110,7 +112,7 @@ to_hist(PgsHist *h, const __u64 *slots, uint64_t count, uint64_t sum)
 }
 
 static void
-print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist)
+print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist, unsigned only_db)
 {
 	size_t		n;
 	IoRow	   *rows = collect(skel, &n);
@@ -123,9 +125,12 @@ print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist)
 	for (size_t i = 0; i < n; i++)
 	{
 		const IoRow *r = &rows[i];
-		const char *name = pgs_names_filenode(names, r->key.spc, r->key.db, r->key.relnode);
+		const char *name;
 		const char *fork = r->key.fork < 4 ? forks[r->key.fork] : "?";
 
+		if (only_db && r->key.db != only_db)
+			continue;
+		name = pgs_names_filenode(names, r->key.spc, r->key.db, r->key.relnode);
 		if (json)
 		{
 			PgsHist		h;
@@ -157,7 +162,11 @@ print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist)
 		for (size_t i = 0; i < n; i++)
 		{
 			PgsHist		h;
-			const char *name = pgs_names_filenode(names, rows[i].key.spc, rows[i].key.db, rows[i].key.relnode);
+			const char *name;
+
+			if (only_db && rows[i].key.db != only_db)
+				continue;
+			name = pgs_names_filenode(names, rows[i].key.spc, rows[i].key.db, rows[i].key.relnode);
 
 			if (rows[i].s.md_reads)
 			{
@@ -218,9 +227,92 @@ print_backends(struct io_bpf *skel, bool json)
 	fflush(stdout);
 }
 
+/* ---------- --by query: buffer use per normalized query ---------- */
+
+typedef struct QueryIo
+{
+	char	   *query;
+	uint64_t	calls,
+				hits,
+				reads;
+	struct QueryIo *next;
+} QueryIo;
+
+typedef struct ByQuery
+{
+	QueryIo    *list;
+	const char *database;
+} ByQuery;
+
+static void
+on_statement(const PgsStatement *s, void *arg)
+{
+	ByQuery    *bq = arg;
+	char	   *norm;
+	QueryIo    *q;
+
+	if (bq->database && strcmp(bq->database, s->database) != 0)
+		return;
+	norm = pgs_normalize_query(s->text);
+	for (q = bq->list; q; q = q->next)
+		if (strcmp(q->query, norm) == 0)
+			break;
+	if (q == NULL)
+	{
+		q = calloc(1, sizeof(*q));
+		if (q == NULL)
+			pgs_die("out of memory");
+		q->query = norm;
+		q->next = bq->list;
+		bq->list = q;
+	}
+	else
+		free(norm);
+	q->calls++;
+	q->hits += s->blks_hit;
+	q->reads += s->blks_read;
+}
+
+/* the statement tracer with its per-statement buffer counters, summed per query */
+static int
+io_by_query(const PgsTarget *t, double duration, bool json, const char *database)
+{
+	PgsStmtSourceOpts so = {.capture_len = 1025, .duration = duration, .breakdown = true};
+	PgsStmtSourceStats st;
+	ByQuery		bq = {NULL, database};
+	PgsBuf		b;
+	int			rc;
+
+	pgs_catch_signals();
+	rc = pgs_stmt_source_run(t, &so, on_statement, NULL, &bq, &st);
+	if (rc != 0)
+		return rc;
+	pgs_buf_init(&b);
+	if (!json)
+		printf("\n%10s %12s %12s  %s\n", "CALLS", "HITS", "READS", "QUERY");
+	for (QueryIo *q = bq.list; q; q = q->next)
+	{
+		if (json)
+		{
+			b.len = 0;
+			pgs_buf_puts(&b, "{\"query\":");
+			pgs_buf_json_string(&b, q->query);
+			pgs_buf_printf(&b, ",\"calls\":%llu,\"hits\":%llu,\"reads\":%llu}\n", (unsigned long long) q->calls,
+						   (unsigned long long) q->hits, (unsigned long long) q->reads);
+			fputs(b.data, stdout);
+		}
+		else
+			printf("%10llu %12llu %12llu  %.120s\n", (unsigned long long) q->calls, (unsigned long long) q->hits,
+				   (unsigned long long) q->reads, q->query);
+	}
+	pgs_buf_free(&b);
+	fflush(stdout);
+	return 0;
+}
+
 static const char usage_text[] =
-	"usage: pgscope io [--pid PID | -D DATADIR | --bin PATH] [--by relation|backend] [--hist]\n"
-	"                  [-U USER] [--dbname DB] [--json] [--duration SEC]\n"
+	"usage: pgscope io [--pid PID | -D DATADIR | --bin PATH] [--by relation|backend|query] [--hist]\n"
+	"                  [-d DATABASE] [-U USER] [--dbname DB] [--json] [--duration SEC]\n"
 	"  shared-buffer hits and reads, extends, read and write latency per relation and fork;\n"
 	"  per backend the bytes of read/write syscalls and fsyncs; buffers per statement:\n"
 	"  pgscope queries --breakdown; needs root or CAP_BPF+CAP_PERFMON\n";
@@ -231,6 +323,7 @@ cmd_io(int argc, char **argv)
 	static const struct option opts[] = {
 		PGS_TARGET_LONGOPTS,
 		{"by", required_argument, NULL, 2001},
+		{"database", required_argument, NULL, 'd'},
 		{"hist", no_argument, NULL, 2002},
 		{"username", required_argument, NULL, 'U'},
 		{"dbname", required_argument, NULL, 2003},
@@ -240,7 +333,10 @@ cmd_io(int argc, char **argv)
 	PgsTargetOpts to = {.duration = -1};
 	PgsTarget	t;
 	bool		by_backend = false,
+				by_query = false,
 				hist = false;
+	const char *only_database = NULL;
+	unsigned	only_db = 0;
 	const char *user = NULL,
 			   *dbname = NULL;
 	struct io_bpf *skel = NULL;
@@ -252,7 +348,7 @@ cmd_io(int argc, char **argv)
 
 	pgs_cmd = "pgscope io";
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:U:", opts, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, "p:D:U:d:", opts, NULL)) != -1)
 	{
 		if (opt == 'p')
 			opt = 1002;
@@ -263,8 +359,13 @@ cmd_io(int argc, char **argv)
 			case 2001:
 				if (strcmp(optarg, "backend") == 0)
 					by_backend = true;
+				else if (strcmp(optarg, "query") == 0)
+					by_query = true;
 				else if (strcmp(optarg, "relation") != 0)
-					pgs_usage("--by takes relation or backend, not \"%s\" (per query: pgscope queries --breakdown)", optarg);
+					pgs_usage("--by takes relation, backend or query, not \"%s\"", optarg);
+				break;
+			case 'd':
+				only_database = optarg;
 				break;
 			case 2002:
 				hist = true;
@@ -286,6 +387,8 @@ cmd_io(int argc, char **argv)
 		pgs_usage("unexpected argument \"%s\" (see pgscope io --help)", argv[optind]);
 	pgs_require_bpf_privileges();
 	pgs_resolve_target(&t, &to);
+	if (by_query)
+		return io_by_query(&t, to.duration, to.json, only_database);
 
 	skel = io_bpf__open();
 	if (skel == NULL)
@@ -335,13 +438,23 @@ cmd_io(int argc, char **argv)
 			pgs_err("fsyncs unavailable: %s does not export pg_fsync", t.bin);
 	}
 	names = pgs_names_open(&t, user, dbname);
+	if (only_database)
+	{
+		const char *params[1] = {only_database};
+		char	   *oid = pgs_names_fetch1(pgs_names_conn(names), "SELECT oid FROM pg_database WHERE datname = $1", 1, params);
+
+		if (oid == NULL)
+			pgs_usage("no database \"%s\" in the traced server (or it cannot be asked)", only_database);
+		only_db = (unsigned) strtoul(oid, NULL, 10);
+		free(oid);
+	}
 	fprintf(stderr, "%s: tracing IO of %s %d (PostgreSQL %d)\n", pgs_cmd,
 			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
 	fflush(stderr);
 	pgs_catch_signals();
 	pgs_tracer_wait(to.duration, 0, NULL, NULL);
 	if (!by_backend)
-		print_relations(skel, names, to.json, hist);
+		print_relations(skel, names, to.json, hist, only_db);
 	print_backends(skel, to.json);
 	rc = 0;
 

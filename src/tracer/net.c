@@ -106,7 +106,7 @@ learn_tick(void *arg)
 }
 
 static void
-report(struct net_bpf *skel, Who **list, PgsNames *names, bool json)
+report(struct net_bpf *skel, Who **list, PgsNames *names, bool json, const char *only_database)
 {
 	int			fd = bpf_map__fd(skel->maps.backends);
 	uint32_t	key,
@@ -127,7 +127,9 @@ report(struct net_bpf *skel, Who **list, PgsNames *names, bool json)
 		{
 			Who		   *w = who_of(list, names, key);
 
-			if (json)
+			if (only_database && strcmp(w->database, only_database) != 0)
+				;
+			else if (json)
 			{
 				b.len = 0;
 				pgs_buf_printf(&b, "{\"pid\":%u,\"client\":", key);
@@ -158,7 +160,8 @@ report(struct net_bpf *skel, Who **list, PgsNames *names, bool json)
 }
 
 static const char usage_text[] =
-	"usage: pgscope net [--pid PID | -D DATADIR | --bin PATH] [-U USER] [--dbname DB] [--json] [--duration SEC]\n"
+	"usage: pgscope net [--pid PID | -D DATADIR | --bin PATH] [-d DATABASE] [-U USER] [--dbname DB] [--json]\n"
+	"                   [--duration SEC]\n"
 	"  per backend and client: bytes and calls on the client socket, requests, time serving them and\n"
 	"  time waiting for the client; needs root or CAP_BPF+CAP_PERFMON\n";
 
@@ -170,12 +173,14 @@ cmd_net(int argc, char **argv)
 		{"username", required_argument, NULL, 'U'},
 		{"dbname", required_argument, NULL, 2001},
 		{"help", no_argument, NULL, 2002},
+		{"database", required_argument, NULL, 'd'},
 		{NULL, 0, NULL, 0}
 	};
 	PgsTargetOpts to = {.duration = -1};
 	PgsTarget	t;
 	const char *user = NULL,
-			   *dbname = NULL;
+			   *dbname = NULL,
+			   *only_database = NULL;
 	struct net_bpf *skel = NULL;
 	struct bpf_link *links[3] = {0};
 	PgsNames   *names = NULL;
@@ -187,7 +192,7 @@ cmd_net(int argc, char **argv)
 
 	pgs_cmd = "pgscope net";
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:U:", opts, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, "p:D:U:d:", opts, NULL)) != -1)
 	{
 		if (opt == 'p')
 			opt = 1002;
@@ -197,6 +202,9 @@ cmd_net(int argc, char **argv)
 		{
 			case 'U':
 				user = optarg;
+				break;
+			case 'd':
+				only_database = optarg;
 				break;
 			case 2001:
 				dbname = optarg;
@@ -251,7 +259,7 @@ cmd_net(int argc, char **argv)
 	learn_ctx.who = &who;
 	learn_ctx.names = names;
 	pgs_tracer_wait(to.duration, 0.2, learn_tick, &learn_ctx);
-	report(skel, &who, names, to.json);
+	report(skel, &who, names, to.json, only_database);
 	rc = 0;
 
 cleanup:
