@@ -21,6 +21,8 @@ const volatile __u32 off_rdata_data = 0;
 const volatile __u32 off_tot_len = 0;
 const volatile __u32 off_info = 0;
 const volatile __u32 off_rmid = 0;
+const volatile __u64 mydatabaseid_addr = 0;	/* &MyDatabaseId, for filter_db */
+const volatile __u32 filter_db = 0;			/* 0: every database */
 const volatile __u64 checkpointstats_addr = 0;
 const volatile __u64 nbuffers_addr = 0;
 const volatile __u32 off_bufs_written = 0;
@@ -93,6 +95,14 @@ BPF_KPROBE(on_insert, void *rdata)
 	if (!s)
 		return 0;
 	s->pending = 0;
+	if (filter_db)
+	{
+		__u32		db = 0;
+
+		/* a backend writes WAL for its own database (and shared catalogs) */
+		if (bpf_probe_read_user(&db, sizeof(db), (void *) mydatabaseid_addr) || db != filter_db)
+			return 0;
+	}
 	if (bpf_probe_read_user(&hdr, sizeof(hdr), rdata + off_rdata_data) || !hdr)
 		return 0;
 	bpf_probe_read_user(&s->tot_len, 4, (void *) (hdr + off_tot_len));

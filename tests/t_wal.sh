@@ -53,3 +53,17 @@ stmt_bytes=$(echo "$ins" | sed 's/.*"wal_bytes":\([0-9]*\).*/\1/')
 [ "$stmt_records" -ge 20000 ] || fail "the INSERT's WAL records per statement: $stmt_records"
 within "$stmt_bytes" "$((b1 - b0))" || fail "the INSERT's WAL bytes per statement: $stmt_bytes of $((b1 - b0))"
 echo "ok: WAL per statement: the INSERT wrote $stmt_records records, $stmt_bytes bytes"
+
+# -d: only the WAL of one database's backends
+q "CREATE DATABASE other"
+psql -X -q -d other -c "CREATE TABLE o (x int)"
+"$PGSCOPE" wal --pid "$PM" -d other --json >"$WORK/walo.json" 2>"$WORK/walo.err" &
+walpid=$!
+for _ in $(seq 1 100); do grep -q tracing "$WORK/walo.err" && break; sleep 0.1; done
+psql -X -q -c "INSERT INTO w SELECT g, 'x' FROM generate_series(1, 1000) g"
+psql -X -q -d other -c "INSERT INTO o SELECT g FROM generate_series(1, 100) g"
+kill -TERM "$walpid"
+wait "$walpid"
+# (the first row of a new page is logged as INSERT+INIT_PAGE)
+inserts=$(sed -n 's/.*"rmgr":"Heap","type":"INSERT[A-Z_+]*","records":\([0-9]*\).*/\1/p' "$WORK/walo.json" | awk '{ s += $1 } END { print s + 0 }')
+expect_eq "$inserts" 100 "-d other: only the 100 inserts of database other"

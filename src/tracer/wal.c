@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hist.h"
+#include "names.h"
 #include "tracer.h"
 #include "util.h"
 #include "wal.h"
@@ -265,7 +266,7 @@ print_summary(struct wal_bpf *skel, WalCtx *c)
 }
 
 static const char usage_text[] =
-	"usage: pgscope wal [--pid PID | -D DATADIR | --bin PATH] [--json] [--duration SEC]\n"
+	"usage: pgscope wal [--pid PID | -D DATADIR | --bin PATH] [-d DATABASE] [-U USER] [--json] [--duration SEC]\n"
 	"  WAL records and bytes by resource manager and record type and per backend, flush waits,\n"
 	"  checkpoints (printed as they happen); WAL per statement: pgscope queries --breakdown;\n"
 	"  needs root or CAP_BPF+CAP_PERFMON\n";
@@ -276,6 +277,8 @@ cmd_wal(int argc, char **argv)
 	static const struct option opts[] = {
 		PGS_TARGET_LONGOPTS,
 		{"help", no_argument, NULL, 2001},
+		{"database", required_argument, NULL, 'd'},
+		{"username", required_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0}
 	};
 	PgsTargetOpts to = {.duration = -1};
@@ -288,15 +291,28 @@ cmd_wal(int argc, char **argv)
 				err,
 				rc = EXIT_RUNTIME;
 	double		start;
+	const char *only_database = NULL,
+			   *user = NULL;
+	unsigned	only_db = 0;
 
 	pgs_cmd = "pgscope wal";
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:", opts, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, "p:D:d:U:", opts, NULL)) != -1)
 	{
 		if (opt == 'p')
 			opt = 1002;
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
+		if (opt == 'd')
+		{
+			only_database = optarg;
+			continue;
+		}
+		if (opt == 'U')
+		{
+			user = optarg;
+			continue;
+		}
 		if (opt == 2001)
 		{
 			fputs(usage_text, stdout);
@@ -312,6 +328,20 @@ cmd_wal(int argc, char **argv)
 		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
 				  t.major, t.major);
 	c.json = to.json;
+	if (only_database)
+	{
+		PgsNames   *names = pgs_names_open(&t, user, NULL);
+		const char *params[1] = {only_database};
+		char	   *oid = pgs_names_fetch1(pgs_names_conn(names), "SELECT oid FROM pg_database WHERE datname = $1", 1, params);
+
+		if (oid == NULL)
+			pgs_usage("no database \"%s\" in the traced server (or it cannot be asked)", only_database);
+		only_db = (unsigned) strtoul(oid, NULL, 10);
+		free(oid);
+		pgs_names_close(names);
+		if (!t.mydatabaseid)
+			pgs_usage("-d needs the exported global MyDatabaseId, which %s lacks", t.bin);
+	}
 
 	skel = wal_bpf__open();
 	if (skel == NULL)
@@ -325,6 +355,8 @@ cmd_wal(int argc, char **argv)
 	skel->rodata->off_tot_len = t.offsets->xlogrecord_tot_len;
 	skel->rodata->off_info = t.offsets->xlogrecord_info;
 	skel->rodata->off_rmid = t.offsets->xlogrecord_rmid;
+	skel->rodata->filter_db = only_db;
+	skel->rodata->mydatabaseid_addr = t.mydatabaseid;
 	skel->rodata->checkpointstats_addr = t.checkpointstats;
 	skel->rodata->nbuffers_addr = t.nbuffers;
 	skel->rodata->off_bufs_written = t.offsets->ckpt_bufs_written;
