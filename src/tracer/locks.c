@@ -314,7 +314,24 @@ read_holders(LocksCtx *c, Wait *w, int pid)
 	if (c->conn == NULL)
 		return;
 	snprintf(p, sizeof(p), "%d", pid);
-	r = pgs_query(c->conn,
+	if (w->ev.type == 5)
+	{
+		/*
+		 * A transaction's lock is held by the backend running it: found in
+		 * pg_stat_activity, without pg_locks, which takes every lock-manager
+		 * partition lock and stalls a busy server.
+		 */
+		char		xid[16];
+		const char *xparams[1] = {xid};
+
+		snprintf(xid, sizeof(xid), "%u", w->ev.field1);
+		r = pgs_query(c->conn,
+					  "SELECT pid, 'ExclusiveLock', coalesce(application_name, ''), coalesce(query, '') "
+					  "  FROM pg_stat_activity WHERE backend_xid = $1::xid ORDER BY pid",
+					  1, xparams, NULL, 0);
+	}
+	else
+		r = pgs_query(c->conn,
 				  "SELECT h.pid, h.mode, coalesce(a.application_name, ''), coalesce(a.query, '') "
 				  "  FROM pg_locks w JOIN pg_locks h "
 				  "    ON h.locktype = w.locktype AND h.database IS NOT DISTINCT FROM w.database "
