@@ -47,58 +47,57 @@ cmp_rows(const void *a, const void *b)
 	return ax < by ? 1 : ax > by ? -1 : 0;
 }
 
+typedef struct Collected
+{
+	IoRow	   *rows;
+	size_t		n,
+				cap;
+} Collected;
+
+static void
+collect_one(const void *k, const void *v, int ncpu, void *arg)
+{
+	const struct pgs_io_stats *vals = v;
+	Collected  *c = arg;
+	IoRow	   *r;
+
+	if (c->n == c->cap)
+	{
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->rows = realloc(c->rows, c->cap * sizeof(IoRow));
+		if (c->rows == NULL)
+			pgs_die("out of memory");
+	}
+	r = &c->rows[c->n++];
+	memset(r, 0, sizeof(*r));
+	memcpy(&r->key, k, sizeof(r->key));
+	for (int i = 0; i < ncpu; i++)
+	{
+		r->s.hits += vals[i].hits;
+		r->s.reads += vals[i].reads;
+		r->s.extends += vals[i].extends;
+		r->s.md_reads += vals[i].md_reads;
+		r->s.read_ns += vals[i].read_ns;
+		r->s.md_writes += vals[i].md_writes;
+		r->s.write_ns += vals[i].write_ns;
+		for (int j = 0; j < PGS_IO_SLOTS; j++)
+		{
+			r->s.read_hist[j] += vals[i].read_hist[j];
+			r->s.write_hist[j] += vals[i].write_hist[j];
+		}
+	}
+}
+
 static IoRow *
 collect(struct io_bpf *skel, size_t *n)
 {
-	int			fd = bpf_map__fd(skel->maps.relations);
-	int			ncpu = libbpf_num_possible_cpus();
-	struct pgs_io_stats *vals = calloc(ncpu, sizeof(*vals));
-	struct pgs_io_key key,
-				next;
-	IoRow	   *rows = NULL;
-	size_t		cap = 0;
-	int			err;
+	Collected	c = {0};
 
-	*n = 0;
-	err = bpf_map_get_next_key(fd, NULL, &next);
-	while (err == 0)
-	{
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
-		{
-			IoRow	   *r;
-
-			if (*n == cap)
-			{
-				cap = cap ? cap * 2 : 64;
-				rows = realloc(rows, cap * sizeof(IoRow));
-				if (rows == NULL)
-					pgs_die("out of memory");
-			}
-			r = &rows[(*n)++];
-			memset(r, 0, sizeof(*r));
-			r->key = key;
-			for (int c = 0; c < ncpu; c++)
-			{
-				r->s.hits += vals[c].hits;
-				r->s.reads += vals[c].reads;
-				r->s.extends += vals[c].extends;
-				r->s.md_reads += vals[c].md_reads;
-				r->s.read_ns += vals[c].read_ns;
-				r->s.md_writes += vals[c].md_writes;
-				r->s.write_ns += vals[c].write_ns;
-				for (int i = 0; i < PGS_IO_SLOTS; i++)
-				{
-					r->s.read_hist[i] += vals[c].read_hist[i];
-					r->s.write_hist[i] += vals[c].write_hist[i];
-				}
-			}
-		}
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-	free(vals);
-	qsort(rows, *n, sizeof(IoRow), cmp_rows);
-	return rows;
+	pgs_map_foreach(bpf_map__fd(skel->maps.relations), sizeof(struct pgs_io_key), sizeof(struct pgs_io_stats),
+					true, collect_one, &c);
+	qsort(c.rows, c.n, sizeof(IoRow), cmp_rows);
+	*n = c.n;
+	return c.rows;
 }
 
 static void
@@ -187,43 +186,36 @@ print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist, unsi
 }
 
 static void
+print_backend(const void *k, const void *v, int ncpu, void *arg)
+{
+	const struct pgs_io_backend *vals = v;
+	bool		json = *(bool *) arg;
+	struct pgs_io_backend t = {0};
+	uint32_t	pid = *(const uint32_t *) k;
+
+	for (int i = 0; i < ncpu; i++)
+	{
+		t.read_bytes += vals[i].read_bytes;
+		t.write_bytes += vals[i].write_bytes;
+		t.fsyncs += vals[i].fsyncs;
+		t.fsync_ns += vals[i].fsync_ns;
+	}
+	if (json)
+		printf("{\"pid\":%u,\"read_bytes\":%llu,\"write_bytes\":%llu,\"fsyncs\":%llu,\"fsync_ms\":%.3f}\n", pid,
+			   (unsigned long long) t.read_bytes, (unsigned long long) t.write_bytes,
+			   (unsigned long long) t.fsyncs, t.fsync_ns / 1e6);
+	else
+		printf("%8u %14llu %14llu %8llu %10.3f\n", pid, (unsigned long long) t.read_bytes,
+			   (unsigned long long) t.write_bytes, (unsigned long long) t.fsyncs, t.fsync_ns / 1e6);
+}
+
+static void
 print_backends(struct io_bpf *skel, bool json)
 {
-	int			fd = bpf_map__fd(skel->maps.backends);
-	int			ncpu = libbpf_num_possible_cpus();
-	struct pgs_io_backend *vals = calloc(ncpu, sizeof(*vals));
-	uint32_t	key,
-				next;
-	int			err;
-
 	if (!json)
 		printf("\n%8s %14s %14s %8s %10s\n", "PID", "READ_BYTES", "WRITE_BYTES", "FSYNCS", "FSYNC_MS");
-	err = bpf_map_get_next_key(fd, NULL, &next);
-	while (err == 0)
-	{
-		struct pgs_io_backend t = {0};
-
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
-		{
-			for (int c = 0; c < ncpu; c++)
-			{
-				t.read_bytes += vals[c].read_bytes;
-				t.write_bytes += vals[c].write_bytes;
-				t.fsyncs += vals[c].fsyncs;
-				t.fsync_ns += vals[c].fsync_ns;
-			}
-			if (json)
-				printf("{\"pid\":%u,\"read_bytes\":%llu,\"write_bytes\":%llu,\"fsyncs\":%llu,\"fsync_ms\":%.3f}\n", key,
-					   (unsigned long long) t.read_bytes, (unsigned long long) t.write_bytes,
-					   (unsigned long long) t.fsyncs, t.fsync_ns / 1e6);
-			else
-				printf("%8u %14llu %14llu %8llu %10.3f\n", key, (unsigned long long) t.read_bytes,
-					   (unsigned long long) t.write_bytes, (unsigned long long) t.fsyncs, t.fsync_ns / 1e6);
-		}
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-	free(vals);
+	pgs_map_foreach(bpf_map__fd(skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_io_backend), true,
+					print_backend, &json);
 	fflush(stdout);
 }
 

@@ -49,70 +49,68 @@ cmp_rows(const void *a, const void *b)
 	return x->acquisitions < y->acquisitions ? 1 : x->acquisitions > y->acquisitions ? -1 : 0;
 }
 
-/* sums the per-CPU values and merges tranches of the same name and mode */
+typedef struct Collected
+{
+	Row		   *rows;
+	size_t		n,
+				cap;
+} Collected;
+
+/* sums one entry's per-CPU values into the row of its tranche name and mode */
+static void
+collect_one(const void *k, const void *v, int ncpu, void *arg)
+{
+	const struct pgs_lw_key *key = k;
+	const struct pgs_lw_stats *vals = v;
+	Collected  *c = arg;
+	char		name[PGS_LW_NAME + 1] = "";
+	Row		   *r = NULL;
+
+	for (int i = 0; i < ncpu; i++)
+		if (vals[i].name[0])
+			memcpy(name, vals[i].name, PGS_LW_NAME);
+	if (!name[0])
+		snprintf(name, sizeof(name), "tranche@%llx", (unsigned long long) key->tranche);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->rows[i].mode == key->mode && strcmp(c->rows[i].name, name) == 0)
+			r = &c->rows[i];
+	if (r == NULL)
+	{
+		if (c->n == c->cap)
+		{
+			c->cap = c->cap ? c->cap * 2 : 64;
+			c->rows = realloc(c->rows, c->cap * sizeof(Row));
+			if (c->rows == NULL)
+				pgs_die("out of memory");
+		}
+		r = &c->rows[c->n++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->name, name, sizeof(r->name));
+		r->mode = key->mode;
+	}
+	for (int i = 0; i < ncpu; i++)
+	{
+		r->acquisitions += vals[i].acquisitions;
+		r->hist.count += vals[i].waits;
+		r->hist.sum_ns += vals[i].total_ns;
+		if (vals[i].max_ns > r->hist.max_ns)
+			r->hist.max_ns = vals[i].max_ns;
+		for (int s = 0; s < PGS_LW_SLOTS && s < PGS_HIST_SLOTS; s++)
+			r->hist.slots[s] += vals[i].hist[s];
+	}
+}
+
+/* tranches of the same name and mode merged, most waited first */
 static Row *
 collect(struct lwlocks_bpf *skel, size_t *nrows)
 {
-	int			fd = bpf_map__fd(skel->maps.stats);
-	int			ncpu = libbpf_num_possible_cpus();
-	struct pgs_lw_key key,
-				next;
-	struct pgs_lw_stats *vals = calloc(ncpu, sizeof(struct pgs_lw_stats));
-	Row		   *rows = NULL;
-	size_t		n = 0,
-				cap = 0;
-	int			err;
+	Collected	c = {0};
 
-	if (vals == NULL)
-		pgs_die("out of memory");
-	err = bpf_map_get_next_key(fd, NULL, &next);
-	while (err == 0)
-	{
-		char		name[PGS_LW_NAME + 1] = "";
-		Row		   *r = NULL;
-
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
-		{
-			for (int c = 0; c < ncpu; c++)
-				if (vals[c].name[0])
-					memcpy(name, vals[c].name, PGS_LW_NAME);
-			if (!name[0])
-				snprintf(name, sizeof(name), "tranche@%llx", (unsigned long long) key.tranche);
-			for (size_t i = 0; i < n; i++)
-				if (rows[i].mode == key.mode && strcmp(rows[i].name, name) == 0)
-					r = &rows[i];
-			if (r == NULL)
-			{
-				if (n == cap)
-				{
-					cap = cap ? cap * 2 : 64;
-					rows = realloc(rows, cap * sizeof(Row));
-					if (rows == NULL)
-						pgs_die("out of memory");
-				}
-				r = &rows[n++];
-				memset(r, 0, sizeof(*r));
-				memcpy(r->name, name, sizeof(r->name));
-				r->mode = key.mode;
-			}
-			for (int c = 0; c < ncpu; c++)
-			{
-				r->acquisitions += vals[c].acquisitions;
-				r->hist.count += vals[c].waits;
-				r->hist.sum_ns += vals[c].total_ns;
-				if (vals[c].max_ns > r->hist.max_ns)
-					r->hist.max_ns = vals[c].max_ns;
-				for (int s = 0; s < PGS_LW_SLOTS && s < PGS_HIST_SLOTS; s++)
-					r->hist.slots[s] += vals[c].hist[s];
-			}
-		}
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-	free(vals);
-	qsort(rows, n, sizeof(Row), cmp_rows);
-	*nrows = n;
-	return rows;
+	pgs_map_foreach(bpf_map__fd(skel->maps.stats), sizeof(struct pgs_lw_key), sizeof(struct pgs_lw_stats),
+					true, collect_one, &c);
+	qsort(c.rows, c.n, sizeof(Row), cmp_rows);
+	*nrows = c.n;
+	return c.rows;
 }
 
 static void

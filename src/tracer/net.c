@@ -73,90 +73,73 @@ who_of(Who **list, PgsNames *names, uint32_t pid)
 	return w;
 }
 
-/* learns who every backend in the map is while it is still connected */
-static void
-learn(struct net_bpf *skel, Who **list, PgsNames *names)
+typedef struct NetCtx
 {
-	int			fd = bpf_map__fd(skel->maps.backends);
-	uint32_t	key,
-				next;
-	int			err = bpf_map_get_next_key(fd, NULL, &next);
-
-	while (err == 0)
-	{
-		key = next;
-		who_of(list, names, key);
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-}
-
-typedef struct LearnCtx
-{
-	struct net_bpf *skel;
 	Who		  **who;
 	PgsNames   *names;
-} LearnCtx;
+	bool		json;
+	const char *only_database;
+	PgsBuf		b;
+} NetCtx;
+
+/* learns who a backend is while it is still connected */
+static void
+learn_one(const void *k, const void *v, int n, void *arg)
+{
+	NetCtx	   *c = arg;
+
+	who_of(c->who, c->names, *(const uint32_t *) k);
+}
+
+typedef struct Tick
+{
+	struct net_bpf *skel;
+	NetCtx	   *ctx;
+} Tick;
 
 static void
-learn_tick(void *arg)
+learn_every(void *arg)
 {
-	LearnCtx   *l = arg;
+	Tick	   *t = arg;
 
-	learn(l->skel, l->who, l->names);
+	pgs_map_foreach(bpf_map__fd(t->skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
+					learn_one, t->ctx);
 }
 
 static void
-report(struct net_bpf *skel, Who **list, PgsNames *names, bool json, const char *only_database)
+report_one(const void *k, const void *vp, int n, void *arg)
 {
-	int			fd = bpf_map__fd(skel->maps.backends);
-	uint32_t	key,
-				next;
-	int			err = bpf_map_get_next_key(fd, NULL, &next);
-	PgsBuf		b;
+	NetCtx	   *c = arg;
+	uint32_t	pid = *(const uint32_t *) k;
+	const struct pgs_net_backend *v = vp;
+	Who		   *w = who_of(c->who, c->names, pid);
+	PgsBuf	   *b = &c->b;
 
-	pgs_buf_init(&b);
-	if (!json)
-		printf("%8s %-22s %-12s %-12s %12s %12s %8s %8s %9s %12s %14s\n", "PID", "CLIENT", "DATABASE", "USER",
-			   "BYTES_IN", "BYTES_OUT", "RECVS", "SENDS", "REQUESTS", "SERVING_MS", "CLIENT_WAIT_MS");
-	while (err == 0)
+	if (c->only_database && strcmp(w->database, c->only_database) != 0)
+		return;
+	if (c->json)
 	{
-		struct pgs_net_backend v;
-
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, &v) == 0)
-		{
-			Who		   *w = who_of(list, names, key);
-
-			if (only_database && strcmp(w->database, only_database) != 0)
-				;
-			else if (json)
-			{
-				b.len = 0;
-				pgs_buf_printf(&b, "{\"pid\":%u,\"client\":", key);
-				pgs_buf_json_string(&b, w->client);
-				pgs_buf_puts(&b, ",\"database\":");
-				pgs_buf_json_string(&b, w->database);
-				pgs_buf_puts(&b, ",\"user\":");
-				pgs_buf_json_string(&b, w->user);
-				pgs_buf_puts(&b, ",\"application\":");
-				pgs_buf_json_string(&b, w->application);
-				pgs_buf_printf(&b, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"recvs\":%llu,\"sends\":%llu,\"requests\":%llu,"
-							   "\"serving_ms\":%.3f,\"client_wait_ms\":%.3f}\n",
-							   (unsigned long long) v.bytes_in, (unsigned long long) v.bytes_out,
-							   (unsigned long long) v.recvs, (unsigned long long) v.sends,
-							   (unsigned long long) v.requests, v.serving_ns / 1e6, v.client_ns / 1e6);
-				fputs(b.data, stdout);
-			}
-			else
-				printf("%8u %-22.22s %-12.12s %-12.12s %12llu %12llu %8llu %8llu %9llu %12.3f %14.3f\n", key, w->client,
-					   w->database, w->user, (unsigned long long) v.bytes_in, (unsigned long long) v.bytes_out,
-					   (unsigned long long) v.recvs, (unsigned long long) v.sends, (unsigned long long) v.requests,
-					   v.serving_ns / 1e6, v.client_ns / 1e6);
-		}
-		err = bpf_map_get_next_key(fd, &key, &next);
+		b->len = 0;
+		pgs_buf_printf(b, "{\"pid\":%u,\"client\":", pid);
+		pgs_buf_json_string(b, w->client);
+		pgs_buf_puts(b, ",\"database\":");
+		pgs_buf_json_string(b, w->database);
+		pgs_buf_puts(b, ",\"user\":");
+		pgs_buf_json_string(b, w->user);
+		pgs_buf_puts(b, ",\"application\":");
+		pgs_buf_json_string(b, w->application);
+		pgs_buf_printf(b, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"recvs\":%llu,\"sends\":%llu,\"requests\":%llu,"
+					   "\"serving_ms\":%.3f,\"client_wait_ms\":%.3f}\n",
+					   (unsigned long long) v->bytes_in, (unsigned long long) v->bytes_out,
+					   (unsigned long long) v->recvs, (unsigned long long) v->sends,
+					   (unsigned long long) v->requests, v->serving_ns / 1e6, v->client_ns / 1e6);
+		fputs(b->data, stdout);
 	}
-	pgs_buf_free(&b);
-	fflush(stdout);
+	else
+		printf("%8u %-22.22s %-12.12s %-12.12s %12llu %12llu %8llu %8llu %9llu %12.3f %14.3f\n", pid, w->client,
+			   w->database, w->user, (unsigned long long) v->bytes_in, (unsigned long long) v->bytes_out,
+			   (unsigned long long) v->recvs, (unsigned long long) v->sends, (unsigned long long) v->requests,
+			   v->serving_ns / 1e6, v->client_ns / 1e6);
 }
 
 static const char usage_text[] =
@@ -188,7 +171,8 @@ cmd_net(int argc, char **argv)
 	int			opt,
 				err,
 				rc = EXIT_RUNTIME;
-	LearnCtx	learn_ctx;
+	NetCtx		ctx = {0};
+	Tick		tick;
 
 	pgs_cmd = "pgscope net";
 	opterr = 0;
@@ -254,12 +238,22 @@ cmd_net(int argc, char **argv)
 			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
 	fflush(stderr);
 	pgs_catch_signals();
+	pgs_buf_init(&ctx.b);
+	ctx.who = &who;
+	ctx.names = names;
+	ctx.json = to.json;
+	ctx.only_database = only_database;
 	/* who the backends are is learnt while they are connected */
-	learn_ctx.skel = skel;
-	learn_ctx.who = &who;
-	learn_ctx.names = names;
-	pgs_tracer_wait(to.duration, 0.2, learn_tick, &learn_ctx);
-	report(skel, &who, names, to.json, only_database);
+	tick.skel = skel;
+	tick.ctx = &ctx;
+	pgs_tracer_wait(to.duration, 0.2, learn_every, &tick);
+	if (!to.json)
+		printf("%8s %-22s %-12s %-12s %12s %12s %8s %8s %9s %12s %14s\n", "PID", "CLIENT", "DATABASE", "USER",
+			   "BYTES_IN", "BYTES_OUT", "RECVS", "SENDS", "REQUESTS", "SERVING_MS", "CLIENT_WAIT_MS");
+	pgs_map_foreach(bpf_map__fd(skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
+					report_one, &ctx);
+	fflush(stdout);
+	pgs_buf_free(&ctx.b);
 	rc = 0;
 
 cleanup:

@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "pg_offsets.h"
 #include "tracer_cmds.h"
 #include "util.h"
@@ -484,6 +487,29 @@ pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *), voi
 			next += tick_seconds;
 		}
 	}
+}
+
+void
+pgs_map_foreach(int fd, size_t key_size, size_t value_size, bool percpu, pgs_map_cb cb, void *arg)
+{
+	int			n = percpu ? libbpf_num_possible_cpus() : 1;
+	/* the kernel lays per-CPU values out 8-byte aligned */
+	size_t		stride = percpu ? (value_size + 7) / 8 * 8 : value_size;
+	char	   *key = pgs_xmalloc(key_size),
+			   *next = pgs_xmalloc(key_size),
+			   *vals = pgs_xmalloc(stride * (n > 0 ? n : 1));
+	int			err = bpf_map_get_next_key(fd, NULL, next);
+
+	while (err == 0)
+	{
+		memcpy(key, next, key_size);
+		if (bpf_map_lookup_elem(fd, key, vals) == 0)
+			cb(key, vals, n, arg);
+		err = bpf_map_get_next_key(fd, key, next);
+	}
+	free(key);
+	free(next);
+	free(vals);
 }
 
 void

@@ -76,6 +76,14 @@ void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, si
  */
 void pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *), void *arg);
 
+/*
+ * Calls cb(key, values, nvalues, arg) for every entry of BPF hash map fd:
+ * for a per-CPU map (percpu) values holds one value per possible CPU, to be
+ * summed by the caller; otherwise one value.
+ */
+typedef void (*pgs_map_cb) (const void *key, const void *values, int nvalues, void *arg);
+void pgs_map_foreach(int fd, size_t key_size, size_t value_size, bool percpu, pgs_map_cb cb, void *arg);
+
 /* the usage error for the option getopt could not take (exits 2) */
 _Noreturn void pgs_bad_option(char **argv, int optind, int optopt, const char *cmd);
 

@@ -94,46 +94,47 @@ cmp_bytes(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
 }
 
+typedef struct Collected
+{
+	WalRow	   *rows;
+	size_t		n,
+				cap;
+} Collected;
+
+static void
+collect_one(const void *k, const void *v, int ncpu, void *arg)
+{
+	const struct pgs_wal_stats *vals = v;
+	Collected  *c = arg;
+	WalRow	   *r;
+
+	if (c->n == c->cap)
+	{
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->rows = realloc(c->rows, c->cap * sizeof(WalRow));
+		if (c->rows == NULL)
+			pgs_die("out of memory");
+	}
+	r = &c->rows[c->n++];
+	memset(r, 0, sizeof(*r));
+	memcpy(&r->key, k, sizeof(r->key));
+	for (int i = 0; i < ncpu; i++)
+	{
+		r->records += vals[i].records;
+		r->bytes += vals[i].bytes;
+	}
+}
+
 static WalRow *
 collect(struct wal_bpf *skel, size_t *n)
 {
-	int			fd = bpf_map__fd(skel->maps.records);
-	int			ncpu = libbpf_num_possible_cpus();
-	struct pgs_wal_stats *vals = calloc(ncpu, sizeof(*vals));
-	struct pgs_wal_key key,
-				next;
-	WalRow	   *rows = NULL;
-	size_t		cap = 0;
-	int			err;
+	Collected	c = {0};
 
-	*n = 0;
-	err = bpf_map_get_next_key(fd, NULL, &next);
-	while (err == 0)
-	{
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, vals) == 0)
-		{
-			if (*n == cap)
-			{
-				cap = cap ? cap * 2 : 64;
-				rows = realloc(rows, cap * sizeof(WalRow));
-				if (rows == NULL)
-					pgs_die("out of memory");
-			}
-			memset(&rows[*n], 0, sizeof(WalRow));
-			rows[*n].key = key;
-			for (int c = 0; c < ncpu; c++)
-			{
-				rows[*n].records += vals[c].records;
-				rows[*n].bytes += vals[c].bytes;
-			}
-			(*n)++;
-		}
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-	free(vals);
-	qsort(rows, *n, sizeof(WalRow), cmp_bytes);
-	return rows;
+	pgs_map_foreach(bpf_map__fd(skel->maps.records), sizeof(struct pgs_wal_key), sizeof(struct pgs_wal_stats),
+					true, collect_one, &c);
+	qsort(c.rows, c.n, sizeof(WalRow), cmp_bytes);
+	*n = c.n;
+	return c.rows;
 }
 
 static void
