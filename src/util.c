@@ -128,6 +128,18 @@ pgs_xmalloc(size_t n)
 	return p;
 }
 
+void *
+pgs_grow(void *array, size_t *cap, size_t n, size_t elem_size)
+{
+	if (n < *cap)
+		return array;
+	*cap = *cap ? *cap * 2 : 64;
+	array = realloc(array, *cap * elem_size);
+	if (array == NULL)
+		pgs_die("cannot allocate %zu bytes: out of memory", *cap * elem_size);
+	return array;
+}
+
 char *
 pgs_xstrdup(const char *s)
 {

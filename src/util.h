@@ -61,6 +61,9 @@ char *pgs_read_file(const char *path, size_t *len);
 int pgs_write_file(const char *path, const char *data, size_t len);
 
 void *pgs_xmalloc(size_t n);
+
+/* array with room for element n (doubling *cap as needed); exits when memory runs out */
+void *pgs_grow(void *array, size_t *cap, size_t n, size_t elem_size);
 char *pgs_xstrdup(const char *s);
 
 

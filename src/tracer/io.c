@@ -61,13 +61,7 @@ collect_one(const void *k, const void *v, int ncpu, void *arg)
 	Collected  *c = arg;
 	IoRow	   *r;
 
-	if (c->n == c->cap)
-	{
-		c->cap = c->cap ? c->cap * 2 : 64;
-		c->rows = realloc(c->rows, c->cap * sizeof(IoRow));
-		if (c->rows == NULL)
-			pgs_die("out of memory");
-	}
+	c->rows = pgs_grow(c->rows, &c->cap, c->n, sizeof(IoRow));
 	r = &c->rows[c->n++];
 	memset(r, 0, sizeof(*r));
 	memcpy(&r->key, k, sizeof(r->key));
@@ -335,7 +329,6 @@ cmd_io(int argc, char **argv)
 	struct bpf_link *links[10] = {0};
 	PgsNames   *names = NULL;
 	int			opt,
-				err,
 				rc = EXIT_RUNTIME;
 
 	pgs_cmd = "pgscope io";
@@ -377,31 +370,13 @@ cmd_io(int argc, char **argv)
 	}
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope io --help)", argv[optind]);
-	pgs_require_bpf_privileges();
+	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (by_query)
 		return io_by_query(&t, to.duration, to.json, only_database);
 
-	skel = io_bpf__open();
-	if (skel == NULL)
-	{
-		pgs_err("cannot open the BPF program: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->filter_pid = t.backend;
-	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
-	err = io_bpf__load(skel);
-	if (err)
-	{
-		pgs_err("cannot load the BPF program: %s", strerror(-err));
-		goto cleanup;
-	}
-	err = pgs_ensure_tracefs();
-	if (err)
-	{
-		pgs_err("cannot mount tracefs at /sys/kernel/tracing: %s", strerror(-err));
-		goto cleanup;
-	}
+	PGS_SKEL_OPEN(io, skel, &t);
+	PGS_SKEL_LOAD(io, skel);
 	{
 		int			pid = t.backend ? t.backend : -1;
 		LIBBPF_OPTS(bpf_uprobe_opts, fs, .func_name = "pg_fsync");

@@ -83,13 +83,7 @@ key_record(KeyStats *k, uint64_t ns, bool keep)
 		k->max_ns = ns;
 	if (!keep)
 		return;
-	if (k->n == k->cap)
-	{
-		k->cap = k->cap ? k->cap * 2 : 64;
-		k->durations = realloc(k->durations, k->cap * sizeof(uint64_t));
-		if (k->durations == NULL)
-			pgs_die("out of memory");
-	}
+	k->durations = pgs_grow(k->durations, &k->cap, k->n, sizeof(uint64_t));
 	k->durations[k->n++] = ns;
 }
 
@@ -327,7 +321,7 @@ cmd_latency(int argc, char **argv)
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope latency --help)", argv[optind]);
 
-	pgs_require_bpf_privileges();
+	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	so.duration = to.duration;
 	c->json = to.json;

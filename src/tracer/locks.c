@@ -894,7 +894,7 @@ cmd_locks(int argc, char **argv)
 	}
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope locks --help)", argv[optind]);
-	pgs_require_bpf_privileges();
+	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (!t.offsets)
 		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
@@ -905,14 +905,7 @@ cmd_locks(int argc, char **argv)
 	c->names = pgs_names_open(&t, user, dbname);
 	c->conn = pgs_names_conn(c->names);
 
-	skel = locks_bpf__open();
-	if (skel == NULL)
-	{
-		pgs_err("cannot open the BPF program: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->filter_pid = t.backend;
-	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
+	PGS_SKEL_OPEN(locks, skel, &t);
 	skel->rodata->mydatabaseid_addr = t.mydatabaseid;
 	skel->rodata->off_rd_id = t.offsets->relation_rd_id;
 	skel->rodata->off_t_self = t.offsets->heaptuple_t_self;
@@ -926,12 +919,7 @@ cmd_locks(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.on_acquire_ret, c->all);
 	bpf_program__set_autoload(skel->progs.on_release, c->all);
 	bpf_program__set_autoload(skel->progs.on_release_all, c->all);
-	err = locks_bpf__load(skel);
-	if (err)
-	{
-		pgs_err("cannot load the BPF program: %s", strerror(-err));
-		goto cleanup;
-	}
+	PGS_SKEL_LOAD(locks, skel);
 	{
 		int			pid = t.backend ? t.backend : -1;
 		LIBBPF_OPTS(bpf_uprobe_opts, up);

@@ -76,13 +76,7 @@ collect_one(const void *k, const void *v, int ncpu, void *arg)
 			r = &c->rows[i];
 	if (r == NULL)
 	{
-		if (c->n == c->cap)
-		{
-			c->cap = c->cap ? c->cap * 2 : 64;
-			c->rows = realloc(c->rows, c->cap * sizeof(Row));
-			if (c->rows == NULL)
-				pgs_die("out of memory");
-		}
+		c->rows = pgs_grow(c->rows, &c->cap, c->n, sizeof(Row));
 		r = &c->rows[c->n++];
 		memset(r, 0, sizeof(*r));
 		memcpy(r->name, name, sizeof(r->name));
@@ -213,7 +207,6 @@ cmd_lwlocks(int argc, char **argv)
 	struct lwlocks_bpf *skel = NULL;
 	struct bpf_link *links[3] = {0};
 	int			opt,
-				err,
 				rc = EXIT_RUNTIME;
 
 	pgs_cmd = "pgscope lwlocks";
@@ -245,25 +238,13 @@ cmd_lwlocks(int argc, char **argv)
 	}
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope lwlocks --help)", argv[optind]);
-	pgs_require_bpf_privileges();
+	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	o.json = to.json;
 
-	skel = lwlocks_bpf__open();
-	if (skel == NULL)
-	{
-		pgs_err("cannot open the BPF program: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->filter_pid = t.backend;
-	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
+	PGS_SKEL_OPEN(lwlocks, skel, &t);
 	bpf_program__set_autoload(skel->progs.on_acquire, o.acquisitions);
-	err = lwlocks_bpf__load(skel);
-	if (err)
-	{
-		pgs_err("cannot load the BPF program: %s", strerror(-err));
-		goto cleanup;
-	}
+	PGS_SKEL_LOAD(lwlocks, skel);
 	{
 		int			pid = t.backend ? t.backend : -1;
 

@@ -169,7 +169,6 @@ cmd_net(int argc, char **argv)
 	PgsNames   *names = NULL;
 	Who		   *who = NULL;
 	int			opt,
-				err,
 				rc = EXIT_RUNTIME;
 	NetCtx		ctx = {0};
 	Tick		tick;
@@ -202,29 +201,11 @@ cmd_net(int argc, char **argv)
 	}
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope net --help)", argv[optind]);
-	pgs_require_bpf_privileges();
+	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 
-	skel = net_bpf__open();
-	if (skel == NULL)
-	{
-		pgs_err("cannot open the BPF program: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->filter_pid = t.backend;
-	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
-	err = net_bpf__load(skel);
-	if (err)
-	{
-		pgs_err("cannot load the BPF program: %s", strerror(-err));
-		goto cleanup;
-	}
-	err = pgs_ensure_tracefs();
-	if (err)
-	{
-		pgs_err("cannot mount tracefs at /sys/kernel/tracing: %s", strerror(-err));
-		goto cleanup;
-	}
+	PGS_SKEL_OPEN(net, skel, &t);
+	PGS_SKEL_LOAD(net, skel);
 	links[0] = bpf_program__attach(skel->progs.on_recv);
 	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send_enter) : NULL;
 	links[2] = links[1] ? bpf_program__attach(skel->progs.on_send_exit) : NULL;

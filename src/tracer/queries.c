@@ -170,7 +170,7 @@ cmd_queries(int argc, char **argv)
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope queries --help)", argv[optind]);
 
-	pgs_require_bpf_privileges();
+	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (!t.offsets)
 		pgs_err("no struct offsets for PostgreSQL %d (install postgresql-server-dev-%d and rebuild): database and user names unavailable",

@@ -151,14 +151,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 
 	memset(stats, 0, sizeof(*stats));
 	libbpf_set_print(libbpf_print);
-	skel = queries_bpf__open();
-	if (skel == NULL)
-	{
-		pgs_err("cannot open the BPF program: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->filter_pid = t->backend;
-	skel->rodata->filter_ppid = t->backend ? 0 : t->postmaster;
+	PGS_SKEL_OPEN(queries, skel, t);
 	skel->rodata->min_ns = o->min_ns;
 	skel->rodata->capture_len = o->capture_len;
 	if (t->myprocport && t->offsets)
@@ -191,18 +184,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 		pgs_err("wait event classes unavailable: %s does not export my_wait_event_info; off-CPU time is reported unclassified",
 				t->bin);
 
-	err = queries_bpf__load(skel);
-	if (err)
-	{
-		pgs_err("cannot load the BPF program: %s", strerror(-err));
-		goto cleanup;
-	}
-	err = pgs_ensure_tracefs();
-	if (err)
-	{
-		pgs_err("cannot mount tracefs at /sys/kernel/tracing (needed to find tracepoints): %s", strerror(-err));
-		goto cleanup;
-	}
+	PGS_SKEL_LOAD(queries, skel);
 	links[0] = bpf_program__attach(skel->progs.on_recv);
 	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send) : NULL;
 	if (links[1] == NULL)

@@ -9,6 +9,7 @@
 #include "tracer.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,14 +58,27 @@ pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg)
 	return false;
 }
 
+
+static int
+ensure_tracefs(void)
+{
+	if (access("/sys/kernel/tracing/events", F_OK) == 0 ||
+		access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+		return 0;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) != 0)
+		return -errno;
+	return 0;
+}
+
 void
-pgs_require_bpf_privileges(void)
+pgs_tracer_prepare(void)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
 	bool		bpf,
 				perfmon,
 				sysadmin;
+	int			err;
 
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data) != 0)
@@ -75,17 +89,8 @@ pgs_require_bpf_privileges(void)
 	if (!(sysadmin || (bpf && perfmon)))
 		pgs_die("tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON (missing:%s%s): run it with sudo",
 				bpf || sysadmin ? "" : " CAP_BPF", perfmon || sysadmin ? "" : " CAP_PERFMON");
-}
-
-int
-pgs_ensure_tracefs(void)
-{
-	if (access("/sys/kernel/tracing/events", F_OK) == 0 ||
-		access("/sys/kernel/debug/tracing/events", F_OK) == 0)
-		return 0;
-	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) != 0)
-		return -errno;
-	return 0;
+	if ((err = ensure_tracefs()) != 0)
+		pgs_die("cannot mount tracefs at /sys/kernel/tracing (tracepoints are found through it): %s", strerror(-err));
 }
 
 /* ---------- ELF: .dynsym of the server binary ---------- */
@@ -103,6 +108,23 @@ typedef struct BinFacts
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
+
+/* the exported globals the tracers read, where each lands in BinFacts and PgsTarget */
+static const struct
+{
+	const char *name;
+	size_t		facts_off;
+	size_t		target_off;
+}			exported_globals[] = {
+	{"MyProcPort", offsetof(BinFacts, myprocport), offsetof(PgsTarget, myprocport)},
+	{"MyDatabaseId", offsetof(BinFacts, mydatabaseid), offsetof(PgsTarget, mydatabaseid)},
+	{"my_wait_event_info", offsetof(BinFacts, my_wait_event_info), offsetof(PgsTarget, my_wait_event_info)},
+	{"pgBufferUsage", offsetof(BinFacts, pgbufferusage), offsetof(PgsTarget, pgbufferusage)},
+	{"pgWalUsage", offsetof(BinFacts, pgwalusage), offsetof(PgsTarget, pgwalusage)},
+	{"CheckpointStats", offsetof(BinFacts, checkpointstats), offsetof(PgsTarget, checkpointstats)},
+	{"NBuffers", offsetof(BinFacts, nbuffers), offsetof(PgsTarget, nbuffers)},
+};
+static const size_t lengthof_globals = sizeof(exported_globals) / sizeof(exported_globals[0]);
 
 static int
 read_bin_facts(const char *path, BinFacts *f)
@@ -157,20 +179,9 @@ read_bin_facts(const char *path, BinFacts *f)
 				continue;
 			if (strcmp(name, "PostgresMain") == 0)
 				f->is_postgres = true;
-			else if (strcmp(name, "MyProcPort") == 0)
-				f->myprocport = sym.st_value;
-			else if (strcmp(name, "MyDatabaseId") == 0)
-				f->mydatabaseid = sym.st_value;
-			else if (strcmp(name, "my_wait_event_info") == 0)
-				f->my_wait_event_info = sym.st_value;
-			else if (strcmp(name, "pgBufferUsage") == 0)
-				f->pgbufferusage = sym.st_value;
-			else if (strcmp(name, "pgWalUsage") == 0)
-				f->pgwalusage = sym.st_value;
-			else if (strcmp(name, "CheckpointStats") == 0)
-				f->checkpointstats = sym.st_value;
-			else if (strcmp(name, "NBuffers") == 0)
-				f->nbuffers = sym.st_value;
+			for (size_t g = 0; g < lengthof_globals; g++)
+				if (strcmp(name, exported_globals[g].name) == 0)
+					*(uint64_t *) ((char *) f + exported_globals[g].facts_off) = sym.st_value;
 		}
 	}
 	elf_end(e);
@@ -459,13 +470,12 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 
 		if (!f.pie || base)
 		{
-			t->myprocport = f.myprocport ? f.myprocport + shift : 0;
-			t->mydatabaseid = f.mydatabaseid ? f.mydatabaseid + shift : 0;
-			t->my_wait_event_info = f.my_wait_event_info ? f.my_wait_event_info + shift : 0;
-			t->pgbufferusage = f.pgbufferusage ? f.pgbufferusage + shift : 0;
-			t->pgwalusage = f.pgwalusage ? f.pgwalusage + shift : 0;
-			t->checkpointstats = f.checkpointstats ? f.checkpointstats + shift : 0;
-			t->nbuffers = f.nbuffers ? f.nbuffers + shift : 0;
+			for (size_t g = 0; g < lengthof_globals; g++)
+			{
+				uint64_t	v = *(uint64_t *) ((char *) &f + exported_globals[g].facts_off);
+
+				*(uint64_t *) ((char *) t + exported_globals[g].target_off) = v ? v + shift : 0;
+			}
 		}
 	}
 }

@@ -51,14 +51,12 @@ typedef struct PgsTargetOpts
 /* handles the options above; true if opt was one of them */
 bool pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg);
 
-/* exits 1 unless we are root or hold CAP_BPF and CAP_PERFMON */
-void pgs_require_bpf_privileges(void);
-
 /*
- * Tracepoints are found through tracefs, which a fresh system may not have
- * mounted: mount it at /sys/kernel/tracing when missing.  0 or -errno.
+ * Exits 1 unless we are root or hold CAP_BPF and CAP_PERFMON, and unless
+ * tracefs, through which tracepoints are found and which a fresh system may
+ * not have mounted, is there (it is mounted at /sys/kernel/tracing if not).
  */
-int pgs_ensure_tracefs(void);
+void pgs_tracer_prepare(void);
 
 /*
  * Finds the server from --bin, --pid or -D (or the only running one) and
@@ -66,6 +64,33 @@ int pgs_ensure_tracefs(void);
  * such process) and 1 when nothing runs.
  */
 void pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o);
+
+/*
+ * Every tracer drives its skeleton the same way (open, set rodata, load,
+ * attach, poll, destroy) with one "cleanup:" label; these are its first and
+ * third steps.  PGS_SKEL_OPEN also sets the process filter of filter.bpf.h.
+ */
+#define PGS_SKEL_OPEN(name, skel, t) \
+	do { \
+		(skel) = name##_bpf__open(); \
+		if ((skel) == NULL) \
+		{ \
+			pgs_err("cannot open the BPF program: %s", strerror(errno)); \
+			goto cleanup; \
+		} \
+		(skel)->rodata->filter_pid = (t)->backend; \
+		(skel)->rodata->filter_ppid = (t)->backend ? 0 : (t)->postmaster; \
+	} while (0)
+
+#define PGS_SKEL_LOAD(name, skel) \
+	do { \
+		int			load_err_ = name##_bpf__load(skel); \
+		if (load_err_) \
+		{ \
+			pgs_err("cannot load the BPF program: %s", strerror(-load_err_)); \
+			goto cleanup; \
+		} \
+	} while (0)
 
 /* wall-clock "HH:MM:SS.mmm" (and ISO 8601 for JSON) of a CLOCK_MONOTONIC time */
 void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen);

@@ -108,13 +108,7 @@ collect_one(const void *k, const void *v, int ncpu, void *arg)
 	Collected  *c = arg;
 	WalRow	   *r;
 
-	if (c->n == c->cap)
-	{
-		c->cap = c->cap ? c->cap * 2 : 64;
-		c->rows = realloc(c->rows, c->cap * sizeof(WalRow));
-		if (c->rows == NULL)
-			pgs_die("out of memory");
-	}
+	c->rows = pgs_grow(c->rows, &c->cap, c->n, sizeof(WalRow));
 	r = &c->rows[c->n++];
 	memset(r, 0, sizeof(*r));
 	memcpy(&r->key, k, sizeof(r->key));
@@ -323,7 +317,7 @@ cmd_wal(int argc, char **argv)
 	}
 	if (optind < argc)
 		pgs_usage("unexpected argument \"%s\" (see pgscope wal --help)", argv[optind]);
-	pgs_require_bpf_privileges();
+	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (!t.offsets)
 		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
@@ -344,14 +338,7 @@ cmd_wal(int argc, char **argv)
 			pgs_usage("-d needs the exported global MyDatabaseId, which %s lacks", t.bin);
 	}
 
-	skel = wal_bpf__open();
-	if (skel == NULL)
-	{
-		pgs_err("cannot open the BPF program: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->filter_pid = t.backend;
-	skel->rodata->filter_ppid = t.backend ? 0 : t.postmaster;
+	PGS_SKEL_OPEN(wal, skel, &t);
 	skel->rodata->off_rdata_data = t.offsets->xlogrecdata_data;
 	skel->rodata->off_tot_len = t.offsets->xlogrecord_tot_len;
 	skel->rodata->off_info = t.offsets->xlogrecord_info;
@@ -364,12 +351,7 @@ cmd_wal(int argc, char **argv)
 	skel->rodata->off_segs_added = t.offsets->ckpt_segs_added;
 	skel->rodata->off_segs_removed = t.offsets->ckpt_segs_removed;
 	skel->rodata->off_segs_recycled = t.offsets->ckpt_segs_recycled;
-	err = wal_bpf__load(skel);
-	if (err)
-	{
-		pgs_err("cannot load the BPF program: %s", strerror(-err));
-		goto cleanup;
-	}
+	PGS_SKEL_LOAD(wal, skel);
 	{
 		int			pid = t.backend ? t.backend : -1;
 		LIBBPF_OPTS(bpf_uprobe_opts, ins, .func_name = "XLogInsertRecord");
