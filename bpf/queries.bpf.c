@@ -415,9 +415,10 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 
 		b->ev.cpu_ns += now - b->on_start;
 		b->on_start = 0;
-		if (my_wait_event_info_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) my_wait_event_info_addr) && p)
+		if (!preempt && my_wait_event_info_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) my_wait_event_info_addr) && p)
 			bpf_probe_read_user(&wei, sizeof(wei), (void *) p);
-		b->off_class = wait_class_slot(wei);
+		/* still runnable: waiting for a CPU, whatever the wait event says */
+		b->off_class = (preempt || prev->__state == 0) ? PGS_RUNQUEUE : wait_class_slot(wei);
 		b->off_start = now;
 	}
 	b = bpf_task_storage_get(&backends, next, 0, 0);

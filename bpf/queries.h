@@ -24,10 +24,12 @@
 
 /*
  * Off-CPU time by the wait event class the backend advertised when it was
- * switched out: 0 none (preempted or waiting without a wait event), then
- * PostgreSQL's classes in the order of their class bytes (utils/wait_event.h).
+ * switched out: 0 none (sleeping without a wait event), then PostgreSQL's
+ * classes in the order of their class bytes (utils/wait_event.h), then
+ * PGS_RUNQUEUE: preempted while still runnable, i.e. waiting for a CPU.
  */
-#define PGS_WAIT_CLASSES 10
+#define PGS_WAIT_CLASSES 11
+#define PGS_RUNQUEUE 10
 
 struct pgs_query_event
 {

@@ -9,7 +9,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "the tracer tests need root"
-KEEP=${KEEP:-}
 start_cluster "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all"
 PM=$(head -1 "$PGDIR/data/postmaster.pid")
 q "CREATE EXTENSION pg_stat_statements"
@@ -92,19 +91,38 @@ locker=$!
 sleep 0.1
 psql -X -q -c "SELECT * FROM bd AS bd_lock" >/dev/null
 wait "$locker"
+# a CPU-bound query sharing one CPU with a busy loop: about half of it waits for the CPU
+psql -X -q -c "SELECT pg_sleep(0.5) AS bd_pin" -c "SELECT count(*) AS bd_rq FROM generate_series(1, 3000000)" >/dev/null &
+pinned=$!
+bpid=
+for _ in $(seq 1 40); do
+  bpid=$(q "SELECT pid FROM pg_stat_activity WHERE query LIKE '%AS bd_pin'")
+  [ -n "$bpid" ] && break
+  sleep 0.05
+done
+[ -n "$bpid" ] || fail "the pinned backend did not show up"
+taskset -cp 0 "$bpid" >/dev/null
+taskset -c 0 sh -c 'while :; do :; done' &
+spinner=$!
+wait "$pinned"
+kill "$spinner"; wait "$spinner" 2>/dev/null || true
 stop_tracer "$WORK/bd.json"
+grep -E 'bd_(cpu|rq)' "$WORK/bd.json" | sed 's/"shared_blks_hit.*"query"/ "query"/'
 psql -X -qAt -v ON_ERROR_STOP=1 <<SQL >"$WORK/bdcheck"
 CREATE TEMP TABLE raw (line text);
 \copy raw FROM '$WORK/bd.json' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')
 CREATE TEMP TABLE s AS SELECT j->>'query' AS q, (j->>'duration_ms')::float8 AS d, j->'breakdown_ms' AS b
   FROM (SELECT line::jsonb AS j FROM raw) x;
 SELECT 'sleep:' || bool_and((b->>'Timeout')::float8 >= 0.95 * d) FROM s WHERE q LIKE '%bd_sleep%';
-SELECT 'cpu:' || bool_and((b->>'CPU')::float8 >= 0.90 * d) FROM s WHERE q LIKE '%bd_cpu%';
+SELECT 'cpu:' || bool_and((b->>'CPU')::float8 + coalesce((b->>'Runqueue')::float8, 0) >= 0.90 * d) FROM s WHERE q LIKE '%bd_cpu%';
+SELECT 'rq:' || bool_and((b->>'CPU')::float8 + coalesce((b->>'Runqueue')::float8, 0) >= 0.90 * d
+                         AND coalesce((b->>'Runqueue')::float8, 0) >= 0.25 * d) FROM s WHERE q LIKE '%bd_rq%';
 SELECT 'lock:' || bool_and((b->>'Lock')::float8 >= 0.90 * d AND d >= 200) FROM s WHERE q LIKE '%bd_lock%';
 SELECT 'sum:' || bool_and(abs((SELECT sum(value::float8) FROM jsonb_each_text(b)) - d) <= 0.05 * d + 0.05) || '/' || count(*) FROM s;
 SQL
 expect_eq "$(sed -n 's/^sleep://p' "$WORK/bdcheck")" true "--breakdown: pg_sleep(0.2) is >= 95% Timeout"
-expect_eq "$(sed -n 's/^cpu://p' "$WORK/bdcheck")" true "--breakdown: a CPU-bound query is >= 90% on CPU"
+expect_eq "$(sed -n 's/^cpu://p' "$WORK/bdcheck")" true "--breakdown: a CPU-bound query is >= 90% on CPU or waiting for one"
+expect_eq "$(sed -n 's/^rq://p' "$WORK/bdcheck")" true "--breakdown: sharing its CPU with a busy loop, >= 25% of it is Runqueue"
 expect_eq "$(sed -n 's/^lock://p' "$WORK/bdcheck")" true "--breakdown: a lock wait is >= 90% Lock"
 expect_eq "$(sed -n 's/^sum://p' "$WORK/bdcheck" | cut -d/ -f1)" true "--breakdown: the parts add up to each statement's duration within 5%"
 

@@ -18,7 +18,8 @@
 #include "util.h"
 
 const char *const pgs_wait_class_names[PGS_WAIT_CLASSES] = {
-	"NoWaitEvent", "LWLock", "Lock", "BufferPin", "Activity", "Client", "Extension", "IPC", "Timeout", "IO"
+	"NoWaitEvent", "LWLock", "Lock", "BufferPin", "Activity", "Client", "Extension", "IPC", "Timeout", "IO",
+	"Runqueue"
 };
 
 typedef struct PollCtx
