@@ -33,3 +33,37 @@ SELECT l.total_time = round(n.total_ns / 1000.0) AS us_rounded
   FROM pl_profiler_linestats_local() l
   JOIN pgscope_lines() n ON n.func_oid = l.func_oid AND n.line_number = l.line_number
  WHERE n.signature = 'public.spin(integer)' AND l.line_number = 5;
+-- Work PL/pgSQL does between two statements is the enclosing statement's:
+-- a WHILE condition, a FOR-over-query's fetch of the next rows, an IF
+-- condition right after a sibling ended, a block's variable initialisers.
+-- (A sibling or an integer FOR's next iteration may reuse the tick its
+-- predecessor ended at; none of these may.)
+CREATE FUNCTION gaps() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE x int := 0; r record;
+BEGIN
+  WHILE (SELECT count(*) FROM pg_sleep(0.01)) = 1 AND x < 5 LOOP
+    x := x + 1;
+  END LOOP;
+  FOR r IN SELECT pg_sleep(0.004) FROM generate_series(1, 20) LOOP
+    x := x + 1;
+  END LOOP;
+  x := 0;
+  IF (SELECT count(*) FROM pg_sleep(0.05)) = 1 THEN
+    x := 1;
+  END IF;
+  x := 2;
+  DECLARE y int := (SELECT count(*) FROM pg_sleep(0.05));
+  BEGIN
+    x := y;
+  END;
+  RETURN x;
+END $$;
+SELECT pgscope_reset();
+SELECT pgscope_enable(true);
+SELECT gaps();
+SELECT pgscope_enable(false);
+SELECT line_number, stmt_type, exec_count,
+       self_ns >= CASE line_number WHEN 4 THEN 50000000 WHEN 7 THEN 75000000
+                                   WHEN 11 THEN 50000000 WHEN 16 THEN 50000000 ELSE 0 END AS enclosing_has_gap,
+       total_ns < CASE WHEN stmt_type = 'assign' THEN 2000000 ELSE 1e15 END AS body_has_none
+  FROM pgscope_statements() WHERE signature = 'public.gaps()' ORDER BY line_number;

@@ -100,6 +100,10 @@ typedef struct PgsStmt
 	uint64		max;
 	int32		lineno;
 	int32		type;			/* PLpgSQL_stmt_type, -1 when never seen */
+	/* where it sits, from the function's statement tree (kept by a reset) */
+	uint32		list;			/* its statement list, 1.., 0 = none */
+	uint16		pos;			/* index in that list (saturates) */
+	bool		wrap;			/* first of an integer FOR's or a LOOP's body */
 } PgsStmt;
 
 typedef struct PgsFunc
