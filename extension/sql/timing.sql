@@ -34,8 +34,9 @@ SELECT l.total_time = round(n.total_ns / 1000.0) AS us_rounded
   JOIN pgscope_lines() n ON n.func_oid = l.func_oid AND n.line_number = l.line_number
  WHERE n.signature = 'public.spin(integer)' AND l.line_number = 5;
 -- Work PL/pgSQL does between two statements is the enclosing statement's:
--- a WHILE condition, a FOR-over-query's fetch of the next rows, an IF
--- condition right after a sibling ended, a block's variable initialisers.
+-- a WHILE condition (also the last, failing one), a FOR-over-query's fetch
+-- of the next rows, an IF condition right after a sibling ended, an integer
+-- FOR's bounds, a block's variable initialisers.
 -- (A sibling or an integer FOR's next iteration may reuse the tick its
 -- predecessor ended at; none of these may.)
 CREATE FUNCTION gaps() RETURNS int LANGUAGE plpgsql AS $$
@@ -52,6 +53,9 @@ BEGIN
     x := 1;
   END IF;
   x := 2;
+  FOR i IN 1..(SELECT count(*) FROM pg_sleep(0.05))::int LOOP
+    x := x + 1;
+  END LOOP;
   DECLARE y int := (SELECT count(*) FROM pg_sleep(0.05));
   BEGIN
     x := y;
@@ -63,7 +67,7 @@ SELECT pgscope_enable(true);
 SELECT gaps();
 SELECT pgscope_enable(false);
 SELECT line_number, stmt_type, exec_count,
-       self_ns >= CASE line_number WHEN 4 THEN 50000000 WHEN 7 THEN 75000000
-                                   WHEN 11 THEN 50000000 WHEN 16 THEN 50000000 ELSE 0 END AS enclosing_has_gap,
+       self_ns >= CASE line_number WHEN 4 THEN 59000000 WHEN 7 THEN 79000000 WHEN 11 THEN 50000000
+                                   WHEN 15 THEN 50000000 WHEN 19 THEN 50000000 ELSE 0 END AS enclosing_has_gap,
        total_ns < CASE WHEN stmt_type = 'assign' THEN 2000000 ELSE 1e15 END AS body_has_none
   FROM pgscope_statements() WHERE signature = 'public.gaps()' ORDER BY line_number;

@@ -102,9 +102,19 @@ typedef struct PgsStmt
 	int32		type;			/* PLpgSQL_stmt_type, -1 when never seen */
 	/* where it sits, from the function's statement tree (kept by a reset) */
 	uint32		list;			/* its statement list, 1.., 0 = none */
+	uint32		parent;			/* stmtid of the statement owning that list */
 	uint16		pos;			/* index in that list (saturates) */
-	bool		wrap;			/* first of an integer FOR's or a LOOP's body */
+	uint8		seqflags;		/* PGS_SEQ_* */
 } PgsStmt;
+
+/* nothing but PL/pgSQL's own bookkeeping runs ... */
+#define PGS_SEQ_WRAP 0x1		/* between the end of any statement of its list
+								 * and this one, the list's first (integer
+								 * FOR, LOOP: the next iteration) */
+#define PGS_SEQ_HEAD 0x2		/* between the start of its parent and this,
+								 * the first of the list run first */
+#define PGS_SEQ_TAIL 0x4		/* between the end of a statement of one of
+								 * its lists and its own end */
 
 typedef struct PgsFunc
 {

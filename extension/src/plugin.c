@@ -13,17 +13,20 @@
  * ticks spent in its direct children, so self time is exact and nothing is
  * rounded per statement.
  *
- * One clock read per statement, not two, where that loses nothing a clock
- * could see: a statement that PL/pgSQL starts straight after the previous
- * statement of the same list ended (the next one in the list, or the first
- * of an integer FOR's or a plain LOOP's body on the next iteration) starts
- * at the tick its predecessor ended.  Between the two PL/pgSQL runs only its
- * own list and loop-counter steps (no expression, no fetch, no user code;
- * WHILE, FOR over a query and FOREACH are excluded for that reason), a few
- * nanoseconds, which the following statement is charged with instead of the
- * enclosing one.  A clock read costs more than that gap (about 7 ns for
- * rdtsc here), so the profile is as exact as the probe effect lets it be,
- * and the statement loop pays one read per statement.  Any other callback in
+ * A clock read is skipped where the previous callback's tick is as good:
+ * when PL/pgSQL runs nothing but its own list and loop-counter steps in
+ * between (no expression, no fetch, no variable initialiser, no
+ * subtransaction, no user code).  That is (1) a statement started right
+ * after the previous one of its list ended, or as the first of an integer
+ * FOR's or a plain LOOP's body on the next iteration; (2) the first
+ * statement of a plain LOOP, or of a block without variables to initialise
+ * and without EXCEPTION, right after its parent started; (3) the end of a
+ * block without EXCEPTION, an IF, a CASE, a LOOP or an integer FOR right
+ * after a statement of its own ended.  WHILE, FOR over a query and FOREACH
+ * evaluate or fetch between iterations and are never among them.  The gap
+ * (a few ns, less than a clock read, about 7 ns for rdtsc here) goes to the
+ * neighbouring statement instead of the enclosing one; the statement loop
+ * then pays one read per statement instead of two.  Any other callback in
  * between (a function call, an error, a chained plugin) forces a read.  estate->plugin_info holds the index (+1) of the
  * activation's function frame, never a pointer, because the stack array
  * grows.
@@ -128,11 +131,16 @@ static const char *pending_do_source = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static uint64 last_merge_ticks = 0;
 
-/* the statement that ended last, while nothing else has happened since */
-static PLpgSQL_execstate *last_end_estate = NULL;
-static uint64 last_end_ticks;
-static uint32 last_end_list;
-static uint16 last_end_pos;
+/*
+ * The last statement callback, while nothing else has happened since: its
+ * activation (NULL: none usable), whether it was an end, the statement and
+ * the tick it took.
+ */
+static PLpgSQL_execstate *last_estate = NULL;
+static bool last_was_end;
+static const PgsStmt *last_st;
+static unsigned int last_stmtid;
+static uint64 last_ticks;
 
 static void pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func);
 static void pgs_func_beg(PLpgSQL_execstate *estate, PLpgSQL_function *func);
@@ -315,8 +323,17 @@ typedef struct PgsSeqWalk
 
 static void seq_stmt(PgsSeqWalk *w, PLpgSQL_stmt *stmt);
 
+static inline PgsStmt *
+seq_entry(PgsSeqWalk *w, PLpgSQL_stmt *stmt)
+{
+	if (stmt->stmtid > 0 && stmt->stmtid <= (unsigned) w->fn->nstmts)
+		return &w->fn->stmts[stmt->stmtid];
+	return NULL;
+}
+
+/* one of parent's statement lists; first_flags go to its first statement */
 static void
-seq_list(PgsSeqWalk *w, List *stmts, bool wraps_cheaply)
+seq_list(PgsSeqWalk *w, PLpgSQL_stmt *parent, List *stmts, uint8 first_flags)
 {
 	ListCell   *lc;
 	uint32		list = ++w->nlists;
@@ -325,14 +342,14 @@ seq_list(PgsSeqWalk *w, List *stmts, bool wraps_cheaply)
 	foreach(lc, stmts)
 	{
 		PLpgSQL_stmt *stmt = (PLpgSQL_stmt *) lfirst(lc);
+		PgsStmt    *st = seq_entry(w, stmt);
 
-		if (stmt->stmtid > 0 && stmt->stmtid <= (unsigned) w->fn->nstmts)
+		if (st)
 		{
-			PgsStmt    *st = &w->fn->stmts[stmt->stmtid];
-
 			st->list = list;
+			st->parent = parent->stmtid;
 			st->pos = (uint16) Min(pos, PG_UINT16_MAX);
-			st->wrap = wraps_cheaply && pos == 0;
+			st->seqflags |= pos == 0 ? first_flags : 0;
 		}
 		pos++;
 		seq_stmt(w, stmt);
@@ -342,6 +359,8 @@ seq_list(PgsSeqWalk *w, List *stmts, bool wraps_cheaply)
 static void
 seq_stmt(PgsSeqWalk *w, PLpgSQL_stmt *stmt)
 {
+	PgsStmt    *st = seq_entry(w, stmt);
+	uint8		tail = 0;
 	ListCell   *lc;
 
 	check_stack_depth();
@@ -351,20 +370,26 @@ seq_stmt(PgsSeqWalk *w, PLpgSQL_stmt *stmt)
 			{
 				PLpgSQL_stmt_block *b = (PLpgSQL_stmt_block *) stmt;
 
-				seq_list(w, b->body, false);
+				seq_list(w, stmt, b->body,
+						 b->n_initvars == 0 && b->exceptions == NULL ? PGS_SEQ_HEAD : 0);
 				if (b->exceptions)
+				{
 					foreach(lc, b->exceptions->exc_list)
-						seq_list(w, ((PLpgSQL_exception *) lfirst(lc))->action, false);
+						seq_list(w, stmt, ((PLpgSQL_exception *) lfirst(lc))->action, 0);
+				}
+				else
+					tail = PGS_SEQ_TAIL;
 				break;
 			}
 		case PLPGSQL_STMT_IF:
 			{
 				PLpgSQL_stmt_if *i = (PLpgSQL_stmt_if *) stmt;
 
-				seq_list(w, i->then_body, false);
+				seq_list(w, stmt, i->then_body, 0);
 				foreach(lc, i->elsif_list)
-					seq_list(w, ((PLpgSQL_if_elsif *) lfirst(lc))->stmts, false);
-				seq_list(w, i->else_body, false);
+					seq_list(w, stmt, ((PLpgSQL_if_elsif *) lfirst(lc))->stmts, 0);
+				seq_list(w, stmt, i->else_body, 0);
+				tail = PGS_SEQ_TAIL;
 				break;
 			}
 		case PLPGSQL_STMT_CASE:
@@ -372,38 +397,51 @@ seq_stmt(PgsSeqWalk *w, PLpgSQL_stmt *stmt)
 				PLpgSQL_stmt_case *c = (PLpgSQL_stmt_case *) stmt;
 
 				foreach(lc, c->case_when_list)
-					seq_list(w, ((PLpgSQL_case_when *) lfirst(lc))->stmts, false);
-				seq_list(w, c->else_stmts, false);
+					seq_list(w, stmt, ((PLpgSQL_case_when *) lfirst(lc))->stmts, 0);
+				seq_list(w, stmt, c->else_stmts, 0);
+				tail = PGS_SEQ_TAIL;
 				break;
 			}
 		case PLPGSQL_STMT_LOOP:
-			seq_list(w, ((PLpgSQL_stmt_loop *) stmt)->body, true);
+			seq_list(w, stmt, ((PLpgSQL_stmt_loop *) stmt)->body, PGS_SEQ_WRAP | PGS_SEQ_HEAD);
+			tail = PGS_SEQ_TAIL;
 			break;
 		case PLPGSQL_STMT_FORI:
-			seq_list(w, ((PLpgSQL_stmt_fori *) stmt)->body, true);
+			/* its bounds are evaluated after it starts: no HEAD */
+			seq_list(w, stmt, ((PLpgSQL_stmt_fori *) stmt)->body, PGS_SEQ_WRAP);
+			tail = PGS_SEQ_TAIL;
 			break;
-		/* a condition, a fetch or an array step runs between iterations */
+			/* a condition, a fetch or an array step runs between iterations */
 		case PLPGSQL_STMT_WHILE:
-			seq_list(w, ((PLpgSQL_stmt_while *) stmt)->body, false);
+			seq_list(w, stmt, ((PLpgSQL_stmt_while *) stmt)->body, 0);
 			break;
 		case PLPGSQL_STMT_FORS:
 		case PLPGSQL_STMT_FORC:
 		case PLPGSQL_STMT_DYNFORS:
-			seq_list(w, ((PLpgSQL_stmt_forq *) stmt)->body, false);
+			seq_list(w, stmt, ((PLpgSQL_stmt_forq *) stmt)->body, 0);
 			break;
 		case PLPGSQL_STMT_FOREACH_A:
-			seq_list(w, ((PLpgSQL_stmt_foreach_a *) stmt)->body, false);
+			seq_list(w, stmt, ((PLpgSQL_stmt_foreach_a *) stmt)->body, 0);
 			break;
 		default:
 			break;
 	}
+	if (st)
+		st->seqflags |= tail;
 }
 
+/* Note every statement's list, position and PGS_SEQ_* flags. */
 static void
 number_statements(PgsFunc *fn, PLpgSQL_function *func)
 {
 	PgsSeqWalk	w = {fn, 0};
 
+	for (int i = 0; i <= fn->nstmts; i++)
+	{
+		fn->stmts[i].list = fn->stmts[i].parent = 0;
+		fn->stmts[i].pos = 0;
+		fn->stmts[i].seqflags = 0;
+	}
 	if (func->action)
 		seq_stmt(&w, (PLpgSQL_stmt *) func->action);
 }
@@ -649,7 +687,7 @@ unwind_to(int32 target)
 {
 	uint64		now;
 
-	last_end_estate = NULL;
+	last_estate = NULL;
 	if (depth <= target)
 		return;
 	now = pgs_ticks();
@@ -711,7 +749,7 @@ pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 {
 	bool		active = compute_active();
 
-	last_end_estate = NULL;
+	last_estate = NULL;
 	callbacks_seen++;
 	if (unlikely(active != pgs_active))
 	{
@@ -771,7 +809,7 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 
 	FORWARD_FUNC(func_end, estate, func);
 
-	last_end_estate = NULL;
+	last_estate = NULL;
 	f = function_frame_of(estate);
 	if (f == NULL)
 		return;
@@ -837,38 +875,59 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 			f->st = st;
 			f->outer = outer;
 			f->child = 0;
-			if (last_end_estate == estate && st->list == last_end_list &&
-				(st->pos > last_end_pos || st->wrap))
-				f->start = last_end_ticks;
+			if (last_estate == estate &&
+				(last_was_end ?
+				 st->list == last_st->list && (st->pos > last_st->pos || (st->seqflags & PGS_SEQ_WRAP)) :
+				 (st->seqflags & PGS_SEQ_HEAD) && st->parent == last_stmtid))
+				f->start = last_ticks;
 			else
 				f->start = pgs_ticks();
+			/* a chained plugin runs between us and the next callback */
+			if (likely(prev_plugin == NULL))
+			{
+				last_estate = estate;
+				last_was_end = false;
+				last_st = st;
+				last_stmtid = stmt->stmtid;
+				last_ticks = f->start;
+				return;
+			}
 		}
 	}
-	last_end_estate = NULL;
+	last_estate = NULL;
 	FORWARD_STMT(stmt_beg, estate, stmt);
 }
 
 static void
 pgs_stmt_end(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 {
-	last_end_estate = NULL;
+	PLpgSQL_execstate *prev = last_estate;
+
+	last_estate = NULL;
 	if (likely(depth > 0))
 	{
 		PgsFrame   *f = &frames[depth - 1];
 
 		if (likely(f->stmt == stmt && f->estate == estate))
 		{
-			uint64		now = pgs_ticks();
+			const PgsStmt *st = f->st;
+			uint64		now;
 
+			if (prev == estate && last_was_end &&
+				(st->seqflags & PGS_SEQ_TAIL) && last_st->parent == stmt->stmtid)
+				now = last_ticks;
+			else
+				now = pgs_ticks();
 			close_stmt_frame(f, now, false);
 			depth--;
-			/* a chained plugin runs between us and the next statement */
-			if (f->st->list != 0 && likely(prev_plugin == NULL))
+			/* a chained plugin runs between us and the next callback */
+			if (likely(prev_plugin == NULL))
 			{
-				last_end_estate = estate;
-				last_end_ticks = now;
-				last_end_list = f->st->list;
-				last_end_pos = f->st->pos;
+				last_estate = estate;
+				last_was_end = true;
+				last_st = st;
+				last_ticks = now;
+				return;
 			}
 		}
 	}
@@ -1049,6 +1108,7 @@ zero_cg(PgsCgNode *n)
 void
 pgs_local_reset(void)
 {
+	last_estate = NULL;			/* last_st may point into what is freed */
 	if (depth == 0)
 	{
 		MemoryContextReset(pgs_cxt);
