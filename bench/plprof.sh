@@ -34,14 +34,14 @@ psql -X -q -d b_pgscope -c "CREATE EXTENSION pgscope" -c "$workload"
 psql -X -q -d b_plprofiler -c "CREATE EXTENSION plprofiler" -c "$workload"
 
 # One sample: a fresh session of db $1 runs the setup SQL $3, one warm-up
-# call of $2 and 3 timed calls; the fastest of the 3 is the sample (least
+# call of $2 and 5 timed calls; the fastest of the 5 is the sample (least
 # disturbed by the rest of the machine).
 sample() {
   {
     echo "$3"
     echo "SELECT $2();"
     echo '\timing on'
-    echo "SELECT $2();"; echo "SELECT $2();"; echo "SELECT $2();"
+    for _ in 1 2 3 4 5; do echo "SELECT $2();"; done
   } | psql -X -q -d "$1" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -1
 }
 
@@ -54,16 +54,23 @@ declare -A setup=([base]="SELECT 1;" [off]="LOAD 'pgscope';" [on]="LOAD 'pgscope
 
 printf '%-10s %11s %20s %20s %20s\n' workload "not loaded" "pgscope loaded, off" "pgscope on" "plprofiler 4.2 on"
 for fn in stmt_loop call_loop; do
-  declare -A samples=()
-  # rounds interleave the configurations so drift hits all of them alike
+  rounds=()
+  # rounds interleave the configurations so drift hits all of them alike;
+  # each ratio is taken within its round, the median over rounds is printed
   for _ in $(seq "$RUNS"); do
-    for c in "${configs[@]}"; do samples[$c]+="$(sample "${db[$c]}" "$fn" "${setup[$c]}") "; done
+    line=""
+    for c in "${configs[@]}"; do line+="$(sample "${db[$c]}" "$fn" "${setup[$c]}") "; done
+    rounds+=("$line")
   done
-  declare -A m=()
-  for c in "${configs[@]}"; do m[$c]=$(echo "${samples[$c]}" | median); done
-  awk -v fn="$fn" -v b="${m[base]}" -v off="${m[off]}" -v on="${m[on]}" -v b2="${m[base2]}" -v p="${m[plp]}" 'BEGIN {
-    printf "%-10s %8.1f ms %9.1f ms %6.3fx %9.1f ms %6.2fx %9.1f ms %6.2fx\n",
-      fn, b, off, off / b, on, on / b, p, p / b2 }'
-  unset samples m
+  printf '%s\n' "${rounds[@]}" | awk -v fn="$fn" '
+    function median(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+      return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+    }
+    { n++; b[n] = $1; off[n] = $2; on[n] = $3; b2[n] = $4; p[n] = $5
+      roff[n] = $2 / $1; ron[n] = $3 / $1; rp[n] = $5 / $4 }
+    END {
+      printf "%-10s %8.1f ms %9.1f ms %6.3fx %9.1f ms %6.2fx %9.1f ms %6.2fx\n", fn,
+        median(b, n), median(off, n), median(roff, n), median(on, n), median(ron, n), median(p, n), median(rp, n) }'
 done
-echo "(median of $RUNS interleaved rounds, each the fastest of 3 calls; targets: stmt_loop <= 1.6x, call_loop <= 1.5x, loaded-off <= 1.02x)"
+echo "(times: medians; ratios: median over $RUNS interleaved rounds of the ratio within the round, each sample the fastest of 5 calls; targets: stmt_loop <= 1.6x, call_loop <= 1.5x, loaded-off <= 1.02x)"
