@@ -1,6 +1,6 @@
-# Shared by the tracer benchmarks: interleaved rounds of pgbench with and
-# without a tracer attached, ratios per round against the no-tracer run
-# right before, the median over rounds.  Source after tests/lib.sh, with a
+# Shared by the tracer benchmarks: interleaved, mirrored rounds of pgbench
+# with and without a tracer attached, ratios per round against the no-tracer
+# runs of the same round, the median over rounds.  Source after tests/lib.sh, with a
 # started cluster, PM (postmaster pid) and BENCH_ARGS (pgbench options).
 
 # TPS of one pgbench run of $1 seconds
@@ -11,22 +11,34 @@ bench_attach() {
   local re=$1; shift
   "$@" >"$WORK/bg.out" 2>"$WORK/bg.err" &
   BG_PID=$!
-  for _ in $(seq 1 100); do grep -q "$re" "$WORK/bg.err" "$WORK/bg.out" 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do grep -q "$re" "$WORK/bg.err" "$WORK/bg.out" 2>/dev/null && { sleep 0.5; return 0; }; sleep 0.1; done
   cat "$WORK/bg.err" >&2
   return 1
 }
-# SIGTERM: background jobs of a script without job control ignore SIGINT
-bench_detach() { kill -TERM "$BG_PID"; wait "$BG_PID" || true; }
+# SIGTERM: background jobs of a script without job control ignore SIGINT.
+# Both wait a moment outside the measured window: the kernel finishes
+# attaching and tearing down (RCU, freeing per-task storage) in the background.
+bench_detach() { kill -TERM "$BG_PID"; wait "$BG_PID" || true; sleep 1; }
 
-# bench_rounds ROUNDS SECS NAME... : calls "config_NAME SECS" per round (it prints TPS),
-# appends one line per round to $WORK/rounds
+# bench_rounds ROUNDS SECS NAME... : each round calls "config_NAME SECS" (it
+# prints TPS) for the names in order and then in reverse (A B C C B A), so a
+# drift of the machine during the round weighs on every configuration alike;
+# appends one line per round to $WORK/rounds with each name's mean of its two
+# runs
 bench_rounds() {
   local rounds=$1 secs=$2; shift 2
+  local names=("$@") i
   : >"$WORK/rounds"
   for _ in $(seq "$rounds"); do
+    local -A tps=()
+    for name in "${names[@]}"; do tps[$name]=$("config_$name" "$secs"); done
+    for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+      tps[${names[$i]}]="${tps[${names[$i]}]} $("config_${names[$i]}" "$secs")"
+    done
     local line=""
-    for name in "$@"; do line="$line $("config_$name" "$secs")"; done
+    for name in "${names[@]}"; do line="$line $(echo "${tps[$name]}" | awk '{ printf "%.1f", ($1 + $2) / 2 }')"; done
     echo "$line" >>"$WORK/rounds"
+    unset tps
   done
 }
 

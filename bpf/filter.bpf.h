@@ -32,6 +32,22 @@ traced(__u32 tgid)
 }
 
 /*
+ * The same decision from a trusted task pointer (tp_btf programs): plain
+ * loads, cheap enough to take on every event instead of remembering it in
+ * task storage, so tasks that are not traced never get any.
+ */
+static __always_inline bool
+traced_task(struct task_struct *t)
+{
+	if (filter_pid)
+		return t->tgid == filter_pid;
+	if (filter_ppid)
+		return t->real_parent->tgid == filter_ppid;
+	return t->comm[0] == 'p' && t->comm[1] == 'o' && t->comm[2] == 's' && t->comm[3] == 't' &&
+		t->comm[4] == 'g' && t->comm[5] == 'r' && t->comm[6] == 'e' && t->comm[7] == 's' && t->comm[8] == 0;
+}
+
+/*
  * PGS_TASK_STATE(vtype): a task-storage map "tasks" of vtype (which has
  * __u32 fields decided and ignored) and state(), which returns the current
  * task's value, or NULL when the task is not traced; the decision is taken

@@ -3,9 +3,9 @@
  * queries.bpf.c - one event per finished statement of the traced
  * PostgreSQL backends, from the client protocol itself: a statement starts
  * when a backend receives a Query ('Q'), Parse ('P') or Bind ('B') message
- * on its socket and ends when it sends ReadyForQuery ('Z').  Syscall
- * tracepoints see both protocols on a stock, stripped binary and cost far
- * less than a uprobe hit per statement.  With split on, the USDT probes of
+ * on its socket and ends when it has sent ReadyForQuery ('Z').  The socket
+ * tracepoints (proto.bpf.h) see both protocols on a stock, stripped binary
+ * and cost far less than a uprobe hit per statement.  With split on, the USDT probes of
  * Debian's --enable-dtrace build add the parse/plan/execute times.
  */
 #include "vmlinux.h"
@@ -82,8 +82,6 @@ struct backend
 	__u32		off_class;
 	__u32		active;
 	__u32		named;			/* database and user were read */
-	__u32		ignored;		/* not a traced backend: decided once */
-	__u32		pad;
 	struct pgs_query_event ev;
 };
 
@@ -141,16 +139,11 @@ read_names(struct backend *b)
 		bpf_probe_read_user_str(b->ev.user, sizeof(b->ev.user), (void *) p);
 }
 
-/*
- * Only the exit of recvfrom is traced: the buffer address is the second
- * syscall argument, still in the user registers saved at entry, so no entry
- * program (and no map to carry it) is needed.
- */
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
+/* a socket read returned: the first message of a request starts a statement */
+SEC("tp_btf/sock_recv_length")
 int
-on_recv(struct trace_event_raw_sys_exit *ctx)
+BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	long		ret = ctx->ret;
 	__u32		tgid;
 	struct task_struct *task;
 	struct backend *b;
@@ -160,22 +153,18 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	__u32		restart;
 
 	/* most calls of a waiting backend return EAGAIN: leave at once */
-	if (ret < 5)
+	if (ret < 5 || (flags & PGS_MSG_PEEK))
 		return 0;
-	tgid = bpf_get_current_pid_tgid() >> 32;
 	task = bpf_get_current_task_btf();
-	/* whether a task is traced is decided at its first message and remembered */
-	b = bpf_task_storage_get(&backends, task, 0, 0);
-	if (!b)
-	{
-		b = bpf_task_storage_get(&backends, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!b)
-			return 0;
-		b->ignored = !traced(tgid);
-	}
-	if (b->ignored)
+	if (!traced_task(task))
 		return 0;
-	buf = PT_REGS_PARM2_CORE_SYSCALL((struct pt_regs *) bpf_task_pt_regs(task));
+	b = bpf_task_storage_get(&backends, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!b)
+		return 0;
+	tgid = task->tgid;
+	buf = syscall_buf(task, PGS_NR_RECVFROM);
+	if (!buf)
+		return 0;
 	len = ret < capture_len ? ret : capture_len;
 	len &= PGS_MAX_REQ - 1;
 	/*
@@ -247,31 +236,36 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
+/* a socket write returned: ReadyForQuery at the end of what was sent ends the statement */
+SEC("tp_btf/sock_send_length")
 int
-on_send(struct trace_event_raw_sys_enter *ctx)
+BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
-	__u32		tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct backend *b;
-	__u64		buf = ctx->args[1];
-	__u64		n = ctx->args[2];
-	__u8		head[6] = {};
+	__u64		buf;
 	__u64		now,
 				dur;
 	__u32		len;
+	bool		ready;
 
-	b = bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
-	if (!b || !b->active || n < 6)
+	if (ret < 6 || !traced_task(task))
+		return 0;
+	b = bpf_task_storage_get(&backends, task, 0, 0);
+	if (!b || !b->active)
+		return 0;
+	buf = syscall_buf(task, PGS_NR_SENDTO);
+	if (!buf)
 		return 0;
 	/*
 	 * The server flushes an ErrorResponse at once: 'E', int32 length, and
 	 * always the severity field 'S' first, which tells it from row data
-	 * that happens to start a send with the byte 'E'.
+	 * that happens to start a send with the byte 'E'.  ReadyForQuery is the
+	 * last message of the last send.
 	 */
-	if (!bpf_probe_read_user(head, sizeof(head), (void *) buf) && head[0] == 'E' && head[5] == 'S')
+	if (sent_error_or_ready(buf, ret, &ready))
 		b->ev.flags |= PGS_F_ERROR;
-	/* ReadyForQuery is the last message of the last send */
-	if (!ends_with_ready(buf, n))
+	if (!ready)
 		return 0;
 	now = bpf_ktime_get_ns();
 	dur = now - b->start_ns;

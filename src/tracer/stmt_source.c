@@ -190,7 +190,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send) : NULL;
 	if (links[1] == NULL)
 	{
-		pgs_err("cannot attach to the syscall tracepoints: %s", strerror(errno));
+		pgs_err("cannot attach to the socket tracepoints sock:sock_recv_length/sock_send_length (Linux 6.6 or later): %s", strerror(errno));
 		goto cleanup;
 	}
 	if (o->breakdown && (links[2] = bpf_program__attach(skel->progs.on_switch)) == NULL)
