@@ -3,7 +3,7 @@
  * net.bpf.c - per backend: bytes and calls on the client socket, and the
  * time spent serving requests (a request to ReadyForQuery) against the time
  * spent waiting for the client (ReadyForQuery to the next request), from the
- * recvfrom/sendto syscall tracepoints.
+ * socket tracepoints (see proto.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -18,16 +18,18 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct task_state
 {
-	__u32		decided;
-	__u32		ignored;
 	__u64		serving_since;
 	__u64		idle_since;
-	__u64		send_buf;
-	__u64		send_len;
 	struct pgs_net_backend n;
 };
 
-PGS_TASK_STATE(struct task_state)
+struct
+{
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} tasks SEC(".maps");
 
 /* copied out of task storage for user space, per backend pid */
 struct
@@ -46,24 +48,30 @@ publish(struct task_state *s)
 	bpf_map_update_elem(&backends, &pid, &s->n, BPF_ANY);
 }
 
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
+/* a socket read of a traced backend's recv() (proto.bpf.h) */
+SEC("tp_btf/sock_recv_length")
 int
-on_recv(struct trace_event_raw_sys_exit *ctx)
+BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	long		ret = ctx->ret;
+	struct task_struct *task;
 	struct task_state *s;
 	__u64		buf;
 	__u8		type = 0;
 	__u64		now;
 
-	if (ret <= 0)
+	if (ret <= 0 || (flags & PGS_MSG_PEEK))
 		return 0;
-	s = state();
+	task = bpf_get_current_task_btf();
+	if (!traced_task(task))
+		return 0;
+	buf = syscall_buf(task, PGS_NR_RECVFROM);
+	if (!buf)
+		return 0;
+	s = bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s)
 		return 0;
 	s->n.bytes_in += ret;
 	s->n.recvs++;
-	buf = PT_REGS_PARM2_CORE_SYSCALL((struct pt_regs *) bpf_task_pt_regs(bpf_get_current_task_btf()));
 	if (!s->serving_since && !bpf_probe_read_user(&type, 1, (void *) buf) && starts_statement(type))
 	{
 		now = bpf_ktime_get_ns();
@@ -77,31 +85,29 @@ on_recv(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
+/* a socket write of a traced backend's send(): ReadyForQuery at its end closes the request */
+SEC("tp_btf/sock_send_length")
 int
-on_send_enter(struct trace_event_raw_sys_enter *ctx)
+BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
-	struct task_state *s = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+	struct task_struct *task;
+	struct task_state *s;
+	__u64		buf;
 
-	if (!s || s->ignored)
+	if (ret <= 0)
 		return 0;
-	s->send_buf = ctx->args[1];
-	s->send_len = ctx->args[2];
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int
-on_send_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	struct task_state *s = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
-	long		ret = ctx->ret;
-
-	if (!s || s->ignored || ret <= 0)
+	task = bpf_get_current_task_btf();
+	if (!traced_task(task))
+		return 0;
+	buf = syscall_buf(task, PGS_NR_SENDTO);
+	if (!buf)
+		return 0;
+	s = bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s)
 		return 0;
 	s->n.bytes_out += ret;
 	s->n.sends++;
-	if (s->serving_since && ends_with_ready(s->send_buf, s->send_len))
+	if (s->serving_since && ends_with_ready(buf, ret))
 	{
 		__u64		now = bpf_ktime_get_ns();
 

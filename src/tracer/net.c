@@ -165,7 +165,7 @@ cmd_net(int argc, char **argv)
 			   *dbname = NULL,
 			   *only_database = NULL;
 	struct net_bpf *skel = NULL;
-	struct bpf_link *links[3] = {0};
+	struct bpf_link *links[2] = {0};
 	PgsNames   *names = NULL;
 	Who		   *who = NULL;
 	int			opt,
@@ -207,11 +207,11 @@ cmd_net(int argc, char **argv)
 	PGS_SKEL_OPEN(net, skel, &t);
 	PGS_SKEL_LOAD(net, skel);
 	links[0] = bpf_program__attach(skel->progs.on_recv);
-	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send_enter) : NULL;
-	links[2] = links[1] ? bpf_program__attach(skel->progs.on_send_exit) : NULL;
-	if (!links[2])
+	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send) : NULL;
+	if (!links[1])
 	{
-		pgs_err("cannot attach to the syscall tracepoints: %s", strerror(errno));
+		pgs_err("cannot attach to the socket tracepoints sock:sock_recv_length/sock_send_length (Linux 6.6 or later): %s",
+				strerror(errno));
 		goto cleanup;
 	}
 	names = pgs_names_open(&t, user, dbname);
@@ -238,7 +238,7 @@ cmd_net(int argc, char **argv)
 	rc = 0;
 
 cleanup:
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(links[i]);
 	net_bpf__destroy(skel);
 	pgs_names_close(names);
