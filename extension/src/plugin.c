@@ -854,6 +854,7 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 		if (unlikely(ff == NULL || !ff->profiled))
 		{
 			/* profiling was switched on while this activation ran */
+			last_estate = NULL;
 			if (ff == NULL)
 			{
 				ff = push_frame();
@@ -957,6 +958,7 @@ pgs_xact_callback(XactEvent event, void *arg)
 			{
 				int32		target = depth;
 
+				last_estate = NULL;
 				/*
 				 * PostgresMain clears error_context_stack before aborting, so
 				 * after an error nothing is live; a procedure's ROLLBACK keeps
@@ -1014,6 +1016,7 @@ pgs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			nsubxact_marks++;
 			break;
 		case SUBXACT_EVENT_ABORT_SUB:
+			last_estate = NULL;
 			for (i = nsubxact_marks - 1; i >= 0; i--)
 			{
 				if (subxact_marks[i].subid == mySubid)
