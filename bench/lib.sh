@@ -3,8 +3,10 @@
 # runs of the same round, the median over rounds.  Source after tests/lib.sh, with a
 # started cluster, PM (postmaster pid) and BENCH_ARGS (pgbench options).
 
-# TPS of one pgbench run of $1 seconds
-bench_tps() { pgbench -n $BENCH_ARGS -T "$1" postgres 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
+# TPS of one pgbench run of $1 seconds, after a second of quiet: the server's
+# background processes (WAL writer, background writer, exiting backends) catch
+# up on the previous run first, or back-to-back runs pay for their elders
+bench_tps() { sleep 1; pgbench -n $BENCH_ARGS -T "$1" postgres 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
 
 # runs "$@" in the background until it prints $ATTACHED_RE on stderr; pid in BG_PID
 bench_attach() {
@@ -37,6 +39,7 @@ bench_rounds() {
     done
     local line=""
     for name in "${names[@]}"; do line="$line $(echo "${tps[$name]}" | awk '{ printf "%.1f", ($1 + $2) / 2 }')"; done
+    [ -n "${BENCH_DEBUG:-}" ] && echo "round: ${tps[*]}" >&2
     echo "$line" >>"$WORK/rounds"
     unset tps
   done
