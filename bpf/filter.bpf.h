@@ -11,30 +11,10 @@
 const volatile __u32 filter_ppid = 0;
 const volatile __u32 filter_pid = 0;
 
-static __always_inline bool
-traced(__u32 tgid)
-{
-	if (filter_pid)
-		return tgid == filter_pid;
-	if (filter_ppid)
-	{
-		struct task_struct *t = (struct task_struct *) bpf_get_current_task();
-
-		return BPF_CORE_READ(t, real_parent, tgid) == filter_ppid;
-	}
-	{
-		char		comm[16];
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		return comm[0] == 'p' && comm[1] == 'o' && comm[2] == 's' && comm[3] == 't' &&
-			comm[4] == 'g' && comm[5] == 'r' && comm[6] == 'e' && comm[7] == 's' && comm[8] == 0;
-	}
-}
-
 /*
- * The same decision from a trusted task pointer (tp_btf programs): plain
- * loads, cheap enough to take on every event instead of remembering it in
- * task storage, so tasks that are not traced never get any.
+ * From the task pointer bpf_get_current_task_btf() gives: plain loads, cheap
+ * enough for tp_btf programs to take on every event instead of remembering
+ * the decision in task storage, so tasks that are not traced never get any.
  */
 static __always_inline bool
 traced_task(struct task_struct *t)
@@ -73,7 +53,7 @@ state(void) \
 	if (!s->decided) \
 	{ \
 		s->decided = 1; \
-		s->ignored = !traced(bpf_get_current_pid_tgid() >> 32); \
+		s->ignored = !traced_task(bpf_get_current_task_btf()); \
 	} \
 	return s->ignored ? NULL : s; \
 }
