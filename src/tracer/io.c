@@ -47,23 +47,12 @@ cmp_rows(const void *a, const void *b)
 	return ax < by ? 1 : ax > by ? -1 : 0;
 }
 
-typedef struct Collected
-{
-	IoRow	   *rows;
-	size_t		n,
-				cap;
-} Collected;
-
 static void
-collect_one(const void *k, const void *v, int ncpu, void *arg)
+fill_row(PgsRows *rows, const void *k, const void *v, int ncpu)
 {
 	const struct pgs_io_stats *vals = v;
-	Collected  *c = arg;
-	IoRow	   *r;
+	IoRow	   *r = pgs_rows_add(rows);
 
-	c->rows = pgs_grow(c->rows, &c->cap, c->n, sizeof(IoRow));
-	r = &c->rows[c->n++];
-	memset(r, 0, sizeof(*r));
 	memcpy(&r->key, k, sizeof(r->key));
 	for (int i = 0; i < ncpu; i++)
 	{
@@ -82,18 +71,6 @@ collect_one(const void *k, const void *v, int ncpu, void *arg)
 	}
 }
 
-static IoRow *
-collect(struct io_bpf *skel, size_t *n)
-{
-	Collected	c = {0};
-
-	pgs_map_foreach(bpf_map__fd(skel->maps.relations), sizeof(struct pgs_io_key), sizeof(struct pgs_io_stats),
-					true, collect_one, &c);
-	qsort(c.rows, c.n, sizeof(IoRow), cmp_rows);
-	*n = c.n;
-	return c.rows;
-}
-
 static void
 to_hist(PgsHist *h, const __u64 *slots, uint64_t count, uint64_t sum)
 {
@@ -108,7 +85,8 @@ static void
 print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist, unsigned only_db)
 {
 	size_t		n;
-	IoRow	   *rows = collect(skel, &n);
+	IoRow	   *rows = pgs_map_rows(bpf_map__fd(skel->maps.relations), sizeof(struct pgs_io_key),
+									sizeof(struct pgs_io_stats), sizeof(IoRow), fill_row, cmp_rows, &n);
 	PgsBuf		b;
 
 	pgs_buf_init(&b);

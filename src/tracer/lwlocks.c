@@ -49,36 +49,27 @@ cmp_rows(const void *a, const void *b)
 	return x->acquisitions < y->acquisitions ? 1 : x->acquisitions > y->acquisitions ? -1 : 0;
 }
 
-typedef struct Collected
-{
-	Row		   *rows;
-	size_t		n,
-				cap;
-} Collected;
-
 /* sums one entry's per-CPU values into the row of its tranche name and mode */
 static void
-collect_one(const void *k, const void *v, int ncpu, void *arg)
+fill_row(PgsRows *rows, const void *k, const void *v, int ncpu)
 {
 	const struct pgs_lw_key *key = k;
 	const struct pgs_lw_stats *vals = v;
-	Collected  *c = arg;
+	Row		   *all = rows->rows,
+			   *r = NULL;
 	char		name[PGS_LW_NAME + 1] = "";
-	Row		   *r = NULL;
 
 	for (int i = 0; i < ncpu; i++)
 		if (vals[i].name[0])
 			memcpy(name, vals[i].name, PGS_LW_NAME);
 	if (!name[0])
 		snprintf(name, sizeof(name), "tranche@%llx", (unsigned long long) key->tranche);
-	for (size_t i = 0; i < c->n; i++)
-		if (c->rows[i].mode == key->mode && strcmp(c->rows[i].name, name) == 0)
-			r = &c->rows[i];
+	for (size_t i = 0; i < rows->n; i++)
+		if (all[i].mode == key->mode && strcmp(all[i].name, name) == 0)
+			r = &all[i];
 	if (r == NULL)
 	{
-		c->rows = pgs_grow(c->rows, &c->cap, c->n, sizeof(Row));
-		r = &c->rows[c->n++];
-		memset(r, 0, sizeof(*r));
+		r = pgs_rows_add(rows);
 		memcpy(r->name, name, sizeof(r->name));
 		r->mode = key->mode;
 	}
@@ -98,13 +89,8 @@ collect_one(const void *k, const void *v, int ncpu, void *arg)
 static Row *
 collect(struct lwlocks_bpf *skel, size_t *nrows)
 {
-	Collected	c = {0};
-
-	pgs_map_foreach(bpf_map__fd(skel->maps.stats), sizeof(struct pgs_lw_key), sizeof(struct pgs_lw_stats),
-					true, collect_one, &c);
-	qsort(c.rows, c.n, sizeof(Row), cmp_rows);
-	*nrows = c.n;
-	return c.rows;
+	return pgs_map_rows(bpf_map__fd(skel->maps.stats), sizeof(struct pgs_lw_key), sizeof(struct pgs_lw_stats),
+						sizeof(Row), fill_row, cmp_rows, nrows);
 }
 
 static void

@@ -522,6 +522,44 @@ pgs_map_foreach(int fd, size_t key_size, size_t value_size, bool percpu, pgs_map
 	free(vals);
 }
 
+void *
+pgs_rows_add(PgsRows *rows)
+{
+	char	   *r;
+
+	rows->rows = pgs_grow(rows->rows, &rows->cap, rows->n, rows->row_size);
+	r = (char *) rows->rows + rows->n++ * rows->row_size;
+	memset(r, 0, rows->row_size);
+	return r;
+}
+
+typedef struct RowsCtx
+{
+	PgsRows		rows;
+	pgs_row_fill fill;
+} RowsCtx;
+
+static void
+fill_one(const void *key, const void *values, int ncpu, void *arg)
+{
+	RowsCtx    *c = arg;
+
+	c->fill(&c->rows, key, values, ncpu);
+}
+
+void *
+pgs_map_rows(int fd, size_t key_size, size_t value_size, size_t row_size, pgs_row_fill fill,
+			 int (*cmp) (const void *, const void *), size_t *n)
+{
+	RowsCtx		c = {{NULL, 0, 0, row_size}, fill};
+
+	pgs_map_foreach(fd, key_size, value_size, true, fill_one, &c);
+	if (c.rows.n > 1)
+		qsort(c.rows.rows, c.rows.n, row_size, cmp);
+	*n = c.rows.n;
+	return c.rows.rows;
+}
+
 void
 pgs_bad_option(char **argv, int optind, int optopt, const char *cmd)
 {

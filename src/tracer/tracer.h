@@ -109,6 +109,24 @@ void pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *)
 typedef void (*pgs_map_cb) (const void *key, const void *values, int nvalues, void *arg);
 void pgs_map_foreach(int fd, size_t key_size, size_t value_size, bool percpu, pgs_map_cb cb, void *arg);
 
+/*
+ * Rows of row_size made from a per-CPU map's entries: fill(rows, key,
+ * values, ncpu) adds a row with pgs_rows_add (or sums into one it already
+ * has); the rows come back sorted by cmp, their number in *n.
+ */
+typedef struct PgsRows
+{
+	void	   *rows;
+	size_t		n,
+				cap,
+				row_size;
+} PgsRows;
+typedef void (*pgs_row_fill) (PgsRows *rows, const void *key, const void *values, int ncpu);
+void	   *pgs_map_rows(int fd, size_t key_size, size_t value_size, size_t row_size, pgs_row_fill fill,
+						 int (*cmp) (const void *, const void *), size_t *n);
+/* a new zeroed row at the end */
+void	   *pgs_rows_add(PgsRows *rows);
+
 /* the usage error for the option getopt could not take (exits 2) */
 _Noreturn void pgs_bad_option(char **argv, int optind, int optopt, const char *cmd);
 

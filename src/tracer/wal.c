@@ -94,41 +94,18 @@ cmp_bytes(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
 }
 
-typedef struct Collected
-{
-	WalRow	   *rows;
-	size_t		n,
-				cap;
-} Collected;
-
 static void
-collect_one(const void *k, const void *v, int ncpu, void *arg)
+fill_row(PgsRows *rows, const void *k, const void *v, int ncpu)
 {
 	const struct pgs_wal_stats *vals = v;
-	Collected  *c = arg;
-	WalRow	   *r;
+	WalRow	   *r = pgs_rows_add(rows);
 
-	c->rows = pgs_grow(c->rows, &c->cap, c->n, sizeof(WalRow));
-	r = &c->rows[c->n++];
-	memset(r, 0, sizeof(*r));
 	memcpy(&r->key, k, sizeof(r->key));
 	for (int i = 0; i < ncpu; i++)
 	{
 		r->records += vals[i].records;
 		r->bytes += vals[i].bytes;
 	}
-}
-
-static WalRow *
-collect(struct wal_bpf *skel, size_t *n)
-{
-	Collected	c = {0};
-
-	pgs_map_foreach(bpf_map__fd(skel->maps.records), sizeof(struct pgs_wal_key), sizeof(struct pgs_wal_stats),
-					true, collect_one, &c);
-	qsort(c.rows, c.n, sizeof(WalRow), cmp_bytes);
-	*n = c.n;
-	return c.rows;
 }
 
 static void
@@ -198,7 +175,8 @@ static void
 print_summary(struct wal_bpf *skel, WalCtx *c)
 {
 	size_t		n;
-	WalRow	   *rows = collect(skel, &n);
+	WalRow	   *rows = pgs_map_rows(bpf_map__fd(skel->maps.records), sizeof(struct pgs_wal_key),
+									 sizeof(struct pgs_wal_stats), sizeof(WalRow), fill_row, cmp_bytes, &n);
 	PgsHist		fl;
 	uint64_t	records = 0,
 				bytes = 0;
