@@ -139,7 +139,6 @@ static uint64 last_merge_ticks = 0;
 static PLpgSQL_execstate *last_estate = NULL;
 static bool last_was_end;
 static const PgsStmt *last_st;
-static unsigned int last_stmtid;
 static uint64 last_ticks;
 
 static void pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func);
@@ -867,7 +866,8 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 		}
 		if (likely(stmt->stmtid > 0 && stmt->stmtid <= (unsigned) ff->fn->nstmts))
 		{
-			PgsStmt    *st = &ff->fn->stmts[stmt->stmtid];
+			PgsStmt    *stmts = ff->fn->stmts,
+					   *st = &stmts[stmt->stmtid];
 			bool		outer = ff->outer;
 
 			f = push_frame();	/* may move the array: ff is stale now */
@@ -879,7 +879,7 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 			if (last_estate == estate &&
 				(last_was_end ?
 				 st->list == last_st->list && (st->pos > last_st->pos || (st->seqflags & PGS_SEQ_WRAP)) :
-				 (st->seqflags & PGS_SEQ_HEAD) && st->parent == last_stmtid))
+				 (st->seqflags & PGS_SEQ_HEAD) && &stmts[st->parent] == last_st))
 				f->start = last_ticks;
 			else
 				f->start = pgs_ticks();
@@ -889,7 +889,6 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 				last_estate = estate;
 				last_was_end = false;
 				last_st = st;
-				last_stmtid = stmt->stmtid;
 				last_ticks = f->start;
 				return;
 			}
