@@ -313,8 +313,6 @@ cmd_io(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "p:D:U:d:", opts, NULL)) != -1)
 	{
-		if (opt == 'p')
-			opt = 1002;
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
 		switch (opt)
@@ -346,8 +344,7 @@ cmd_io(int argc, char **argv)
 				pgs_bad_option(argv, optind, optopt, "io");
 		}
 	}
-	if (optind < argc)
-		pgs_usage("unexpected argument \"%s\" (see pgscope io --help)", argv[optind]);
+	pgs_no_more_args(argc, argv, optind, "io");
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (by_query)

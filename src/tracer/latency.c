@@ -284,8 +284,6 @@ cmd_latency(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "p:D:d:i:", opts, NULL)) != -1)
 	{
-		if (opt == 'p')
-			opt = 1002;
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
 		switch (opt)
@@ -318,8 +316,7 @@ cmd_latency(int argc, char **argv)
 				pgs_bad_option(argv, optind, optopt, "latency");
 		}
 	}
-	if (optind < argc)
-		pgs_usage("unexpected argument \"%s\" (see pgscope latency --help)", argv[optind]);
+	pgs_no_more_args(argc, argv, optind, "latency");
 
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);

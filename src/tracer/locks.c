@@ -860,8 +860,6 @@ cmd_locks(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "p:D:U:", opts, NULL)) != -1)
 	{
-		if (opt == 'p')
-			opt = 1002;
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
 		switch (opt)
@@ -892,8 +890,7 @@ cmd_locks(int argc, char **argv)
 				pgs_bad_option(argv, optind, optopt, "locks");
 		}
 	}
-	if (optind < argc)
-		pgs_usage("unexpected argument \"%s\" (see pgscope locks --help)", argv[optind]);
+	pgs_no_more_args(argc, argv, optind, "locks");
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (!t.offsets)

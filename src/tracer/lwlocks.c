@@ -199,8 +199,6 @@ cmd_lwlocks(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "p:D:i:", opts, NULL)) != -1)
 	{
-		if (opt == 'p')
-			opt = 1002;
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
 		switch (opt)
@@ -222,8 +220,7 @@ cmd_lwlocks(int argc, char **argv)
 				pgs_bad_option(argv, optind, optopt, "lwlocks");
 		}
 	}
-	if (optind < argc)
-		pgs_usage("unexpected argument \"%s\" (see pgscope lwlocks --help)", argv[optind]);
+	pgs_no_more_args(argc, argv, optind, "lwlocks");
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	o.json = to.json;

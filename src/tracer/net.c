@@ -177,8 +177,6 @@ cmd_net(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "p:D:U:d:", opts, NULL)) != -1)
 	{
-		if (opt == 'p')
-			opt = 1002;
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
 		switch (opt)
@@ -199,8 +197,7 @@ cmd_net(int argc, char **argv)
 				pgs_bad_option(argv, optind, optopt, "net");
 		}
 	}
-	if (optind < argc)
-		pgs_usage("unexpected argument \"%s\" (see pgscope net --help)", argv[optind]);
+	pgs_no_more_args(argc, argv, optind, "net");
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 

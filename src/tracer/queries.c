@@ -137,8 +137,6 @@ cmd_queries(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "p:D:d:", opts, NULL)) != -1)
 	{
-		if (opt == 'p')
-			opt = 1002;			/* -p is --pid */
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
 		switch (opt)
@@ -167,8 +165,7 @@ cmd_queries(int argc, char **argv)
 				pgs_bad_option(argv, optind, optopt, "queries");
 		}
 	}
-	if (optind < argc)
-		pgs_usage("unexpected argument \"%s\" (see pgscope queries --help)", argv[optind]);
+	pgs_no_more_args(argc, argv, optind, "queries");
 
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);

@@ -40,6 +40,7 @@ pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg)
 		case 1001:
 			o->bin = arg;
 			return true;
+		case 'p':
 		case 1002:
 			if (!pgs_parse_long(arg, 1, 4194304, &o->pid))
 				pgs_usage("--pid takes a process id, not \"%s\"", arg);
@@ -565,6 +566,13 @@ pgs_bad_option(char **argv, int optind, int optopt, const char *cmd)
 {
 	pgs_usage("%s \"%s\" (see pgscope %s --help)", optopt ? "option needs a value:" : "unknown option",
 			  argv[optind - 1], cmd);
+}
+
+void
+pgs_no_more_args(int argc, char **argv, int optind, const char *cmd)
+{
+	if (optind < argc)
+		pgs_usage("unexpected argument \"%s\" (see pgscope %s --help)", argv[optind], cmd);
 }
 
 double

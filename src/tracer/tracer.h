@@ -48,7 +48,7 @@ typedef struct PgsTargetOpts
 	{"duration", required_argument, NULL, 1003}, \
 	{"json", no_argument, NULL, 1004}
 
-/* handles the options above; true if opt was one of them */
+/* handles the options above (and -p for --pid); true if opt was one of them */
 bool pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg);
 
 /*
@@ -129,6 +129,8 @@ void	   *pgs_rows_add(PgsRows *rows);
 
 /* the usage error for the option getopt could not take (exits 2) */
 _Noreturn void pgs_bad_option(char **argv, int optind, int optopt, const char *cmd);
+/* the usage error for an argument left after the options (exits 2) */
+void pgs_no_more_args(int argc, char **argv, int optind, const char *cmd);
 
 /* seconds since start, or a huge number when duration < 0 */
 bool pgs_duration_over(double start, double duration);

@@ -272,8 +272,6 @@ cmd_wal(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "p:D:d:U:", opts, NULL)) != -1)
 	{
-		if (opt == 'p')
-			opt = 1002;
 		if (pgs_target_opt(&to, opt, optarg))
 			continue;
 		if (opt == 'd')
@@ -293,8 +291,7 @@ cmd_wal(int argc, char **argv)
 		}
 		pgs_bad_option(argv, optind, optopt, "wal");
 	}
-	if (optind < argc)
-		pgs_usage("unexpected argument \"%s\" (see pgscope wal --help)", argv[optind]);
+	pgs_no_more_args(argc, argv, optind, "wal");
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (!t.offsets)
