@@ -48,27 +48,31 @@ publish(struct task_state *s)
 	bpf_map_update_elem(&backends, &pid, &s->n, BPF_ANY);
 }
 
+/* a traced backend's state and the buffer of its recvfrom/sendto (nr), or NULL */
+static __always_inline struct task_state *
+backend(long nr, __u64 *buf)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (!traced_task(task))
+		return NULL;
+	*buf = syscall_buf(task, nr);
+	if (!*buf)
+		return NULL;
+	return bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
 /* a socket read of a traced backend's recv() (proto.bpf.h) */
 SEC("tp_btf/sock_recv_length")
 int
 BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	struct task_struct *task;
 	struct task_state *s;
-	__u64		buf;
+	__u64		buf = 0;
 	__u8		type = 0;
 	__u64		now;
 
-	if (ret <= 0 || (flags & PGS_MSG_PEEK))
-		return 0;
-	task = bpf_get_current_task_btf();
-	if (!traced_task(task))
-		return 0;
-	buf = syscall_buf(task, PGS_NR_RECVFROM);
-	if (!buf)
-		return 0;
-	s = bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s)
+	if (ret <= 0 || (flags & PGS_MSG_PEEK) || !(s = backend(PGS_NR_RECVFROM, &buf)))
 		return 0;
 	s->n.bytes_in += ret;
 	s->n.recvs++;
@@ -90,20 +94,10 @@ SEC("tp_btf/sock_send_length")
 int
 BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
-	struct task_struct *task;
 	struct task_state *s;
-	__u64		buf;
+	__u64		buf = 0;
 
-	if (ret <= 0)
-		return 0;
-	task = bpf_get_current_task_btf();
-	if (!traced_task(task))
-		return 0;
-	buf = syscall_buf(task, PGS_NR_SENDTO);
-	if (!buf)
-		return 0;
-	s = bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s)
+	if (ret <= 0 || !(s = backend(PGS_NR_SENDTO, &buf)))
 		return 0;
 	s->n.bytes_out += ret;
 	s->n.sends++;
