@@ -40,6 +40,9 @@
   if (overflow.length)
     metaBox.appendChild(el('span', { 'class': 'warn', id: 'overflow' },
       'shared tables overflowed (' + overflow.join(', ') + '): some data is missing'));
+  if (meta.parallel_worker_calls)
+    metaBox.appendChild(el('span', { 'class': 'warn', id: 'parallel' },
+      meta.parallel_worker_calls + ' PL/pgSQL calls ran in parallel workers and are not in this session profile'));
 
   /* ---------------- flame graph ---------------- */
   function Node(name, parent) {

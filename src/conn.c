@@ -4,9 +4,12 @@
  */
 #include "conn.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -40,13 +43,20 @@ first_line(char *s)
 		*nl = '\0';
 }
 
+unsigned long long pgs_parallel_worker_calls = 0;
+
 /* server NOTICE/WARNING lines go to stderr, prefixed, never silently lost */
 static void
 notice_to_stderr(void *arg, const char *message)
 {
 	char		line[2048];
+	const char *p = strstr(message, "pgscope: ");
+	unsigned long long calls;
 
 	(void) arg;
+	/* the extension's count of calls in parallel workers, which a session profile lacks */
+	if (p && sscanf(p, "pgscope: %llu PL/pgSQL calls ran in a parallel worker", &calls) == 1)
+		pgs_parallel_worker_calls += calls;
 	snprintf(line, sizeof(line), "%s", message);
 	first_line(line);
 	fprintf(stderr, "%s: server: %s\n", pgs_cmd, line);
@@ -102,13 +112,78 @@ pgs_connect(const PgsConnOpts *o)
 	return c;
 }
 
+/*
+ * Waits for the next result of what was sent on c, polling the socket so that
+ * a signal (pgs_stop) is seen at once: the running statement is cancelled,
+ * and if the server does not answer the cancel within 10 s, waiting ends
+ * with *interrupted set and NULL.  NULL without *interrupted: no more results.
+ */
+PGresult *
+pgs_next_result(PGconn *c, bool *interrupted)
+{
+	bool		cancel_sent = false;
+	struct timespec t0 = {0},
+				now;
+
+	*interrupted = false;
+	while (PQisBusy(c))
+	{
+		struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+
+		if (pgs_stop_pending() && !cancel_sent)
+		{
+			PGcancel   *cn = PQgetCancel(c);
+			char		errbuf[256];
+
+			if (cn)
+			{
+				PQcancel(cn, errbuf, sizeof(errbuf));
+				PQfreeCancel(cn);
+			}
+			cancel_sent = true;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+		}
+		if (cancel_sent)
+		{
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t0.tv_sec >= 10)
+			{
+				*interrupted = true;
+				return NULL;
+			}
+		}
+		if (pfd.fd < 0)
+			break;
+		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+			break;
+		if (!PQconsumeInput(c))
+			break;
+	}
+	return PQgetResult(c);
+}
+
 PGresult *
 pgs_query(PGconn *c, const char *sql, int nparams, const char *const *params,
 		  char *err, size_t errlen)
 {
-	PGresult   *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	PGresult   *r = NULL,
+			   *next;
+	ExecStatusType st;
+	bool		interrupted = false;
 
+	if (PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0))
+	{
+		/* the last result is the one that counts; COPY is not used through here */
+		while ((next = pgs_next_result(c, &interrupted)) != NULL)
+		{
+			st = PQresultStatus(next);
+			PQclear(r);
+			r = next;
+			if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+				break;
+		}
+	}
+	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
 	if (err)
@@ -116,7 +191,12 @@ pgs_query(PGconn *c, const char *sql, int nparams, const char *const *params,
 		const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 		const char *hint = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL;
 
-		if (msg == NULL)
+		if (interrupted)
+			snprintf(err, errlen, "interrupted, and the server did not answer the cancel request");
+		else if (pgs_stop_pending() && msg && r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
+				 strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57014") == 0)
+			snprintf(err, errlen, "interrupted");
+		else if (msg == NULL)
 		{
 			char	   *m = pgs_xstrdup(PQerrorMessage(c));
 

@@ -26,6 +26,9 @@ typedef struct PgsConnOpts
 #define PGS_CONN_SHORTOPTS "h:p:U:d:"
 bool pgs_conn_opt(PgsConnOpts *o, int opt, const char *arg);
 
+/* PL/pgSQL calls that parallel workers reported as missing from the session profile (NOTICEs) */
+extern unsigned long long pgs_parallel_worker_calls;
+
 /* connects or exits with status 1 and one line saying why */
 PGconn *pgs_connect(const PgsConnOpts *o);
 
@@ -35,6 +38,13 @@ PGconn *pgs_connect(const PgsConnOpts *o);
  */
 PGresult *pgs_query(PGconn *c, const char *sql, int nparams, const char *const *params,
 					char *err, size_t errlen);
+
+/*
+ * The next result of what was sent on c, waiting in a way that a signal
+ * (pgs_stop) cancels the running statement; NULL when there is none, or
+ * with *interrupted when the server ignored the cancel for 10 s.
+ */
+PGresult *pgs_next_result(PGconn *c, bool *interrupted);
 
 /* the same, exiting with status 1: "cannot <what>: <server message>" */
 PGresult *pgs_query_or_die(PGconn *c, const char *what, const char *sql, int nparams,

@@ -8,6 +8,7 @@
 #include "plprof.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +39,14 @@ typedef struct PlprofOpts
 	long		interval;
 	bool		shared;
 	bool		replace;
-	char		cmdline[1024];
+	bool		dry_run;
+	char	   *cmdline;
 } PlprofOpts;
 
 enum
 {
 	OPT_SAVE = 1000, OPT_TITLE, OPT_ROLLBACK, OPT_FORMAT, OPT_TOP, OPT_PID, OPT_ALL,
-	OPT_DURATION, OPT_INTERVAL, OPT_NAME, OPT_SHARED, OPT_REPLACE
+	OPT_DURATION, OPT_INTERVAL, OPT_NAME, OPT_SHARED, OPT_REPLACE, OPT_DRY_RUN
 };
 
 static const struct option long_opts[] = {
@@ -64,6 +66,7 @@ static const struct option long_opts[] = {
 	{"name", required_argument, NULL, OPT_NAME},
 	{"shared", no_argument, NULL, OPT_SHARED},
 	{"replace", no_argument, NULL, OPT_REPLACE},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"help", no_argument, NULL, '?'},
 	{NULL, 0, NULL, 0}
 };
@@ -71,7 +74,8 @@ static const struct option long_opts[] = {
 static const char usage_text[] =
 	"usage: pgscope plprof COMMAND [options] [-h HOST] [-p PORT] [-U USER] [-d DBNAME|CONNINFO|URI]\n"
 	"\n"
-	"  run (-c SQL | -f FILE) [--rollback]   run a workload in this session, profile it, write the report\n"
+	"  run (-c SQL | -f FILE) [--rollback] [--dry-run]\n"
+	"                                         run a workload in this session, profile it, write the report\n"
 	"  monitor (--pid N | --all) --duration SEC [--interval SEC]\n"
 	"                                         profile other sessions for a while (needs preload)\n"
 	"  save NAME                              save the instance-wide profile as a dataset\n"
@@ -90,15 +94,22 @@ static void
 parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 {
 	int			opt;
-	size_t		off = 0;
+	PgsBuf		cmdline;
 
 	memset(o, 0, sizeof(*o));
 	o->format = PGS_FORMAT_HTML;
 	o->top = 20;
 	o->interval = -1;
 	o->duration = -1;
-	for (int i = 0; i < argc && off < sizeof(o->cmdline) - 2; i++)
-		off += snprintf(o->cmdline + off, sizeof(o->cmdline) - off, "%s%s", i ? " " : "pgscope plprof ", argv[i]);
+	/* recorded in the profile's metadata: whole, never cut inside a character */
+	pgs_buf_init(&cmdline);
+	pgs_buf_puts(&cmdline, "pgscope plprof");
+	for (int i = 0; i < argc; i++)
+	{
+		pgs_buf_puts(&cmdline, " ");
+		pgs_buf_puts(&cmdline, argv[i]);
+	}
+	o->cmdline = cmdline.data;
 
 	optind = 1;
 	opterr = 0;
@@ -169,6 +180,9 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 			case OPT_REPLACE:
 				o->replace = true;
 				break;
+			case OPT_DRY_RUN:
+				o->dry_run = true;
+				break;
 			default:
 				if (optopt && strchr(PGS_CONN_SHORTOPTS "cfo", optopt))
 					pgs_usage("option -%c needs a value", optopt);
@@ -179,6 +193,14 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 				}
 				pgs_usage("unknown option \"%s\" (see pgscope plprof --help)", argv[optind - 1]);
 		}
+	}
+	/* before any work: a run or a monitoring window must not end in "cannot write" */
+	if (o->output)
+	{
+		int			rc = pgs_output_check(o->output);
+
+		if (rc != 0)
+			pgs_die("cannot write %s: %s", o->output, pgs_output_strerror(rc));
 	}
 }
 
@@ -202,51 +224,25 @@ no_positional(int argc, char **argv)
 		pgs_usage("unexpected argument \"%s\" (see pgscope plprof --help)", argv[optind]);
 }
 
-/* ---------- cancel a running statement on Ctrl-C ---------- */
-
-static PGcancel *volatile cancel_handle = NULL;
-
-static void
-cancel_running_query(void)
-{
-	char		errbuf[256];
-
-	/* PQcancel is documented as safe to call from a signal handler */
-	if (cancel_handle)
-		PQcancel(cancel_handle, errbuf, sizeof(errbuf));
-}
-
-static void
-arm_cancel(PGconn *c)
-{
-	cancel_handle = PQgetCancel(c);
-	pgs_on_signal = cancel_running_query;
-}
-
-static void
-disarm_cancel(void)
-{
-	PGcancel   *h = cancel_handle;
-
-	pgs_on_signal = NULL;
-	cancel_handle = NULL;
-	if (h)
-		PQfreeCancel(h);
-}
-
 /* ---------- profile documents ---------- */
 
 static char *
 fetch_profile(PGconn *c, bool shared, const PlprofOpts *o)
 {
-	const char *params[3] = {shared ? "true" : "false", o->title, o->cmdline};
+	char		workers[32];
+	const char *params[4] = {shared ? "true" : "false", o->title, o->cmdline, NULL};
 	PGresult   *r;
 	char	   *doc;
 
+	if (!shared && pgs_parallel_worker_calls > 0)
+	{
+		snprintf(workers, sizeof(workers), "%llu", pgs_parallel_worker_calls);
+		params[3] = workers;
+	}
 	r = pgs_query_or_die(c, "read the profile",
 						 "SELECT pgscope_profile($1::boolean, jsonb_strip_nulls(jsonb_build_object("
-						 "'title', $2::text, 'command', $3::text)))::text",
-						 3, params);
+						 "'title', $2::text, 'command', $3::text, 'parallel_worker_calls', $4::bigint)))::text",
+						 4, params);
 	doc = pgs_xstrdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return doc;
@@ -315,101 +311,319 @@ char_to_byte(const char *text, size_t len, long pos)
 	return i;
 }
 
+/* a workload as given: -c SQL, -f FILE or -f - */
+typedef struct Workload
+{
+	char	   *sql;
+	size_t		len;
+	const char *name;			/* for messages: the file or "-c" */
+	bool		inline_data;	/* COPY FROM STDIN data follows in the script */
+	bool		copy_from_stdin;	/* -c with COPY FROM STDIN: our standard input */
+	int			nstmts;
+} Workload;
+
+/*
+ * Reads the workload and checks all of it before anything runs: one linear
+ * pass of the splitter.  What cannot run as asked is refused here, while
+ * nothing has touched the server.
+ */
+static void
+load_workload(const PlprofOpts *o, Workload *w)
+{
+	PgsSplitter sp;
+	PgsStmtSpan span;
+	bool		report_on_stdout = o->output == NULL || strcmp(o->output, "-") == 0;
+
+	memset(w, 0, sizeof(*w));
+	if (o->file)
+	{
+		w->sql = pgs_read_file(o->file, &w->len);
+		if (w->sql == NULL)
+			pgs_die("cannot read %s: %s", o->file, strerror(errno));
+		w->name = o->file;
+		w->inline_data = true;
+	}
+	else
+	{
+		w->sql = pgs_xstrdup(o->command_sql);
+		w->len = strlen(w->sql);
+		w->name = "-c";
+	}
+	pgs_split_init(&sp, w->sql, w->len, w->inline_data);
+	if (sp.nul_line)
+		pgs_die("cannot run %s: line %d holds a NUL byte, which no SQL statement can contain (remove it)",
+				w->name, sp.nul_line);
+	while (pgs_split_next(&sp, &span))
+	{
+		w->nstmts++;
+		if (o->rollback && span.kind == PGS_STMT_TXN)
+			pgs_die("cannot run %s with --rollback: statement %d at line %d ends or starts a transaction, "
+					"which would commit or escape the rollback (remove it, or run without --rollback)",
+					w->name, w->nstmts, span.line);
+		if (span.kind == PGS_STMT_COPY_OUT && report_on_stdout && !o->dry_run)
+			pgs_die("cannot run %s: statement %d at line %d copies to standard output, where the report goes "
+					"(give -o FILE for the report)", w->name, w->nstmts, span.line);
+		if (span.kind == PGS_STMT_COPY_IN && !w->inline_data)
+			w->copy_from_stdin = true;
+	}
+	if (sp.unterminated)
+		pgs_die("cannot run %s: unterminated quote, dollar quote or comment starting at line %d",
+				w->name, sp.unterminated);
+	if (w->nstmts == 0)
+		pgs_usage("the workload in %s has no SQL statement", w->name);
+}
+
+/* COPY ... TO STDOUT: the rows go to our standard output */
+static bool
+copy_out(PGconn *c)
+{
+	char	   *buf;
+	int			n;
+	bool		ok = true,
+				cancelled = false;
+
+	for (;;)
+	{
+		n = PQgetCopyData(c, &buf, 1);
+		if (n > 0)
+		{
+			if (ok && fwrite(buf, 1, (size_t) n, stdout) != (size_t) n)
+			{
+				pgs_err("cannot write the COPY rows to standard output: %s", strerror(errno));
+				ok = false;		/* the wait below cancels the COPY */
+			}
+			PQfreemem(buf);
+			continue;
+		}
+		if (n < 0)
+			break;
+		/* nothing yet: wait for the socket, or cancel on a signal */
+		{
+			struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+
+			if ((!ok || pgs_stop_pending()) && !cancelled)
+			{
+				PGcancel   *cn = PQgetCancel(c);
+				char		e[256];
+
+				if (cn)
+					PQcancel(cn, e, sizeof(e)), PQfreeCancel(cn);
+				cancelled = true;
+			}
+			if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+				break;
+			if (!PQconsumeInput(c))
+				break;
+		}
+	}
+	fflush(stdout);
+	return ok;
+}
+
+/* COPY ... FROM STDIN: the data lines of the script, or our standard input */
+static bool
+copy_in(PGconn *c, const Workload *w, const PgsStmtSpan *span)
+{
+	bool		ok = true;
+
+	if (span->has_data)
+	{
+		if (span->data_len > 0 && PQputCopyData(c, w->sql + span->data_start, (int) span->data_len) != 1)
+			ok = false;
+	}
+	else
+	{
+		char		chunk[65536];
+		ssize_t		n;
+
+		while (!pgs_stop && (n = read(STDIN_FILENO, chunk, sizeof(chunk))) != 0)
+		{
+			if (n < 0)
+			{
+				if (errno == EINTR)
+					continue;
+				pgs_err("cannot read the COPY data from standard input: %s", strerror(errno));
+				ok = false;
+				break;
+			}
+			if (PQputCopyData(c, chunk, (int) n) != 1)
+			{
+				ok = false;
+				break;
+			}
+		}
+	}
+	if (pgs_stop)
+		ok = false;
+	PQputCopyEnd(c, ok ? NULL : "pgscope: the COPY data could not be sent");
+	return ok;
+}
+
+/* runs one statement; NULL when it succeeded, else its failed result (or NULL result: see *lost) */
+static PGresult *
+run_statement(PGconn *c, const Workload *w, const PgsStmtSpan *span, bool *interrupted)
+{
+	char	   *stmt = strndup(w->sql + span->start, span->len);
+	PGresult   *res,
+			   *failed = NULL;
+
+	*interrupted = false;
+	if (stmt == NULL)
+		pgs_die("cannot allocate memory for a statement");
+	if (!PQsendQuery(c, stmt))
+	{
+		free(stmt);
+		return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+	}
+	free(stmt);
+	while ((res = pgs_next_result(c, interrupted)) != NULL)
+	{
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_COPY_OUT)
+			copy_out(c);
+		else if (st == PGRES_COPY_IN)
+			copy_in(c, w, span);
+		else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY && failed == NULL)
+		{
+			failed = res;
+			continue;
+		}
+		PQclear(res);
+	}
+	if (*interrupted && failed == NULL)
+		failed = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+	return failed;
+}
+
+static void
+report_failure(PGconn *c, const Workload *w, const PgsStmtSpan *span, int i, PGresult *res)
+{
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
+	int			line,
+				col;
+	long		p;
+
+	if (pgs_stop)
+	{
+		pgs_err("interrupted during statement %d at line %d of %s", i, span->line, w->name);
+		return;
+	}
+	if (pos && pgs_parse_long(pos, 1, 1L << 30, &p))
+		pgs_sql_position(w->sql, span->start + char_to_byte(w->sql + span->start, span->len, p), &line, &col);
+	else
+		pgs_sql_position(w->sql, span->start, &line, &col);
+	pgs_err("statement %d failed at line %d, column %d of %s: %s: %s", i, line, col,
+			w->name, sev ? sev : "ERROR", msg ? msg : PQerrorMessage(c));
+}
+
+/* --save NAME: can this role save, and is the name free?  Asked before the workload runs */
+static void
+check_save(PGconn *c, const char *name)
+{
+	const char *params[1] = {name};
+	PGresult   *r = pgs_query_or_die(c, "check the dataset table",
+									 "SELECT has_table_privilege('pgscope_dataset', 'INSERT'), "
+									 "       EXISTS (SELECT 1 FROM pgscope_dataset WHERE name = $1)",
+									 1, params);
+	bool		may = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	bool		taken = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+
+	PQclear(r);
+	if (!may)
+		pgs_die("cannot save dataset \"%s\": permission denied for table pgscope_dataset "
+				"(saving needs membership in pgscope_admin; nothing was run)", name);
+	if (taken)
+		pgs_die("cannot save dataset \"%s\": a dataset of that name exists (delete it first; nothing was run)", name);
+}
+
+static void
+dry_run(const Workload *w)
+{
+	PgsSplitter sp;
+	PgsStmtSpan span;
+	static const char *const kinds[] = {"", " (transaction control)", " (COPY FROM STDIN)", " (COPY TO STDOUT)"};
+
+	pgs_split_init(&sp, w->sql, w->len, w->inline_data);
+	for (int i = 1; pgs_split_next(&sp, &span); i++)
+	{
+		int			n = span.len > 60 ? 60 : (int) span.len;
+
+		printf("%d\tline %d%s\t", i, span.line, kinds[span.kind]);
+		for (int k = 0; k < n; k++)
+		{
+			char		ch = w->sql[span.start + k];
+
+			putchar(ch == '\n' || ch == '\t' || ch == '\r' ? ' ' : ch);
+		}
+		printf("%s\n", span.len > 60 ? "..." : "");
+	}
+	printf("%d statements\n", w->nstmts);
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
 	PlprofOpts	o;
-	char	   *sql;
-	size_t		len;
-	PgsStmtSpan *spans;
-	int			nstmts,
-				unterminated,
-				failed = 0;
+	Workload	w;
+	PgsSplitter sp;
+	PgsStmtSpan span;
+	int			failed = 0,
+				i = 0;
 	PGconn	   *c;
-	const char *source_name;
 	char	   *doc;
-	PGresult   *r;
 
 	pgs_cmd = "pgscope plprof run";
-	parse_opts(argc, argv, &o, "command file output save title rollback format top");
+	parse_opts(argc, argv, &o, "command file output save title rollback format top dry-run");
 	no_positional(argc, argv);
 	if ((o.command_sql == NULL) == (o.file == NULL))
 		pgs_usage("give the workload as either -c SQL or -f FILE");
-	if (o.file)
+	load_workload(&o, &w);
+	if (o.dry_run)
 	{
-		sql = pgs_read_file(o.file, &len);
-		if (sql == NULL)
-			pgs_die("cannot read %s: %s", o.file, strerror(errno));
-		source_name = o.file;
+		dry_run(&w);
+		free(w.sql);
+		return 0;
 	}
-	else
-	{
-		sql = pgs_xstrdup(o.command_sql);
-		len = strlen(sql);
-		source_name = "-c";
-	}
-	nstmts = pgs_split_sql(sql, len, &spans, &unterminated);
-	if (unterminated)
-		pgs_die("cannot run %s: unterminated quote, dollar quote or comment starting at line %d",
-				source_name, unterminated);
-	if (nstmts == 0)
-		pgs_usage("the workload in %s has no SQL statement", source_name);
 
+	pgs_catch_signals();
 	c = pgs_connect(&o.conn);
 	pgs_require_extension(c);
+	if (o.save)
+		check_save(c, o.save);
 	PQclear(pgs_query_or_die(c, "start profiling", "SELECT pgscope_reset(false), pgscope_enable(true)", 0, NULL));
 	if (o.rollback)
 		PQclear(pgs_query_or_die(c, "begin the transaction", "BEGIN", 0, NULL));
 
-	pgs_catch_signals();
-	arm_cancel(c);
-	for (int i = 0; i < nstmts && !pgs_stop; i++)
+	pgs_split_init(&sp, w.sql, w.len, w.inline_data);
+	while (!pgs_stop && pgs_split_next(&sp, &span))
 	{
-		char	   *stmt = strndup(sql + spans[i].start, spans[i].len);
-		PGresult   *res = PQexec(c, stmt);
-		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		bool		interrupted;
+		PGresult   *res = run_statement(c, &w, &span, &interrupted);
 
-		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT)
+		i++;
+		if (interrupted)
+			pgs_die("interrupted during statement %d at line %d of %s, and the server did not answer the cancel request",
+					i, span.line, w.name);
+		if (res)
 		{
-			pgs_err("statement %d at line %d of %s: COPY FROM STDIN/TO STDOUT is not supported in a workload",
-					i + 1, spans[i].line, source_name);
+			report_failure(c, &w, &span, i, res);
 			PQclear(res);
-			/* leave the COPY state so the session stays usable */
-			if (st == PGRES_COPY_IN)
-				PQputCopyEnd(c, "not supported by pgscope");
-			while ((res = PQgetResult(c)) != NULL)
-				PQclear(res);
 			failed = 1;
-			free(stmt);
 			break;
 		}
-		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+		if (o.rollback && PQtransactionStatus(c) != PQTRANS_INTRANS)
 		{
-			const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-			const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
-			const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
-			int			line = spans[i].line,
-						col = 1;
-			long		p;
-
-			if (pos && pgs_parse_long(pos, 1, 1L << 30, &p))
-				pgs_sql_position(sql, spans[i].start + char_to_byte(stmt, spans[i].len, p), &line, &col);
-			else
-				pgs_sql_position(sql, spans[i].start, &line, &col);
-			if (pgs_stop)
-				pgs_err("interrupted during statement %d at line %d of %s", i + 1, spans[i].line, source_name);
-			else
-				pgs_err("statement %d failed at line %d, column %d of %s: %s: %s", i + 1, line, col,
-						source_name, sev ? sev : "ERROR", msg ? msg : PQerrorMessage(c));
+			/* cannot happen after load_workload's check; never carry on outside the transaction */
+			pgs_err("statement %d at line %d of %s ended the transaction that --rollback holds open; stopping",
+					i, span.line, w.name);
 			failed = 1;
-			PQclear(res);
-			free(stmt);
 			break;
 		}
-		PQclear(res);
-		free(stmt);
 	}
-	disarm_cancel();
+	pgs_ack_stop();
 	if (PQstatus(c) != CONNECTION_OK)
 		pgs_die("lost the connection to the server during the workload; the session's profile is gone with it");
 
@@ -420,8 +634,7 @@ cmd_run(int argc, char **argv)
 			pgs_err("the workload left a transaction open: rolling it back");
 		PQclear(pgs_query_or_die(c, "roll back", "ROLLBACK", 0, NULL));
 	}
-	r = pgs_query_or_die(c, "stop profiling", "SELECT pgscope_enable(false)", 0, NULL);
-	PQclear(r);
+	PQclear(pgs_query_or_die(c, "stop profiling", "SELECT pgscope_enable(false)", 0, NULL));
 	doc = fetch_profile(c, false, &o);
 	if (o.save)
 		save_dataset(c, o.save, doc, false);
@@ -429,8 +642,7 @@ cmd_run(int argc, char **argv)
 		failed = 1;
 	PQfinish(c);
 	free(doc);
-	free(sql);
-	free(spans);
+	free(w.sql);
 	if (pgs_stop)
 		return 128 + pgs_stop_signal;
 	return failed ? EXIT_RUNTIME : 0;
@@ -570,6 +782,7 @@ cmd_monitor(int argc, char **argv)
 	}
 	if (tty)
 		fputc('\n', stderr);
+	pgs_ack_stop();
 	if (!monitor_switch_off(c, &o, old_interval))
 	{
 		PQreset(c);

@@ -163,7 +163,7 @@ pgs_write_report(PGconn *c, const char *doc, PgsFormat fmt, const char *title, i
 	{
 		rc = pgs_write_file(path, out.data, out.len);
 		if (rc != 0)
-			pgs_err("cannot write %s: %s", path ? path : "standard output", strerror(-rc));
+			pgs_err("cannot write %s: %s", path ? path : "standard output", pgs_output_strerror(rc));
 	}
 	pgs_buf_free(&out);
 	return rc;

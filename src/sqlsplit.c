@@ -1,72 +1,32 @@
 /*
- * sqlsplit.c - the statement splitter behind "pgscope plprof run -f".
+ * sqlsplit.c - the statement splitter behind "pgscope plprof run", on the
+ * shared lexer (sqllex.c).  Statement kinds are read from the first tokens:
+ * what matters is whether running the statement could end the transaction
+ * that "--rollback" holds open, and whether it copies through the client.
  */
 #include "sqlsplit.h"
 
-#include <ctype.h>
-#include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
-
-static bool
-ident_char(char c)
+void
+pgs_split_init(PgsSplitter *sp, const char *sql, size_t len, bool inline_copy_data)
 {
-	return isalnum((unsigned char) c) || c == '_' || (unsigned char) c >= 0x80;
-}
-
-/* length of a dollar-quote tag starting at p ("$$" or "$tag$"), 0 if none */
-static size_t
-dollar_tag(const char *p, const char *end)
-{
-	const char *q = p + 1;
-
-	if (q < end && *q == '$')
-		return 2;
-	if (q >= end || !(isalpha((unsigned char) *q) || *q == '_' || (unsigned char) *q >= 0x80))
-		return 0;
-	while (q < end && (ident_char(*q)) && *q != '$')
-		q++;
-	if (q < end && *q == '$')
-		return (size_t) (q - p) + 1;
-	return 0;
-}
-
-static bool
-only_blank(const char *s, size_t n)
-{
-	/* a statement of whitespace and comments only is skipped */
-	size_t		i = 0;
-
-	while (i < n)
+	pgs_lex_init(&sp->lx, sql, len);
+	sp->inline_copy_data = inline_copy_data;
+	sp->unterminated = 0;
 	{
-		if (isspace((unsigned char) s[i]))
-			i++;
-		else if (s[i] == '-' && i + 1 < n && s[i + 1] == '-')
-		{
-			while (i < n && s[i] != '\n')
-				i++;
-		}
-		else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*')
-		{
-			int			depth = 1;
+		const char *nul = memchr(sql, '\0', len);
 
-			i += 2;
-			while (i < n && depth > 0)
-			{
-				if (s[i] == '/' && i + 1 < n && s[i + 1] == '*')
-					depth++, i += 2;
-				else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/')
-					depth--, i += 2;
-				else
-					i++;
-			}
+		sp->nul_line = 0;
+		if (nul)
+		{
+			int			c;
+
+			pgs_sql_position(sql, (size_t) (nul - sql), &sp->nul_line, &c);
+			if (sp->nul_line == 0)
+				sp->nul_line = 1;
 		}
-		else
-			return false;
 	}
-	return true;
 }
 
 void
@@ -75,7 +35,7 @@ pgs_sql_position(const char *sql, size_t off, int *line, int *col)
 	int			l = 1,
 				c = 1;
 
-	for (size_t i = 0; i < off && sql[i]; i++)
+	for (size_t i = 0; i < off; i++)
 	{
 		if (sql[i] == '\n')
 			l++, c = 1;
@@ -86,131 +46,145 @@ pgs_sql_position(const char *sql, size_t off, int *line, int *col)
 	*col = c;
 }
 
-int
-pgs_split_sql(const char *sql, size_t len, PgsStmtSpan **spans, int *unterminated)
+/* what a statement's first words make of it; words[] holds up to 4 identifiers */
+static PgsStmtKind
+txn_kind(const PgsLexer *lx, const PgsToken *w, int n)
 {
-	const char *p = sql,
-			   *end = sql + len;
-	size_t		stmt_start = 0;
-	int			paren = 0,
-				n = 0,
-				cap = 16;
-	PgsStmtSpan *out = pgs_xmalloc(sizeof(PgsStmtSpan) * cap);
+	static const char *const txn[] = {"begin", "start", "commit", "end", "rollback", "abort", NULL};
 
-	*unterminated = 0;
+	if (n == 0)
+		return PGS_STMT_OTHER;
+	/* ROLLBACK TO [SAVEPOINT] stays inside the transaction */
+	if ((pgs_tok_is(lx, &w[0], "rollback") || pgs_tok_is(lx, &w[0], "abort")) && n > 1 &&
+		pgs_tok_is(lx, &w[1], "to"))
+		return PGS_STMT_OTHER;
+	if ((pgs_tok_is(lx, &w[0], "rollback") || pgs_tok_is(lx, &w[0], "abort")) && n > 2 &&
+		(pgs_tok_is(lx, &w[1], "work") || pgs_tok_is(lx, &w[1], "transaction")) && pgs_tok_is(lx, &w[2], "to"))
+		return PGS_STMT_OTHER;
+	for (int i = 0; txn[i]; i++)
+		if (pgs_tok_is(lx, &w[0], txn[i]))
+			return PGS_STMT_TXN;
+	if (pgs_tok_is(lx, &w[0], "prepare") && n > 1 && pgs_tok_is(lx, &w[1], "transaction"))
+		return PGS_STMT_TXN;
+	return PGS_STMT_OTHER;
+}
 
-#define EMIT(endoff) \
-	do { \
-		size_t s_ = stmt_start, e_ = (endoff); \
-		while (s_ < e_ && isspace((unsigned char) sql[s_])) s_++; \
-		if (!only_blank(sql + s_, e_ - s_)) \
-		{ \
-			int l_, c_; \
-			if (n == cap) { cap *= 2; out = realloc(out, sizeof(PgsStmtSpan) * cap); \
-				if (!out) pgs_die("cannot allocate memory for statements"); } \
-			pgs_sql_position(sql, s_, &l_, &c_); \
-			out[n].start = s_; out[n].len = e_ - s_; out[n].line = l_; n++; \
-		} \
-	} while (0)
+/* after the ";" of a COPY FROM STDIN: the rest of its line, then data up to a line "\." */
+static void
+take_copy_data(PgsSplitter *sp, PgsStmtSpan *out)
+{
+	const char *s = sp->lx.s,
+			   *end = s + sp->lx.len,
+			   *p = s + sp->lx.pos,
+			   *nl = memchr(p, '\n', (size_t) (end - p));
+	const char *data,
+			   *line;
 
-	while (p < end)
+	data = nl ? nl + 1 : end;
+	if (nl)
+		sp->lx.line++;
+	line = data;
+	while (line < end)
 	{
-		char		ch = *p;
+		const char *eol = memchr(line, '\n', (size_t) (end - line));
+		size_t		ll = eol ? (size_t) (eol - line) : (size_t) (end - line);
 
-		if (ch == '-' && p + 1 < end && p[1] == '-')
+		if ((ll == 2 || (ll == 3 && line[2] == '\r')) && line[0] == '\\' && line[1] == '.')
 		{
-			while (p < end && *p != '\n')
-				p++;
+			out->data_len = (size_t) (line - data);
+			sp->lx.pos = eol ? (size_t) (eol + 1 - s) : sp->lx.len;
+			if (eol)
+				sp->lx.line++;
+			goto done;
 		}
-		else if (ch == '/' && p + 1 < end && p[1] == '*')
-		{
-			const char *open = p;
-			int			depth = 1;
-
-			p += 2;
-			while (p < end && depth > 0)
-			{
-				if (*p == '/' && p + 1 < end && p[1] == '*')
-					depth++, p += 2;
-				else if (*p == '*' && p + 1 < end && p[1] == '/')
-					depth--, p += 2;
-				else
-					p++;
-			}
-			if (depth > 0 && !*unterminated)
-			{
-				int			c;
-
-				pgs_sql_position(sql, open - sql, unterminated, &c);
-			}
-		}
-		else if (ch == '\'' || ch == '"')
-		{
-			const char *open = p;
-			/* E'...' allows backslash escapes */
-			bool		backslash = ch == '\'' && p > sql && (p[-1] == 'E' || p[-1] == 'e') &&
-				(p - 1 == sql || !ident_char(p[-2]));
-
-			p++;
-			while (p < end)
-			{
-				if (backslash && *p == '\\' && p + 1 < end)
-					p += 2;
-				else if (*p == ch && p + 1 < end && p[1] == ch)
-					p += 2;
-				else if (*p == ch)
-					break;
-				else
-					p++;
-			}
-			if (p >= end && !*unterminated)
-			{
-				int			c;
-
-				pgs_sql_position(sql, open - sql, unterminated, &c);
-			}
-			p++;
-		}
-		else if (ch == '$' && (p == sql || !ident_char(p[-1])) && dollar_tag(p, end) > 0)
-		{
-			size_t		tl = dollar_tag(p, end);
-			const char *open = p,
-					   *q = p + tl;
-
-			while (q < end && !(*q == '$' && (size_t) (end - q) >= tl && memcmp(q, open, tl) == 0))
-				q++;
-			if (q >= end)
-			{
-				if (!*unterminated)
-				{
-					int			c;
-
-					pgs_sql_position(sql, open - sql, unterminated, &c);
-				}
-				p = end;
-			}
-			else
-				p = q + tl;
-		}
-		else if (ch == '(')
-			paren++, p++;
-		else if (ch == ')')
-		{
-			if (paren > 0)
-				paren--;
-			p++;
-		}
-		else if (ch == ';' && paren == 0)
-		{
-			EMIT((size_t) (p - sql) + 1);
-			p++;
-			stmt_start = (size_t) (p - sql);
-		}
-		else
-			p++;
+		if (!eol)
+			break;
+		line = eol + 1;
+		sp->lx.line++;
 	}
-	EMIT(len);
-#undef EMIT
-	*spans = out;
-	return n;
+	/* no "\.": the data runs to the end, as psql reads it */
+	out->data_len = (size_t) (end - data);
+	sp->lx.pos = sp->lx.len;
+done:
+	out->has_data = true;
+	out->data_start = (size_t) (data - s);
+}
+
+bool
+pgs_split_next(PgsSplitter *sp, PgsStmtSpan *out)
+{
+	PgsLexer   *lx = &sp->lx;
+	PgsToken	t,
+				words[4];
+	int			nwords = 0,
+				paren = 0,
+				atomic = 0;
+	bool		started = false,
+				is_routine = false,
+				copy_stdin = false,
+				copy_stdout = false,
+				after_from = false,
+				after_to = false;
+
+	memset(out, 0, sizeof(*out));
+	for (;;)
+	{
+		pgs_lex_next(lx, &t);
+		if (t.unterminated && !sp->unterminated)
+			sp->unterminated = t.line;
+		if (t.kind == PGS_TOK_END)
+			break;
+		if (t.kind == PGS_TOK_SPACE || t.kind == PGS_TOK_COMMENT)
+			continue;
+		if (t.kind == PGS_TOK_SEMI && paren == 0 && atomic == 0)
+		{
+			if (!started)
+				continue;		/* ";" alone */
+			out->len = t.start + 1 - out->start;
+			break;
+		}
+		if (!started)
+		{
+			started = true;
+			out->start = t.start;
+			out->line = t.line;
+		}
+		if (t.kind == PGS_TOK_IDENT && nwords < 4)
+			words[nwords++] = t;
+		if (t.kind == PGS_TOK_LPAREN)
+			paren++;
+		else if (t.kind == PGS_TOK_RPAREN && paren > 0)
+			paren--;
+		else if (t.kind == PGS_TOK_IDENT && paren == 0)
+		{
+			/* psql's rule: in CREATE FUNCTION/PROCEDURE, BEGIN (ATOMIC) and CASE nest until END */
+			if (nwords >= 2 && !is_routine && pgs_tok_is(lx, &words[0], "create"))
+				for (int i = 1; i < nwords; i++)
+					if (pgs_tok_is(lx, &words[i], "function") || pgs_tok_is(lx, &words[i], "procedure"))
+						is_routine = true;
+			if (is_routine && (pgs_tok_is(lx, &t, "begin") || (atomic > 0 && pgs_tok_is(lx, &t, "case"))))
+				atomic++;
+			else if (is_routine && atomic > 0 && pgs_tok_is(lx, &t, "end"))
+				atomic--;
+			if (nwords >= 1 && pgs_tok_is(lx, &words[0], "copy"))
+			{
+				if (after_from && pgs_tok_is(lx, &t, "stdin"))
+					copy_stdin = true;
+				if (after_to && pgs_tok_is(lx, &t, "stdout"))
+					copy_stdout = true;
+				after_from = pgs_tok_is(lx, &t, "from");
+				after_to = pgs_tok_is(lx, &t, "to");
+				continue;
+			}
+		}
+		after_from = after_to = false;
+	}
+	if (!started)
+		return false;
+	if (out->len == 0)
+		out->len = lx->pos - out->start;
+	out->kind = copy_stdin ? PGS_STMT_COPY_IN : copy_stdout ? PGS_STMT_COPY_OUT : txn_kind(lx, words, nwords);
+	if (copy_stdin && sp->inline_copy_data && !sp->unterminated)
+		take_copy_data(sp, out);
+	return true;
 }

@@ -4,18 +4,24 @@
  */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *pgs_cmd = "pgscope";
 volatile sig_atomic_t pgs_stop = 0;
 volatile sig_atomic_t pgs_stop_signal = 0;
+volatile sig_atomic_t pgs_signals = 0;
+sig_atomic_t pgs_signals_acked = 0;
 void		(*volatile pgs_on_signal) (void) = NULL;
 
 static void
@@ -23,8 +29,21 @@ on_signal(int sig)
 {
 	pgs_stop = 1;
 	pgs_stop_signal = sig;
+	pgs_signals++;
 	if (pgs_on_signal)
 		pgs_on_signal();
+}
+
+void
+pgs_ack_stop(void)
+{
+	pgs_signals_acked = pgs_signals;
+}
+
+bool
+pgs_stop_pending(void)
+{
+	return pgs_signals != pgs_signals_acked;
 }
 
 void
@@ -38,20 +57,27 @@ pgs_catch_signals(void)
 	/* no SA_RESTART: a blocking wait returns EINTR and the loop checks pgs_stop */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* a closed terminal: wind down as cleanly as for Ctrl-C */
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
 static void
 vmsg(const char *fmt, va_list ap)
 {
-	char		line[4096];
+	char	   *line = NULL;
 
-	vsnprintf(line, sizeof(line), fmt, ap);
+	if (vasprintf(&line, fmt, ap) < 0)
+	{
+		fprintf(stderr, "%s: %s\n", pgs_cmd, fmt);
+		return;
+	}
 	/* one line: server messages may carry newlines */
 	for (char *p = line; *p; p++)
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	fprintf(stderr, "%s: %s\n", pgs_cmd, line);
+	free(line);
 }
 
 void
@@ -243,12 +269,147 @@ pgs_read_file(const char *path, size_t *len)
 	return b.data;
 }
 
+/* what is at path now, and whether writing there is something we do */
+static int
+output_target(const char *path, struct stat *st, bool *exists)
+{
+	*exists = false;
+	if (lstat(path, st) != 0)
+	{
+		if (errno == ENOENT)
+			return 0;
+		return -errno;
+	}
+	*exists = true;
+	if (S_ISLNK(st->st_mode))
+		return -ELOOP;			/* never replace a symlink, never write through one */
+	if (S_ISDIR(st->st_mode))
+		return -EISDIR;
+	if (S_ISREG(st->st_mode) || S_ISCHR(st->st_mode) || S_ISFIFO(st->st_mode))
+		return 0;
+	return -EINVAL;				/* block devices, sockets */
+}
+
+const char *
+pgs_output_strerror(int rc)
+{
+	switch (-rc)
+	{
+		case ELOOP:
+			return "it is a symbolic link (give the path it points to)";
+		case EINVAL:
+			return "it is neither a regular file, a character device nor a FIFO";
+		case EPERM:
+			return "it belongs to another user (pgscope keeps owners; remove it or write elsewhere)";
+		default:
+			return strerror(-rc);
+	}
+}
+
+int
+pgs_output_check(const char *path)
+{
+	struct stat st;
+	bool		exists;
+	int			rc;
+	char	   *dir;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return 0;
+	rc = output_target(path, &st, &exists);
+	if (rc != 0)
+		return rc;
+	if (exists)
+		return access(path, W_OK) == 0 ? 0 : -errno;
+	dir = pgs_xstrdup(path);
+	rc = access(dirname(dir), W_OK | X_OK) == 0 ? 0 : -errno;
+	free(dir);
+	return rc;
+}
+
+static int
+write_all(int fd, const char *data, size_t len)
+{
+	size_t		off = 0;
+
+	while (off < len)
+	{
+		ssize_t		w = write(fd, data + off, len - off);
+
+		if (w < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t) w;
+	}
+	return 0;
+}
+
+/* a device or FIFO: written straight through, never replaced */
+static int
+write_through(const char *path, const char *data, size_t len)
+{
+	int			fd = open(path, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	int			rc;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+	{
+		close(fd);
+		return -EAGAIN;			/* it changed under us: the caller looks again */
+	}
+	rc = write_all(fd, data, len);
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+/*
+ * Temporary files are named ".NAME.pgscope.PID" beside the target, only where
+ * the kernel cannot make an unnamed one (O_TMPFILE); one left by a killed
+ * pgscope (its pid gone) is removed by the next write to the same target.
+ */
+static void
+remove_stale_temps(const char *dir, const char *base)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *e;
+	size_t		bl = strlen(base);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+	{
+		const char *n = e->d_name;
+		long		pid;
+
+		if (n[0] != '.' || strncmp(n + 1, base, bl) != 0 || strncmp(n + 1 + bl, ".pgscope.", 9) != 0)
+			continue;
+		if (!pgs_parse_long(n + 1 + bl + 9, 1, INT_MAX, &pid))
+			continue;
+		if (kill((pid_t) pid, 0) == 0 || errno != ESRCH)
+			continue;
+		unlinkat(dirfd(d), n, 0);
+	}
+	closedir(d);
+}
+
 int
 pgs_write_file(const char *path, const char *data, size_t len)
 {
-	char	   *tmp;
-	int			fd;
-	size_t		off = 0;
+	struct stat st;
+	bool		exists;
+	char	   *dircopy = NULL,
+			   *basecopy = NULL,
+			   *tmp = NULL;
+	const char *dir,
+			   *base;
+	int			fd = -1,
+				rc;
 
 	if (path == NULL || strcmp(path, "-") == 0)
 	{
@@ -256,50 +417,175 @@ pgs_write_file(const char *path, const char *data, size_t len)
 			return -errno;
 		return 0;
 	}
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long) getpid()) < 0)
-		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	for (int tries = 0;; tries++)
+	{
+		rc = output_target(path, &st, &exists);
+		if (rc != 0)
+			return rc;
+		if (!exists || S_ISREG(st.st_mode))
+			break;
+		rc = write_through(path, data, len);
+		if (rc != -EAGAIN || tries > 3)
+			return rc;
+	}
+	/* a regular file (or none): a new inode renamed into place, the old mode and owner kept */
+	if (exists && access(path, W_OK) != 0)
+		return -errno;
+	dircopy = pgs_xstrdup(path);
+	basecopy = pgs_xstrdup(path);
+	dir = dirname(dircopy);
+	base = basename(basecopy);
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 	if (fd < 0)
 	{
-		int			e = errno;
-
-		free(tmp);
-		return -e;
-	}
-	while (off < len)
-	{
-		ssize_t		w = write(fd, data + off, len - off);
-
-		if (w < 0)
+		remove_stale_temps(dir, base);
+		if (asprintf(&tmp, "%s/.%s.pgscope.%ld", dir, base, (long) getpid()) < 0)
 		{
-			int			e = errno;
-
-			if (e == EINTR)
-				continue;
-			close(fd);
-			unlink(tmp);
-			free(tmp);
-			return -e;
+			tmp = NULL;
+			rc = -ENOMEM;
+			goto cleanup;
 		}
-		off += (size_t) w;
-	}
-	{
-		int			rc = fsync(fd);
-		int			e = errno;
-
-		if (close(fd) != 0 && rc == 0)
-			rc = -1, e = errno;
-		if (rc == 0 && rename(tmp, path) != 0)
-			rc = -1, e = errno;
-		if (rc != 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
 		{
-			unlink(tmp);
+			rc = -errno;
 			free(tmp);
-			return -e;
+			tmp = NULL;
+			goto cleanup;
 		}
+		if (!exists)
+		{
+			mode_t		um = umask(0);
+
+			umask(um);
+			if (fchmod(fd, 0666 & ~um) != 0)
+			{
+				rc = -errno;
+				goto cleanup;
+			}
+		}
+	}
+	if (exists)
+	{
+		if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
+			fchown(fd, st.st_uid, st.st_gid) != 0)
+		{
+			rc = -EPERM;
+			goto cleanup;
+		}
+		if (fchmod(fd, st.st_mode & 07777) != 0)
+		{
+			rc = -errno;
+			goto cleanup;
+		}
+	}
+	if ((rc = write_all(fd, data, len)) != 0)
+		goto cleanup;
+	if (fsync(fd) != 0)
+	{
+		rc = -errno;
+		goto cleanup;
+	}
+	if (tmp == NULL)
+	{
+		/* give the unnamed file a name only now, then rename it over the target */
+		char		proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (asprintf(&tmp, "%s/.%s.pgscope.%ld", dir, base, (long) getpid()) < 0)
+		{
+			tmp = NULL;
+			rc = -ENOMEM;
+			goto cleanup;
+		}
+		unlink(tmp);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0)
+		{
+			rc = -errno;
+			free(tmp);
+			tmp = NULL;
+			goto cleanup;
+		}
+	}
+	if (close(fd) != 0)
+	{
+		fd = -1;
+		rc = -errno;
+		goto cleanup;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+	{
+		rc = -errno;
+		goto cleanup;
 	}
 	free(tmp);
-	return 0;
+	tmp = NULL;
+	rc = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+	{
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dircopy);
+	free(basecopy);
+	return rc;
+}
+
+int
+pgs_pipe_through(const char *const *argv, const char *in, size_t inlen, PgsBuf *out)
+{
+	char		tmpl[] = "/tmp/pgscope-pipe.XXXXXX";
+	int			infd = mkstemp(tmpl),
+				pfd[2],
+				status;
+	pid_t		pid;
+	char		chunk[65536];
+	ssize_t		n;
+
+	/* the input goes through an unlinked file: no deadlock between a full pipe each way */
+	if (infd < 0)
+		return -1;
+	unlink(tmpl);
+	if (write_all(infd, in, inlen) != 0 || lseek(infd, 0, SEEK_SET) != 0 || pipe(pfd) != 0)
+	{
+		close(infd);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0)
+	{
+		dup2(infd, 0);
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		execvp(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	close(infd);
+	close(pfd[1]);
+	if (pid < 0)
+	{
+		close(pfd[0]);
+		return -1;
+	}
+	while ((n = read(pfd[0], chunk, sizeof(chunk))) != 0)
+	{
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		pgs_buf_append(out, chunk, (size_t) n);
+	}
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 /* length of the valid UTF-8 sequence at s, 0 if invalid */

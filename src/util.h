@@ -26,6 +26,15 @@ extern void (*volatile pgs_on_signal) (void);
 
 void pgs_catch_signals(void);
 
+/*
+ * A signal interrupts the server wait it arrives in (pgs_next_result cancels
+ * the statement); once the command has seen it and winds down, it calls
+ * pgs_ack_stop() so that its clean-up queries run; a further signal
+ * interrupts those too.
+ */
+void pgs_ack_stop(void);
+bool pgs_stop_pending(void);
+
 /* "pgscope <cmd>: <message>" on stderr, one line */
 void pgs_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* the same, then exit with status 2 (usage) or 1 (runtime) */
@@ -54,11 +63,24 @@ void pgs_buf_free(PgsBuf *b);
 char *pgs_read_file(const char *path, size_t *len);
 
 /*
- * Writes data to path through a temporary file in the same directory and a
- * rename, so a reader never sees half a file; "-" or NULL writes stdout.
- * Returns 0 or -errno.
+ * Writes data to path whole or not at all; "-" or NULL writes stdout.  A
+ * regular file (or none) is replaced by a new file renamed into place, with
+ * the old one's mode and owner (refused when they cannot be kept); a
+ * character device or FIFO is written straight through; a symlink, a
+ * directory, a block device or a socket is refused.  Returns 0 or -errno
+ * (pgs_output_strerror() says it in words).
  */
 int pgs_write_file(const char *path, const char *data, size_t len);
+
+/* 0 when pgs_write_file(path) can be expected to work (checked before long work), or -errno */
+int pgs_output_check(const char *path);
+const char *pgs_output_strerror(int rc);
+
+/*
+ * Runs argv[0] (searched in PATH) with in as its standard input and collects
+ * its standard output into out.  0 when it exited with status 0, else -1.
+ */
+int pgs_pipe_through(const char *const *argv, const char *in, size_t inlen, PgsBuf *out);
 
 void *pgs_xmalloc(size_t n);
 

@@ -105,6 +105,7 @@ typedef struct PgsStmt
 	uint32		parent;			/* stmtid of the statement owning that list */
 	uint16		pos;			/* index in that list (saturates) */
 	uint8		seqflags;		/* PGS_SEQ_* */
+	int32		active;			/* open executions (recursion): only the outermost counts in total */
 } PgsStmt;
 
 /* nothing but PL/pgSQL's own bookkeeping runs ... */
@@ -251,6 +252,7 @@ typedef struct PgsActivation
 	int64		global_expires;	/* TimestampTz, 0 = never */
 	int64		pid_expires;
 	int			collect_interval;
+	uint32		generation;		/* bumped by a shared reset */
 } PgsActivation;
 
 extern PGS_INTERNAL PgsActivation *pgs_activation;	/* NULL without preload */
@@ -287,8 +289,8 @@ typedef struct PgsSharedStatus
 } PgsSharedStatus;
 
 extern PGS_INTERNAL void pgs_shared_status(PgsSharedStatus *st);
-extern PGS_INTERNAL void pgs_shared_set_global(bool on, int64 expire_seconds);
-extern PGS_INTERNAL void pgs_shared_set_pid(int pid, int64 expire_seconds);
+extern PGS_INTERNAL void pgs_shared_set_global(bool on, int64 expire_usecs);
+extern PGS_INTERNAL void pgs_shared_set_pid(int pid, int64 expire_usecs);
 extern PGS_INTERNAL void pgs_shared_set_interval(int seconds);
 extern PGS_INTERNAL int	pgs_shared_collect_interval(void);
 

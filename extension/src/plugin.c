@@ -47,6 +47,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "common/hashfn.h"
@@ -104,6 +105,15 @@ int			pgs_max_stack_depth = 100;
 
 static bool pgs_active = false;
 static bool pgs_collect_shared = false; /* data was taken for the shared tables */
+/*
+ * Only what was recorded while instance-wide or per-pid profiling covered
+ * this backend goes to the shared tables, and only what was recorded since
+ * their last reset: when collection starts after uncovered profiling (a
+ * session that had pgscope.enabled on), or a reset happened since, what is
+ * unmerged so far is marked merged instead (shared_rebase()).
+ */
+static bool uncovered_data = false;
+static uint32 seen_generation = 0;
 
 static PLpgSQL_plugin **plugin_ptr = NULL;
 static PLpgSQL_plugin *prev_plugin = NULL;
@@ -603,6 +613,39 @@ function_frame_of(PLpgSQL_execstate *estate)
 	return function_frame_of_idx((uintptr_t) estate->plugin_info, estate);
 }
 
+static void
+mark_merged_cg(PgsCgNode *n)
+{
+	for (; n != NULL; n = n->sibling)
+	{
+		n->merged_calls = n->calls;
+		n->merged_total = n->total;
+		n->merged_self = n->self;
+		mark_merged_cg(n->child);
+	}
+}
+
+/* what is unmerged now is not for the shared tables (see uncovered_data) */
+static pg_noinline void
+shared_rebase(void)
+{
+	HASH_SEQ_STATUS hs;
+	PgsFunc    *fn;
+
+	hash_seq_init(&hs, func_table);
+	while ((fn = hash_seq_search(&hs)) != NULL)
+	{
+		fn->merged_calls = fn->calls;
+		fn->merged_errors = fn->errors;
+		fn->merged_total = fn->total;
+		fn->merged_self = fn->self;
+		memcpy(fn->merged_stmts, fn->stmts, sizeof(PgsStmt) * (fn->nstmts + 1));
+	}
+	mark_merged_cg(cg_root.child);
+	uncovered_data = false;
+	seen_generation = pgs_activation->generation;
+}
+
 /*
  * Turn a function frame into a profiled one, starting its clock now.  The
  * frame is the top of the stack, so the innermost profiled function below it
@@ -624,7 +667,13 @@ start_function_profile(PgsFrame *f, PLpgSQL_function *func)
 	f->child = 0;
 	f->callee = 0;
 	if (!pgs_session_enabled || pgs_shared_may_want_me())
+	{
+		if (unlikely(uncovered_data || seen_generation != pgs_activation->generation))
+			shared_rebase();
 		pgs_collect_shared = true;
+	}
+	else
+		uncovered_data = true;
 	f->start = pgs_ticks();
 }
 
@@ -642,6 +691,7 @@ close_stmt_frame(PgsFrame *f, uint64 now, bool error)
 	}
 	if (error)
 		s->errors++;
+	s->active--;
 	if (f->outer)
 		s->total += el;
 	s->self += el - f->child;
@@ -868,13 +918,13 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 		{
 			PgsStmt    *stmts = ff->fn->stmts,
 					   *st = &stmts[stmt->stmtid];
-			bool		outer = ff->outer;
 
 			f = push_frame();	/* may move the array: ff is stale now */
 			f->estate = estate;
 			f->stmt = stmt;
 			f->st = st;
-			f->outer = outer;
+			/* inclusive time: not again inside an execution of the same statement (recursion) */
+			f->outer = (st->active++ == 0);
 			f->child = 0;
 			if (last_estate == estate &&
 				(last_was_end ?
@@ -947,6 +997,31 @@ estate_is_live(PLpgSQL_execstate *estate)
 	return false;
 }
 
+/*
+ * A parallel worker inherits pgscope.enabled, but what it records dies with
+ * it: a session's profile lives in the leader's memory.  Unless the
+ * instance-wide tables take the worker's data, it says how many calls the
+ * session profile misses, in a NOTICE that reaches the leader's client
+ * (pgscope plprof run puts the sum in its report).
+ */
+static void
+report_worker_calls(void)
+{
+	HASH_SEQ_STATUS hs;
+	PgsFunc    *fn;
+	uint64		calls = 0;
+
+	if (!IsParallelWorker() || !pgs_session_enabled || pgs_collect_shared || func_table == NULL)
+		return;
+	hash_seq_init(&hs, func_table);
+	while ((fn = hash_seq_search(&hs)) != NULL)
+		calls += fn->calls;
+	if (calls > 0)
+		ereport(NOTICE,
+				(errmsg("pgscope: " UINT64_FORMAT " PL/pgSQL calls ran in a parallel worker and are not in this session's profile", calls),
+				 errhint("Instance-wide profiling (pgscope_enable_global) collects parallel workers too; or set max_parallel_workers_per_gather = 0 while profiling a session.")));
+}
+
 static void
 pgs_xact_callback(XactEvent event, void *arg)
 {
@@ -968,6 +1043,9 @@ pgs_xact_callback(XactEvent event, void *arg)
 				unwind_to(target);
 			}
 			/* FALLTHROUGH */
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			report_worker_calls();
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			nsubxact_marks = 0;

@@ -250,20 +250,21 @@ pgs_shared_wants_me(void)
 	return false;
 }
 
+/* usecs: -1 for pgscope.max_global_seconds, 0 for never; callers bound it (sqlapi.c) */
 static TimestampTz
-expiry_from(int64 seconds)
+expiry_from(int64 usecs)
 {
-	if (seconds < 0)
-		seconds = pgs_max_global_seconds;
-	if (seconds == 0)
+	if (usecs < 0)
+		usecs = (int64) pgs_max_global_seconds * USECS_PER_SEC;
+	if (usecs == 0)
 		return 0;
-	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), seconds * 1000);
+	return GetCurrentTimestamp() + usecs;
 }
 
 void
-pgs_shared_set_global(bool on, int64 expire_seconds)
+pgs_shared_set_global(bool on, int64 expire_usecs)
 {
-	TimestampTz exp = on ? expiry_from(expire_seconds) : 0;
+	TimestampTz exp = on ? expiry_from(expire_usecs) : 0;
 
 	SpinLockAcquire(&hdr->mutex);
 	hdr->act.global_on = on;
@@ -272,9 +273,9 @@ pgs_shared_set_global(bool on, int64 expire_seconds)
 }
 
 void
-pgs_shared_set_pid(int pid, int64 expire_seconds)
+pgs_shared_set_pid(int pid, int64 expire_usecs)
 {
-	TimestampTz exp = pid != 0 ? expiry_from(expire_seconds) : 0;
+	TimestampTz exp = pid != 0 ? expiry_from(expire_usecs) : 0;
 
 	SpinLockAcquire(&hdr->mutex);
 	hdr->act.pid = pid;
@@ -620,6 +621,9 @@ pgs_shared_reset(void)
 	hdr->functions_overflow = hdr->statements_overflow = false;
 	hdr->callgraph_overflow = hdr->source_overflow = false;
 	hdr->generation++;
+	SpinLockAcquire(&hdr->mutex);
+	hdr->act.generation = hdr->generation;
+	SpinLockRelease(&hdr->mutex);
 	LWLockRelease(hdr->lock);
 }
 

@@ -16,6 +16,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -117,23 +118,40 @@ require_arg(FunctionCallInfo fcinfo, int n, const char *name)
 				 errhint("Pass a value for \"%s\"; see the pgscope README for each function's arguments.", name)));
 }
 
+/* the longest expiry accepted: beyond it the arithmetic nears timestamp limits, and '0' means never */
+#define PGS_MAX_EXPIRY_USECS ((int64) 10 * 366 * USECS_PER_DAY)
+
+/*
+ * An expiry argument in microseconds: -1 when NULL (pgscope.max_global_seconds
+ * applies), 0 for never, else at least 1 us ('500 milliseconds' expires, it
+ * is not rounded down to "never").  Checked here, at the call, so that no
+ * stored expiry can overflow later.
+ */
 static int64
-interval_seconds(FunctionCallInfo fcinfo, int n)
+interval_usecs(FunctionCallInfo fcinfo, int n)
 {
 	Interval   *iv;
-	int64		secs;
+	int64		usecs,
+				part;
 
 	if (PG_NARGS() <= n || PG_ARGISNULL(n))
-		return -1;				/* use pgscope.max_global_seconds */
+		return -1;
 	iv = PG_GETARG_INTERVAL_P(n);
-	secs = iv->time / USECS_PER_SEC + (int64) iv->day * SECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * SECS_PER_DAY;
-	if (secs < 0)
+	if (pg_mul_s64_overflow((int64) iv->month, (int64) DAYS_PER_MONTH * USECS_PER_DAY, &usecs) ||
+		pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &part) ||
+		pg_add_s64_overflow(usecs, part, &usecs) ||
+		pg_add_s64_overflow(usecs, iv->time, &usecs) ||
+		usecs > PGS_MAX_EXPIRY_USECS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expiry must not be longer than 10 years"),
+				 errhint("Give an interval such as '10 minutes', or '0' for no expiry.")));
+	if (usecs < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expiry must not be negative"),
 				 errhint("Give an interval such as '10 minutes', or '0' for no expiry.")));
-	return secs;
+	return usecs;
 }
 
 /* ---------- snapshots and derived facts ---------- */
@@ -511,14 +529,14 @@ Datum
 pgscope_enable_global(PG_FUNCTION_ARGS)
 {
 	bool		on;
-	int64		secs;
+	int64		usecs;
 
 	require_arg(fcinfo, 0, "enabled");
 	on = PG_GETARG_BOOL(0);
 	require_admin("switch instance-wide profiling");
 	require_shared();
-	secs = interval_seconds(fcinfo, 1);
-	pgs_shared_set_global(on, secs);
+	usecs = interval_usecs(fcinfo, 1);
+	pgs_shared_set_global(on, usecs);
 	pgs_refresh_active();
 	if (on)
 		warn_if_slot_lost();
@@ -530,7 +548,7 @@ Datum
 pgscope_enable_pid(PG_FUNCTION_ARGS)
 {
 	int32		pid;
-	int64		secs;
+	int64		usecs;
 
 	require_arg(fcinfo, 0, "pid");
 	pid = PG_GETARG_INT32(0);
@@ -541,8 +559,8 @@ pgscope_enable_pid(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("pid must not be negative"),
 				 errhint("Give a backend's pid from pg_stat_activity, or 0 to switch per-pid profiling off.")));
-	secs = interval_seconds(fcinfo, 1);
-	pgs_shared_set_pid(pid, secs);
+	usecs = interval_usecs(fcinfo, 1);
+	pgs_shared_set_pid(pid, usecs);
 	pgs_refresh_active();
 	if (pid != 0)
 		warn_if_slot_lost();
@@ -596,6 +614,14 @@ Datum
 pgscope_collect(PG_FUNCTION_ARGS)
 {
 	require_shared();
+	/* the shared tables are everyone's: a session only fills them when the instance-wide switch covers it */
+	if (!is_admin() && !pgs_shared_wants_me())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to merge this session's profile into the instance-wide tables"),
+				 errhint("Sessions covered by pgscope_enable_global() or pgscope_enable_pid() are merged by themselves; "
+						 "superusers and members of pgscope_admin may merge any session.  This session's own profile "
+						 "is in pgscope_functions() and the other functions called with shared => false.")));
 	pgs_merge_local(true);
 	PG_RETURN_INT32(0);
 }

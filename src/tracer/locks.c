@@ -771,6 +771,33 @@ dot_escape(PgsBuf *b, const char *s, size_t max)
 		pgs_buf_puts(b, "...");
 }
 
+/* DOT.svg beside the DOT file when Graphviz is installed; its absence is not an error */
+static void
+render_svg(const char *dot_path, const PgsBuf *dot)
+{
+	const char *const argv[] = {"dot", "-Tsvg", NULL};
+	PgsBuf		svg;
+	char	   *svg_path;
+	int			rc;
+
+	if (system("command -v dot >/dev/null 2>&1") != 0)
+		return;
+	pgs_buf_init(&svg);
+	rc = pgs_pipe_through(argv, dot->data, dot->len, &svg);
+	if (rc == 0 && asprintf(&svg_path, "%s.svg", dot_path) > 0)
+	{
+		rc = pgs_write_file(svg_path, svg.data, svg.len);
+		if (rc == 0)
+			fprintf(stderr, "%s: rendered to %s\n", pgs_cmd, svg_path);
+		else
+			pgs_err("cannot write %s: %s", svg_path, pgs_output_strerror(rc));
+		free(svg_path);
+	}
+	else
+		pgs_err("cannot render the graph with Graphviz: dot failed");
+	pgs_buf_free(&svg);
+}
+
 static int
 write_dot(LocksCtx *c)
 {
@@ -797,21 +824,15 @@ write_dot(LocksCtx *c)
 	}
 	pgs_buf_puts(&b, "}\n");
 	rc = pgs_write_file(c->dot, b.data, b.len);
-	pgs_buf_free(&b);
 	if (rc != 0)
 	{
-		pgs_err("cannot write %s: %s", c->dot, strerror(-rc));
+		pgs_err("cannot write %s: %s", c->dot, pgs_output_strerror(rc));
+		pgs_buf_free(&b);
 		return rc;
 	}
 	fprintf(stderr, "%s: wait-for graph written to %s\n", pgs_cmd, c->dot);
-	if (system("command -v dot >/dev/null 2>&1") == 0)
-	{
-		char	   *cmd;
-
-		if (asprintf(&cmd, "dot -Tsvg '%s' -o '%s.svg'", c->dot, c->dot) > 0 && system(cmd) == 0)
-			fprintf(stderr, "%s: rendered to %s.svg\n", pgs_cmd, c->dot);
-		free(cmd);
-	}
+	render_svg(c->dot, &b);
+	pgs_buf_free(&b);
 	return 0;
 }
 
@@ -891,6 +912,8 @@ cmd_locks(int argc, char **argv)
 		}
 	}
 	pgs_no_more_args(argc, argv, optind, "locks");
+	if (c->dot && (err = pgs_output_check(c->dot)) != 0)
+		pgs_die("cannot write --dot %s: %s", c->dot, pgs_output_strerror(err));
 	pgs_tracer_prepare();
 	pgs_resolve_target(&t, &to);
 	if (!t.offsets)
