@@ -149,7 +149,7 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	struct backend *b;
 	__u64		buf;
 	__u8		type = 0;
-	__u32		len;
+	__u64		len;
 	__u32		restart;
 
 	/* most calls of a waiting backend return EAGAIN: leave at once */
@@ -165,8 +165,11 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	buf = syscall_buf(task, PGS_NR_RECVFROM);
 	if (!buf)
 		return 0;
-	len = ret < capture_len ? ret : capture_len;
-	len &= PGS_MAX_REQ - 1;
+	len = (__u64) ret < capture_len ? (__u64) ret : capture_len;
+	/* a bound the verifier sees (a mask would turn 4096 into 0) */
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
+	barrier_var(len);
 	/*
 	 * An idle backend's next request is a new statement: read it in one go
 	 * (its first byte says what it is).  A running statement's buffer must
@@ -284,7 +287,9 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	b->ev.end_ns = now;
 	b->ev.duration_ns = dur;
 	/* only as much of the request as was captured travels */
-	len = b->ev.req_len & (PGS_MAX_REQ - 1);
+	len = b->ev.req_len;
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
 	/* no wakeup per statement: user space drains the buffer on a timer */
 	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, BPF_RB_NO_WAKEUP))
 		count(0);

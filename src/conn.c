@@ -22,6 +22,20 @@ pgs_conn_opt(PgsConnOpts *o, int opt, const char *arg)
 			o->host = arg;
 			return true;
 		case 'p':
+			{
+				/* libpq takes a list for several hosts: every entry a port */
+				const char *p = arg;
+
+				do
+				{
+					char	   *end;
+					long		v = strtol(p, &end, 10);
+
+					if (end == p || v < 1 || v > 65535 || (*end != ',' && *end != '\0'))
+						pgs_usage("-p takes a port number from 1 to 65535, not \"%s\"", arg);
+					p = *end == ',' ? end + 1 : end;
+				} while (*p);
+			}
 			o->port = arg;
 			return true;
 		case 'U':

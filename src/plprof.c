@@ -8,6 +8,7 @@
 #include "plprof.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -90,6 +91,27 @@ static const char usage_text[] =
 	"  --format html|folded|json, --title TEXT, --top N (functions detailed, default 20),\n"
 	"  --save NAME (run, monitor)\n";
 
+/* dataset names: printable, valid UTF-8, at most 200 bytes (they are shown and indexed) */
+static void
+check_name(const char *name, const char *what)
+{
+	size_t		n = strlen(name);
+	char	   *copy;
+
+	if (n == 0)
+		pgs_usage("%s must not be empty", what);
+	if (n > 200)
+		pgs_usage("%s is %zu bytes long: dataset names are at most 200 bytes", what, n);
+	for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			pgs_usage("%s contains a control character (byte 0x%02x): use printable characters", what, *p);
+	copy = pgs_xstrdup(name);
+	pgs_utf8_trim(copy);
+	if (strlen(copy) != n || !pgs_utf8_valid(name))
+		pgs_usage("%s is not valid UTF-8", what);
+	free(copy);
+}
+
 static void
 parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 {
@@ -136,8 +158,7 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 				o->output = optarg;
 				break;
 			case OPT_SAVE:
-				if (!*optarg)
-					pgs_usage("--save needs a dataset name");
+				check_name(optarg, "the --save name");
 				o->save = optarg;
 				break;
 			case OPT_TITLE:
@@ -170,8 +191,7 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 					pgs_usage("--interval takes whole seconds from 0 to 86400, not \"%s\"", optarg);
 				break;
 			case OPT_NAME:
-				if (!*optarg)
-					pgs_usage("--name needs a dataset name");
+				check_name(optarg, "the --name name");
 				o->name = optarg;
 				break;
 			case OPT_SHARED:
@@ -202,6 +222,24 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 		if (rc != 0)
 			pgs_die("cannot write %s: %s", o->output, pgs_output_strerror(rc));
 	}
+}
+
+/* prints s with control characters escaped, so a stored name cannot drive the terminal */
+static void
+print_escaped(const char *s, int width)
+{
+	PgsBuf		b;
+
+	pgs_buf_init(&b);
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			pgs_buf_printf(&b, "\\x%02x", *p);
+		else
+			pgs_buf_append(&b, (const char *) p, 1);
+	}
+	printf("%-*s", width, b.data);
+	pgs_buf_free(&b);
 }
 
 /* the single positional argument NAME (or FILE) a command takes */
@@ -525,18 +563,17 @@ check_save(PGconn *c, const char *name)
 {
 	const char *params[1] = {name};
 	PGresult   *r = pgs_query_or_die(c, "check the dataset table",
-									 "SELECT has_table_privilege('pgscope_dataset', 'INSERT'), "
-									 "       EXISTS (SELECT 1 FROM pgscope_dataset WHERE name = $1)",
-									 1, params);
+									 "SELECT has_table_privilege('pgscope_dataset', 'SELECT, INSERT')", 0, NULL);
 	bool		may = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	bool		taken = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 
 	PQclear(r);
 	if (!may)
 		pgs_die("cannot save dataset \"%s\": permission denied for table pgscope_dataset "
 				"(saving needs membership in pgscope_admin; nothing was run)", name);
-	if (taken)
+	r = pgs_query_or_die(c, "check the dataset table", "SELECT 1 FROM pgscope_dataset WHERE name = $1", 1, params);
+	if (PQntuples(r) > 0)
 		pgs_die("cannot save dataset \"%s\": a dataset of that name exists (delete it first; nothing was run)", name);
+	PQclear(r);
 }
 
 static void
@@ -674,6 +711,29 @@ monitor_switch_off(PGconn *c, const PlprofOpts *o, long old_interval)
 	return true;
 }
 
+/*
+ * One monitoring window per server: a second one would reset the first's
+ * data and switch its profiling off.  The claim is this session's name (seen
+ * in every database) and an advisory lock (closing the race in one
+ * database); both end with the connection.
+ */
+static void
+claim_monitor(PGconn *c)
+{
+	PGresult   *r;
+
+	PQclear(pgs_query_or_die(c, "name the session", "SET application_name = 'pgscope plprof monitor'", 0, NULL));
+	r = pgs_query_or_die(c, "look for another monitor",
+						 "SELECT pg_try_advisory_lock(1885565805, 1), "
+						 "       (SELECT string_agg(pid::text, ', ') FROM pg_stat_activity "
+						 "         WHERE application_name = 'pgscope plprof monitor' AND pid <> pg_backend_pid())",
+						 0, NULL);
+	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0 || !PQgetisnull(r, 0, 1))
+		pgs_die("another pgscope plprof monitor is running on this server (backend %s): two windows would reset "
+				"and switch off each other's profiling; wait for it to end", PQgetisnull(r, 0, 1) ? "in this database" : PQgetvalue(r, 0, 1));
+	PQclear(r);
+}
+
 static int
 cmd_monitor(int argc, char **argv)
 {
@@ -703,6 +763,7 @@ cmd_monitor(int argc, char **argv)
 	c = pgs_connect(&o.conn);
 	pgs_require_extension(c);
 	pgs_require_shared(c);
+	claim_monitor(c);
 
 	if (o.pid)
 	{
@@ -814,6 +875,7 @@ cmd_save(int argc, char **argv)
 	pgs_cmd = "pgscope plprof save";
 	parse_opts(argc, argv, &o, "title replace");
 	name = positional(argc, argv, "a dataset NAME");
+	check_name(name, "the dataset NAME");
 	c = pgs_connect(&o.conn);
 	pgs_require_extension(c);
 	pgs_require_shared(c);
@@ -843,8 +905,14 @@ cmd_list(int argc, char **argv)
 						 "  FROM pgscope_dataset ORDER BY created, name", 0, NULL);
 	printf("%-24s %-19s %9s %-8s %s\n", "name", "created", "functions", "scope", "title");
 	for (int i = 0; i < PQntuples(r); i++)
-		printf("%-24s %-19s %9s %-8s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-			   PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+	{
+		print_escaped(PQgetvalue(r, i, 0), 24);
+		printf(" %-19s %9s ", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+		print_escaped(PQgetvalue(r, i, 3), 8);
+		putchar(' ');
+		print_escaped(PQgetvalue(r, i, 4), 0);
+		putchar('\n');
+	}
 	PQclear(r);
 	PQfinish(c);
 	return 0;
@@ -868,14 +936,27 @@ cmd_show(int argc, char **argv)
 	snprintf(top, sizeof(top), "%ld", o.top);
 	params[0] = name;
 	params[1] = top;
+	/* a dataset need not have metadata (an imported minimal document): existence is its own question */
 	r = pgs_query_or_die(c, "read the dataset",
-						 "SELECT m.key, m.value FROM pgscope_dataset d, jsonb_each_text(d.profile->'meta') m "
+						 "SELECT m.key, m.value FROM pgscope_dataset d "
+						 "  LEFT JOIN LATERAL jsonb_each_text(CASE jsonb_typeof(d.profile->'meta') WHEN 'object' "
+						 "                                    THEN d.profile->'meta' END) m ON true "
 						 " WHERE d.name = $1 ORDER BY m.key", 1, params);
 	if (PQntuples(r) == 0)
 		pgs_die("unknown dataset \"%s\" (pgscope plprof list shows the saved ones)", name);
-	printf("dataset %s\n", name);
+	printf("dataset ");
+	print_escaped(name, 0);
+	putchar('\n');
 	for (int i = 0; i < PQntuples(r); i++)
-		printf("  %-20s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+	{
+		if (PQgetisnull(r, i, 0))
+			continue;
+		printf("  ");
+		print_escaped(PQgetvalue(r, i, 0), 20);
+		putchar(' ');
+		print_escaped(PQgetvalue(r, i, 1), 0);
+		putchar('\n');
+	}
 	PQclear(r);
 	r = pgs_query_or_die(c, "read the dataset",
 						 "SELECT f->>'signature', f->>'calls', round((f->>'total_ns')::numeric / 1e6, 3), "
@@ -886,8 +967,12 @@ cmd_show(int argc, char **argv)
 						 2, params);
 	printf("\n%12s %14s %14s %7s  %s\n", "calls", "total ms", "self ms", "self %", "function");
 	for (int i = 0; i < PQntuples(r); i++)
-		printf("%12s %14s %14s %7s  %s\n", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-			   PQgetvalue(r, i, 4), PQgetvalue(r, i, 0));
+	{
+		printf("%12s %14s %14s %7s  ", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+			   PQgetvalue(r, i, 4));
+		print_escaped(PQgetvalue(r, i, 0), 0);
+		putchar('\n');
+	}
 	PQclear(r);
 	PQfinish(c);
 	return 0;
@@ -968,6 +1053,54 @@ cmd_export(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * A document to import: read whole, but never more than a dataset can hold
+ * (jsonb stops at 256 MiB), and it must look like a JSON object; a signal
+ * stops the reading.
+ */
+#define PGS_MAX_DOCUMENT ((size_t) 256 << 20)
+
+static char *
+read_document(const char *file, size_t *len)
+{
+	int			fd = strcmp(file, "-") == 0 ? STDIN_FILENO : open(file, O_RDONLY | O_CLOEXEC);
+	PgsBuf		b;
+	char		chunk[65536];
+	ssize_t		n;
+	size_t		i;
+
+	if (fd < 0)
+		pgs_die("cannot read %s: %s", file, strerror(errno));
+	pgs_buf_init(&b);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0)
+	{
+		if (pgs_stop)
+			pgs_die("interrupted while reading %s; nothing was imported", file);
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			pgs_die("cannot read %s: %s", file, strerror(errno));
+		}
+		if (b.len + (size_t) n > PGS_MAX_DOCUMENT)
+			pgs_die("cannot import %s: it is larger than 256 MiB, more than a dataset can hold", file);
+		pgs_buf_append(&b, chunk, (size_t) n);
+		/* not even the start of a JSON object: no need to read the rest */
+		for (i = 0; i < b.len && strchr(" \t\r\n", b.data[i]) && b.data[i]; i++)
+			;
+		if (i < b.len && b.data[i] != '{')
+			pgs_die("cannot import %s: it is not a JSON document (pgscope plprof export writes one)", file);
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (b.len == 0)
+		pgs_die("cannot import %s: the file is empty", file);
+	if (memchr(b.data, '\0', b.len))
+		pgs_die("cannot import %s: it holds a NUL byte, which no JSON document can contain", file);
+	*len = b.len;
+	return b.data;
+}
+
 static int
 cmd_import(int argc, char **argv)
 {
@@ -983,13 +1116,22 @@ cmd_import(int argc, char **argv)
 	pgs_cmd = "pgscope plprof import";
 	parse_opts(argc, argv, &o, "name replace");
 	file = positional(argc, argv, "a FILE to import (- for standard input)");
-	doc = pgs_read_file(file, &len);
-	if (doc == NULL)
-		pgs_die("cannot read %s: %s", file, strerror(errno));
-	if (len == 0)
-		pgs_die("cannot import %s: the file is empty", file);
+	pgs_catch_signals();
+	doc = read_document(file, &len);
 	c = pgs_connect(&o.conn);
 	pgs_require_extension(c);
+	if (o.name == NULL)
+	{
+		/* the document's own name must make a good dataset name too */
+		const char *p1[1] = {doc};
+
+		r = pgs_query(c, "SELECT $1::jsonb->'dataset'->>'name'", 1, p1, err, sizeof(err));
+		if (r == NULL)
+			pgs_die("cannot import %s: %s", file, err);
+		if (!PQgetisnull(r, 0, 0))
+			check_name(PQgetvalue(r, 0, 0), "the name in the document");
+		PQclear(r);
+	}
 	params[0] = doc;
 	params[1] = o.name;
 	params[2] = o.replace ? "true" : "false";

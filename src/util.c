@@ -369,9 +369,11 @@ write_through(const char *path, const char *data, size_t len)
 }
 
 /*
- * Temporary files are named ".NAME.pgscope.PID" beside the target, only where
- * the kernel cannot make an unnamed one (O_TMPFILE); one left by a killed
- * pgscope (its pid gone) is removed by the next write to the same target.
+ * The new file is unnamed (O_TMPFILE) until it is complete, so a killed
+ * pgscope leaves nothing; only where the file system cannot make unnamed
+ * files, and for the instant between naming and renaming, it is
+ * ".NAME.pgscope.PID" beside the target.  One left by a pgscope that died
+ * (its pid gone) is removed by the next write to the same target.
  */
 static void
 remove_stale_temps(const char *dir, const char *base)
@@ -435,10 +437,10 @@ pgs_write_file(const char *path, const char *data, size_t len)
 	basecopy = pgs_xstrdup(path);
 	dir = dirname(dircopy);
 	base = basename(basecopy);
+	remove_stale_temps(dir, base);
 	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 	if (fd < 0)
 	{
-		remove_stale_temps(dir, base);
 		if (asprintf(&tmp, "%s/.%s.pgscope.%ld", dir, base, (long) getpid()) < 0)
 		{
 			tmp = NULL;
@@ -608,6 +610,22 @@ utf8_len(const unsigned char *s)
 		if ((s[i] & 0xC0) != 0x80)
 			return 0;
 	return n;
+}
+
+bool
+pgs_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	while (*p)
+	{
+		int			n = utf8_len(p);
+
+		if (n == 0)
+			return false;
+		p += n;
+	}
+	return true;
 }
 
 void

@@ -93,6 +93,9 @@ char *pgs_xstrdup(const char *s);
 /* appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD */
 void pgs_buf_json_string(PgsBuf *b, const char *s);
 
+/* is s valid UTF-8? */
+bool pgs_utf8_valid(const char *s);
+
 /* cuts s (in place) before an incomplete UTF-8 sequence at its end */
 void pgs_utf8_trim(char *s);
 #endif

@@ -188,7 +188,7 @@ for _ in $(seq 1 50); do
   [ "$(q "SELECT global_enabled FROM pgscope_status()")" = t ] && break
   sleep 0.1
 done
-q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgscope'" >/dev/null
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgscope plprof monitor'" >/dev/null
 set +e; wait "$mon"; status=$?; set -e
 expect_status 1 "monitor whose connection was killed"
 expect_err "lost the connection to the server after" "says the connection was lost"

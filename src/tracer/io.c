@@ -398,7 +398,7 @@ cmd_io(int argc, char **argv)
 	if (!by_backend)
 		print_relations(skel, names, to.json, hist, only_db);
 	print_backends(skel, to.json);
-	rc = 0;
+	rc = pgs_tracer_status();
 
 cleanup:
 	for (int i = 0; i < 10; i++)

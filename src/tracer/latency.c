@@ -2,7 +2,8 @@
  * latency.c - "pgscope latency": log2 latency histograms of a running
  * server's statements per interval, overall or by normalized query,
  * database or user, and at the end a per-query table (calls, mean, p50,
- * p99, max) with exact percentiles.
+ * p99, max) with percentiles exact up to 64 calls of a query and within 3%
+ * beyond (hist.h), in bounded memory.
  */
 #include "tracer_cmds.h"
 
@@ -25,20 +26,27 @@ typedef struct KeyStats
 {
 	char	   *key;
 	PgsHist		interval;		/* this interval */
-	uint64_t   *durations;		/* whole run, for percentiles */
-	size_t		n,
-				cap;
+	PgsQuantiles q;				/* whole run, for percentiles */
 	uint64_t	sum_ns;
 	uint64_t	max_ns;
 	struct KeyStats *next;
 } KeyStats;
 
 #define NBUCKETS 1024
+/*
+ * Memory is bounded whatever the workload: at most PGS_MAX_KEYS normalized
+ * queries (or databases, users) are told apart, the rest are summed under
+ * OTHER_KEY, and each keeps its percentiles in a sketch of at most 4 KiB
+ * (hist.h): some 30 MB in all.
+ */
+#define PGS_MAX_KEYS 5000
+#define OTHER_KEY "(other queries: more than 5000 distinct texts)"
 
 typedef struct KeyTable
 {
 	KeyStats   *buckets[NBUCKETS];
 	size_t		count;
+	uint64_t	overflowed;		/* statements counted under OTHER_KEY */
 } KeyTable;
 
 typedef struct LatencyCtx
@@ -64,6 +72,11 @@ key_get(KeyTable *t, const char *key)
 	for (k = t->buckets[h % NBUCKETS]; k; k = k->next)
 		if (strcmp(k->key, key) == 0)
 			return k;
+	if (t->count >= PGS_MAX_KEYS && strcmp(key, OTHER_KEY) != 0)
+	{
+		t->overflowed++;
+		return key_get(t, OTHER_KEY);
+	}
 	k = calloc(1, sizeof(*k));
 	if (k == NULL)
 		pgs_die("out of memory");
@@ -81,10 +94,8 @@ key_record(KeyStats *k, uint64_t ns, bool keep)
 	k->sum_ns += ns;
 	if (ns > k->max_ns)
 		k->max_ns = ns;
-	if (!keep)
-		return;
-	k->durations = pgs_grow(k->durations, &k->cap, k->n, sizeof(uint64_t));
-	k->durations[k->n++] = ns;
+	if (keep)
+		pgs_q_add(&k->q, ns);
 }
 
 /* every entry of a table, most statements first */
@@ -195,26 +206,6 @@ on_tick(void *arg)
 			memset(&k->interval, 0, sizeof(k->interval));
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t	x = *(const uint64_t *) a,
-				y = *(const uint64_t *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* nearest-rank percentile of sorted values */
-static uint64_t
-percentile(const uint64_t *v, size_t n, double p)
-{
-	size_t		rank = (size_t) (p / 100.0 * n + 0.999999);
-
-	if (rank < 1)
-		rank = 1;
-	return v[rank - 1 < n ? rank - 1 : n - 1];
-}
-
 static void
 print_query_table(LatencyCtx *c)
 {
@@ -228,23 +219,22 @@ print_query_table(LatencyCtx *c)
 		KeyStats   *k = v[i];
 		double		mean;
 
-		if (k->n == 0)
+		if (k->q.n == 0)
 			continue;
-		qsort(k->durations, k->n, sizeof(uint64_t), cmp_u64);
-		mean = (double) k->sum_ns / k->n / 1e6;
+		mean = (double) k->sum_ns / k->q.n / 1e6;
 		if (c->json)
 		{
 			c->out.len = 0;
 			pgs_buf_printf(&c->out, "{\"query\":");
 			pgs_buf_json_string(&c->out, k->key);
-			pgs_buf_printf(&c->out, ",\"calls\":%zu,\"total_ms\":%.3f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
-						   k->n, k->sum_ns / 1e6, mean, percentile(k->durations, k->n, 50) / 1e6,
-						   percentile(k->durations, k->n, 99) / 1e6, k->max_ns / 1e6);
+			pgs_buf_printf(&c->out, ",\"calls\":%llu,\"total_ms\":%.3f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
+						   (unsigned long long) k->q.n, k->sum_ns / 1e6, mean, pgs_q_percentile(&k->q, 50) / 1e6,
+						   pgs_q_percentile(&k->q, 99) / 1e6, k->max_ns / 1e6);
 			fputs(c->out.data, stdout);
 		}
 		else
-			printf("%10zu %11.3f %11.3f %11.3f %11.3f %11.3f  %.120s\n", k->n, k->sum_ns / 1e6, mean,
-				   percentile(k->durations, k->n, 50) / 1e6, percentile(k->durations, k->n, 99) / 1e6,
+			printf("%10llu %11.3f %11.3f %11.3f %11.3f %11.3f  %.120s\n", (unsigned long long) k->q.n,
+				   k->sum_ns / 1e6, mean, pgs_q_percentile(&k->q, 50) / 1e6, pgs_q_percentile(&k->q, 99) / 1e6,
 				   k->max_ns / 1e6, k->key);
 	}
 	free(v);
@@ -325,13 +315,16 @@ cmd_latency(int argc, char **argv)
 	pgs_buf_init(&c->out);
 	pgs_catch_signals();
 	rc = pgs_stmt_source_run(&t, &so, on_statement, on_tick, c, &st);
-	if (rc == 0)
+	if (rc == 0 || pgs_target_gone)
 	{
 		if (c->overall.count)
 			on_tick(c);			/* the last, partial interval */
 		print_query_table(c);
 		fprintf(stderr, "%s: %llu statements ended, %llu events lost\n", pgs_cmd,
 				(unsigned long long) st.seen, (unsigned long long) st.lost);
+		if (c->queries.overflowed)
+			fprintf(stderr, "%s: %llu statements of texts beyond the first %d distinct ones are summed as \"(other queries)\"\n",
+					pgs_cmd, (unsigned long long) c->queries.overflowed, PGS_MAX_KEYS);
 	}
 	return rc;
 }

@@ -1029,7 +1029,7 @@ cmd_locks(int argc, char **argv)
 				(unsigned long long) c->nwaits, (unsigned long long) c->ndeadlocks,
 				(unsigned long long) c->nrows, (unsigned long long) lost);
 	}
-	rc = 0;
+	rc = pgs_tracer_status();
 
 cleanup:
 	ring_buffer__free(rb);

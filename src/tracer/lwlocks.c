@@ -266,7 +266,7 @@ cmd_lwlocks(int argc, char **argv)
 		fprintf(stderr, "%s: %llu LWLock waits in %zu tranche/mode pairs\n", pgs_cmd, (unsigned long long) waits, n);
 		free(rows);
 	}
-	rc = 0;
+	rc = pgs_tracer_status();
 
 cleanup:
 	for (int i = 0; i < 3; i++)

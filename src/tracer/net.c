@@ -232,7 +232,7 @@ cmd_net(int argc, char **argv)
 					report_one, &ctx);
 	fflush(stdout);
 	pgs_buf_free(&ctx.b);
-	rc = 0;
+	rc = pgs_tracer_status();
 
 cleanup:
 	for (int i = 0; i < 2; i++)

@@ -41,7 +41,6 @@ print_statement(const PgsStatement *s, void *arg)
 
 	if (q->database && strcmp(q->database, s->database) != 0)
 		return;
-	q->shown++;
 	pgs_mono_to_clock(s->end_ns - s->duration_ns, hms, sizeof(hms), iso, sizeof(iso));
 	q->line.len = 0;
 	q->line.data[0] = '\0';
@@ -106,8 +105,8 @@ print_statement(const PgsStatement *s, void *arg)
 			pgs_buf_puts(&q->line, "...");
 		pgs_buf_puts(&q->line, "\n");
 	}
-	fputs(q->line.data, stdout);
-	fflush(stdout);
+	if (pgs_emit(q->line.data, q->line.len))
+		q->shown++;
 }
 
 int
@@ -192,9 +191,10 @@ cmd_queries(int argc, char **argv)
 	}
 	pgs_catch_signals();
 	rc = pgs_stmt_source_run(&t, &so, print_statement, NULL, &q, &st);
-	if (rc == 0)
-		fprintf(stderr, "%s: %llu statements ended, %llu shown, %llu events lost\n", pgs_cmd,
-				(unsigned long long) st.seen, (unsigned long long) q.shown, (unsigned long long) st.lost);
+	if (rc == 0 || pgs_target_gone)
+		fprintf(stderr, "%s: %llu statements ended, %llu shown, %llu events lost%s\n", pgs_cmd,
+				(unsigned long long) st.seen, (unsigned long long) q.shown, (unsigned long long) st.lost,
+				pgs_output_closed ? " (standard output was closed: stopped)" : "");
 	pgs_buf_free(&q.line);
 	return rc;
 }

@@ -255,7 +255,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	ring_buffer__consume(rb);
 	stats->seen = read_counter(skel, 1) - stats->prepares;
 	stats->lost = read_counter(skel, 0);
-	rc = 0;
+	rc = pgs_tracer_status();
 
 cleanup:
 	ring_buffer__free(rb);

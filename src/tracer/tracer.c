@@ -94,6 +94,10 @@ pgs_tracer_prepare(void)
 		pgs_die("cannot mount tracefs at /sys/kernel/tracing (tracepoints are found through it): %s", strerror(-err));
 }
 
+/* the process whose exit ends tracing (pgs_duration_over) */
+static int	watch_pid = 0;
+static bool watch_is_backend = false;
+
 /* ---------- ELF: .dynsym of the server binary ---------- */
 
 typedef struct BinFacts
@@ -231,6 +235,25 @@ proc_ppid(int pid)
 	return ppid;
 }
 
+/* /proc/PID/comm, which everyone may read */
+static bool
+proc_is_named(int pid, const char *name)
+{
+	char		path[64],
+				comm[64] = "";
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return strcmp(comm, name) == 0;
+}
+
 static bool
 is_postgres_exe(const char *exe)
 {
@@ -342,7 +365,8 @@ cmd_targets(int argc, char **argv)
 {
 	DIR		   *d;
 	struct dirent *de;
-	int			n = 0;
+	int			n = 0,
+				hidden = 0;
 
 	pgs_cmd = "pgscope targets";
 	if (argc > 1)
@@ -370,7 +394,11 @@ cmd_targets(int argc, char **argv)
 			continue;
 		pid = atoi(de->d_name);
 		if (!is_postmaster(pid, exe, sizeof(exe)))
+		{
+			if (errno == EACCES && proc_is_named(pid, "postgres"))
+				hidden++;
 			continue;
+		}
 		/* the postmaster works in its data directory */
 		snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
 		len = readlink(link, cwd, sizeof(cwd) - 1);
@@ -379,6 +407,12 @@ cmd_targets(int argc, char **argv)
 		n++;
 	}
 	closedir(d);
+	if (hidden > 0)
+	{
+		pgs_err("%d postgres processes belong to other users and cannot be inspected without root "
+				"(or CAP_SYS_PTRACE): run pgscope targets with sudo", hidden);
+		return EXIT_RUNTIME;
+	}
 	if (n == 0)
 		fprintf(stderr, "%s: no running PostgreSQL server found\n", pgs_cmd);
 	return 0;
@@ -392,6 +426,8 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 	BinFacts	f;
 
 	memset(t, 0, sizeof(*t));
+	if (o->datadir && o->pid)
+		pgs_usage("give either --pid or -D, not both");
 	if (o->datadir)
 	{
 		char		path[PATH_MAX + 32];
@@ -453,6 +489,8 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 			pgs_die("cannot read the executable of process %d", first);
 	}
 
+	watch_pid = t->backend ? t->backend : t->postmaster;
+	watch_is_backend = t->backend != 0;
 	if (read_bin_facts(t->bin, &f) != 0)
 		pgs_usage("%s is not an ELF executable", t->bin);
 	if (!f.is_postgres)
@@ -584,10 +622,74 @@ pgs_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+int			pgs_target_gone = 0;
+bool		pgs_output_closed = false;
+
+/* false once pid has exited (a zombie counts as exited) */
+static bool
+proc_alive(int pid)
+{
+	char		path[64],
+				buf[512];
+	FILE	   *f;
+	bool		alive = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f))
+	{
+		char	   *p = strrchr(buf, ')');
+
+		alive = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	}
+	fclose(f);
+	return alive;
+}
+
 bool
 pgs_duration_over(double start, double duration)
 {
-	return duration >= 0 && pgs_now() - start >= duration;
+	static double last_check;
+	double		now = pgs_now();
+
+	/* a reader that went away (| head): stop like Ctrl-C, the summary goes to stderr */
+	if (pgs_output_closed || fflush(stdout) != 0 || ferror(stdout))
+	{
+		pgs_output_closed = true;
+		return true;
+	}
+	if (watch_pid && now - last_check >= 0.5)
+	{
+		last_check = now;
+		if (!proc_alive(watch_pid))
+		{
+			pgs_target_gone = watch_pid;
+			pgs_err("the traced %s (pid %d) has exited: detaching", watch_is_backend ? "backend" : "server", watch_pid);
+			return true;
+		}
+	}
+	return duration >= 0 && now - start >= duration;
+}
+
+int
+pgs_tracer_status(void)
+{
+	return pgs_target_gone ? EXIT_RUNTIME : 0;
+}
+
+bool
+pgs_emit(const char *s, size_t n)
+{
+	if (pgs_output_closed)
+		return false;
+	if (fwrite(s, 1, n, stdout) != n || fflush(stdout) != 0)
+	{
+		pgs_output_closed = true;
+		return false;
+	}
+	return true;
 }
 
 void

@@ -132,8 +132,21 @@ _Noreturn void pgs_bad_option(char **argv, int optind, int optopt, const char *c
 /* the usage error for an argument left after the options (exits 2) */
 void pgs_no_more_args(int argc, char **argv, int optind, const char *cmd);
 
-/* seconds since start, or a huge number when duration < 0 */
+/*
+ * The poll loops' stop test: true once duration seconds passed since start
+ * (duration < 0: never), or the traced server or backend exited
+ * (pgs_target_gone: its pid), or standard output was closed
+ * (pgs_output_closed: a reader such as "| head" went away).
+ */
 bool pgs_duration_over(double start, double duration);
+extern int	pgs_target_gone;
+extern bool pgs_output_closed;
+
+/* a tracer's exit status after its loop: 1 when the target went away, else 0 */
+int pgs_tracer_status(void);
+
+/* writes s to stdout at once; false (and pgs_output_closed) when the reader is gone */
+bool pgs_emit(const char *s, size_t n);
 double pgs_now(void);
 
 #endif

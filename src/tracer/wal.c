@@ -376,7 +376,7 @@ cmd_wal(int argc, char **argv)
 	}
 	ring_buffer__consume(rb);
 	print_summary(skel, &c);
-	rc = 0;
+	rc = pgs_tracer_status();
 
 cleanup:
 	ring_buffer__free(rb);
