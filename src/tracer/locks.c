@@ -1006,6 +1006,7 @@ cmd_locks(int argc, char **argv)
 		}
 		read_due_holders(c);
 	}
+	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
 	ring_buffer__consume(rb);
 	/* waits still open at the end are reported as such */
 	for (int i = 0; i < MAX_PIDS; i++)

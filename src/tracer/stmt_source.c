@@ -251,6 +251,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 			next_tick += o->tick_seconds;
 		}
 	}
+	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
 	/* what is already in the buffer still counts */
 	ring_buffer__consume(rb);
 	stats->seen = read_counter(skel, 1) - stats->prepares;

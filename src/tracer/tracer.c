@@ -395,7 +395,8 @@ cmd_targets(int argc, char **argv)
 		pid = atoi(de->d_name);
 		if (!is_postmaster(pid, exe, sizeof(exe)))
 		{
-			if (errno == EACCES && proc_is_named(pid, "postgres"))
+			/* only a link we may not read hides a server; backends are not postmasters */
+			if (!proc_exe(pid, exe, sizeof(exe)) && errno == EACCES && proc_is_named(pid, "postgres"))
 				hidden++;
 			continue;
 		}
@@ -536,6 +537,7 @@ pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *), voi
 			next += tick_seconds;
 		}
 	}
+	pgs_ack_stop();
 }
 
 void
@@ -676,6 +678,8 @@ pgs_duration_over(double start, double duration)
 int
 pgs_tracer_status(void)
 {
+	/* the loop has ended: the summary's name lookups must not be cancelled by the signal that ended it */
+	pgs_ack_stop();
 	return pgs_target_gone ? EXIT_RUNTIME : 0;
 }
 

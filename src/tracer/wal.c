@@ -374,6 +374,7 @@ cmd_wal(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
 	ring_buffer__consume(rb);
 	print_summary(skel, &c);
 	rc = pgs_tracer_status();
