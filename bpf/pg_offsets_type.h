@@ -11,6 +11,7 @@ typedef struct PgsPgOffsets
 	int			major;
 	unsigned long port_database_name;
 	unsigned long port_user_name;
+	unsigned long port_ssl_in_use;	/* Port.ssl_in_use */
 	unsigned long relation_rd_id;	/* RelationData.rd_id */
 	unsigned long heaptuple_t_self;	/* HeapTupleData.t_self */
 	unsigned long locktag_field1;
@@ -31,6 +32,7 @@ typedef struct PgsPgOffsets
 	unsigned long ckpt_segs_added;
 	unsigned long ckpt_segs_removed;
 	unsigned long ckpt_segs_recycled;
+	unsigned long beentry_activity_raw;	/* PgBackendStatus.st_activity_raw (MyBEEntry) */
 } PgsPgOffsets;
 
 #endif

@@ -1,12 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * queries.bpf.c - one event per finished statement of the traced
- * PostgreSQL backends, from the client protocol itself: a statement starts
- * when a backend receives a Query ('Q'), Parse ('P') or Bind ('B') message
- * on its socket and ends when it has sent ReadyForQuery ('Z').  The socket
- * tracepoints (proto.bpf.h) see both protocols on a stock, stripped binary
- * and cost far less than a uprobe hit per statement.  With split on, the USDT probes of
- * Debian's --enable-dtrace build add the parse/plan/execute times.
+ * queries.bpf.c - one event per statement the traced PostgreSQL backends
+ * execute, counted and timed the way the server executes them.
+ *
+ * Input is the client protocol: what each backend reads from its socket
+ * (sock:sock_recv_length, tp_btf) or, for TLS connections, what the
+ * server's own be_tls_read() returns in plain text (uprobe/uretprobe: only
+ * TLS connections pay for them).  Every read is cut into messages (types
+ * and lengths, across reads), and counts the statements it brings: one per
+ * Execute, one per simple Query.
+ *
+ * A read that brings one statement, the common case, is timed by socket
+ * events alone, for the cost of a few tracepoint hits: it starts with the
+ * read and ends with the send whose last message is ReadyForQuery, or, in a
+ * pipeline without Sync, at the backend's next read attempt (it asks for
+ * more only when it is done).  A read that brings several statements (a
+ * pipeline, a batch, a simple Query with several statements) cannot be
+ * delimited from the socket: the backend answers them in one send.  Such a
+ * backend gets the executor's own USDT probes (query__execute__start/done
+ * in PortalRun, query__start, transaction__abort), attached by user space
+ * to that process only (the kernel raises their semaphores in it alone) and
+ * listed in the map "probed"; its later multi-statement reads are timed
+ * statement by statement.  Its first one, which ran before, is sent whole
+ * (PGS_EV_BATCH): its statements are counted and named, and timed as a
+ * batch.
+ *
+ * Bytes that are not protocol messages are counted as undecodable and
+ * skipped up to the next ReadyForQuery, never guessed at.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -27,19 +47,25 @@ const volatile __u32 capture_len = 1024;
 const volatile __u64 myprocport_addr = 0;	/* &MyProcPort in the server's address space */
 const volatile __u32 off_database_name = 0;
 const volatile __u32 off_user_name = 0;
+const volatile __u64 mybeentry_addr = 0;	/* &MyBEEntry */
+const volatile __u32 off_activity_raw = 0;	/* PgBackendStatus.st_activity_raw */
 const volatile __u64 my_wait_event_info_addr = 0;	/* &my_wait_event_info (a uint32 *) */
 const volatile bool breakdown = false;
+const volatile bool split = false;
 const volatile __u64 pgbufferusage_addr = 0;	/* &pgBufferUsage */
 const volatile __u64 pgwalusage_addr = 0;	/* &pgWalUsage */
 const volatile __u32 off_blks_hit = 0;
 const volatile __u32 off_blks_read = 0;
 const volatile __u32 off_wal_records = 0;
 const volatile __u32 off_wal_bytes = 0;
+const volatile bool all_probed = false;	/* the executor probes are on in every backend */
+
+#define PGS_MAX_MSGS 2048		/* messages walked in one read (a read is at most 8 KB) */
 
 /*
  * The backend's own cumulative counters (instrument.h), read at the start
  * and the end of a statement: its buffer and WAL use without a probe per
- * buffer or record.  sign = -1 at the start, +1 at the end.
+ * buffer or record.
  */
 static __always_inline void
 usage_counters(struct pgs_query_event *ev, bool end)
@@ -75,13 +101,32 @@ usage_counters(struct pgs_query_event *ev, bool end)
 /* the event is built in place while the statement runs, then sent as is */
 struct backend
 {
-	__u64		start_ns;
-	__u64		phase_start;
+	__u64		unit_start;		/* the open statement's start, 0: none */
+	__u64		last_wait_ns;	/* a read that found nothing since the last one that brought data */
+	__u64		phase_start;	/* --split */
+	__u64		pend_parse;
+	__u64		pend_plan;
+	__u64		pend_exec;
 	__u64		on_start;		/* breakdown: on CPU since */
 	__u64		off_start;		/* breakdown: off CPU since */
+	__u64		tls_buf;		/* be_tls_read's buffer, from its entry to its return */
 	__u32		off_class;
-	__u32		active;
 	__u32		named;			/* database and user were read */
+	__u64		multi_mark;		/* multi mode: the read, or the end of the last statement */
+	__u32		multi;			/* several statements in the last read, timed by the executor probes */
+	__u32		batch;			/* several statements in the last read, no probes: timed together */
+	__u32		batch_units;
+	__u32		depth;			/* PortalRun nesting (EXECUTE of a prepared statement) */
+	__u32		qindex;			/* which Query of the read runs (query__start) */
+	__u32		unit_index;		/* which statement of that Query */
+	__u32		skip;			/* bytes of a message that continue in later reads */
+	__u32		hdr_have;		/* bytes of a message header split across reads */
+	__u8		hdr[16];
+	__u32		tls;			/* its traffic is seen through be_tls_read/write */
+	__u32		gss;			/* GSSAPI-encrypted: not traced */
+	__u32		ssl_requested;	/* SSLRequest sent, answer pending */
+	__u32		gss_requested;
+	__u32		desync;			/* undecodable bytes: skip to the next ReadyForQuery */
 	struct pgs_query_event ev;
 };
 
@@ -94,32 +139,42 @@ struct
 	__type(value, struct backend);
 } backends SEC(".maps");
 
+/* backends user space attached the executor probes to */
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} probed SEC(".maps");
+
 struct
 {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 32 * 1024 * 1024);
 } events SEC(".maps");
 
-/* [0] events lost to a full ring buffer, [1] statements seen */
 struct
 {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, PGS_NCOUNTERS);
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
 
 static __always_inline void
-count(__u32 idx)
+count_n(__u32 idx, __u64 n)
 {
 	__u64	   *c = bpf_map_lookup_elem(&counters, &idx);
 
 	if (c)
-		(*c)++;
+		*c += n;
 }
 
+#define count(idx) count_n((idx), 1)
+
 /* database and user of this backend, from MyProcPort (offsets from the server headers) */
-static __always_inline void
+static __noinline void
 read_names(struct backend *b)
 {
 	__u64		port = 0,
@@ -139,107 +194,588 @@ read_names(struct backend *b)
 		bpf_probe_read_user_str(b->ev.user, sizeof(b->ev.user), (void *) p);
 }
 
-/* a socket read returned: the first message of a request starts a statement */
-SEC("tp_btf/sock_recv_length")
-int
-BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
+/* the statement's text as pg_stat_activity has it (MyBEEntry->st_activity_raw) */
+static __noinline void
+read_activity(struct backend *b)
 {
-	__u32		tgid;
-	struct task_struct *task;
-	struct backend *b;
-	__u64		buf;
-	__u8		type = 0;
-	__u64		len;
-	__u32		restart;
+	__u64		be = 0,
+				p = 0;
+	long		n;
 
-	/* most calls of a waiting backend return EAGAIN: leave at once */
-	if (ret < 5 || (flags & PGS_MSG_PEEK))
-		return 0;
-	task = bpf_get_current_task_btf();
-	if (!traced_task(task))
-		return 0;
-	b = bpf_task_storage_get(&backends, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!b)
-		return 0;
-	tgid = task->tgid;
-	buf = syscall_buf(task, PGS_NR_RECVFROM);
-	if (!buf)
-		return 0;
-	len = (__u64) ret < capture_len ? (__u64) ret : capture_len;
-	/* a bound the verifier sees (a mask would turn 4096 into 0) */
-	if (len > PGS_MAX_REQ)
-		len = PGS_MAX_REQ;
-	barrier_var(len);
-	/*
-	 * An idle backend's next request is a new statement: read it in one go
-	 * (its first byte says what it is).  A running statement's buffer must
-	 * not be overwritten, so then only the type byte is read.
-	 */
-	if (!b->active)
+	b->ev.text_len = 0;
+	if (!mybeentry_addr || !off_activity_raw)
+		return;
+	if (bpf_probe_read_user(&be, sizeof(be), (void *) mybeentry_addr) || !be ||
+		bpf_probe_read_user(&p, sizeof(p), (void *) (be + off_activity_raw)) || !p)
+		return;
+	n = bpf_probe_read_user_str(b->ev.text, sizeof(b->ev.text), (void *) p);
+	if (n > 0)
 	{
-		if (bpf_probe_read_user(b->ev.req, len, (void *) buf))
-			return 0;
-		type = b->ev.req[0];
+		b->ev.text_len = n - 1;
+		b->ev.flags |= PGS_F_ACTIVITY;
 	}
-	else if (bpf_probe_read_user(&type, 1, (void *) buf))
-		return 0;
-	if (!starts_statement(type))
-		return 0;
+}
 
-	/* a named Parse teaches user space the statement's text, whatever its duration */
-	if (type == 'P')
-	{
-		__u8		first_name = 0;
+/* ---------- statements ---------- */
 
-		bpf_probe_read_user(&first_name, 1, (void *) (buf + 5));
-		if (first_name)
-		{
-			struct pgs_query_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-
-			if (!e)
-				count(0);
-			else
-			{
-				e->kind = PGS_EV_PARSE;
-				e->pid = tgid;
-				e->req_len = len;
-				e->flags = ret > len ? PGS_F_TRUNCATED : 0;
-				bpf_probe_read_user(e->req, len, (void *) buf);
-				bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-			}
-		}
-	}
-
-	/*
-	 * More messages of a running statement (extended protocol, pipelining)
-	 * continue it; only a new simple Query, which a client sends after
-	 * ReadyForQuery, restarts a statement whose end was not seen.
-	 */
-	if (b->active && type != 'Q')
-		return 0;
-	restart = b->active;
-	b->active = 1;
+static __noinline void
+start_unit(struct backend *b, __u32 tgid, __u64 now, __u32 flags)
+{
 	b->ev.kind = PGS_EV_STATEMENT;
 	b->ev.pid = tgid;
-	b->ev.flags = ret > len ? PGS_F_TRUNCATED : 0;
-	b->ev.parse_ns = b->ev.plan_ns = b->ev.exec_ns = 0;
+	b->ev.flags = flags | (b->tls ? PGS_F_TLS : 0);
 	b->ev.cpu_ns = 0;
 	__builtin_memset(b->ev.off_ns, 0, sizeof(b->ev.off_ns));
 	b->off_start = 0;
-	b->ev.req_len = len;
-	if (restart)
-		bpf_probe_read_user(b->ev.req, len, (void *) buf);	/* not read above */
 	if (!b->named)
 		read_names(b);
 	if (breakdown)
 		usage_counters(&b->ev, false);
-	b->start_ns = bpf_ktime_get_ns();
-	b->on_start = breakdown ? b->start_ns : 0;
+	b->unit_start = now;
+	b->on_start = breakdown ? now : 0;
+}
+
+/* the open statement ended at end: count it, and send it when it took long enough */
+static __noinline void
+end_unit(struct backend *b, __u64 end, __u32 flags)
+{
+	__u64		dur;
+	__u32		len;
+
+	if (!b->unit_start)
+		return;
+	dur = end > b->unit_start ? end - b->unit_start : 0;
+	b->ev.flags |= flags;
+	if (breakdown)
+	{
+		if (b->on_start && end > b->on_start)
+			b->ev.cpu_ns += end - b->on_start;
+		b->on_start = 0;
+		b->off_start = 0;
+		b->ev.flags |= PGS_F_BREAKDOWN;
+		usage_counters(&b->ev, true);
+	}
+	if (split)
+	{
+		b->ev.parse_ns = b->pend_parse;
+		b->ev.plan_ns = b->pend_plan;
+		b->ev.exec_ns = b->pend_exec;
+		if (b->pend_parse || b->pend_plan || b->pend_exec)
+			b->ev.flags |= PGS_F_SPLIT;
+		b->pend_parse = b->pend_plan = b->pend_exec = 0;
+	}
+	b->unit_start = 0;
+	count(PGS_C_ENDED);
+	if (dur < min_ns)
+		return;
+	b->ev.end_ns = end;
+	b->ev.duration_ns = dur;
+	/*
+	 * The text: a statement timed by the executor probes, or one whose read
+	 * held no Parse or Query (a prepared statement's Bind/Execute), also
+	 * gets the text the backend reports in pg_stat_activity.
+	 */
+	b->ev.text_len = 0;
+	if ((b->ev.flags & PGS_F_EXECUTOR) || (b->ev.req[0] != 'Q' && b->ev.req[0] != 'P'))
+		read_activity(b);
+	/* the executor's statements take their text from the backend, but a simple Query's is split */
+	len = (b->ev.flags & PGS_F_EXECUTOR) && b->ev.req[0] != 'Q' ? 0 : b->ev.req_len;
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
+	barrier_var(len);
+	/* no wakeup per statement: user space drains the buffer on a timer */
+	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, BPF_RB_NO_WAKEUP))
+		count(PGS_C_LOST);
+}
+
+/*
+ * Several statements in one read.  With the executor probes on in this
+ * backend they time each statement; without, the read is one batch, sent
+ * whole when it ends, and user space switches the probes on for next time.
+ */
+static __always_inline void
+several(struct backend *b, __u32 tgid, __u32 units, __u64 now)
+{
+	if (b->batch)
+	{
+		b->batch_units += units;
+		return;
+	}
+	if (b->multi || all_probed || bpf_map_lookup_elem(&probed, &tgid))
+	{
+		b->multi_mark = now;
+		if (!b->multi)
+		{
+			b->multi = 1;
+			b->depth = 0;
+			b->qindex = 0;
+			b->unit_index = 0;
+			count(PGS_C_MULTI);
+		}
+		return;
+	}
+	b->batch = 1;
+	b->batch_units = units;
+	start_unit(b, tgid, now, b->ev.flags & PGS_F_TRUNCATED);
+}
+
+/* the batch is over at end: all of it goes to user space, whatever its duration */
+static __noinline void
+end_batch(struct backend *b, __u64 end)
+{
+	__u32		len;
+
+	b->batch = 0;
+	count(PGS_C_BATCH);
+	b->ev.kind = PGS_EV_BATCH;
+	b->ev.unit = b->batch_units;
+	b->ev.end_ns = end;
+	b->ev.duration_ns = end > b->unit_start ? end - b->unit_start : 0;
+	b->unit_start = 0;
+	b->ev.text_len = 0;
+	len = b->ev.req_len;
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
+	barrier_var(len);
+	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, 0))
+		count(PGS_C_LOST);
+	b->ev.kind = PGS_EV_STATEMENT;
+}
+
+/* whatever of the last read is still open ended at end */
+static __always_inline void
+end_read(struct backend *b, __u64 end, __u32 flags)
+{
+	if (b->batch)
+		end_batch(b, end);
+	else if (!b->multi)
+		end_unit(b, end, flags);
+}
+
+/* ---------- decoding reads ---------- */
+
+static __always_inline bool
+known_type(__u8 t)
+{
+	/* frontend messages (protocol 3.0) */
+	switch (t)
+	{
+		case 'Q': case 'P': case 'B': case 'E': case 'D': case 'C': case 'S': case 'H':
+		case 'F': case 'X': case 'd': case 'c': case 'f': case 'p':
+			return true;
+	}
+	return false;
+}
+
+struct walk
+{
+	__u64		buf;
+	__u32		n;				/* bytes in the read */
+	__u32		off;			/* the next message */
+	__u32		units;			/* Execute and Query messages */
+	__u32		q_off;			/* the first Query: its offset and length */
+	__u32		q_len;
+	__u32		bad;
+	__u32		skip;			/* bytes of the last message beyond the read */
+	__u32		part;			/* bytes of a header cut by the end of the read */
+	__u32		tgid;
+};
+
+/* a named Parse teaches user space the statement's text, whatever its duration */
+static __always_inline void
+send_parse(struct walk *w, __u32 off)
+{
+	struct pgs_query_event *e;
+	__u8		first_name = 0;
+	__u64		len;
+
+	bpf_probe_read_user(&first_name, 1, (void *) (w->buf + off + 5));
+	if (!first_name)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+	{
+		count(PGS_C_LOST);
+		return;
+	}
+	len = w->n - off;
+	if (len > capture_len)
+		len = capture_len;
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
+	barrier_var(len);
+	e->kind = PGS_EV_PARSE;
+	e->pid = w->tgid;
+	e->req_len = len;
+	e->flags = 0;
+	if (bpf_probe_read_user(e->req, len, (void *) (w->buf + off)))
+		e->req_len = 0;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/* what one message means here; len is its length field (4 + body) */
+static __always_inline void
+take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
+{
+	if (type == 'E')
+		w->units++;
+	else if (type == 'Q')
+	{
+		w->units++;
+		if (!w->q_len)
+		{
+			w->q_off = off;
+			w->q_len = len + 1;
+		}
+	}
+	else if (type == 'P' && off + 6 <= w->n)
+		send_parse(w, off);
+}
+
+static long
+walk_one(__u32 i, struct walk *w)
+{
+	__u8		h[5] = {};
+	__u32		len;
+
+	if (w->off >= w->n)
+		return 1;
+	if (w->n - w->off < 5)
+	{
+		w->part = w->n - w->off;
+		return 1;
+	}
+	if (bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
+	{
+		w->bad = 1;
+		return 1;
+	}
+	len = ((__u32) h[1] << 24) | ((__u32) h[2] << 16) | ((__u32) h[3] << 8) | h[4];
+	if (!known_type(h[0]) || len < 4 || len > 0x40000000)
+	{
+		w->bad = 1;
+		return 1;
+	}
+	take_message(w, h[0], w->off, len);
+	if ((__u64) w->off + 1 + len > w->n)
+	{
+		w->skip = w->off + 1 + len - w->n;
+		w->off = w->n;
+		return 1;
+	}
+	w->off += 1 + len;
 	return 0;
 }
 
-/* a socket write returned: ReadyForQuery at the end of what was sent ends the statement */
+/* is there a ';' before the last 3 bytes of the simple Query's text?  (then it may hold several statements) */
+struct semi_scan
+{
+	struct backend *b;
+	__u32		from;
+	__u32		to;
+	__u32		found;
+};
+
+static long
+semi_one(__u32 i, struct semi_scan *s)
+{
+	__u32		at = s->from + i;
+
+	if (at >= s->to || at >= PGS_MAX_REQ)
+		return 1;
+	barrier_var(at);			/* the compiler would drop the mask the verifier needs */
+	at &= PGS_MAX_REQ - 1;
+	if (s->b->ev.req[at] == ';')
+	{
+		s->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The start of a connection: packets without a type byte (their first byte
+ * is the high byte of a length).  SSLRequest and GSSENCRequest are answered
+ * with one byte, which tells whether encryption follows.
+ */
+static __noinline void
+startup_packet(struct backend *b, __u64 buf, __u32 n)
+{
+	__u8		p[8] = {};
+	__u32		code;
+
+	if (n < 8 || bpf_probe_read_user(p, sizeof(p), (void *) buf))
+		return;
+	code = ((__u32) p[4] << 24) | ((__u32) p[5] << 16) | ((__u32) p[6] << 8) | p[7];
+	if (code == 80877103)
+		b->ssl_requested = 1;
+	else if (code == 80877104)
+		b->gss_requested = 1;
+	/* 196608: StartupMessage (3.0); 80877102: CancelRequest; nothing to time */
+}
+
+/* bytes the backend read: plain from its socket, or the plain text of a TLS record */
+static __noinline void
+input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
+{
+	struct walk w = {.buf = buf, .n = n, .tgid = tgid};
+	bool		several_q = false;
+	__u8		first = 0;
+	__u64		len;
+
+	if (b->desync || n == 0)
+		return;
+	/* the rest of a message begun in an earlier read */
+	if (b->skip)
+	{
+		if (b->skip >= n)
+		{
+			b->skip -= n;
+			return;
+		}
+		w.off = b->skip;
+		b->skip = 0;
+	}
+	else if (b->hdr_have && b->hdr_have < 5)
+	{
+		/* a header cut in two: complete it from this read */
+		__u32		have = b->hdr_have,
+					need,
+					sz,
+					mlen;
+
+		barrier_var(have);		/* masks the verifier needs, which the compiler would drop */
+		have &= 7;
+		need = 5 - have;
+		sz = need > n ? n : need;
+		barrier_var(sz);
+		sz &= 7;
+		if (bpf_probe_read_user(&b->hdr[have], sz, (void *) buf))
+			w.bad = 1;
+		else if (need > n)
+		{
+			b->hdr_have += n;
+			return;
+		}
+		b->hdr_have = 0;
+		mlen = ((__u32) b->hdr[1] << 24) | ((__u32) b->hdr[2] << 16) | ((__u32) b->hdr[3] << 8) | b->hdr[4];
+		if (w.bad || !known_type(b->hdr[0]) || mlen < 4 || mlen > 0x40000000)
+			w.bad = 1;
+		else
+		{
+			if (b->hdr[0] == 'E' || b->hdr[0] == 'Q')
+				w.units++;		/* its text went with the earlier read */
+			w.off = need + mlen - 4;
+			if (w.off > n)
+			{
+				b->skip = w.off - n;
+				w.off = n;
+			}
+		}
+	}
+	else if (!b->unit_start && !b->multi && !b->batch &&
+			 !bpf_probe_read_user(&first, 1, (void *) buf) && first == 0)
+	{
+		/* no message type at a request's start: a packet of the connection's start */
+		startup_packet(b, buf, n);
+		return;
+	}
+	else if (first >= 0x14 && first <= 0x17)
+	{
+		/* a TLS record on the socket: this connection is read through be_tls_read */
+		b->tls = 1;
+		return;
+	}
+	if (!w.bad)
+		bpf_loop(PGS_MAX_MSGS, walk_one, &w, 0);
+	if (w.bad || (w.off < n && !w.part))
+	{
+		/* not protocol messages as we know them: say so, and wait for a request boundary */
+		count(PGS_C_UNDECODABLE);
+		b->desync = 1;
+		b->unit_start = 0;
+		b->skip = 0;
+		b->hdr_have = 0;
+		return;
+	}
+	if (w.part)
+	{
+		__u32		part = w.part > 4 ? 4 : w.part;
+
+		b->hdr_have = part;
+		barrier_var(part);
+		part &= 7;
+		bpf_probe_read_user(b->hdr, part, (void *) (buf + w.off));
+	}
+	b->skip = w.skip;
+	if (w.units == 0)
+	{
+		b->last_wait_ns = 0;
+		return;
+	}
+	/* what the previous read brought is over: the backend asked for more when it was done */
+	if (b->unit_start)
+		end_read(b, b->last_wait_ns ? b->last_wait_ns : now, 0);
+	b->last_wait_ns = 0;
+
+	/* the messages travel with the statement: its text for user space */
+	len = n < capture_len ? n : capture_len;
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
+	barrier_var(len);
+	if (b->multi)
+	{
+		/* a pipeline goes on: the executor probes time what this read brought */
+		several(b, tgid, w.units, now);
+		return;
+	}
+	b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) buf) ? 0 : len;
+	if (w.units == 1 && w.q_len && w.q_off == 0)
+	{
+		struct semi_scan s = {.b = b, .from = 5, .to = w.q_len > 4 ? w.q_len - 4 : 0};
+
+		if (s.to > b->ev.req_len)
+			s.to = b->ev.req_len;
+		bpf_loop(PGS_MAX_REQ, semi_one, &s, 0);
+		several_q = s.found;	/* perhaps several statements: let the executor count them */
+	}
+	if (w.units >= 2 || several_q)
+	{
+		b->ev.flags = n > len ? PGS_F_TRUNCATED : 0;
+		several(b, tgid, w.units, now);
+		return;
+	}
+	start_unit(b, tgid, now, n > len ? PGS_F_TRUNCATED : 0);
+}
+
+/* an ErrorResponse anywhere among the messages of a send (a pipeline's answers come together) */
+struct send_walk
+{
+	__u64		buf;
+	__u32		n;
+	__u32		off;
+	__u32		error;
+};
+
+static long
+send_one(__u32 i, struct send_walk *w)
+{
+	__u8		h[6] = {};
+	__u32		len;
+
+	if (w->off + 6 > w->n || bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
+		return 1;
+	len = ((__u32) h[1] << 24) | ((__u32) h[2] << 16) | ((__u32) h[3] << 8) | h[4];
+	if (len < 4)
+		return 1;
+	if (h[0] == 'E' && h[5] == 'S')
+	{
+		w->error = 1;
+		return 1;
+	}
+	w->off += 1 + len;
+	return 0;
+}
+
+/*
+ * n bytes the backend sent: an ErrorResponse flags the open statement,
+ * ReadyForQuery ends it and the request; a one-byte answer to SSLRequest or
+ * GSSENCRequest says whether encryption follows.
+ */
+static __noinline void
+output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
+{
+	bool		ready,
+				error;
+
+	if (n == 1 && (b->ssl_requested || b->gss_requested))
+	{
+		__u8		a = 0;
+
+		bpf_probe_read_user(&a, 1, (void *) buf);
+		if (a == 'S' && b->ssl_requested)
+			b->tls = 1;
+		if (a == 'G' && b->gss_requested)
+		{
+			b->gss = 1;
+			count(PGS_C_GSSAPI);
+		}
+		b->ssl_requested = b->gss_requested = 0;
+		return;
+	}
+	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync))
+		return;
+	error = sent_error_or_ready(buf, n, &ready);
+	if (!error && b->multi)
+	{
+		struct send_walk sw = {.buf = buf, .n = n};
+
+		bpf_loop(512, send_one, &sw, 0);
+		error = sw.error;
+	}
+	if (error && b->unit_start && !b->multi)
+		b->ev.flags |= PGS_F_ERROR;
+	if (error && b->multi && !b->unit_start)
+	{
+		/* an error before the executor got the statement (parse, plan, bind): one statement, failed */
+		b->ev.unit = (b->qindex << 16) | (b->unit_index & 0xffff);
+		start_unit(b, tgid, b->multi_mark ? b->multi_mark : now, PGS_F_EXECUTOR | (b->ev.flags & PGS_F_TRUNCATED));
+		end_unit(b, now, PGS_F_ERROR);
+		b->unit_index++;
+		b->multi_mark = now;
+	}
+	if (!ready)
+		return;
+	b->desync = 0;
+	b->skip = 0;
+	b->hdr_have = 0;
+	/* an open statement ends here (one timed by the probes only if an error escaped them) */
+	if (b->multi)
+		end_unit(b, now, PGS_F_ERROR);
+	else
+		end_read(b, now, 0);
+	b->multi = 0;
+}
+
+static __always_inline struct backend *
+backend_of(struct task_struct *task, bool create)
+{
+	if (!traced_task(task))
+		return NULL;
+	return bpf_task_storage_get(&backends, task, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* ---------- plain connections: the socket tracepoints ---------- */
+
+SEC("tp_btf/sock_recv_length")
+int
+BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
+{
+	struct task_struct *task;
+	struct backend *b;
+	__u64		buf;
+
+	if (flags & PGS_MSG_PEEK)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (ret <= 0)
+	{
+		/* a read that found nothing: the backend is done with what it had */
+		b = backend_of(task, false);
+		if (b && b->unit_start && !b->tls && !b->last_wait_ns)
+			b->last_wait_ns = bpf_ktime_get_ns();
+		return 0;
+	}
+	b = backend_of(task, true);
+	if (!b || b->tls || b->gss)
+		return 0;
+	buf = syscall_buf(task, PGS_NR_RECVFROM);
+	if (!buf)
+		return 0;
+	input(b, task->tgid, buf, ret, bpf_ktime_get_ns());
+	return 0;
+}
+
 SEC("tp_btf/sock_send_length")
 int
 BPF_PROG(on_send, struct sock *sk, int ret, int flags)
@@ -247,83 +783,182 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct backend *b;
 	__u64		buf;
-	__u64		now,
-				dur;
-	__u32		len;
-	bool		ready;
 
-	if (ret < 6 || !traced_task(task))
+	if (ret <= 0)
 		return 0;
-	b = bpf_task_storage_get(&backends, task, 0, 0);
-	if (!b || !b->active)
+	b = backend_of(task, false);
+	if (!b || b->tls || b->gss)
+		return 0;
+	if (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync)
 		return 0;
 	buf = syscall_buf(task, PGS_NR_SENDTO);
 	if (!buf)
 		return 0;
-	/*
-	 * The server flushes an ErrorResponse at once: 'E', int32 length, and
-	 * always the severity field 'S' first, which tells it from row data
-	 * that happens to start a send with the byte 'E'.  ReadyForQuery is the
-	 * last message of the last send.
-	 */
-	if (sent_error_or_ready(buf, ret, &ready))
-		b->ev.flags |= PGS_F_ERROR;
-	if (!ready)
-		return 0;
-	now = bpf_ktime_get_ns();
-	dur = now - b->start_ns;
-	b->active = 0;
-	if (breakdown)
-	{
-		if (b->on_start)
-			b->ev.cpu_ns += now - b->on_start;
-		b->on_start = 0;
-		b->ev.flags |= PGS_F_BREAKDOWN;
-		usage_counters(&b->ev, true);
-	}
-	count(1);
-	if (dur < min_ns)
-		return 0;
-	b->ev.end_ns = now;
-	b->ev.duration_ns = dur;
-	/* only as much of the request as was captured travels */
-	len = b->ev.req_len;
-	if (len > PGS_MAX_REQ)
-		len = PGS_MAX_REQ;
-	/* no wakeup per statement: user space drains the buffer on a timer */
-	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, BPF_RB_NO_WAKEUP))
-		count(0);
+	output(b, task->tgid, buf, ret, bpf_ktime_get_ns());
 	return 0;
 }
 
-/* ---- optional: parse/plan/execute times from the USDT probes ---- */
+/* ---------- TLS connections: the server's plain text, before encryption ---------- */
+
+/* ssize_t be_tls_read(Port *port, void *ptr, size_t len, int *waitfor) */
+SEC("uprobe")
+int
+BPF_KPROBE(on_tls_read, void *port, void *ptr)
+{
+	struct backend *b = backend_of(bpf_get_current_task_btf(), true);
+
+	if (b)
+	{
+		b->tls = 1;
+		b->tls_buf = (__u64) ptr;
+	}
+	return 0;
+}
+
+SEC("uretprobe")
+int
+BPF_KRETPROBE(on_tls_read_ret, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct backend *b = backend_of(task, false);
+
+	if (!b || !b->tls_buf)
+		return 0;
+	if (ret <= 0)
+	{
+		if (b->unit_start && !b->last_wait_ns)
+			b->last_wait_ns = bpf_ktime_get_ns();
+	}
+	else
+		input(b, task->tgid, b->tls_buf, ret, bpf_ktime_get_ns());
+	b->tls_buf = 0;
+	return 0;
+}
+
+/* ssize_t be_tls_write(Port *port, void *ptr, size_t len, int *waitfor) */
+SEC("uprobe")
+int
+BPF_KPROBE(on_tls_write, void *port, void *ptr, __u64 len)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct backend *b = backend_of(task, true);
+
+	if (!b || len == 0)
+		return 0;
+	b->tls = 1;
+	output(b, task->tgid, (__u64) ptr, len > 0x7fffffff ? 0x7fffffff : len, bpf_ktime_get_ns());
+	return 0;
+}
+
+/* ---------- the executor probes: raised only for multi-statement reads (or by --split) ---------- */
+
+static __always_inline struct backend *
+executor_backend(void)
+{
+	return bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_query_start)
+{
+	struct backend *b = executor_backend();
+
+	/* a simple Query begins: its statements are counted from 0 */
+	if (b && b->multi)
+	{
+		if (b->unit_index || b->depth)
+			b->qindex++;
+		b->unit_index = 0;
+		b->depth = 0;
+	}
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_execute_start)
+{
+	struct backend *b = executor_backend();
+	__u64		now;
+
+	if (!b)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (split)
+		b->phase_start = now;
+	if (!b->multi || b->depth++ > 0)
+		return 0;
+	b->ev.unit = (b->qindex << 16) | (b->unit_index & 0xffff);
+	start_unit(b, bpf_get_current_pid_tgid() >> 32, now, PGS_F_EXECUTOR | (b->ev.flags & PGS_F_TRUNCATED));
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_execute_done)
+{
+	struct backend *b = executor_backend();
+	__u64		now;
+
+	if (!b)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (split && b->phase_start)
+	{
+		b->pend_exec += now - b->phase_start;
+		b->phase_start = 0;
+	}
+	if (!b->multi || b->depth == 0 || --b->depth > 0)
+		return 0;
+	end_unit(b, now, 0);
+	b->unit_index++;
+	b->multi_mark = now;
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_abort)
+{
+	struct backend *b = executor_backend();
+
+	/* an error left PortalRun without its done probe: the statement failed here */
+	if (b && b->multi && b->unit_start)
+	{
+		b->multi_mark = bpf_ktime_get_ns();
+		end_unit(b, b->multi_mark, PGS_F_ERROR);
+		b->unit_index++;
+		b->depth = 0;
+	}
+	return 0;
+}
+
+/* ---- --split: parse and plan times from the USDT probes ---- */
 
 static __always_inline void
 phase_start(void)
 {
-	struct backend *b = bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
+	struct backend *b = executor_backend();
 
-	if (b && b->active)
+	if (b && (b->unit_start || b->multi))
 		b->phase_start = bpf_ktime_get_ns();
 }
 
 static __always_inline void
 phase_done(int which)
 {
-	struct backend *b = bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
+	struct backend *b = executor_backend();
 	__u64		d;
 
-	if (!b || !b->active || !b->phase_start)
+	if (!b || !b->phase_start)
 		return;
 	d = bpf_ktime_get_ns() - b->phase_start;
 	b->phase_start = 0;
-	b->ev.flags |= PGS_F_SPLIT;
 	if (which == 0)
-		b->ev.parse_ns += d;
-	else if (which == 1)
-		b->ev.plan_ns += d;
+		b->pend_parse += d;
 	else
-		b->ev.exec_ns += d;
+		b->pend_plan += d;
 }
 
 SEC("usdt")
@@ -355,22 +990,6 @@ int
 BPF_USDT(on_plan_done)
 {
 	phase_done(1);
-	return 0;
-}
-
-SEC("usdt")
-int
-BPF_USDT(on_execute_start)
-{
-	phase_start();
-	return 0;
-}
-
-SEC("usdt")
-int
-BPF_USDT(on_execute_done)
-{
-	phase_done(2);
 	return 0;
 }
 
@@ -407,7 +1026,7 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 	__u64		now = bpf_ktime_get_ns();
 
 	b = bpf_task_storage_get(&backends, prev, 0, 0);
-	if (b && b->active && b->on_start)
+	if (b && b->unit_start && b->on_start)
 	{
 		__u64		p = 0;
 		__u32		wei = 0;
@@ -421,7 +1040,7 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 		b->off_start = now;
 	}
 	b = bpf_task_storage_get(&backends, next, 0, 0);
-	if (b && b->active && b->off_start)
+	if (b && b->unit_start && b->off_start)
 	{
 		__u32		slot = b->off_class < PGS_WAIT_CLASSES ? b->off_class : 0;
 

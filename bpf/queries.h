@@ -1,6 +1,7 @@
 /*
  * queries.h - what the statement tracer's BPF program and its user side
- * share: the event layout (fixed-width types only) and limits.
+ * share: the event layout (fixed-width types only), flags, counters and
+ * limits.
  */
 #ifndef PGSCOPE_QUERIES_H
 #define PGSCOPE_QUERIES_H
@@ -10,17 +11,38 @@
 #endif
 
 #define PGS_MAX_REQ 4096		/* bytes of the request captured, at most */
+#define PGS_MAX_TEXT 1024		/* bytes of a statement's text read from the backend */
 #define PGS_NAME_LEN 64			/* NAMEDATALEN */
 
 /* event kinds */
 #define PGS_EV_STATEMENT 1		/* a finished statement */
 #define PGS_EV_PARSE 2			/* a named prepared statement's Parse message */
+#define PGS_EV_BATCH 3			/* a read of several statements that ran before the executor probes were on */
 
 /* flags */
-#define PGS_F_ERROR 0x1			/* an ErrorResponse was sent */
+#define PGS_F_ERROR 0x1			/* it raised an error */
 #define PGS_F_TRUNCATED 0x2		/* the request was longer than captured */
 #define PGS_F_SPLIT 0x4			/* parse/plan/execute times are valid */
 #define PGS_F_BREAKDOWN 0x8		/* on/off-CPU times are valid */
+#define PGS_F_EXECUTOR 0x10		/* timed by the executor's probes (several statements in one read) */
+#define PGS_F_ACTIVITY 0x20		/* text[] holds the backend's pg_stat_activity text */
+#define PGS_F_TLS 0x40			/* seen through the server's TLS calls */
+
+/* counters (a per-CPU array) */
+#define PGS_C_LOST 0			/* events the ring buffer had no room for */
+#define PGS_C_ENDED 1			/* statements that ended */
+#define PGS_C_UNDECODABLE 2		/* reads whose bytes were not protocol messages: skipped to the next ReadyForQuery */
+#define PGS_C_GSSAPI 3			/* connections encrypted with GSSAPI: not traced */
+#define PGS_C_MULTI 4			/* reads with several statements timed by the executor probes */
+#define PGS_C_BATCH 5			/* reads with several statements before the probes were on */
+#define PGS_NCOUNTERS 6
+
+/* the executor probes, attached to the backends that send several statements in one go */
+#define PGS_PROBE_QUERY_START 0	/* query__start: a simple Query begins */
+#define PGS_PROBE_EXEC_START 1	/* query__execute__start: PortalRun begins */
+#define PGS_PROBE_EXEC_DONE 2	/* query__execute__done */
+#define PGS_PROBE_ABORT 3		/* transaction__abort: an error ended the statement */
+#define PGS_NPROBES 4
 
 /*
  * Off-CPU time by the wait event class the backend advertised when it was
@@ -47,10 +69,14 @@ struct pgs_query_event
 	__u64		wal_bytes;
 	__u64		off_ns[PGS_WAIT_CLASSES];	/* off-CPU by wait class */
 	__u32		flags;
+	__u32		unit;			/* PGS_F_EXECUTOR: Query message << 16 | statement of it (0-based);
+								 * PGS_EV_BATCH: the Execute and Query messages of the read */
+	__u32		text_len;		/* bytes in text */
 	__u32		req_len;		/* bytes in req */
 	char		database[PGS_NAME_LEN];
 	char		user[PGS_NAME_LEN];
-	/* the first bytes of the protocol request: 'Q' + text, or 'P'/'B'... */
+	char		text[PGS_MAX_TEXT];	/* PGS_F_ACTIVITY: the statement's text as the backend reports it */
+	/* the messages of the read that brought the statement: 'Q' + text, or 'P'/'B'/'E'... */
 	char		req[PGS_MAX_REQ];
 };
 

@@ -233,6 +233,26 @@ on_statement(const PgsStatement *s, void *arg)
 	else
 		free(norm);
 	q->calls++;
+	if (s->batch)
+	{
+		/* a batch's buffers are the batch's: one row for them, not a share per statement */
+		const char *label = "(statements of batches: their buffers together)";
+
+		if (s->batch_index > 0)
+			return;
+		for (q = bq->list; q; q = q->next)
+			if (strcmp(q->query, label) == 0)
+				break;
+		if (q == NULL)
+		{
+			q = calloc(1, sizeof(*q));
+			if (q == NULL)
+				pgs_die("out of memory");
+			q->query = pgs_xstrdup(label);
+			q->next = bq->list;
+			bq->list = q;
+		}
+	}
 	q->hits += s->blks_hit;
 	q->reads += s->blks_read;
 }

@@ -58,6 +58,7 @@ typedef struct LatencyCtx
 	PgsHist		overall;		/* this interval */
 	KeyTable	by_key;			/* --by, per interval */
 	KeyTable	queries;		/* normalized queries, whole run */
+	uint64_t	batch_statements;	/* statements without a time of their own */
 	PgsBuf		out;
 } LatencyCtx;
 
@@ -132,6 +133,12 @@ on_statement(const PgsStatement *s, void *arg)
 
 	if (c->database && strcmp(c->database, s->database) != 0)
 		return;
+	/* a statement of a batch has no time of its own: counted, kept out of the histograms */
+	if (s->batch)
+	{
+		c->batch_statements++;
+		return;
+	}
 	pgs_hist_add(&c->overall, s->duration_ns);
 	norm = pgs_normalize_query(s->text);
 	key_record(key_get(&c->queries, norm), s->duration_ns, true);
@@ -322,6 +329,11 @@ cmd_latency(int argc, char **argv)
 		print_query_table(c);
 		fprintf(stderr, "%s: %llu statements ended, %llu events lost\n", pgs_cmd,
 				(unsigned long long) st.seen, (unsigned long long) st.lost);
+		if (c->batch_statements)
+			fprintf(stderr, "%s: %llu statements ran in batches before their backend had the executor probes: "
+					"counted, but without a time of their own they are not in the histograms\n", pgs_cmd,
+					(unsigned long long) c->batch_statements);
+		pgs_stmt_source_report(&st);
 		if (c->queries.overflowed)
 			fprintf(stderr, "%s: %llu statements of texts beyond the first %d distinct ones are summed as \"(other queries)\"\n",
 					pgs_cmd, (unsigned long long) c->queries.overflowed, PGS_MAX_KEYS);

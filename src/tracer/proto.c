@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sqlsplit.h"
 #include "util.h"
 
 const char *const pgs_protocol_names[] = {"simple", "extended", "prepared"};
@@ -130,41 +131,172 @@ pgs_proto_text(uint32_t pid, const char *req, size_t len, PgsProtocol *proto, bo
 					if (p->pid == pid && strcmp(p->name, name) == 0)
 						return pgs_xstrdup(p->text);
 				if (!*name)
-				{
 					*proto = PGS_PROTO_EXTENDED;
-					return pgs_xstrdup("(unnamed statement parsed earlier)");
-				}
-				{
-					char	   *s;
-
-					if (asprintf(&s, "(prepared statement \"%s\", parsed before tracing began)", name) < 0)
-						pgs_die("out of memory");
-					return s;
-				}
+				return NULL;
 			}
-			return pgs_xstrdup("(prepared statement)");
+			return NULL;
 	}
-	return pgs_xstrdup("");
+	/* an Execute of a portal bound earlier, or no message we know */
+	*proto = PGS_PROTO_EXTENDED;
+	return NULL;
 }
 
-bool
-pgs_proto_executes(const char *req, size_t len, bool cut)
+char *
+pgs_sql_statement(const char *text, unsigned unit)
+{
+	PgsSplitter sp;
+	PgsStmtSpan span;
+	unsigned	i = 0;
+
+	pgs_split_init(&sp, text, strlen(text), false);
+	while (pgs_split_next(&sp, &span))
+	{
+		if (i++ == unit)
+		{
+			size_t		n = span.len;
+
+			/* the server's text of a statement has no terminating semicolon */
+			while (n > 0 && (text[span.start + n - 1] == ';' || isspace((unsigned char) text[span.start + n - 1])))
+				n--;
+			return strndup(text + span.start, n);
+		}
+	}
+	return NULL;
+}
+
+static const char *
+learned_text(uint32_t pid, const char *name)
+{
+	for (Prepared *p = buckets[bucket_of(pid, name)]; p; p = p->next)
+		if (p->pid == pid && strcmp(p->name, name) == 0)
+			return p->text;
+	return NULL;
+}
+
+static void
+push_text(char ***texts, size_t *n, size_t *cap, char *text)
+{
+	*texts = pgs_grow(*texts, cap, *n, sizeof(char *));
+	(*texts)[(*n)++] = text;
+}
+
+size_t
+pgs_proto_batch(uint32_t pid, const char *req, size_t len, unsigned messages, char ***texts)
+{
+	/* the portals bound in this read: name -> text (few: drivers use the unnamed one) */
+	struct
+	{
+		char	   *name;
+		char	   *text;
+	}		   *portals = NULL;
+	size_t		nportals = 0,
+				pcap = 0,
+				n = 0,
+				cap = 0,
+				pos = 0;
+	char	   *unnamed = NULL;
+	unsigned	seen = 0;
+
+	*texts = NULL;
+	while (pos + 5 <= len)
+	{
+		const unsigned char *m = (const unsigned char *) req + pos;
+		uint32_t	mlen = ((uint32_t) m[1] << 24) | ((uint32_t) m[2] << 16) | ((uint32_t) m[3] << 8) | m[4];
+		size_t		next,
+					next2;
+		const char *name,
+				   *stmt;
+		bool		trunc;
+
+		if (mlen < 4)
+			break;
+		switch (m[0])
+		{
+			case 'P':
+				if ((name = cstring_at(req, len, pos + 5, &next)) == NULL)
+					break;
+				if (*name)
+					pgs_proto_learn(pid, req + pos, len - pos);
+				else
+				{
+					free(unnamed);
+					unnamed = text_at(req, len, next, &trunc);
+				}
+				break;
+			case 'B':
+				if ((name = cstring_at(req, len, pos + 5, &next)) == NULL ||
+					(stmt = cstring_at(req, len, next, &next2)) == NULL)
+					break;
+				portals = pgs_grow(portals, &pcap, nportals, sizeof(*portals));
+				portals[nportals].name = pgs_xstrdup(name);
+				portals[nportals].text = *stmt ? (learned_text(pid, stmt) ? pgs_xstrdup(learned_text(pid, stmt)) : NULL)
+					: (unnamed ? pgs_xstrdup(unnamed) : NULL);
+				nportals++;
+				break;
+			case 'E':
+				seen++;
+				name = cstring_at(req, len, pos + 5, &next);
+				stmt = NULL;
+				for (size_t i = nportals; name && i > 0; i--)
+					if (strcmp(portals[i - 1].name, name) == 0)
+					{
+						stmt = portals[i - 1].text;
+						break;
+					}
+				push_text(texts, &n, &cap, pgs_xstrdup(stmt ? stmt : "(text unknown: its statement was prepared before tracing began)"));
+				break;
+			case 'Q':
+				{
+					char	   *q = text_at(req, len, pos + 5, &trunc),
+							   *one;
+
+					seen++;
+					for (unsigned u = 0; (one = pgs_sql_statement(q, u)) != NULL; u++)
+						push_text(texts, &n, &cap, one);
+					free(q);
+				}
+				break;
+		}
+		pos += 1 + (size_t) mlen;
+	}
+	/* messages past what was captured: counted, never named */
+	for (; seen < messages; seen++)
+		push_text(texts, &n, &cap, pgs_xstrdup("(text unknown: beyond the bytes captured of its read)"));
+	for (size_t i = 0; i < nportals; i++)
+	{
+		free(portals[i].name);
+		free(portals[i].text);
+	}
+	free(portals);
+	free(unnamed);
+	return n;
+}
+
+char *
+pgs_proto_query_statement(const char *req, size_t len, unsigned qindex, unsigned unit, bool *truncated)
 {
 	size_t		pos = 0;
+	unsigned	q = 0;
 
+	*truncated = false;
 	while (pos + 5 <= len)
 	{
 		const unsigned char *m = (const unsigned char *) req + pos;
 		uint32_t	mlen = ((uint32_t) m[1] << 24) | ((uint32_t) m[2] << 16) | ((uint32_t) m[3] << 8) | m[4];
 
-		if (m[0] == 'Q' || m[0] == 'E')
-			return true;
 		if (mlen < 4)
-			return true;		/* not a message boundary we understand */
+			return NULL;
+		if (m[0] == 'Q' && q++ == qindex)
+		{
+			char	   *text = text_at(req, len, pos + 5, truncated),
+					   *stmt = pgs_sql_statement(text, unit);
+
+			free(text);
+			return stmt;
+		}
 		pos += 1 + (size_t) mlen;
 	}
-	/* every message was seen whole: none executes */
-	return pos < len || cut;
+	return NULL;
 }
 
 char *

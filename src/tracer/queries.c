@@ -27,10 +27,14 @@ typedef struct QueriesCtx
 static const char usage_text[] =
 	"usage: pgscope queries [--pid PID | -D DATADIR | --bin PATH] [--min-ms MS] [-d DATABASE]\n"
 	"                       [--json] [--duration SEC] [--query-len BYTES] [--split] [--breakdown]\n"
-	"  one line per finished statement (simple, extended and prepared protocol):\n"
-	"  time, pid, database, user, duration, error flag, text; --split adds parse/plan/execute\n"
-	"  times from the server's USDT probes (costs more); --breakdown splits each statement's time\n"
-	"  into on-CPU and off-CPU by wait event class; needs root or CAP_BPF+CAP_PERFMON\n";
+	"                       [--exact-pipelines]\n"
+	"  one line per statement the server executes (simple, extended and prepared protocol,\n"
+	"  pipelines, batches, multi-statement queries, TLS connections): time, pid, database,\n"
+	"  user, duration, error flag, text; --split adds parse/plan/execute times from the server's\n"
+	"  USDT probes (costs more); --breakdown splits each statement's time into on-CPU and\n"
+	"  off-CPU by wait event class; --exact-pipelines attaches the executor probes to every\n"
+	"  backend at once, so that even a backend's first pipeline is timed statement by statement\n"
+	"  (every statement then pays for two probe hits); needs root or CAP_BPF+CAP_PERFMON\n";
 
 static void
 print_statement(const PgsStatement *s, void *arg)
@@ -50,7 +54,12 @@ print_statement(const PgsStatement *s, void *arg)
 		pgs_buf_json_string(&q->line, s->database);
 		pgs_buf_puts(&q->line, ",\"user\":");
 		pgs_buf_json_string(&q->line, s->user);
-		pgs_buf_printf(&q->line, ",\"duration_ms\":%.3f", s->duration_ns / 1e6);
+		/* a statement of a batch has no time of its own: the batch's is given as such, never as its */
+		if (s->batch)
+			pgs_buf_printf(&q->line, ",\"duration_ms\":null,\"batch_ms\":%.3f,\"batch_size\":%u",
+						   s->duration_ns / 1e6, s->batch_size);
+		else
+			pgs_buf_printf(&q->line, ",\"duration_ms\":%.3f", s->duration_ns / 1e6);
 		if (s->split)
 			pgs_buf_printf(&q->line, ",\"parse_ms\":%.3f,\"plan_ms\":%.3f,\"execute_ms\":%.3f",
 						   s->parse_ns / 1e6, s->plan_ns / 1e6, s->exec_ns / 1e6);
@@ -64,17 +73,22 @@ print_statement(const PgsStatement *s, void *arg)
 						   (unsigned long long) s->blks_hit, (unsigned long long) s->blks_read,
 						   (unsigned long long) s->wal_records, (unsigned long long) s->wal_bytes);
 		}
-		pgs_buf_printf(&q->line, ",\"error\":%s,\"protocol\":\"%s\",\"truncated\":%s,\"query\":",
-					   s->error ? "true" : "false", pgs_protocol_names[s->protocol],
-					   s->truncated ? "true" : "false");
+		pgs_buf_printf(&q->line, ",\"error\":%s,\"protocol\":\"%s\",\"tls\":%s,\"pipelined\":%s,\"truncated\":%s,"
+					   "\"text_source\":\"%s\",\"query\":",
+					   s->error ? "true" : "false", pgs_protocol_names[s->protocol], s->tls ? "true" : "false",
+					   s->executor || s->batch ? "true" : "false", s->truncated ? "true" : "false",
+					   s->text_unknown ? "unknown" : s->text_from_activity ? "pg_stat_activity" : "protocol");
 		pgs_buf_json_string(&q->line, s->text);
 		pgs_buf_puts(&q->line, "}\n");
 	}
 	else
 	{
-		pgs_buf_printf(&q->line, "%-12s %7u %-12.12s %-12.12s %11.3f", hms, s->pid,
-					   s->database[0] ? s->database : "?", s->user[0] ? s->user : "?",
-					   s->duration_ns / 1e6);
+		pgs_buf_printf(&q->line, "%-12s %7u %-12.12s %-12.12s ", hms, s->pid,
+					   s->database[0] ? s->database : "?", s->user[0] ? s->user : "?");
+		if (s->batch)
+			pgs_buf_printf(&q->line, "%11s", "(batch)");
+		else
+			pgs_buf_printf(&q->line, "%11.3f", s->duration_ns / 1e6);
 		if (q->split)
 		{
 			if (s->split)
@@ -99,6 +113,9 @@ print_statement(const PgsStatement *s, void *arg)
 			pgs_buf_free(&bd);
 		}
 		pgs_buf_printf(&q->line, " %s ", s->error ? "E" : " ");
+		if (s->batch)
+			pgs_buf_printf(&q->line, "[one of %u statements of one read, %.3f ms together] ", s->batch_size,
+						   s->duration_ns / 1e6);
 		for (const char *p = s->text; *p; p++)
 			pgs_buf_append(&q->line, (*p == '\n' || *p == '\r' || *p == '\t') ? " " : p, 1);
 		if (s->truncated)
@@ -119,6 +136,7 @@ cmd_queries(int argc, char **argv)
 		{"query-len", required_argument, NULL, 2002},
 		{"split", no_argument, NULL, 2003},
 		{"breakdown", no_argument, NULL, 2005},
+		{"exact-pipelines", no_argument, NULL, 2006},
 		{"help", no_argument, NULL, 2004},
 		{NULL, 0, NULL, 0}
 	};
@@ -156,6 +174,9 @@ cmd_queries(int argc, char **argv)
 				break;
 			case 2005:
 				so.breakdown = true;
+				break;
+			case 2006:
+				so.exact_pipelines = true;
 				break;
 			case 2004:
 				fputs(usage_text, stdout);
@@ -195,6 +216,7 @@ cmd_queries(int argc, char **argv)
 		fprintf(stderr, "%s: %llu statements ended, %llu shown, %llu events lost%s\n", pgs_cmd,
 				(unsigned long long) st.seen, (unsigned long long) q.shown, (unsigned long long) st.lost,
 				pgs_output_closed ? " (standard output was closed: stopped)" : "");
+	pgs_stmt_source_report(&st);
 	pgs_buf_free(&q.line);
 	return rc;
 }

@@ -2,16 +2,28 @@
  * stmt_source.c - open, set rodata, load, attach, poll, destroy: the one
  * place the statement tracer's BPF object is driven (after libbpf-tools'
  * flow, with its boilerplate written once).
+ *
+ * What it attaches: the socket tracepoints (every plain connection), the
+ * server's be_tls_read/be_tls_write (TLS connections, in plain text), and
+ * the executor's USDT probes query__start, query__execute__start/done and
+ * transaction__abort at their call sites without the kernel's semaphore
+ * handling: the BPF program raises a backend's semaphores only while it
+ * works through a read that brought several statements, so everything else
+ * never reaches the probes.  Semaphores it raised are lowered again when
+ * tracing ends, here if the backend did not get to it first.
  */
 #include "stmt_source.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "queries.h"
 #include "queries.skel.h"
@@ -22,18 +34,27 @@ const char *const pgs_wait_class_names[PGS_WAIT_CLASSES] = {
 	"Runqueue"
 };
 
+struct Probing;
+
 typedef struct PollCtx
 {
 	pgs_stmt_cb cb;
 	void	   *arg;
 	PgsStmtSourceStats *stats;
+	struct Probing *probing;
+	uint64_t	min_ns;
 } PollCtx;
+
+static void probe_backend(struct Probing *pr, uint32_t pid);
 
 static int
 libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char		line[1024];
 
+	/* PGSCOPE_BPF_DEBUG=1: libbpf's whole output, verifier logs included */
+	if (getenv("PGSCOPE_BPF_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
 	if (level != LIBBPF_WARN)
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -45,15 +66,140 @@ libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
+/* a C string of at most max bytes from a fixed-size field */
+static char *
+field_string(const char *src, size_t max)
+{
+	size_t		n = strnlen(src, max);
+
+	return strndup(src, n);
+}
+
+/*
+ * The statement's text, malloc'd: from the messages of its read, from a
+ * named Parse seen earlier, or from pg_stat_activity as the kernel read it;
+ * when none has it, a text that says so.
+ */
+static char *
+statement_text(const struct pgs_query_event *e, size_t len, PgsStatement *s)
+{
+	char	   *text = NULL,
+			   *activity = NULL;
+
+	if (e->flags & PGS_F_ACTIVITY)
+		activity = field_string(e->text, e->text_len < PGS_MAX_TEXT ? e->text_len : PGS_MAX_TEXT);
+	if (e->flags & PGS_F_EXECUTOR)
+	{
+		/* one of several statements of a read: which Query, which statement of it */
+		unsigned	qindex = e->unit >> 16,
+					unit = e->unit & 0xffff;
+
+		s->protocol = len > 0 && e->req[0] == 'Q' ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
+		if (s->protocol == PGS_PROTO_SIMPLE)
+			text = pgs_proto_query_statement(e->req, len, qindex, unit, &s->truncated);
+		if (text == NULL && activity)
+		{
+			text = s->protocol == PGS_PROTO_SIMPLE ? pgs_sql_statement(activity, unit) : NULL;
+			if (text == NULL)
+				text = pgs_xstrdup(activity);
+			s->text_from_activity = true;
+		}
+	}
+	else
+	{
+		if (len > 0 && e->req[0] == 'P')
+			pgs_proto_learn(e->pid, e->req, len);
+		text = pgs_proto_text(e->pid, e->req, len, &s->protocol, &s->truncated);
+		if (text == NULL && activity)
+		{
+			text = pgs_xstrdup(activity);
+			s->text_from_activity = true;
+		}
+	}
+	if (s->text_from_activity && e->text_len >= PGS_MAX_TEXT - 1)
+		s->truncated = true;
+	free(activity);
+	if (text == NULL)
+	{
+		s->text_unknown = true;
+		text = pgs_xstrdup("(text unknown: prepared before tracing began, and pg_stat_activity showed none)");
+	}
+	return text;
+}
+
+/* fields every statement of an event shares */
+static void
+fill_common(PgsStatement *s, const struct pgs_query_event *e)
+{
+	s->pid = e->pid;
+	s->end_ns = e->end_ns;
+	s->duration_ns = e->duration_ns;
+	s->parse_ns = e->parse_ns;
+	s->plan_ns = e->plan_ns;
+	s->exec_ns = e->exec_ns;
+	s->split = e->flags & PGS_F_SPLIT;
+	s->breakdown = e->flags & PGS_F_BREAKDOWN;
+	s->executor = e->flags & PGS_F_EXECUTOR;
+	s->tls = e->flags & PGS_F_TLS;
+	s->cpu_ns = e->cpu_ns;
+	memcpy(s->off_ns, e->off_ns, sizeof(s->off_ns));
+	s->blks_hit = e->blks_hit;
+	s->blks_read = e->blks_read;
+	s->wal_records = e->wal_records;
+	s->wal_bytes = e->wal_bytes;
+	s->error = e->flags & PGS_F_ERROR;
+}
+
+/*
+ * Several statements of one read that ran before this backend had the
+ * executor probes: each is counted and named, all carry the batch's time;
+ * the probes are attached to the backend for its next ones.
+ */
+static void
+on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
+{
+	char	  **texts;
+	size_t		n = pgs_proto_batch(e->pid, e->req, len, e->unit, &texts);
+	char	   *db = field_string(e->database, PGS_NAME_LEN),
+			   *user = field_string(e->user, PGS_NAME_LEN);
+
+	pc->stats->batch_statements += n;
+	for (size_t i = 0; i < n; i++)
+	{
+		PgsStatement s;
+
+		memset(&s, 0, sizeof(s));
+		fill_common(&s, e);
+		s.batch = true;
+		s.batch_size = (uint32_t) n;
+		s.batch_index = (uint32_t) i;
+		s.protocol = len > 0 && e->req[0] == 'Q' ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
+		s.database = db;
+		s.user = user;
+		s.text = texts[i];
+		s.truncated = (e->flags & PGS_F_TRUNCATED) != 0;
+		if (e->duration_ns >= pc->min_ns)
+		{
+			pc->stats->delivered++;
+			pc->cb(&s, pc->arg);
+		}
+		free(texts[i]);
+	}
+	free(texts);
+	free(db);
+	free(user);
+	probe_backend(pc->probing, e->pid);
+}
+
 static int
 on_event(void *ctx, void *data, size_t size)
 {
 	PollCtx    *pc = ctx;
 	const struct pgs_query_event *e = data;
 	PgsStatement s;
-	char		db[PGS_NAME_LEN + 1],
-				user[PGS_NAME_LEN + 1];
-	char	   *text;
+	char	   *db,
+			   *user,
+			   *text;
 	size_t		len;
 
 	if (size < offsetof(struct pgs_query_event, req))
@@ -66,46 +212,29 @@ on_event(void *ctx, void *data, size_t size)
 		pgs_proto_learn(e->pid, e->req, len);
 		return 0;
 	}
-	memset(&s, 0, sizeof(s));
-	memcpy(db, e->database, PGS_NAME_LEN);
-	db[PGS_NAME_LEN] = '\0';
-	memcpy(user, e->user, PGS_NAME_LEN);
-	user[PGS_NAME_LEN] = '\0';
-	if (e->req[0] == 'P')
-		pgs_proto_learn(e->pid, e->req, len);
-	if (!pgs_proto_executes(e->req, len, e->flags & PGS_F_TRUNCATED))
+	if (e->kind == PGS_EV_BATCH)
 	{
-		/* PQprepare's round trip: no execution to report (pg_stat_statements agrees) */
-		pc->stats->prepares++;
+		on_batch(pc, e, len);
 		return 0;
 	}
-	text = pgs_proto_text(e->pid, e->req, len, &s.protocol, &s.truncated);
+	memset(&s, 0, sizeof(s));
+	db = field_string(e->database, PGS_NAME_LEN);
+	user = field_string(e->user, PGS_NAME_LEN);
+	text = statement_text(e, len, &s);
 	if (s.truncated || (e->flags & PGS_F_TRUNCATED))
 	{
 		s.truncated = true;
 		pgs_utf8_trim(text);
 	}
-	s.pid = e->pid;
-	s.end_ns = e->end_ns;
-	s.duration_ns = e->duration_ns;
-	s.parse_ns = e->parse_ns;
-	s.plan_ns = e->plan_ns;
-	s.exec_ns = e->exec_ns;
-	s.split = e->flags & PGS_F_SPLIT;
-	s.breakdown = e->flags & PGS_F_BREAKDOWN;
-	s.cpu_ns = e->cpu_ns;
-	memcpy(s.off_ns, e->off_ns, sizeof(s.off_ns));
-	s.blks_hit = e->blks_hit;
-	s.blks_read = e->blks_read;
-	s.wal_records = e->wal_records;
-	s.wal_bytes = e->wal_bytes;
-	s.error = e->flags & PGS_F_ERROR;
+	fill_common(&s, e);
 	s.database = db;
 	s.user = user;
 	s.text = text;
 	pc->stats->delivered++;
 	pc->cb(&s, pc->arg);
 	free(text);
+	free(db);
+	free(user);
 	return 0;
 }
 
@@ -126,13 +255,210 @@ read_counter(struct queries_bpf *skel, uint32_t idx)
 	return sum;
 }
 
+/* ---------- attaching ---------- */
+
+#define MAX_LINKS 64
+
+typedef struct Links
+{
+	struct bpf_link *l[MAX_LINKS];
+	int			n;
+} Links;
+
+static bool
+keep(Links *links, struct bpf_link *l)
+{
+	if (l == NULL)
+		return false;
+	if (links->n < MAX_LINKS)
+		links->l[links->n++] = l;
+	else
+		bpf_link__destroy(l);
+	return true;
+}
+
 static int
-attach_usdt(const PgsTarget *t, struct bpf_program *prog, const char *probe, struct bpf_link **link)
+attach_usdt(const PgsTarget *t, struct bpf_program *prog, const char *probe, Links *links)
 {
 	/* pid -1: every process of the binary, so backends forked later are traced too */
-	*link = bpf_program__attach_usdt(prog, t->backend ? t->backend : -1, t->bin,
-									 "postgresql", probe, NULL);
-	return *link ? 0 : -errno;
+	return keep(links, bpf_program__attach_usdt(prog, t->backend ? t->backend : -1, t->bin,
+												"postgresql", probe, NULL)) ? 0 : -errno;
+}
+
+static const char *const executor_probes[PGS_NPROBES] = {
+	"query__start", "query__execute__start", "query__execute__done", "transaction__abort"
+};
+
+static struct bpf_program *
+executor_prog(struct queries_bpf *skel, int i)
+{
+	struct bpf_program *progs[PGS_NPROBES] = {
+		skel->progs.on_query_start, skel->progs.on_execute_start, skel->progs.on_execute_done, skel->progs.on_abort
+	};
+
+	return progs[i];
+}
+
+/* the executor probes in every backend (--exact-pipelines, --split): false when one is missing */
+static bool
+attach_executor_everywhere(const PgsTarget *t, struct queries_bpf *skel, Links *links)
+{
+	for (int i = 0; i < PGS_NPROBES; i++)
+	{
+		int			err = attach_usdt(t, executor_prog(skel, i), executor_probes[i], links);
+
+		if (err)
+		{
+			pgs_err("cannot attach to postgresql:%s in %s (%s): statements of pipelines and multi-statement "
+					"queries are counted and timed together, not one by one", executor_probes[i], t->bin, strerror(-err));
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Backends that sent several statements in one read get the executor probes
+ * for the rest of their life (the kernel raises their semaphores in that
+ * process alone); links are dropped when the backend exits.  Destroying a
+ * uprobe link waits for the kernel (some 100 ms here), so that happens on a
+ * thread of its own.
+ */
+typedef struct ProbedBackend
+{
+	uint32_t	pid;
+	struct bpf_link *links[PGS_NPROBES];
+} ProbedBackend;
+
+typedef struct Probing
+{
+	struct queries_bpf *skel;
+	const PgsTarget *t;
+	bool		available;		/* the binary has the probes */
+	bool		everywhere;
+	ProbedBackend *backends;
+	size_t		n,
+				cap;
+	uint64_t	attached;
+	pthread_t  *threads;
+	size_t		nthreads,
+				tcap;
+} Probing;
+
+static void *
+destroy_links(void *arg)
+{
+	ProbedBackend *pb = arg;
+
+	for (int i = 0; i < PGS_NPROBES; i++)
+		bpf_link__destroy(pb->links[i]);
+	free(pb);
+	return NULL;
+}
+
+static void
+drop_backend(Probing *pr, size_t i)
+{
+	ProbedBackend *copy = pgs_xmalloc(sizeof(*copy));
+	pthread_t	th;
+
+	*copy = pr->backends[i];
+	bpf_map_delete_elem(bpf_map__fd(pr->skel->maps.probed), &copy->pid);
+	pr->backends[i] = pr->backends[--pr->n];
+	if (pthread_create(&th, NULL, destroy_links, copy) != 0)
+	{
+		destroy_links(copy);
+		return;
+	}
+	pr->threads = pgs_grow(pr->threads, &pr->tcap, pr->nthreads, sizeof(pthread_t));
+	pr->threads[pr->nthreads++] = th;
+}
+
+static void
+probe_backend(struct Probing *pr, uint32_t pid)
+{
+	ProbedBackend pb = {.pid = pid};
+	uint32_t	one = 1;
+
+	if (!pr->available || pr->everywhere)
+		return;
+	for (size_t i = 0; i < pr->n; i++)
+		if (pr->backends[i].pid == pid)
+			return;
+	for (int i = 0; i < PGS_NPROBES; i++)
+	{
+		pb.links[i] = bpf_program__attach_usdt(executor_prog(pr->skel, i), (int) pid, pr->t->bin,
+											   "postgresql", executor_probes[i], NULL);
+		if (pb.links[i] == NULL)
+		{
+			/* the backend may have gone already; its next batch tries again */
+			for (int k = 0; k < i; k++)
+				bpf_link__destroy(pb.links[k]);
+			return;
+		}
+	}
+	pr->backends = pgs_grow(pr->backends, &pr->cap, pr->n, sizeof(ProbedBackend));
+	pr->backends[pr->n++] = pb;
+	pr->attached++;
+	bpf_map_update_elem(bpf_map__fd(pr->skel->maps.probed), &pid, &one, BPF_ANY);
+}
+
+/* backends that exited lose their links */
+static void
+probing_sweep(Probing *pr)
+{
+	for (size_t i = pr->n; i > 0; i--)
+	{
+		char		path[64];
+
+		snprintf(path, sizeof(path), "/proc/%u", pr->backends[i - 1].pid);
+		if (access(path, F_OK) != 0)
+			drop_backend(pr, i - 1);
+	}
+}
+
+static void
+probing_end(Probing *pr)
+{
+	while (pr->n > 0)
+		drop_backend(pr, pr->n - 1);
+	for (size_t i = 0; i < pr->nthreads; i++)
+		pthread_join(pr->threads[i], NULL);
+	free(pr->threads);
+	free(pr->backends);
+	pr->threads = NULL;
+	pr->backends = NULL;
+	pr->nthreads = pr->n = 0;
+}
+
+/* be_tls_read/be_tls_write: only TLS connections pay for these uprobes */
+static void
+attach_tls(const PgsTarget *t, struct queries_bpf *skel, Links *links)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, rd, .func_name = "be_tls_read");
+	LIBBPF_OPTS(bpf_uprobe_opts, rdret, .func_name = "be_tls_read", .retprobe = true);
+	LIBBPF_OPTS(bpf_uprobe_opts, wr, .func_name = "be_tls_write");
+	int			pid = t->backend ? t->backend : -1;
+
+	if (!keep(links, bpf_program__attach_uprobe_opts(skel->progs.on_tls_read, pid, t->bin, 0, &rd)) ||
+		!keep(links, bpf_program__attach_uprobe_opts(skel->progs.on_tls_read_ret, pid, t->bin, 0, &rdret)) ||
+		!keep(links, bpf_program__attach_uprobe_opts(skel->progs.on_tls_write, pid, t->bin, 0, &wr)))
+		pgs_err("TLS connections are not traced: %s does not export be_tls_read/be_tls_write (%s)",
+				t->bin, strerror(errno));
+}
+
+void
+pgs_stmt_source_report(const PgsStmtSourceStats *st)
+{
+	if (st->batches)
+		pgs_err("%llu reads of several statements (%llu statements) ran before their backend had the executor probes: "
+				"counted, each with the batch's time (--exact-pipelines times them one by one from the start)",
+				(unsigned long long) st->batches, (unsigned long long) st->batch_statements);
+	if (st->gssapi)
+		pgs_err("%llu connections encrypted with GSSAPI were not traced", (unsigned long long) st->gssapi);
+	if (st->undecodable)
+		pgs_err("%llu reads were not protocol messages we could decode: skipped to the next ReadyForQuery, their statements not counted",
+				(unsigned long long) st->undecodable);
 }
 
 int
@@ -141,18 +467,30 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 {
 	struct queries_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
-	struct bpf_link *links[3] = {0};
-	struct bpf_link *usdt_links[6] = {0};
-	PollCtx		pc = {cb, arg, stats};
+	Links		links = {0};
+	Probing		probing = {.t = t};
+	PollCtx		pc = {cb, arg, stats, &probing, o->min_ns};
+	PgsUsdt		u;
 	int			rc = EXIT_RUNTIME;
 	double		start,
-				next_tick;
+				next_tick,
+				next_sweep;
 	int			err;
-	struct bpf_program *usdt_progs[6];
 
 	memset(stats, 0, sizeof(*stats));
 	libbpf_set_print(libbpf_print);
+	probing.available = true;
+	for (int i = 0; i < PGS_NPROBES; i++)
+		if (pgs_usdt_find(t->bin, "postgresql", executor_probes[i], &u) != 0)
+		{
+			pgs_err("%s has no USDT probe postgresql:%s (a build without --enable-dtrace): statements of pipelines "
+					"and multi-statement queries are counted and timed together, not one by one", t->bin, executor_probes[i]);
+			probing.available = false;
+			break;
+		}
+	probing.everywhere = probing.available && (o->exact_pipelines || o->split);
 	PGS_SKEL_OPEN(queries, skel, t);
+	probing.skel = skel;
 	skel->rodata->min_ns = o->min_ns;
 	skel->rodata->capture_len = o->capture_len;
 	if (t->myprocport && t->offsets)
@@ -161,16 +499,19 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 		skel->rodata->off_database_name = t->offsets->port_database_name;
 		skel->rodata->off_user_name = t->offsets->port_user_name;
 	}
-	usdt_progs[0] = skel->progs.on_parse_start;
-	usdt_progs[1] = skel->progs.on_parse_done;
-	usdt_progs[2] = skel->progs.on_plan_start;
-	usdt_progs[3] = skel->progs.on_plan_done;
-	usdt_progs[4] = skel->progs.on_execute_start;
-	usdt_progs[5] = skel->progs.on_execute_done;
-	for (int i = 0; i < 6; i++)
-		bpf_program__set_autoload(usdt_progs[i], o->split);
+	if (t->mybeentry && t->offsets && t->offsets->beentry_activity_raw)
+	{
+		skel->rodata->mybeentry_addr = t->mybeentry;
+		skel->rodata->off_activity_raw = t->offsets->beentry_activity_raw;
+	}
+	skel->rodata->all_probed = probing.everywhere;
+	bpf_program__set_autoload(skel->progs.on_parse_start, o->split);
+	bpf_program__set_autoload(skel->progs.on_parse_done, o->split);
+	bpf_program__set_autoload(skel->progs.on_plan_start, o->split);
+	bpf_program__set_autoload(skel->progs.on_plan_done, o->split);
 	bpf_program__set_autoload(skel->progs.on_switch, o->breakdown);
 	skel->rodata->breakdown = o->breakdown;
+	skel->rodata->split = o->split;
 	skel->rodata->my_wait_event_info_addr = t->my_wait_event_info;
 	if (t->offsets)
 	{
@@ -186,28 +527,32 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 				t->bin);
 
 	PGS_SKEL_LOAD(queries, skel);
-	links[0] = bpf_program__attach(skel->progs.on_recv);
-	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send) : NULL;
-	if (links[1] == NULL)
+	if (!keep(&links, bpf_program__attach(skel->progs.on_recv)) ||
+		!keep(&links, bpf_program__attach(skel->progs.on_send)))
 	{
 		pgs_err("cannot attach to the socket tracepoints sock:sock_recv_length/sock_send_length (Linux 6.6 or later): %s", strerror(errno));
 		goto cleanup;
 	}
-	if (o->breakdown && (links[2] = bpf_program__attach(skel->progs.on_switch)) == NULL)
+	if (o->breakdown && !keep(&links, bpf_program__attach(skel->progs.on_switch)))
 	{
 		pgs_err("cannot attach to sched:sched_switch for --breakdown: %s", strerror(errno));
 		goto cleanup;
 	}
+	attach_tls(t, skel, &links);
+	if (probing.everywhere && !attach_executor_everywhere(t, skel, &links))
+		goto cleanup;
 	if (o->split)
 	{
-		static const char *const probes[6] = {
-			"query__parse__start", "query__parse__done", "query__plan__start",
-			"query__plan__done", "query__execute__start", "query__execute__done"
+		static const char *const probes[4] = {
+			"query__parse__start", "query__parse__done", "query__plan__start", "query__plan__done"
+		};
+		struct bpf_program *progs[4] = {
+			skel->progs.on_parse_start, skel->progs.on_parse_done, skel->progs.on_plan_start, skel->progs.on_plan_done
 		};
 
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 4; i++)
 		{
-			err = attach_usdt(t, usdt_progs[i], probes[i], &usdt_links[i]);
+			err = attach_usdt(t, progs[i], probes[i], &links);
 			if (err)
 			{
 				/* the rest keeps working: statements are still traced */
@@ -234,9 +579,10 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 
 	start = pgs_now();
 	next_tick = start + o->tick_seconds;
+	next_sweep = start + 1;
 	while (!pgs_stop && !pgs_duration_over(start, o->duration))
 	{
-		/* events do not wake us (BPF_RB_NO_WAKEUP): sleep, then drain */
+		/* events do not wake us (BPF_RB_NO_WAKEUP, but batches): sleep, then drain */
 		err = ring_buffer__poll(rb, 50);
 		if (err >= 0 || err == -EINTR)
 			err = ring_buffer__consume(rb);
@@ -250,20 +596,29 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 			tick(arg);
 			next_tick += o->tick_seconds;
 		}
+		if (pgs_now() >= next_sweep)
+		{
+			probing_sweep(&probing);
+			next_sweep += 1;
+		}
 	}
 	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
 	/* what is already in the buffer still counts */
 	ring_buffer__consume(rb);
-	stats->seen = read_counter(skel, 1) - stats->prepares;
-	stats->lost = read_counter(skel, 0);
+	stats->batches = read_counter(skel, PGS_C_BATCH);
+	stats->seen = read_counter(skel, PGS_C_ENDED) + stats->batch_statements;
+	stats->lost = read_counter(skel, PGS_C_LOST);
+	stats->undecodable = read_counter(skel, PGS_C_UNDECODABLE);
+	stats->gssapi = read_counter(skel, PGS_C_GSSAPI);
+	stats->multi = read_counter(skel, PGS_C_MULTI);
+	stats->probed = probing.attached;
 	rc = pgs_tracer_status();
 
 cleanup:
 	ring_buffer__free(rb);
-	for (int i = 0; i < 3; i++)
-		bpf_link__destroy(links[i]);
-	for (int i = 0; i < 6; i++)
-		bpf_link__destroy(usdt_links[i]);
+	probing_end(&probing);
+	for (int i = 0; i < links.n; i++)
+		bpf_link__destroy(links.l[i]);
 	queries_bpf__destroy(skel);
 	return rc;
 }

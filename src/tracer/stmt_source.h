@@ -1,7 +1,8 @@
 /*
  * stmt_source.h - the statement tracer as a source of finished statements:
- * loads and attaches bpf/queries.bpf.c for a target, polls its ring buffer,
- * decodes each event and hands it to a callback.  "pgscope queries" prints
+ * loads and attaches bpf/queries.bpf.c for a target (socket tracepoints,
+ * the TLS calls, the executor probes it switches on per backend), polls
+ * its ring buffer, decodes each event and hands it to a callback.  "pgscope queries" prints
  * them, "pgscope latency" aggregates them.
  */
 #ifndef PGSCOPE_STMT_SOURCE_H
@@ -32,6 +33,14 @@ typedef struct PgsStatement
 	uint64_t	wal_bytes;
 	bool		error;
 	bool		truncated;
+	bool		executor;		/* one of several statements of a read, timed by the executor's probes */
+	bool		batch;			/* one of several statements of a read that ran before the probes were
+								 * on: duration_ns is the whole batch's */
+	uint32_t	batch_size;
+	uint32_t	batch_index;	/* 0 for the first statement of a batch */
+	bool		tls;			/* over a TLS connection */
+	bool		text_from_activity;	/* the text is what pg_stat_activity showed */
+	bool		text_unknown;	/* no text could be had: text says why */
 	PgsProtocol protocol;
 	const char *database;
 	const char *user;
@@ -44,6 +53,7 @@ typedef struct PgsStmtSourceOpts
 	uint32_t	capture_len;	/* request bytes captured */
 	bool		split;			/* attach the parse/plan/execute USDT probes */
 	bool		breakdown;		/* attach sched_switch for on/off-CPU times */
+	bool		exact_pipelines;	/* the executor probes in every backend from the start */
 	double		duration;		/* seconds, < 0 until a signal */
 	double		tick_seconds;	/* call tick this often (0: never) */
 } PgsStmtSourceOpts;
@@ -52,8 +62,13 @@ typedef struct PgsStmtSourceStats
 {
 	uint64_t	seen;			/* statements the kernel saw end */
 	uint64_t	delivered;		/* events decoded */
-	uint64_t	prepares;		/* round trips that only prepared a statement */
 	uint64_t	lost;			/* events the ring buffer had no room for */
+	uint64_t	undecodable;	/* reads that were not protocol messages (skipped to the next ReadyForQuery) */
+	uint64_t	gssapi;			/* connections encrypted with GSSAPI: not traced */
+	uint64_t	multi;			/* reads with several statements, timed by the executor probes */
+	uint64_t	batches;		/* reads with several statements before the probes were on */
+	uint64_t	batch_statements;	/* their statements, timed together */
+	uint64_t	probed;			/* backends the executor probes were attached to */
 } PgsStmtSourceStats;
 
 /* names of the off-CPU slots: "" for slot 0 (no wait event) */
@@ -61,6 +76,9 @@ extern const char *const pgs_wait_class_names[PGS_WAIT_CLASSES];
 
 typedef void (*pgs_stmt_cb) (const PgsStatement *s, void *arg);
 typedef void (*pgs_tick_cb) (void *arg);
+
+/* the summary's lines on what was not traced or not decodable, to stderr (nothing when all was) */
+void pgs_stmt_source_report(const PgsStmtSourceStats *stats);
 
 /* 0 when it ran (until duration or a signal), 1 on a runtime failure (already said) */
 int pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb,

@@ -71,6 +71,14 @@ ensure_tracefs(void)
 	return 0;
 }
 
+static bool have_sys_admin = false;
+
+bool
+pgs_tracer_sys_admin(void)
+{
+	return have_sys_admin;
+}
+
 void
 pgs_tracer_prepare(void)
 {
@@ -85,6 +93,7 @@ pgs_tracer_prepare(void)
 	if (syscall(SYS_capget, &hdr, data) != 0)
 		pgs_die("cannot read this process's capabilities: %s", strerror(errno));
 	sysadmin = data[0].effective & (1u << CAP_SYS_ADMIN);
+	have_sys_admin = sysadmin;
 	bpf = data[CAP_TO_INDEX(CAP_BPF)].effective & CAP_TO_MASK(CAP_BPF);
 	perfmon = data[CAP_TO_INDEX(CAP_PERFMON)].effective & CAP_TO_MASK(CAP_PERFMON);
 	if (!(sysadmin || (bpf && perfmon)))
@@ -110,6 +119,7 @@ typedef struct BinFacts
 	uint64_t	pgwalusage;		/* st_value of pgWalUsage */
 	uint64_t	checkpointstats;	/* st_value of CheckpointStats */
 	uint64_t	nbuffers;		/* st_value of NBuffers */
+	uint64_t	mybeentry;		/* st_value of MyBEEntry */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -128,6 +138,7 @@ static const struct
 	{"pgWalUsage", offsetof(BinFacts, pgwalusage), offsetof(PgsTarget, pgwalusage)},
 	{"CheckpointStats", offsetof(BinFacts, checkpointstats), offsetof(PgsTarget, checkpointstats)},
 	{"NBuffers", offsetof(BinFacts, nbuffers), offsetof(PgsTarget, nbuffers)},
+	{"MyBEEntry", offsetof(BinFacts, mybeentry), offsetof(PgsTarget, mybeentry)},
 };
 static const size_t lengthof_globals = sizeof(exported_globals) / sizeof(exported_globals[0]);
 
@@ -194,6 +205,93 @@ read_bin_facts(const char *path, BinFacts *f)
 	if (f->load_vaddr == UINT64_MAX)
 		f->load_vaddr = 0;
 	return 0;
+}
+
+/* ---------- USDT notes ---------- */
+
+int
+pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *out)
+{
+	int			fd = open(bin, O_RDONLY);
+	Elf		   *e;
+	Elf_Scn    *scn = NULL;
+	size_t		shstrndx,
+				nph;
+	uint64_t	stapsdt_base = 0;
+	int			rc = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (e == NULL || elf_getshdrstrndx(e, &shstrndx) != 0 || elf_getphdrnum(e, &nph) != 0)
+	{
+		if (e)
+			elf_end(e);
+		close(fd);
+		return -ENOEXEC;
+	}
+	/* prelinked binaries move the sites: .stapsdt.base says by how much */
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		const char *sname;
+
+		if (gelf_getshdr(scn, &sh) && (sname = elf_strptr(e, shstrndx, sh.sh_name)) &&
+			strcmp(sname, ".stapsdt.base") == 0)
+			stapsdt_base = sh.sh_addr;
+	}
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		Elf_Data   *d;
+		GElf_Nhdr	nh;
+		size_t		off = 0,
+					name_off,
+					desc_off;
+
+		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_NOTE || (d = elf_getdata(scn, NULL)) == NULL)
+			continue;
+		while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0)
+		{
+			const char *desc = (const char *) d->d_buf + desc_off;
+			uint64_t	pc,
+						base,
+						sema;
+			const char *prov,
+					   *pname;
+
+			if (nh.n_type != 3 || nh.n_namesz != 8 || memcmp((const char *) d->d_buf + name_off, "stapsdt", 8) != 0 ||
+				nh.n_descsz < 3 * 8 + 3)
+				continue;
+			memcpy(&pc, desc, 8);
+			memcpy(&base, desc + 8, 8);
+			memcpy(&sema, desc + 16, 8);
+			prov = desc + 24;
+			pname = prov + strnlen(prov, nh.n_descsz - 24) + 1;
+			if (pname >= desc + nh.n_descsz || strcmp(prov, provider) != 0 || strcmp(pname, name) != 0)
+				continue;
+			if (stapsdt_base && base)
+				pc += stapsdt_base - base;
+			for (size_t i = 0; i < nph; i++)
+			{
+				GElf_Phdr	ph;
+
+				if (gelf_getphdr(e, (int) i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
+					pc >= ph.p_vaddr && pc < ph.p_vaddr + ph.p_memsz && out->nsites < PGS_USDT_MAX_SITES)
+				{
+					out->site_offsets[out->nsites++] = pc - ph.p_vaddr + ph.p_offset;
+					break;
+				}
+			}
+			out->semaphore = sema;
+			rc = 0;
+		}
+	}
+	elf_end(e);
+	close(fd);
+	return out->nsites > 0 ? rc : -ENOENT;
 }
 
 /* ---------- processes ---------- */
@@ -508,6 +606,7 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 		uint64_t	base = f.pie ? load_base(t->postmaster, t->bin) : 0;
 		uint64_t	shift = f.pie ? base - f.load_vaddr : 0;
 
+		t->load_shift = shift;
 		if (!f.pie || base)
 		{
 			for (size_t g = 0; g < lengthof_globals; g++)

@@ -28,6 +28,8 @@ typedef struct PgsTarget
 	uint64_t	pgwalusage;		/* runtime address of pgWalUsage, 0: unknown */
 	uint64_t	checkpointstats;	/* runtime address of CheckpointStats, 0: unknown */
 	uint64_t	nbuffers;		/* runtime address of NBuffers, 0: unknown */
+	uint64_t	mybeentry;		/* runtime address of MyBEEntry, 0: unknown */
+	uint64_t	load_shift;		/* runtime address minus link-time address (PIE) */
 	const PgsPgOffsets *offsets;	/* NULL: no table for this version */
 	char		datadir[PATH_MAX];
 } PgsTarget;
@@ -57,6 +59,9 @@ bool pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg);
  * not have mounted, is there (it is mounted at /sys/kernel/tracing if not).
  */
 void pgs_tracer_prepare(void);
+
+/* after pgs_tracer_prepare: whether we hold CAP_SYS_ADMIN (root), which writing into a backend needs */
+bool pgs_tracer_sys_admin(void);
 
 /*
  * Finds the server from --bin, --pid or -D (or the only running one) and
@@ -91,6 +96,22 @@ void pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o);
 			goto cleanup; \
 		} \
 	} while (0)
+
+/*
+ * A USDT probe of the binary, from its .note.stapsdt: the file offsets of
+ * its call sites (where a uprobe goes) and the link-time address of its
+ * semaphore (0: none; add PgsTarget.load_shift for the runtime address).
+ */
+#define PGS_USDT_MAX_SITES 8
+typedef struct PgsUsdt
+{
+	int			nsites;
+	uint64_t	site_offsets[PGS_USDT_MAX_SITES];
+	uint64_t	semaphore;
+} PgsUsdt;
+
+/* 0, or -ENOENT when the binary has no such probe */
+int pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *out);
 
 /* wall-clock "HH:MM:SS.mmm" (and ISO 8601 for JSON) of a CLOCK_MONOTONIC time */
 void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen);
