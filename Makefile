@@ -25,10 +25,14 @@ all: deps
 deps:
 	@scripts/deps.sh
 
-bin: $(BIN) build/report_check
+bin: $(BIN) build/report_check build/pipeline
 
 build/report_check: tests/browser/report_check.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -o $@ $<
+
+# a libpq client in pipeline mode, for the tracer's tests
+build/pipeline: tests/clients/pipeline.c | build/.dir
+	$(CC) $(CFLAGS) $(WARN) -I$(PQ_INC) -o $@ $< -lpq
 
 extension:
 	@$(MAKE) -s -C extension

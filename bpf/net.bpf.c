@@ -3,7 +3,10 @@
  * net.bpf.c - per backend: bytes and calls on the client socket, and the
  * time spent serving requests (a request to ReadyForQuery) against the time
  * spent waiting for the client (ReadyForQuery to the next request), from the
- * socket tracepoints (see proto.bpf.h).
+ * socket tracepoints (see proto.bpf.h).  Bytes are what crossed the socket
+ * (for TLS, the encrypted records); requests and ReadyForQuery of TLS
+ * connections are read in plain text at the server's be_tls_read/be_tls_write.
+ * A request is a round trip: a pipeline of many statements is one.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -18,6 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct task_state
 {
+	__u64		tls_buf;		/* be_tls_read's buffer, entry to return */
 	__u64		serving_since;
 	__u64		idle_since;
 	struct pgs_net_backend n;
@@ -62,6 +66,37 @@ backend(long nr, __u64 *buf)
 	return bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
+/* bytes the backend read (plain, or TLS plain text): the first message of a request starts serving */
+static __always_inline void
+request_read(struct task_state *s, __u64 buf)
+{
+	__u8		type = 0;
+	__u64		now;
+
+	if (s->serving_since || bpf_probe_read_user(&type, 1, (void *) buf) || !starts_statement(type))
+		return;
+	now = bpf_ktime_get_ns();
+	if (s->idle_since)
+		s->n.client_ns += now - s->idle_since;
+	s->idle_since = 0;
+	s->serving_since = now;
+	s->n.requests++;
+}
+
+/* bytes the backend sent: ReadyForQuery at their end closes the request */
+static __always_inline void
+answer_sent(struct task_state *s, __u64 buf, __u64 n)
+{
+	if (s->serving_since && ends_with_ready(buf, n))
+	{
+		__u64		now = bpf_ktime_get_ns();
+
+		s->n.serving_ns += now - s->serving_since;
+		s->serving_since = 0;
+		s->idle_since = now;
+	}
+}
+
 /* a socket read of a traced backend's recv() (proto.bpf.h) */
 SEC("tp_btf/sock_recv_length")
 int
@@ -69,27 +104,18 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
 	struct task_state *s;
 	__u64		buf = 0;
-	__u8		type = 0;
-	__u64		now;
 
 	if (ret <= 0 || (flags & PGS_MSG_PEEK) || !(s = backend(PGS_NR_RECVFROM, &buf)))
 		return 0;
 	s->n.bytes_in += ret;
 	s->n.recvs++;
-	if (!s->serving_since && !bpf_probe_read_user(&type, 1, (void *) buf) && starts_statement(type))
-	{
-		now = bpf_ktime_get_ns();
-		if (s->idle_since)
-			s->n.client_ns += now - s->idle_since;
-		s->idle_since = 0;
-		s->serving_since = now;
-		s->n.requests++;
-	}
+	/* a TLS record starts with 0x14..0x17, never a message type: requests come from be_tls_read */
+	request_read(s, buf);
 	publish(s);
 	return 0;
 }
 
-/* a socket write of a traced backend's send(): ReadyForQuery at its end closes the request */
+/* a socket write of a traced backend's send() */
 SEC("tp_btf/sock_send_length")
 int
 BPF_PROG(on_send, struct sock *sk, int ret, int flags)
@@ -101,14 +127,61 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 		return 0;
 	s->n.bytes_out += ret;
 	s->n.sends++;
-	if (s->serving_since && ends_with_ready(buf, ret))
-	{
-		__u64		now = bpf_ktime_get_ns();
-
-		s->n.serving_ns += now - s->serving_since;
-		s->serving_since = 0;
-		s->idle_since = now;
-	}
+	answer_sent(s, buf, ret);
 	publish(s);
+	return 0;
+}
+
+static __always_inline struct task_state *
+tls_backend(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (!traced_task(task))
+		return NULL;
+	return bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+/* ssize_t be_tls_read(Port *port, void *ptr, size_t len, int *waitfor) */
+SEC("uprobe")
+int
+BPF_KPROBE(on_tls_read, void *port, void *ptr)
+{
+	struct task_state *s = tls_backend();
+
+	if (s)
+		s->tls_buf = (__u64) ptr;
+	return 0;
+}
+
+SEC("uretprobe")
+int
+BPF_KRETPROBE(on_tls_read_ret, long ret)
+{
+	struct task_state *s = tls_backend();
+
+	if (!s || !s->tls_buf)
+		return 0;
+	if (ret > 0)
+	{
+		request_read(s, s->tls_buf);
+		publish(s);
+	}
+	s->tls_buf = 0;
+	return 0;
+}
+
+/* ssize_t be_tls_write(Port *port, void *ptr, size_t len, int *waitfor) */
+SEC("uprobe")
+int
+BPF_KPROBE(on_tls_write, void *port, void *ptr, __u64 len)
+{
+	struct task_state *s = tls_backend();
+
+	if (s && len > 0)
+	{
+		answer_sent(s, (__u64) ptr, len);
+		publish(s);
+	}
 	return 0;
 }

@@ -107,10 +107,7 @@ struct backend
 	__u64		pend_parse;
 	__u64		pend_plan;
 	__u64		pend_exec;
-	__u64		on_start;		/* breakdown: on CPU since */
-	__u64		off_start;		/* breakdown: off CPU since */
 	__u64		tls_buf;		/* be_tls_read's buffer, from its entry to its return */
-	__u32		off_class;
 	__u32		named;			/* database and user were read */
 	__u64		multi_mark;		/* multi mode: the read, or the end of the last statement */
 	__u32		multi;			/* several statements in the last read, timed by the executor probes */
@@ -129,6 +126,32 @@ struct backend
 	__u32		desync;			/* undecodable bytes: skip to the next ReadyForQuery */
 	struct pgs_query_event ev;
 };
+
+/*
+ * --breakdown's clock of the open statement, per backend, in a hash map
+ * rather than task storage: sched_switch can run while another BPF program
+ * holds this CPU's task-storage lock (programs are preemptible), and task
+ * storage then answers NULL; a switch-in lost that way lost the rest of a
+ * statement's time (seen: 18.7 of 248.9 ms accounted).  Hash lookups take
+ * no lock.
+ */
+struct breakdown_clock
+{
+	__u64		on_start;		/* on CPU since */
+	__u64		off_start;		/* off CPU since */
+	__u32		off_class;
+	__u32		open;			/* a statement is being timed */
+	__u64		cpu_ns;
+	__u64		off_ns[PGS_WAIT_CLASSES];
+};
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct breakdown_clock);
+} clocks SEC(".maps");
 
 /* per-backend state in task storage: no hash lookups, freed with the task */
 struct
@@ -226,13 +249,16 @@ start_unit(struct backend *b, __u32 tgid, __u64 now, __u32 flags)
 	b->ev.flags = flags | (b->tls ? PGS_F_TLS : 0);
 	b->ev.cpu_ns = 0;
 	__builtin_memset(b->ev.off_ns, 0, sizeof(b->ev.off_ns));
-	b->off_start = 0;
 	if (!b->named)
 		read_names(b);
 	if (breakdown)
+	{
+		struct breakdown_clock z = {.on_start = now, .open = 1};
+
 		usage_counters(&b->ev, false);
+		bpf_map_update_elem(&clocks, &tgid, &z, BPF_ANY);
+	}
 	b->unit_start = now;
-	b->on_start = breakdown ? now : 0;
 }
 
 /* the open statement ended at end: count it, and send it when it took long enough */
@@ -248,11 +274,25 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
 	b->ev.flags |= flags;
 	if (breakdown)
 	{
-		if (b->on_start && end > b->on_start)
-			b->ev.cpu_ns += end - b->on_start;
-		b->on_start = 0;
-		b->off_start = 0;
-		b->ev.flags |= PGS_F_BREAKDOWN;
+		__u32		tgid = b->ev.pid;
+		struct breakdown_clock *c = bpf_map_lookup_elem(&clocks, &tgid);
+
+		if (c && c->open)
+		{
+			if (c->on_start && end > c->on_start)
+				c->cpu_ns += end - c->on_start;
+			/* ended before it was switched back in (end is a past moment): that wait is its last */
+			if (c->off_start && end > c->off_start)
+			{
+				__u32		slot = c->off_class < PGS_WAIT_CLASSES ? c->off_class : 0;
+
+				c->off_ns[slot] += end - c->off_start;
+			}
+			c->open = 0;
+			b->ev.cpu_ns = c->cpu_ns;
+			__builtin_memcpy(b->ev.off_ns, c->off_ns, sizeof(b->ev.off_ns));
+			b->ev.flags |= PGS_F_BREAKDOWN;
+		}
 		usage_counters(&b->ev, true);
 	}
 	if (split)
@@ -618,8 +658,8 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		end_read(b, b->last_wait_ns ? b->last_wait_ns : now, 0);
 	b->last_wait_ns = 0;
 
-	/* the messages travel with the statement: its text for user space */
-	len = n < capture_len ? n : capture_len;
+	/* the messages travel with the statement: its text for user space (all of a read of several) */
+	len = w.units >= 2 ? n : (n < capture_len ? n : capture_len);
 	if (len > PGS_MAX_REQ)
 		len = PGS_MAX_REQ;
 	barrier_var(len);
@@ -1022,31 +1062,30 @@ SEC("tp_btf/sched_switch")
 int
 BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct backend *b;
 	__u64		now = bpf_ktime_get_ns();
+	__u32		pid;
+	struct breakdown_clock *c;
 
-	b = bpf_task_storage_get(&backends, prev, 0, 0);
-	if (b && b->unit_start && b->on_start)
+	if (traced_task(prev) && (pid = prev->tgid, c = bpf_map_lookup_elem(&clocks, &pid)) && c->open && c->on_start)
 	{
 		__u64		p = 0;
 		__u32		wei = 0;
 
-		b->ev.cpu_ns += now - b->on_start;
-		b->on_start = 0;
+		c->cpu_ns += now - c->on_start;
+		c->on_start = 0;
 		if (!preempt && my_wait_event_info_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) my_wait_event_info_addr) && p)
 			bpf_probe_read_user(&wei, sizeof(wei), (void *) p);
 		/* still runnable: waiting for a CPU, whatever the wait event says */
-		b->off_class = (preempt || prev->__state == 0) ? PGS_RUNQUEUE : wait_class_slot(wei);
-		b->off_start = now;
+		c->off_class = (preempt || prev->__state == 0) ? PGS_RUNQUEUE : wait_class_slot(wei);
+		c->off_start = now;
 	}
-	b = bpf_task_storage_get(&backends, next, 0, 0);
-	if (b && b->unit_start && b->off_start)
+	if (traced_task(next) && (pid = next->tgid, c = bpf_map_lookup_elem(&clocks, &pid)) && c->open && c->off_start)
 	{
-		__u32		slot = b->off_class < PGS_WAIT_CLASSES ? b->off_class : 0;
+		__u32		slot = c->off_class < PGS_WAIT_CLASSES ? c->off_class : 0;
 
-		b->ev.off_ns[slot] += now - b->off_start;
-		b->off_start = 0;
-		b->on_start = now;
+		c->off_ns[slot] += now - c->off_start;
+		c->off_start = 0;
+		c->on_start = now;
 	}
 	return 0;
 }

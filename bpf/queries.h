@@ -10,7 +10,7 @@
 #include <linux/types.h>
 #endif
 
-#define PGS_MAX_REQ 4096		/* bytes of the request captured, at most */
+#define PGS_MAX_REQ 8192		/* bytes of a read captured, at most (the server reads 8 KB at a time) */
 #define PGS_MAX_TEXT 1024		/* bytes of a statement's text read from the backend */
 #define PGS_NAME_LEN 64			/* NAMEDATALEN */
 

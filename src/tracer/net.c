@@ -165,7 +165,7 @@ cmd_net(int argc, char **argv)
 			   *dbname = NULL,
 			   *only_database = NULL;
 	struct net_bpf *skel = NULL;
-	struct bpf_link *links[2] = {0};
+	struct bpf_link *links[5] = {0};
 	PgsNames   *names = NULL;
 	Who		   *who = NULL;
 	int			opt,
@@ -211,6 +211,19 @@ cmd_net(int argc, char **argv)
 				strerror(errno));
 		goto cleanup;
 	}
+	{
+		/* TLS connections' requests in plain text; only they pay for these uprobes */
+		LIBBPF_OPTS(bpf_uprobe_opts, rd, .func_name = "be_tls_read");
+		LIBBPF_OPTS(bpf_uprobe_opts, rdret, .func_name = "be_tls_read", .retprobe = true);
+		LIBBPF_OPTS(bpf_uprobe_opts, wr, .func_name = "be_tls_write");
+		int			pid = t.backend ? t.backend : -1;
+
+		links[2] = bpf_program__attach_uprobe_opts(skel->progs.on_tls_read, pid, t.bin, 0, &rd);
+		links[3] = links[2] ? bpf_program__attach_uprobe_opts(skel->progs.on_tls_read_ret, pid, t.bin, 0, &rdret) : NULL;
+		links[4] = links[3] ? bpf_program__attach_uprobe_opts(skel->progs.on_tls_write, pid, t.bin, 0, &wr) : NULL;
+		if (!links[4])
+			pgs_err("requests of TLS connections are not seen: %s does not export be_tls_read/be_tls_write", t.bin);
+	}
 	names = pgs_names_open(&t, user, dbname);
 	fprintf(stderr, "%s: tracing client traffic of %s %d (PostgreSQL %d)\n", pgs_cmd,
 			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
@@ -235,7 +248,7 @@ cmd_net(int argc, char **argv)
 	rc = pgs_tracer_status();
 
 cleanup:
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 5; i++)
 		bpf_link__destroy(links[i]);
 	net_bpf__destroy(skel);
 	pgs_names_close(names);

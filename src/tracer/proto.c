@@ -83,6 +83,7 @@ pgs_proto_learn(uint32_t pid, const char *req, size_t len)
 	Prepared   *p;
 	unsigned	b;
 
+	/* only named statements: the unnamed one changes with every Parse, not all of which are seen */
 	if (len < 6 || req[0] != 'P' || (name = cstring_at(req, len, 5, &next)) == NULL || !*name)
 		return;
 	b = bucket_of(pid, name);
@@ -215,9 +216,8 @@ pgs_proto_batch(uint32_t pid, const char *req, size_t len, unsigned messages, ch
 			case 'P':
 				if ((name = cstring_at(req, len, pos + 5, &next)) == NULL)
 					break;
-				if (*name)
-					pgs_proto_learn(pid, req + pos, len - pos);
-				else
+				pgs_proto_learn(pid, req + pos, len - pos);
+				if (!*name)
 				{
 					free(unnamed);
 					unnamed = text_at(req, len, next, &trunc);

@@ -1,0 +1,121 @@
+/*
+ * pipeline.c - a libpq client in pipeline mode, for the statement tracer's
+ * tests: PIPELINES pipelines of STATEMENTS statements each (PQsendQueryParams
+ * on the unnamed statement, one PQpipelineSync per pipeline), every tenth a
+ * pg_sleep(0.002), then one pipeline whose third of five statements fails
+ * when it executes (division by a parameter that is 0).  Each statement
+ * carries a marker alias the test counts by.
+ *
+ * usage: pipeline CONNINFO PIPELINES STATEMENTS MARKER
+ * (the aliases are MARKER_plus, MARKER_sleep and MARKER_fail)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+static int
+drain(PGconn *c, int expect, int *errors)
+{
+	int			got = 0;
+
+	/* one result set per statement, a NULL after each, then the sync */
+	for (;;)
+	{
+		PGresult   *r = PQgetResult(c);
+
+		if (r == NULL)
+			continue;
+		switch (PQresultStatus(r))
+		{
+			case PGRES_PIPELINE_SYNC:
+				PQclear(r);
+				return got == expect ? 0 : -1;
+			case PGRES_FATAL_ERROR:
+				(*errors)++;
+				got++;
+				break;
+			case PGRES_PIPELINE_ABORTED:
+				got++;
+				break;
+			default:
+				got++;
+		}
+		PQclear(r);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	PGconn	   *c;
+	int			pipelines,
+				statements,
+				errors = 0;
+	char		q_plus[128],
+				q_sleep[128],
+				q_fail[128];
+
+	if (argc != 5)
+	{
+		fprintf(stderr, "usage: pipeline CONNINFO PIPELINES STATEMENTS MARKER\n");
+		return 2;
+	}
+	snprintf(q_plus, sizeof(q_plus), "SELECT $1::int + 1 AS %s_plus", argv[4]);
+	snprintf(q_sleep, sizeof(q_sleep), "SELECT pg_sleep(0.002), $1::int AS %s_sleep", argv[4]);
+	snprintf(q_fail, sizeof(q_fail), "SELECT 10 / $1::int AS %s_fail", argv[4]);
+	pipelines = atoi(argv[2]);
+	statements = atoi(argv[3]);
+	c = PQconnectdb(argv[1]);
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		fprintf(stderr, "pipeline: %s", PQerrorMessage(c));
+		return 1;
+	}
+	if (!PQenterPipelineMode(c))
+	{
+		fprintf(stderr, "pipeline: cannot enter pipeline mode: %s", PQerrorMessage(c));
+		return 1;
+	}
+	for (int p = 0; p < pipelines; p++)
+	{
+		for (int s = 0; s < statements; s++)
+		{
+			char		v[32];
+			const char *params[1] = {v};
+			int			ok;
+
+			snprintf(v, sizeof(v), "%d", p * statements + s);
+			if (s % 10 == 9)
+				ok = PQsendQueryParams(c, q_sleep, 1, NULL, params, NULL, NULL, 0);
+			else
+				ok = PQsendQueryParams(c, q_plus, 1, NULL, params, NULL, NULL, 0);
+			if (!ok)
+			{
+				fprintf(stderr, "pipeline: %s", PQerrorMessage(c));
+				return 1;
+			}
+		}
+		if (!PQpipelineSync(c) || drain(c, statements, &errors) != 0)
+		{
+			fprintf(stderr, "pipeline: pipeline %d: %s", p, PQerrorMessage(c));
+			return 1;
+		}
+	}
+	/* a pipeline whose third statement fails as it runs: the last two are skipped */
+	for (int s = 0; s < 5; s++)
+	{
+		const char *params[1] = {s == 2 ? "0" : "1"};
+
+		PQsendQueryParams(c, q_fail, 1, NULL, params, NULL, NULL, 0);
+	}
+	if (!PQpipelineSync(c) || drain(c, 5, &errors) != 0 || errors != 1)
+	{
+		fprintf(stderr, "pipeline: the failing pipeline: %d errors: %s", errors, PQerrorMessage(c));
+		return 1;
+	}
+	PQexitPipelineMode(c);
+	PQfinish(c);
+	return 0;
+}
