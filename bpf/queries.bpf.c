@@ -113,11 +113,15 @@ struct backend
 	__u32		multi;			/* several statements in the last read, timed by the executor probes */
 	__u32		batch;			/* several statements in the last read, no probes: timed together */
 	__u32		batch_units;
+	__u32		batch_done;		/* statements of the batch answered as done */
+	__u32		stream;			/* since a batch, every read goes to user space, up to ReadyForQuery */
 	__u32		depth;			/* PortalRun nesting (EXECUTE of a prepared statement) */
 	__u32		qindex;			/* which Query of the read runs (query__start) */
 	__u32		unit_index;		/* which statement of that Query */
 	__u32		skip;			/* bytes of a message that continue in later reads */
 	__u32		hdr_have;		/* bytes of a message header split across reads */
+	__u32		read_seq;		/* reads that brought data */
+	__u32		lead;			/* the statement of a header completed by this read */
 	__u8		hdr[16];
 	__u32		tls;			/* its traffic is seen through be_tls_read/write */
 	__u32		gss;			/* GSSAPI-encrypted: not traced */
@@ -333,8 +337,10 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
  * backend they time each statement; without, the read is one batch, sent
  * whole when it ends, and user space switches the probes on for next time.
  */
+static __noinline void send_read(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u32 first_off);
+
 static __always_inline void
-several(struct backend *b, __u32 tgid, __u32 units, __u64 now)
+several(struct backend *b, __u32 tgid, __u32 units, __u64 now, __u64 buf, __u32 n, __u32 first_off)
 {
 	if (b->batch)
 	{
@@ -356,6 +362,10 @@ several(struct backend *b, __u32 tgid, __u32 units, __u64 now)
 	}
 	b->batch = 1;
 	b->batch_units = units;
+	b->batch_done = 0;
+	b->stream = 1;
+	b->ev.read_seq = b->read_seq;
+	send_read(b, tgid, buf, n, first_off | 0x80000000);
 	start_unit(b, tgid, now, b->ev.flags & PGS_F_TRUNCATED);
 }
 
@@ -363,21 +373,17 @@ several(struct backend *b, __u32 tgid, __u32 units, __u64 now)
 static __noinline void
 end_batch(struct backend *b, __u64 end)
 {
-	__u32		len;
-
 	b->batch = 0;
 	count(PGS_C_BATCH);
 	b->ev.kind = PGS_EV_BATCH;
 	b->ev.unit = b->batch_units;
+	b->ev.done = b->batch_done;
 	b->ev.end_ns = end;
 	b->ev.duration_ns = end > b->unit_start ? end - b->unit_start : 0;
 	b->unit_start = 0;
 	b->ev.text_len = 0;
-	len = b->ev.req_len;
-	if (len > PGS_MAX_REQ)
-		len = PGS_MAX_REQ;
-	barrier_var(len);
-	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req) + len, 0))
+	/* its bytes went to user space as it came (PGS_EV_READ, same read_seq) */
+	if (bpf_ringbuf_output(&events, &b->ev, offsetof(struct pgs_query_event, req), 0))
 		count(PGS_C_LOST);
 	b->ev.kind = PGS_EV_STATEMENT;
 }
@@ -419,6 +425,8 @@ struct walk
 	__u32		skip;			/* bytes of the last message beyond the read */
 	__u32		part;			/* bytes of a header cut by the end of the read */
 	__u32		tgid;
+	__u32		binds;			/* Parse or Bind messages */
+	__u8		last;			/* the type of the last whole message */
 };
 
 /* a named Parse teaches user space the statement's text, whatever its duration */
@@ -468,8 +476,12 @@ take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 			w->q_len = len + 1;
 		}
 	}
-	else if (type == 'P' && off + 6 <= w->n)
-		send_parse(w, off);
+	else if (type == 'P' || type == 'B')
+	{
+		w->binds++;
+		if (type == 'P' && off + 6 <= w->n)
+			send_parse(w, off);
+	}
 }
 
 static long
@@ -497,6 +509,7 @@ walk_one(__u32 i, struct walk *w)
 		return 1;
 	}
 	take_message(w, h[0], w->off, len);
+	w->last = h[0];
 	if ((__u64) w->off + 1 + len > w->n)
 	{
 		w->skip = w->off + 1 + len - w->n;
@@ -554,23 +567,54 @@ startup_packet(struct backend *b, __u64 buf, __u32 n)
 	/* 196608: StartupMessage (3.0); 80877102: CancelRequest; nothing to time */
 }
 
+static __noinline void
+send_read(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u32 first_off)
+{
+	/* (also the bytes of a batch's read, as they come: the batch's event follows at its end) */
+	struct pgs_query_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64		len = n;
+
+	if (!e)
+	{
+		count(PGS_C_LOST);
+		return;
+	}
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
+	barrier_var(len);
+	e->kind = PGS_EV_READ;
+	e->pid = tgid;
+	e->flags = (n > len ? PGS_F_TRUNCATED : 0) | (first_off & 0x80000000 ? PGS_F_BATCH_START : 0);
+	e->req_off = first_off & 0x7fffffff;
+	e->read_seq = b->read_seq;
+	e->lead = b->lead;
+	e->req_len = bpf_probe_read_user(e->req, len, (void *) buf) ? 0 : len;
+	/* a batch's start wakes user space: it attaches the probes for the next one */
+	bpf_ringbuf_submit(e, (e->flags & PGS_F_BATCH_START) ? 0 : BPF_RB_NO_WAKEUP);
+}
+
 /* bytes the backend read: plain from its socket, or the plain text of a TLS record */
 static __noinline void
 input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
 	struct walk w = {.buf = buf, .n = n, .tgid = tgid};
 	bool		several_q = false;
+	__u32		first_off;
 	__u8		first = 0;
 	__u64		len;
 
 	if (b->desync || n == 0)
 		return;
+	b->read_seq++;
+	b->lead = 0;
 	/* the rest of a message begun in an earlier read */
 	if (b->skip)
 	{
 		if (b->skip >= n)
 		{
 			b->skip -= n;
+			if (b->stream)
+				send_read(b, tgid, buf, n, n);
 			return;
 		}
 		w.off = b->skip;
@@ -595,6 +639,8 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		else if (need > n)
 		{
 			b->hdr_have += n;
+			if (b->stream)
+				send_read(b, tgid, buf, n, n);
 			return;
 		}
 		b->hdr_have = 0;
@@ -604,7 +650,10 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		else
 		{
 			if (b->hdr[0] == 'E' || b->hdr[0] == 'Q')
+			{
 				w.units++;		/* its text went with the earlier read */
+				b->lead = 1;
+			}
 			w.off = need + mlen - 4;
 			if (w.off > n)
 			{
@@ -626,6 +675,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		b->tls = 1;
 		return;
 	}
+	first_off = w.off;
 	if (!w.bad)
 		bpf_loop(PGS_MAX_MSGS, walk_one, &w, 0);
 	if (w.bad || (w.off < n && !w.part))
@@ -650,9 +700,20 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	b->skip = w.skip;
 	if (w.units == 0)
 	{
+		/* a read that prepares or binds for a later one: its texts go to user space */
+		if (w.binds || b->stream)
+			send_read(b, tgid, buf, n, first_off);
 		b->last_wait_ns = 0;
 		return;
 	}
+	/*
+	 * A read whose request goes on in the next one (no Sync, Flush or Query
+	 * last) may bind what the next read executes: its texts go to user
+	 * space whatever becomes of its own statement.
+	 */
+	if ((w.binds && (w.skip || w.part || (w.last != 'S' && w.last != 'H' && w.last != 'Q'))) ||
+		(b->stream && w.units < 2))
+		send_read(b, tgid, buf, n, first_off);
 	/* what the previous read brought is over: the backend asked for more when it was done */
 	if (b->unit_start)
 		end_read(b, b->last_wait_ns ? b->last_wait_ns : now, 0);
@@ -666,10 +727,13 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (b->multi)
 	{
 		/* a pipeline goes on: the executor probes time what this read brought */
-		several(b, tgid, w.units, now);
+		several(b, tgid, w.units, now, buf, n, first_off);
 		return;
 	}
 	b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) buf) ? 0 : len;
+	b->ev.req_off = first_off;
+	b->ev.read_seq = b->read_seq;
+	b->ev.lead = b->lead;
 	if (w.units == 1 && w.q_len && w.q_off == 0)
 	{
 		struct semi_scan s = {.b = b, .from = 5, .to = w.q_len > 4 ? w.q_len - 4 : 0};
@@ -682,7 +746,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (w.units >= 2 || several_q)
 	{
 		b->ev.flags = n > len ? PGS_F_TRUNCATED : 0;
-		several(b, tgid, w.units, now);
+		several(b, tgid, w.units, now, buf, n, first_off);
 		return;
 	}
 	start_unit(b, tgid, now, n > len ? PGS_F_TRUNCATED : 0);
@@ -695,6 +759,7 @@ struct send_walk
 	__u32		n;
 	__u32		off;
 	__u32		error;
+	__u32		done;			/* CommandComplete, PortalSuspended, EmptyQueryResponse before the error */
 };
 
 static long
@@ -713,6 +778,8 @@ send_one(__u32 i, struct send_walk *w)
 		w->error = 1;
 		return 1;
 	}
+	if (h[0] == 'C' || h[0] == 's' || h[0] == 'I')
+		w->done++;
 	w->off += 1 + len;
 	return 0;
 }
@@ -746,7 +813,18 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync))
 		return;
 	error = sent_error_or_ready(buf, n, &ready);
-	if (!error && b->multi)
+	if (b->batch && !(b->ev.flags & PGS_F_ERROR))
+	{
+		/* a batch: how many statements the server got through before an error */
+		struct send_walk sw = {.buf = buf, .n = n};
+
+		bpf_loop(2048, send_one, &sw, 0);
+		b->batch_done += sw.done;
+		error = sw.error;
+		if (error)
+			b->ev.flags |= PGS_F_ERROR;
+	}
+	else if (!error && b->multi)
 	{
 		struct send_walk sw = {.buf = buf, .n = n};
 
@@ -769,6 +847,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	b->desync = 0;
 	b->skip = 0;
 	b->hdr_have = 0;
+	b->stream = 0;
 	/* an open statement ends here (one timed by the probes only if an error escaped them) */
 	if (b->multi)
 		end_unit(b, now, PGS_F_ERROR);

@@ -18,6 +18,7 @@
 #define PGS_EV_STATEMENT 1		/* a finished statement */
 #define PGS_EV_PARSE 2			/* a named prepared statement's Parse message */
 #define PGS_EV_BATCH 3			/* a read of several statements that ran before the executor probes were on */
+#define PGS_EV_READ 4			/* a read that prepared or bound without executing (for the next batch's texts) */
 
 /* flags */
 #define PGS_F_ERROR 0x1			/* it raised an error */
@@ -27,6 +28,7 @@
 #define PGS_F_EXECUTOR 0x10		/* timed by the executor's probes (several statements in one read) */
 #define PGS_F_ACTIVITY 0x20		/* text[] holds the backend's pg_stat_activity text */
 #define PGS_F_TLS 0x40			/* seen through the server's TLS calls */
+#define PGS_F_BATCH_START 0x80	/* PGS_EV_READ: this read starts a batch (the backend wants the probes) */
 
 /* counters (a per-CPU array) */
 #define PGS_C_LOST 0			/* events the ring buffer had no room for */
@@ -73,6 +75,12 @@ struct pgs_query_event
 								 * PGS_EV_BATCH: the Execute and Query messages of the read */
 	__u32		text_len;		/* bytes in text */
 	__u32		req_len;		/* bytes in req */
+	__u32		req_off;		/* where the first whole message of req starts (a read may begin
+								 * with the rest of a message) */
+	__u32		read_seq;		/* the backend's reads, counted: consecutive batches are consecutive */
+	__u32		lead;			/* PGS_EV_BATCH: statements whose message began in the previous read */
+	__u32		done;			/* PGS_EV_BATCH: statements the server answered as done (CommandComplete,
+								 * PortalSuspended, EmptyQueryResponse) */
 	char		database[PGS_NAME_LEN];
 	char		user[PGS_NAME_LEN];
 	char		text[PGS_MAX_TEXT];	/* PGS_F_ACTIVITY: the statement's text as the backend reports it */

@@ -27,6 +27,7 @@ typedef struct KeyStats
 	char	   *key;
 	PgsHist		interval;		/* this interval */
 	PgsQuantiles q;				/* whole run, for percentiles */
+	uint64_t	untimed;		/* statements of batches: counted in calls, without a time of their own */
 	uint64_t	sum_ns;
 	uint64_t	max_ns;
 	struct KeyStats *next;
@@ -133,14 +134,16 @@ on_statement(const PgsStatement *s, void *arg)
 
 	if (c->database && strcmp(c->database, s->database) != 0)
 		return;
-	/* a statement of a batch has no time of its own: counted, kept out of the histograms */
+	norm = pgs_normalize_query(s->text);
+	/* a statement of a batch has no time of its own: a call, kept out of times and histograms */
 	if (s->batch)
 	{
 		c->batch_statements++;
+		key_get(&c->queries, norm)->untimed++;
+		free(norm);
 		return;
 	}
 	pgs_hist_add(&c->overall, s->duration_ns);
-	norm = pgs_normalize_query(s->text);
 	key_record(key_get(&c->queries, norm), s->duration_ns, true);
 	if (c->by != BY_NONE)
 		key_record(key_get(&c->by_key, c->by == BY_QUERY ? norm : c->by == BY_DATABASE ? s->database : s->user),
@@ -226,21 +229,22 @@ print_query_table(LatencyCtx *c)
 		KeyStats   *k = v[i];
 		double		mean;
 
-		if (k->q.n == 0)
+		if (k->q.n == 0 && k->untimed == 0)
 			continue;
-		mean = (double) k->sum_ns / k->q.n / 1e6;
+		mean = k->q.n ? (double) k->sum_ns / k->q.n / 1e6 : 0;
 		if (c->json)
 		{
 			c->out.len = 0;
 			pgs_buf_printf(&c->out, "{\"query\":");
 			pgs_buf_json_string(&c->out, k->key);
-			pgs_buf_printf(&c->out, ",\"calls\":%llu,\"total_ms\":%.3f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
-						   (unsigned long long) k->q.n, k->sum_ns / 1e6, mean, pgs_q_percentile(&k->q, 50) / 1e6,
+			pgs_buf_printf(&c->out, ",\"calls\":%llu,\"untimed\":%llu,\"total_ms\":%.3f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
+						   (unsigned long long) (k->q.n + k->untimed), (unsigned long long) k->untimed,
+						   k->sum_ns / 1e6, mean, pgs_q_percentile(&k->q, 50) / 1e6,
 						   pgs_q_percentile(&k->q, 99) / 1e6, k->max_ns / 1e6);
 			fputs(c->out.data, stdout);
 		}
 		else
-			printf("%10llu %11.3f %11.3f %11.3f %11.3f %11.3f  %.120s\n", (unsigned long long) k->q.n,
+			printf("%10llu %11.3f %11.3f %11.3f %11.3f %11.3f  %.120s\n", (unsigned long long) (k->q.n + k->untimed),
 				   k->sum_ns / 1e6, mean, pgs_q_percentile(&k->q, 50) / 1e6, pgs_q_percentile(&k->q, 99) / 1e6,
 				   k->max_ns / 1e6, k->key);
 	}
@@ -331,7 +335,7 @@ cmd_latency(int argc, char **argv)
 				(unsigned long long) st.seen, (unsigned long long) st.lost);
 		if (c->batch_statements)
 			fprintf(stderr, "%s: %llu statements ran in batches before their backend had the executor probes: "
-					"counted, but without a time of their own they are not in the histograms\n", pgs_cmd,
+					"counted in calls, but without a time of their own they are not in the times and histograms\n", pgs_cmd,
 					(unsigned long long) c->batch_statements);
 		pgs_stmt_source_report(&st);
 		if (c->queries.overflowed)

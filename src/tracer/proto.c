@@ -174,6 +174,73 @@ learned_text(uint32_t pid, const char *name)
 	return NULL;
 }
 
+
+/*
+ * A backend's messages decoded across reads: the head of each message (up
+ * to STREAM_HEAD bytes: names and texts; a long Bind's parameters are
+ * skipped) is collected until the message is whole, then decoded.
+ */
+#define STREAM_HEAD (8192 + 64)
+
+typedef struct Portal
+{
+	char	   *name;
+	char	   *text;			/* NULL: unknown */
+} Portal;
+
+struct PgsProtoStream
+{
+	uint32_t	pid;
+	char		head[STREAM_HEAD];
+	size_t		head_len;
+	uint64_t	msg_total;		/* 1 + length of the message being collected, 0: header incomplete */
+	uint64_t	consumed;
+	char	   *unnamed;		/* the unnamed statement's text */
+	Portal	   *portals;
+	size_t		nportals,
+				pcap;
+	bool		saw_query;		/* the last feed decoded a simple Query */
+};
+
+PgsProtoStream *
+pgs_stream_new(uint32_t pid)
+{
+	PgsProtoStream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		pgs_die("out of memory");
+	st->pid = pid;
+	return st;
+}
+
+void
+pgs_stream_reset(PgsProtoStream *st)
+{
+	st->head_len = 0;
+	st->msg_total = st->consumed = 0;
+}
+
+bool
+pgs_stream_saw_query(const PgsProtoStream *st)
+{
+	return st->saw_query;
+}
+
+void
+pgs_stream_free(PgsProtoStream *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->nportals; i++)
+	{
+		free(st->portals[i].name);
+		free(st->portals[i].text);
+	}
+	free(st->portals);
+	free(st->unnamed);
+	free(st);
+}
+
 static void
 push_text(char ***texts, size_t *n, size_t *cap, char *text)
 {
@@ -181,95 +248,126 @@ push_text(char ***texts, size_t *n, size_t *cap, char *text)
 	(*texts)[(*n)++] = text;
 }
 
-size_t
-pgs_proto_batch(uint32_t pid, const char *req, size_t len, unsigned messages, char ***texts)
+static Portal *
+portal_of(PgsProtoStream *st, const char *name, bool create)
 {
-	/* the portals bound in this read: name -> text (few: drivers use the unnamed one) */
-	struct
-	{
-		char	   *name;
-		char	   *text;
-	}		   *portals = NULL;
-	size_t		nportals = 0,
-				pcap = 0,
-				n = 0,
-				cap = 0,
-				pos = 0;
-	char	   *unnamed = NULL;
-	unsigned	seen = 0;
+	for (size_t i = 0; i < st->nportals; i++)
+		if (strcmp(st->portals[i].name, name) == 0)
+			return &st->portals[i];
+	if (!create)
+		return NULL;
+	st->portals = pgs_grow(st->portals, &st->pcap, st->nportals, sizeof(Portal));
+	st->portals[st->nportals].name = pgs_xstrdup(name);
+	st->portals[st->nportals].text = NULL;
+	return &st->portals[st->nportals++];
+}
 
-	*texts = NULL;
-	while (pos + 5 <= len)
-	{
-		const unsigned char *m = (const unsigned char *) req + pos;
-		uint32_t	mlen = ((uint32_t) m[1] << 24) | ((uint32_t) m[2] << 16) | ((uint32_t) m[3] << 8) | m[4];
-		size_t		next,
-					next2;
-		const char *name,
-				   *stmt;
-		bool		trunc;
+/* one whole message (its head, len bytes of it) */
+static void
+stream_message(PgsProtoStream *st, const char *m, size_t len, char ***texts, size_t *n, size_t *cap)
+{
+	size_t		next,
+				next2;
+	const char *name,
+			   *stmt;
+	bool		trunc;
+	Portal	   *p;
 
-		if (mlen < 4)
+	switch (m[0])
+	{
+		case 'P':
+			if ((name = cstring_at(m, len, 5, &next)) == NULL)
+				break;
+			if (*name)
+				pgs_proto_learn(st->pid, m, len);
+			else
+			{
+				free(st->unnamed);
+				st->unnamed = text_at(m, len, next, &trunc);
+			}
 			break;
-		switch (m[0])
-		{
-			case 'P':
-				if ((name = cstring_at(req, len, pos + 5, &next)) == NULL)
-					break;
-				pgs_proto_learn(pid, req + pos, len - pos);
-				if (!*name)
-				{
-					free(unnamed);
-					unnamed = text_at(req, len, next, &trunc);
-				}
+		case 'B':
+			if ((name = cstring_at(m, len, 5, &next)) == NULL || (stmt = cstring_at(m, len, next, &next2)) == NULL)
 				break;
-			case 'B':
-				if ((name = cstring_at(req, len, pos + 5, &next)) == NULL ||
-					(stmt = cstring_at(req, len, next, &next2)) == NULL)
-					break;
-				portals = pgs_grow(portals, &pcap, nportals, sizeof(*portals));
-				portals[nportals].name = pgs_xstrdup(name);
-				portals[nportals].text = *stmt ? (learned_text(pid, stmt) ? pgs_xstrdup(learned_text(pid, stmt)) : NULL)
-					: (unnamed ? pgs_xstrdup(unnamed) : NULL);
-				nportals++;
-				break;
-			case 'E':
-				seen++;
-				name = cstring_at(req, len, pos + 5, &next);
-				stmt = NULL;
-				for (size_t i = nportals; name && i > 0; i--)
-					if (strcmp(portals[i - 1].name, name) == 0)
-					{
-						stmt = portals[i - 1].text;
-						break;
-					}
-				push_text(texts, &n, &cap, pgs_xstrdup(stmt ? stmt : "(text unknown: its statement was prepared before tracing began)"));
-				break;
-			case 'Q':
-				{
-					char	   *q = text_at(req, len, pos + 5, &trunc),
-							   *one;
+			p = portal_of(st, name, true);
+			free(p->text);
+			if (*stmt)
+				p->text = learned_text(st->pid, stmt) ? pgs_xstrdup(learned_text(st->pid, stmt)) : NULL;
+			else
+				p->text = st->unnamed ? pgs_xstrdup(st->unnamed) : NULL;
+			break;
+		case 'E':
+			name = cstring_at(m, len, 5, &next);
+			p = name ? portal_of(st, name, false) : NULL;
+			push_text(texts, n, cap, pgs_xstrdup(p && p->text ? p->text :
+												 "(text unknown: its statement was prepared before tracing began)"));
+			break;
+		case 'Q':
+			{
+				char	   *q = text_at(m, len, 5, &trunc),
+						   *one;
 
-					seen++;
-					for (unsigned u = 0; (one = pgs_sql_statement(q, u)) != NULL; u++)
-						push_text(texts, &n, &cap, one);
-					free(q);
-				}
-				break;
-		}
-		pos += 1 + (size_t) mlen;
+				st->saw_query = true;
+				for (unsigned u = 0; (one = pgs_sql_statement(q, u)) != NULL; u++)
+					push_text(texts, n, cap, one);
+				free(q);
+			}
+			break;
 	}
-	/* messages past what was captured: counted, never named */
-	for (; seen < messages; seen++)
-		push_text(texts, &n, &cap, pgs_xstrdup("(text unknown: beyond the bytes captured of its read)"));
-	for (size_t i = 0; i < nportals; i++)
+}
+
+bool
+pgs_stream_feed(PgsProtoStream *st, const char *data, size_t len, char ***texts, size_t *n, size_t *cap)
+{
+	size_t		pos = 0;
+
+	st->saw_query = false;
+	while (pos < len)
 	{
-		free(portals[i].name);
-		free(portals[i].text);
+		uint64_t	take;
+
+		if (st->msg_total == 0)
+		{
+			size_t		want = 5 - st->head_len,
+						t = want < len - pos ? want : len - pos;
+			const unsigned char *h = (const unsigned char *) st->head;
+			uint32_t	mlen;
+
+			memcpy(st->head + st->head_len, data + pos, t);
+			st->head_len += t;
+			pos += t;
+			if (st->head_len < 5)
+				break;
+			mlen = ((uint32_t) h[1] << 24) | ((uint32_t) h[2] << 16) | ((uint32_t) h[3] << 8) | h[4];
+			if (mlen < 4)
+			{
+				pgs_stream_reset(st);
+				return false;	/* not a message boundary: the caller starts afresh */
+			}
+			st->msg_total = 1 + (uint64_t) mlen;
+			st->consumed = 5;
+		}
+		take = st->msg_total - st->consumed;
+		if (take > len - pos)
+			take = len - pos;
+		if (st->head_len < STREAM_HEAD)
+		{
+			size_t		room = STREAM_HEAD - st->head_len,
+						c = take < room ? (size_t) take : room;
+
+			memcpy(st->head + st->head_len, data + pos, c);
+			st->head_len += c;
+		}
+		st->consumed += take;
+		pos += take;
+		if (st->consumed == st->msg_total)
+		{
+			stream_message(st, st->head, st->head_len, texts, n, cap);
+			st->head_len = 0;
+			st->msg_total = st->consumed = 0;
+		}
 	}
-	free(portals);
-	free(unnamed);
-	return n;
+	return true;
 }
 
 char *

@@ -39,12 +39,26 @@ char *pgs_proto_text(uint32_t pid, const char *req, size_t len, PgsProtocol *pro
 char *pgs_proto_query_statement(const char *req, size_t len, unsigned qindex, unsigned unit, bool *truncated);
 
 /*
- * The statements a read of several messages executes, in order (one per
- * Execute, one per statement of each simple Query): their texts, malloc'd,
- * in *texts; messages beyond the captured bytes (messages counted by the
- * kernel) get a text that says so.  Returns how many.
+ * A backend's client messages, decoded across its reads (messages may
+ * straddle reads), for reads of several statements: the texts of the
+ * statements each read executes (one per Execute, one per statement of a
+ * simple Query), from the Parse and Bind messages seen before them.
  */
-size_t pgs_proto_batch(uint32_t pid, const char *req, size_t len, unsigned messages, char ***texts);
+typedef struct PgsProtoStream PgsProtoStream;
+
+PgsProtoStream *pgs_stream_new(uint32_t pid);
+void pgs_stream_free(PgsProtoStream *st);
+/* forgets a message half collected (the next read does not follow this one) */
+void pgs_stream_reset(PgsProtoStream *st);
+/*
+ * Feeds one read from its first byte: the texts of the statements whose
+ * Execute or Query completed in it are appended to *texts (malloc'd
+ * strings; *n of them, *cap allocated).  False when the bytes are not
+ * messages where a message should start (the stream was reset).
+ */
+bool pgs_stream_feed(PgsProtoStream *st, const char *data, size_t len, char ***texts, size_t *n, size_t *cap);
+/* whether the last feed decoded a simple Query (else its statements were Executes) */
+bool pgs_stream_saw_query(const PgsProtoStream *st);
 
 /* statement `unit` (0-based) of SQL text, malloc'd; NULL when it has fewer */
 char *pgs_sql_statement(const char *text, unsigned unit);

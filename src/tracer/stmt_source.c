@@ -35,6 +35,7 @@ const char *const pgs_wait_class_names[PGS_WAIT_CLASSES] = {
 };
 
 struct Probing;
+struct BackendStream;
 
 typedef struct PollCtx
 {
@@ -43,15 +44,21 @@ typedef struct PollCtx
 	PgsStmtSourceStats *stats;
 	struct Probing *probing;
 	uint64_t	min_ns;
+	struct BackendStream *streams;	/* STREAM_SLOTS */
 } PollCtx;
 
 static void probe_backend(struct Probing *pr, uint32_t pid);
+
+/* set around per-backend attaches: a backend that just exited is no news */
+static bool quiet_libbpf = false;
 
 static int
 libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char		line[1024];
 
+	if (quiet_libbpf && !getenv("PGSCOPE_BPF_DEBUG"))
+		return 0;
 	/* PGSCOPE_BPF_DEBUG=1: libbpf's whole output, verifier logs included */
 	if (getenv("PGSCOPE_BPF_DEBUG"))
 		return vfprintf(stderr, fmt, ap);
@@ -107,9 +114,12 @@ statement_text(const struct pgs_query_event *e, size_t len, PgsStatement *s)
 	}
 	else
 	{
-		if (len > 0 && e->req[0] == 'P')
-			pgs_proto_learn(e->pid, e->req, len);
-		text = pgs_proto_text(e->pid, e->req, len, &s->protocol, &s->truncated);
+		/* a read may begin with the rest of a message: the first whole one is at req_off */
+		size_t		off = e->req_off < len ? e->req_off : len;
+
+		if (len > off && e->req[off] == 'P')
+			pgs_proto_learn(e->pid, e->req + off, len - off);
+		text = pgs_proto_text(e->pid, e->req + off, len - off, &s->protocol, &s->truncated);
 		if (text == NULL && activity)
 		{
 			text = pgs_xstrdup(activity);
@@ -151,6 +161,89 @@ fill_common(PgsStatement *s, const struct pgs_query_event *e)
 }
 
 /*
+ * Per backend, once it sent a read of several statements: its reads decoded
+ * as one stream (messages straddle reads), and the texts each of its last
+ * reads executes, until that read's batch event arrives (it comes when the
+ * batch ended, after the next read's bytes).
+ */
+#define PENDING_READS 4
+
+typedef struct ReadTexts
+{
+	uint32_t	seq;
+	bool		simple;			/* simple Query messages */
+	char	  **texts;
+	size_t		n,
+				cap;
+} ReadTexts;
+
+typedef struct BackendStream
+{
+	uint32_t	pid;
+	uint32_t	seq;			/* the last read fed */
+	PgsProtoStream *st;
+	ReadTexts	pending[PENDING_READS];
+	unsigned	next;
+} BackendStream;
+
+#define STREAM_SLOTS 1024
+
+static void
+read_texts_free(ReadTexts *rt)
+{
+	for (size_t i = 0; i < rt->n; i++)
+		free(rt->texts[i]);
+	free(rt->texts);
+	memset(rt, 0, sizeof(*rt));
+}
+
+static void
+backend_stream_clear(BackendStream *bs)
+{
+	pgs_stream_free(bs->st);
+	for (int i = 0; i < PENDING_READS; i++)
+		read_texts_free(&bs->pending[i]);
+	memset(bs, 0, sizeof(*bs));
+}
+
+static BackendStream *
+backend_stream(PollCtx *pc, uint32_t pid)
+{
+	/* direct-mapped: a collision forgets a backend's stream, never mixes two */
+	BackendStream *bs = &pc->streams[pid % STREAM_SLOTS];
+
+	if (bs->pid != pid || bs->st == NULL)
+	{
+		backend_stream_clear(bs);
+		bs->pid = pid;
+		bs->st = pgs_stream_new(pid);
+	}
+	return bs;
+}
+
+/* one read's bytes, in the order the backend read them */
+static void
+on_read(PollCtx *pc, const struct pgs_query_event *e, size_t len)
+{
+	BackendStream *bs = backend_stream(pc, e->pid);
+	ReadTexts  *rt = &bs->pending[bs->next++ % PENDING_READS];
+	size_t		from = 0;
+
+	read_texts_free(rt);
+	rt->seq = e->read_seq;
+	/* a read that does not follow the last one fed starts at its first whole message */
+	if (bs->seq + 1 != e->read_seq)
+	{
+		pgs_stream_reset(bs->st);
+		from = e->req_off < len ? e->req_off : len;
+	}
+	if (!pgs_stream_feed(bs->st, e->req + from, len - from, &rt->texts, &rt->n, &rt->cap))
+		pc->stats->undecodable++;
+	rt->simple = pgs_stream_saw_query(bs->st);
+	bs->seq = e->read_seq;
+}
+
+/*
  * Several statements of one read that ran before this backend had the
  * executor probes: each is counted and named, all carry the batch's time;
  * the probes are attached to the backend for its next ones.
@@ -159,10 +252,39 @@ static void
 on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 {
 	char	  **texts;
-	size_t		n = pgs_proto_batch(e->pid, e->req, len, e->unit, &texts);
+	BackendStream *bs = backend_stream(pc, e->pid);
+	ReadTexts	rt = {0};
+	size_t		n;
 	char	   *db = field_string(e->database, PGS_NAME_LEN),
 			   *user = field_string(e->user, PGS_NAME_LEN);
 
+	for (int i = 0; i < PENDING_READS; i++)
+		if (bs->pending[i].seq == e->read_seq && bs->pending[i].texts)
+		{
+			rt = bs->pending[i];
+			memset(&bs->pending[i], 0, sizeof(bs->pending[i]));
+			break;
+		}
+	/* Executes the kernel counted but whose bytes we did not get: counted, never named */
+	while (rt.n < e->unit)
+	{
+		rt.texts = pgs_grow(rt.texts, &rt.cap, rt.n, sizeof(char *));
+		rt.texts[rt.n++] = pgs_xstrdup("(text unknown: the bytes of its read were lost)");
+	}
+	texts = rt.texts;
+	n = rt.n;
+	/*
+	 * With an error, the server answered `done` statements, failed the next
+	 * and skipped the rest up to the Sync: those were not executions.  (When
+	 * a read holds several Syncs the statements after the first are counted
+	 * on as if the error were the read's only one.)
+	 */
+	if (e->flags & PGS_F_ERROR && e->done < n)
+	{
+		for (size_t i = e->done + 1; i < n; i++)
+			free(texts[i]);
+		n = e->done + 1;
+	}
 	pc->stats->batch_statements += n;
 	for (size_t i = 0; i < n; i++)
 	{
@@ -170,10 +292,11 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 
 		memset(&s, 0, sizeof(s));
 		fill_common(&s, e);
+		s.error = (e->flags & PGS_F_ERROR) && i == n - 1 && e->done < n;
 		s.batch = true;
 		s.batch_size = (uint32_t) n;
 		s.batch_index = (uint32_t) i;
-		s.protocol = len > 0 && e->req[0] == 'Q' ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
+		s.protocol = rt.simple ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
 		s.database = db;
 		s.user = user;
 		s.text = texts[i];
@@ -207,6 +330,22 @@ on_event(void *ctx, void *data, size_t size)
 	len = e->req_len;
 	if (len > size - offsetof(struct pgs_query_event, req))
 		len = size - offsetof(struct pgs_query_event, req);
+	if (getenv("PGSCOPE_DEBUG_EVENTS"))
+	{
+		fprintf(stderr, "event kind %u pid %u seq %u lead %u unit %u done %u off %u len %zu flags %x types:",
+				e->kind, e->pid, e->read_seq, e->lead, e->unit, e->done, e->req_off, len, e->flags);
+		for (size_t p = e->req_off; p + 5 <= len;)
+		{
+			const unsigned char *m = (const unsigned char *) e->req + p;
+			uint32_t	ml = ((uint32_t) m[1] << 24) | ((uint32_t) m[2] << 16) | ((uint32_t) m[3] << 8) | m[4];
+
+			fputc(m[0], stderr);
+			if (ml < 4)
+				break;
+			p += 1 + ml;
+		}
+		fputc('\n', stderr);
+	}
 	if (e->kind == PGS_EV_PARSE)
 	{
 		pgs_proto_learn(e->pid, e->req, len);
@@ -215,6 +354,13 @@ on_event(void *ctx, void *data, size_t size)
 	if (e->kind == PGS_EV_BATCH)
 	{
 		on_batch(pc, e, len);
+		return 0;
+	}
+	if (e->kind == PGS_EV_READ)
+	{
+		on_read(pc, e, len);
+		if (e->flags & PGS_F_BATCH_START)
+			probe_backend(pc->probing, e->pid);
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
@@ -324,10 +470,13 @@ attach_executor_everywhere(const PgsTarget *t, struct queries_bpf *skel, Links *
  * uprobe link waits for the kernel (some 100 ms here), so that happens on a
  * thread of its own.
  */
+#define PROBE_LINKS (PGS_NPROBES * PGS_USDT_MAX_SITES)
+
 typedef struct ProbedBackend
 {
 	uint32_t	pid;
-	struct bpf_link *links[PGS_NPROBES];
+	int			nlinks;
+	struct bpf_link *links[PROBE_LINKS];
 } ProbedBackend;
 
 typedef struct Probing
@@ -335,10 +484,14 @@ typedef struct Probing
 	struct queries_bpf *skel;
 	const PgsTarget *t;
 	bool		available;		/* the binary has the probes */
+	const PgsUsdt *usdt;		/* their sites and semaphores (PGS_NPROBES) */
 	bool		everywhere;
 	ProbedBackend *backends;
 	size_t		n,
 				cap;
+	uint32_t   *gone;			/* backends an attach failed for */
+	size_t		ngone,
+				gone_cap;
 	uint64_t	attached;
 	pthread_t  *threads;
 	size_t		nthreads,
@@ -350,7 +503,7 @@ destroy_links(void *arg)
 {
 	ProbedBackend *pb = arg;
 
-	for (int i = 0; i < PGS_NPROBES; i++)
+	for (int i = 0; i < pb->nlinks; i++)
 		bpf_link__destroy(pb->links[i]);
 	free(pb);
 	return NULL;
@@ -385,28 +538,57 @@ probe_backend(struct Probing *pr, uint32_t pid)
 	for (size_t i = 0; i < pr->n; i++)
 		if (pr->backends[i].pid == pid)
 			return;
-	for (int i = 0; i < PGS_NPROBES; i++)
-	{
-		pb.links[i] = bpf_program__attach_usdt(executor_prog(pr->skel, i), (int) pid, pr->t->bin,
-											   "postgresql", executor_probes[i], NULL);
-		if (pb.links[i] == NULL)
-		{
-			/* the backend may have gone already; its next batch tries again */
-			for (int k = 0; k < i; k++)
-				bpf_link__destroy(pb.links[k]);
+	for (size_t i = 0; i < pr->ngone; i++)
+		if (pr->gone[i] == pid)
 			return;
+	/*
+	 * Each call site as a uprobe of this process with the probe's semaphore
+	 * as its reference counter: what libbpf's USDT attach does, without
+	 * parsing the binary again for every backend.
+	 */
+	quiet_libbpf = true;
+	for (int i = 0; i < PGS_NPROBES; i++)
+		for (int k = 0; k < pr->usdt[i].nsites; k++)
+		{
+			LIBBPF_OPTS(bpf_uprobe_opts, opts, .ref_ctr_offset = (size_t) pr->usdt[i].semaphore_offset);
+			struct bpf_link *l = bpf_program__attach_uprobe_opts(executor_prog(pr->skel, i), (int) pid, pr->t->bin,
+																 (size_t) pr->usdt[i].site_offsets[k], &opts);
+
+			if (l == NULL)
+			{
+				int			e = errno;
+
+				quiet_libbpf = false;
+				for (int j = 0; j < pb.nlinks; j++)
+					bpf_link__destroy(pb.links[j]);
+				/* not tried again for this backend (it has usually exited meanwhile) */
+				pr->gone = pgs_grow(pr->gone, &pr->gone_cap, pr->ngone, sizeof(uint32_t));
+				pr->gone[pr->ngone++] = pid;
+				if (e != ESRCH)
+					pgs_err("cannot attach the executor probes to backend %u: %s", pid, strerror(e));
+				return;
+			}
+			pb.links[pb.nlinks++] = l;
 		}
-	}
+	quiet_libbpf = false;
 	pr->backends = pgs_grow(pr->backends, &pr->cap, pr->n, sizeof(ProbedBackend));
 	pr->backends[pr->n++] = pb;
 	pr->attached++;
 	bpf_map_update_elem(bpf_map__fd(pr->skel->maps.probed), &pid, &one, BPF_ANY);
 }
 
-/* backends that exited lose their links */
+/* backends that exited lose their links, and their pids may be used again */
 static void
 probing_sweep(Probing *pr)
 {
+	for (size_t i = pr->ngone; i > 0; i--)
+	{
+		char		path[64];
+
+		snprintf(path, sizeof(path), "/proc/%u", pr->gone[i - 1]);
+		if (access(path, F_OK) != 0)
+			pr->gone[i - 1] = pr->gone[--pr->ngone];
+	}
 	for (size_t i = pr->n; i > 0; i--)
 	{
 		char		path[64];
@@ -426,6 +608,7 @@ probing_end(Probing *pr)
 		pthread_join(pr->threads[i], NULL);
 	free(pr->threads);
 	free(pr->backends);
+	free(pr->gone);
 	pr->threads = NULL;
 	pr->backends = NULL;
 	pr->nthreads = pr->n = 0;
@@ -469,8 +652,8 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	struct ring_buffer *rb = NULL;
 	Links		links = {0};
 	Probing		probing = {.t = t};
-	PollCtx		pc = {cb, arg, stats, &probing, o->min_ns};
-	PgsUsdt		u;
+	PgsUsdt		usdt[PGS_NPROBES];
+	PollCtx		pc = {cb, arg, stats, &probing, o->min_ns, NULL};
 	int			rc = EXIT_RUNTIME;
 	double		start,
 				next_tick,
@@ -479,9 +662,12 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 
 	memset(stats, 0, sizeof(*stats));
 	libbpf_set_print(libbpf_print);
+	pc.streams = calloc(STREAM_SLOTS, sizeof(BackendStream));
+	if (pc.streams == NULL)
+		pgs_die("out of memory");
 	probing.available = true;
 	for (int i = 0; i < PGS_NPROBES; i++)
-		if (pgs_usdt_find(t->bin, "postgresql", executor_probes[i], &u) != 0)
+		if (pgs_usdt_find(t->bin, "postgresql", executor_probes[i], &usdt[i]) != 0)
 		{
 			pgs_err("%s has no USDT probe postgresql:%s (a build without --enable-dtrace): statements of pipelines "
 					"and multi-statement queries are counted and timed together, not one by one", t->bin, executor_probes[i]);
@@ -489,6 +675,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 			break;
 		}
 	probing.everywhere = probing.available && (o->exact_pipelines || o->split);
+	probing.usdt = usdt;
 	PGS_SKEL_OPEN(queries, skel, t);
 	probing.skel = skel;
 	skel->rodata->min_ns = o->min_ns;
@@ -617,6 +804,9 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 cleanup:
 	ring_buffer__free(rb);
 	probing_end(&probing);
+	for (int i = 0; pc.streams && i < STREAM_SLOTS; i++)
+		backend_stream_clear(&pc.streams[i]);
+	free(pc.streams);
 	for (int i = 0; i < links.n; i++)
 		bpf_link__destroy(links.l[i]);
 	queries_bpf__destroy(skel);

@@ -286,6 +286,15 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 				}
 			}
 			out->semaphore = sema;
+			out->semaphore_offset = 0;
+			for (size_t i = 0; sema && i < nph; i++)
+			{
+				GElf_Phdr	ph;
+
+				if (gelf_getphdr(e, (int) i, &ph) && ph.p_type == PT_LOAD &&
+					sema >= ph.p_vaddr && sema < ph.p_vaddr + ph.p_filesz)
+					out->semaphore_offset = sema - ph.p_vaddr + ph.p_offset;
+			}
 			rc = 0;
 		}
 	}

@@ -108,6 +108,7 @@ typedef struct PgsUsdt
 	int			nsites;
 	uint64_t	site_offsets[PGS_USDT_MAX_SITES];
 	uint64_t	semaphore;
+	uint64_t	semaphore_offset;	/* its file offset (a uprobe's ref_ctr_offset), 0: none */
 } PgsUsdt;
 
 /* 0, or -ENOENT when the binary has no such probe */

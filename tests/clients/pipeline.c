@@ -6,8 +6,10 @@
  * when it executes (division by a parameter that is 0).  Each statement
  * carries a marker alias the test counts by.
  *
- * usage: pipeline CONNINFO PIPELINES STATEMENTS MARKER
- * (the aliases are MARKER_plus, MARKER_sleep and MARKER_fail)
+ * usage: pipeline CONNINFO PIPELINES STATEMENTS MARKER [VARIANT]
+ * (the aliases are MARKER_plus, MARKER_sleep and MARKER_fail; aliases do not
+ * make statements different to pg_stat_statements, so VARIANT adds that many
+ * "+ 1" to each expression: runs with different variants are told apart)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,18 +55,21 @@ main(int argc, char **argv)
 	int			pipelines,
 				statements,
 				errors = 0;
-	char		q_plus[128],
-				q_sleep[128],
-				q_fail[128];
+	char		q_plus[512],
+				q_sleep[512],
+				q_fail[512],
+				more[256] = "";
 
-	if (argc != 5)
+	if (argc != 5 && argc != 6)
 	{
-		fprintf(stderr, "usage: pipeline CONNINFO PIPELINES STATEMENTS MARKER\n");
+		fprintf(stderr, "usage: pipeline CONNINFO PIPELINES STATEMENTS MARKER [VARIANT]\n");
 		return 2;
 	}
-	snprintf(q_plus, sizeof(q_plus), "SELECT $1::int + 1 AS %s_plus", argv[4]);
-	snprintf(q_sleep, sizeof(q_sleep), "SELECT pg_sleep(0.002), $1::int AS %s_sleep", argv[4]);
-	snprintf(q_fail, sizeof(q_fail), "SELECT 10 / $1::int AS %s_fail", argv[4]);
+	for (int v = argc == 6 ? atoi(argv[5]) : 0; v > 0 && strlen(more) + 5 < sizeof(more); v--)
+		strcat(more, " + 1");
+	snprintf(q_plus, sizeof(q_plus), "SELECT $1::int + 1%s AS %s_plus", more, argv[4]);
+	snprintf(q_sleep, sizeof(q_sleep), "SELECT pg_sleep(0.005), $1::int%s AS %s_sleep", more, argv[4]);
+	snprintf(q_fail, sizeof(q_fail), "SELECT 10 / $1::int%s AS %s_fail", more, argv[4]);
 	pipelines = atoi(argv[2]);
 	statements = atoi(argv[3]);
 	c = PQconnectdb(argv[1]);

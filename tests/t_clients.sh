@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Issue 10: the statement tracer against what real clients send, compared
+# with the server's own pg_stat_statements and log_min_duration_statement:
+# pgbench pipelines (-M extended and -M prepared), a libpq client with 100
+# statements per pipeline and one statement failing inside a pipeline,
+# multi-statement simple queries, statements prepared before the tracer
+# attached, and TLS connections (psql, pgbench, the pipeline client) on a
+# cluster with a self-signed certificate made here.  Then latency and net
+# over the same kinds of traffic, --exact-pipelines, and --breakdown's
+# parts adding up over many CPU-bound statements.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+CERT=$(mktemp -d /tmp/pgscope-cert.XXXXXX)
+trap 'cleanup; rm -rf "$CERT"' EXIT
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERT/server.key" -out "$CERT/server.crt" -days 2 \
+  -subj "/CN=localhost" 2>/dev/null
+chmod 755 "$CERT"; chmod 600 "$CERT/server.key"; chown postgres "$CERT/server.key" "$CERT/server.crt"
+
+start_cluster "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'" \
+  "log_min_duration_statement = 0" "log_line_prefix = '%p '" "ssl = on" \
+  "ssl_cert_file = '$CERT/server.crt'" "ssl_key_file = '$CERT/server.key'"
+W=$WORK
+PM=$(head -1 "$PGDIR/data/postmaster.pid")
+LOG="$PGDIR/server.log"
+PLAIN="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres sslmode=disable"
+TLS="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres sslmode=require"
+q "CREATE EXTENSION pg_stat_statements"
+pgbench -i -q -s 1 postgres >/dev/null 2>&1
+
+# statements prepared before the tracer attached: a prepared pgbench already running
+# (aliases do not make statements different to pg_stat_statements: each marker has its own shape)
+printf 'SELECT pg_sleep(0.001)::text AS prep_before;\n' >"$W/prep.sql"
+pgbench -n -M prepared -f "$W/prep.sql" -T 8 -c 1 "$PLAIN" >/dev/null 2>&1 &
+early=$!
+sleep 1
+
+"$PGSCOPE" queries --pid "$PM" --json >"$W/q.json" 2>"$W/q.err" &
+tracer=$!
+"$PGSCOPE" latency --pid "$PM" --json -i 60 >"$W/lat.json" 2>"$W/lat.err" &
+latency=$!
+for _ in $(seq 1 100); do grep -q tracing "$W/q.err" && grep -q tracing "$W/lat.err" && break; sleep 0.1; done
+sleep 0.5
+q "SELECT pg_stat_statements_reset()" >/dev/null
+
+# pgbench pipelines, both extended modes
+for mode in extended prepared; do
+  m=${mode:0:3}
+  ty=$([ "$m" = ext ] && echo int2 || echo int8)
+  printf '\\startpipeline\nSELECT 1::%s AS pb%s_one;\nSELECT pg_sleep(0.005), 1::%s AS pb%s_sleep;\nSELECT 1::%s, 2::%s AS pb%s_three;\n\\endpipeline\n' \
+    "$ty" "$m" "$ty" "$m" "$ty" "$ty" "$m" >"$W/pipe-$m.sql"
+  pgbench -n -M "$mode" -f "$W/pipe-$m.sql" -t 30 -c 2 "$PLAIN" >/dev/null 2>&1 || fail "pgbench $mode pipeline"
+done
+# a libpq client: 3 pipelines of 100, then one whose third of five statements fails, plain and over TLS
+"$ROOT/build/pipeline" "$PLAIN" 3 100 lp 0 || fail "the pipeline client"
+"$ROOT/build/pipeline" "$TLS" 2 100 tlp 1 || fail "the pipeline client over TLS"
+# multi-statement simple queries, in one session: the first is a batch, the rest are timed one by one
+for i in 1 2 3 4 5; do echo 'SELECT 1::numeric AS ms_one \; SELECT pg_sleep(0.003)::varchar AS ms_sleep \; SELECT 3::numeric, 4::numeric AS ms_three;'; done |
+  psql -X -q "$PLAIN" >/dev/null
+# TLS: psql and pgbench at sslmode=require
+[ "$(psql -X -qAt "$TLS" -c "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")" = t ] || fail "TLS was not negotiated"
+for i in $(seq 1 20); do echo "SELECT pg_sleep(0.002), 1::float4 AS tls_sleep;"; done | psql -X -q "$TLS" >/dev/null
+printf 'SELECT abalance AS tls_pgbench FROM pgbench_accounts WHERE aid = 1;\n' >"$W/tls.sql"
+pgbench -n -f "$W/tls.sql" -t 100 -c 2 "$TLS" >/dev/null 2>&1 || fail "pgbench over TLS"
+wait "$early"
+sleep 0.5
+kill -INT "$tracer" "$latency"
+wait "$tracer" || fail "queries failed: $(cat "$W/q.err")"
+wait "$latency" || fail "latency failed: $(cat "$W/lat.err")"
+cat "$W/q.err"
+# kept for a look when a check below fails
+cp "$W/q.json" "$ROOT/build/test-logs/t_clients.queries.json"
+cp "$LOG" "$ROOT/build/test-logs/t_clients.server.log"
+
+# a marker is the alias "AS marker" (lp_plus is not tlp_plus)
+traced() { grep -cE "\"query\":\"[^\"]* AS $1([^a-z_]|\")" "$W/q.json" || true; }
+pgss() { q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~ ' AS $1([^a-z_]|\$)'"; }
+
+# ---- counts: every statement, as pg_stat_statements counts it
+for m in pbext_one pbext_sleep pbext_three pbpre_one pbpre_sleep pbpre_three lp_plus lp_sleep tlp_plus tlp_sleep \
+         ms_one ms_sleep ms_three tls_sleep tls_pgbench; do
+  expect_eq "$(traced "$m")" "$(pgss "$m")" "$m: traced = pg_stat_statements calls"
+done
+# a statement failing inside a pipeline: one statement with its error, the two after it skipped
+for m in lp_fail tlp_fail; do
+  expect_eq "$(traced "$m")" 3 "$m: two statements and the failing one"
+  expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"error":true')" 1 "$m: one with its error"
+  expect_eq "$(pgss "$m")" 2 "$m: pg_stat_statements counts the two that succeeded"
+done
+expect_eq "$(grep tls_ "$W/q.json" | grep -c '"tls":false' || true)" 0 "TLS statements are flagged as such"
+expect_eq "$(grep -c tls_sleep "$W/q.json")" 20 "all 20 statements over TLS psql"
+grep -q '0 events lost' "$W/q.err" || fail "events were lost"
+grep -q 'undecodable\|could decode' "$W/q.err" && fail "some reads were not decodable"
+echo "ok: no events lost, nothing undecodable"
+
+# statements prepared before attach: counted, named (from pg_stat_activity), never a wrong text
+n=$(traced prep_before)
+[ "$n" -gt 100 ] || fail "only $n statements of the pgbench prepared before the tracer attached"
+expect_eq "$(grep prep_before "$W/q.json" | grep -c '"text_source":"pg_stat_activity"')" "$n" \
+  "statements prepared before attach are named from pg_stat_activity"
+grep -q 'text unknown' "$W/q.json" && fail "a statement's text was unknown"
+echo "ok: every statement has its text"
+
+# ---- durations: each timed statement against the server's own log line for it
+# log: "PID LOG:  duration: X ms  execute NAME: TEXT" (extended) or "statement: TEXT" (simple)
+for m in pbext_sleep pbpre_sleep lp_sleep tlp_sleep tls_sleep; do
+  awk -v m="$m" '$0 ~ "duration: " && $0 ~ (m "[^_a-z]|" m "$") && $0 ~ /(execute [^:]*|statement): / {
+      for (i = 1; i <= NF; i++) if ($i == "duration:") print $1, $(i + 1) }' "$LOG" >"$W/log.$m"
+  grep "\"query\":\"[^\"]*$m" "$W/q.json" |
+    sed -n 's/.*"pid":\([0-9]*\).*"duration_ms":\(null\|[0-9.]*\).*/\1 \2/p' >"$W/tr.$m"
+  # per backend, the n-th execution in the log is the n-th in the trace
+  res=$(awk 'NR == FNR { n[$1]++; logged[$1, n[$1]] = $2; next }
+             { k[$1]++; if ($2 == "null") { batch++; next }
+               l = logged[$1, k[$1]]; if (l == "") { missing++; next }
+               d = $2 - l; if (d < 0) d = -d; tol = l * 0.1; if (tol < 0.3) tol = 0.3
+               if (d > tol) { bad++; if (bad < 4) printf "pid %s #%d traced %s log %s; ", $1, k[$1], $2, l } else ok++ }
+             END { printf "%d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0 }' "$W/log.$m" "$W/tr.$m")
+  read -r ok bad missing batch <<<"${res##*; }"
+  [ "$bad" = 0 ] && [ "$missing" = 0 ] && [ "$ok" -gt 0 ] || fail "$m durations against the log: $res"
+  echo "ok: $m: $ok durations within 10% or 0.3 ms of the server's log ($batch in batches timed together)"
+done
+
+# ---- latency over the same traffic: its per-query calls are the same counts
+lat_calls() { grep -E "\"query\":\"[^\"]* AS $1([^a-z_]|\")" "$W/lat.json" | sed -n 's/.*"calls":\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }'; }
+for m in pbext_sleep lp_plus tlp_sleep tls_sleep ms_three; do
+  expect_eq "$(lat_calls "$m")" "$(pgss "$m")" "latency: $m calls = pg_stat_statements"
+done
+
+# ---- net: a TLS request's serving time, a pipeline is one round trip
+"$PGSCOPE" net --pid "$PM" --json --duration 4 >"$W/net.json" 2>"$W/net.err" &
+net=$!
+sleep 1.5
+psql -X -qAt "$TLS" -c "SELECT pg_sleep(0.3), 'net_tls'" >/dev/null
+"$ROOT/build/pipeline" "$PLAIN" 1 50 netp 2
+wait "$net" || fail "net failed: $(cat "$W/net.err")"
+grep -q '"serving_ms":3[0-9][0-9]' "$W/net.json" || { cat "$W/net.json"; fail "net: no TLS backend served 300+ ms"; }
+echo "ok: net sees the TLS request's serving time"
+grep -q '"requests":2,' "$W/net.json" || { cat "$W/net.json"; fail "net: the pipeline client's 2 round trips"; }
+echo "ok: net counts a pipeline as one round trip"
+
+# ---- --exact-pipelines: even a backend's first pipeline is timed statement by statement
+"$PGSCOPE" queries --pid "$PM" --json --exact-pipelines >"$W/x.json" 2>"$W/x.err" &
+tracer=$!
+for _ in $(seq 1 100); do grep -q tracing "$W/x.err" && break; sleep 0.1; done
+"$ROOT/build/pipeline" "$PLAIN" 2 100 xp 3
+kill -INT "$tracer"; wait "$tracer" || fail "queries --exact-pipelines failed"
+expect_eq "$(grep -c 'xp_plus\|xp_sleep' "$W/x.json")" 200 "--exact-pipelines: 200 statements"
+expect_eq "$(grep -c '"duration_ms":null' "$W/x.json" || true)" 0 "--exact-pipelines: none in a batch"
+
+# ---- --breakdown and --split inside pipelines, and parts that add up over many CPU-bound statements
+"$PGSCOPE" queries --pid "$PM" --json --breakdown --split --min-ms 1 >"$W/b.json" 2>"$W/b.err" &
+tracer=$!
+for _ in $(seq 1 100); do grep -q tracing "$W/b.err" && break; sleep 0.1; done
+"$ROOT/build/pipeline" "$PLAIN" 2 30 bp 4
+for i in $(seq 1 12); do echo "SELECT count(*) AS bd_many FROM generate_series(1, 600000);"; done | psql -X -q "$PLAIN" >/dev/null &
+other=$!
+for i in $(seq 1 12); do echo "SELECT count(*) AS bd_many FROM generate_series(1, 600000);"; done | psql -X -q "$PLAIN" >/dev/null
+wait "$other"
+sleep 0.3
+kill -INT "$tracer"; wait "$tracer" || fail "queries --breakdown failed"
+grep bp_sleep "$W/b.json" | grep -v '"duration_ms":null' | grep -q '"Timeout":[45]\.' ||
+  { grep bp_sleep "$W/b.json" | head -3; fail "a pipelined pg_sleep(0.005) is not ~5 ms Timeout"; }
+echo "ok: --breakdown inside a pipeline puts pg_sleep under Timeout"
+grep bp_sleep "$W/b.json" | grep -v '"duration_ms":null' | grep -q '"execute_ms":[45]\.' ||
+  { grep bp_sleep "$W/b.json" | head -3; fail "--split inside a pipeline"; }
+echo "ok: --split inside a pipeline"
+expect_eq "$(grep -c bd_many "$W/b.json")" 24 "24 CPU-bound statements"
+grep bd_many "$W/b.json" | awk '{
+    d = $0; sub(/.*"duration_ms":/, "", d); d += 0
+    b = $0; sub(/.*"breakdown_ms":\{/, "", b); sub(/\}.*/, "", b)
+    n = split(b, parts, ","); s = 0
+    for (i = 1; i <= n; i++) { split(parts[i], kv, ":"); s += kv[2] }
+    if (s < 0.95 * d || s > 1.05 * d) { print "parts " s " of " d; bad++ } }
+    END { exit bad > 0 }' || fail "--breakdown parts do not add up to a CPU-bound statement's duration"
+echo "ok: --breakdown's parts add up for all 24 CPU-bound statements (two at a time on 2 cores)"
