@@ -590,7 +590,7 @@ send_read(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u32 first_off)
 	e->lead = b->lead;
 	e->req_len = bpf_probe_read_user(e->req, len, (void *) buf) ? 0 : len;
 	/* a batch's start wakes user space: it attaches the probes for the next one */
-	bpf_ringbuf_submit(e, (e->flags & PGS_F_BATCH_START) ? 0 : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, (e->flags & PGS_F_BATCH_START) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 /* bytes the backend read: plain from its socket, or the plain text of a TLS record */
@@ -607,6 +607,9 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		return;
 	b->read_seq++;
 	b->lead = 0;
+	/* the backend waited for these bytes: a statement timed from here, not from before the wait */
+	if (b->multi)
+		b->multi_mark = now;
 	/* the rest of a message begun in an earlier read */
 	if (b->skip)
 	{
@@ -831,6 +834,17 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		bpf_loop(512, send_one, &sw, 0);
 		error = sw.error;
 	}
+	if (!error && !ready && n <= 1024 && b->unit_start && !b->multi && !b->batch)
+	{
+		/*
+		 * An error is flushed at once, in a send of its own but for what was
+		 * buffered before it (a RowDescription): walk such a short send.
+		 */
+		struct send_walk sw = {.buf = buf, .n = n};
+
+		bpf_loop(64, send_one, &sw, 0);
+		error = sw.error;
+	}
 	if (error && b->unit_start && !b->multi)
 		b->ev.flags |= PGS_F_ERROR;
 	if (error && b->multi && !b->unit_start)
@@ -856,6 +870,15 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	b->multi = 0;
 }
 
+/* end of input: whatever the last read brought ended when the backend asked for more */
+static __always_inline void
+closed(struct backend *b)
+{
+	if (!b->multi)
+		end_read(b, b->last_wait_ns, 0);
+	b->stream = 0;
+}
+
 static __always_inline struct backend *
 backend_of(struct task_struct *task, bool create)
 {
@@ -879,10 +902,15 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	task = bpf_get_current_task_btf();
 	if (ret <= 0)
 	{
-		/* a read that found nothing: the backend is done with what it had */
 		b = backend_of(task, false);
-		if (b && b->unit_start && !b->tls && !b->last_wait_ns)
+		if (!b || b->tls || !b->unit_start)
+			return 0;
+		/* a read that found nothing: the backend is done with what it had */
+		if (!b->last_wait_ns)
 			b->last_wait_ns = bpf_ktime_get_ns();
+		/* the client closed or reset the connection (in a pipeline, perhaps): what ran is over */
+		if (ret == 0 || (ret != -11 && ret != -4))	/* but EAGAIN, EINTR */
+			closed(b);
 		return 0;
 	}
 	b = backend_of(task, true);
@@ -947,6 +975,8 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 	{
 		if (b->unit_start && !b->last_wait_ns)
 			b->last_wait_ns = bpf_ktime_get_ns();
+		if (ret == 0 && b->unit_start)
+			closed(b);
 	}
 	else
 		input(b, task->tgid, b->tls_buf, ret, bpf_ktime_get_ns());
@@ -1009,7 +1039,12 @@ BPF_USDT(on_execute_start)
 	if (!b->multi || b->depth++ > 0)
 		return 0;
 	b->ev.unit = (b->qindex << 16) | (b->unit_index & 0xffff);
-	start_unit(b, bpf_get_current_pid_tgid() >> 32, now, PGS_F_EXECUTOR | (b->ev.flags & PGS_F_TRUNCATED));
+	/*
+	 * The statement's messages began when the one before it ended (or the
+	 * read came): its Parse and Bind, then PortalRun, as the server logs them.
+	 */
+	start_unit(b, bpf_get_current_pid_tgid() >> 32, b->multi_mark && b->multi_mark <= now ? b->multi_mark : now,
+			   PGS_F_EXECUTOR | (b->ev.flags & PGS_F_TRUNCATED));
 	return 0;
 }
 

@@ -111,9 +111,10 @@ pgs_proto_text(uint32_t pid, const char *req, size_t len, PgsProtocol *proto, bo
 	const char *name;
 
 	*truncated = false;
-	*proto = PGS_PROTO_SIMPLE;
+	*proto = PGS_PROTO_EXTENDED;
 	if (len < 5)
-		return pgs_xstrdup("");
+		return NULL;			/* no whole message captured: the caller has other sources */
+	*proto = PGS_PROTO_SIMPLE;
 	switch (req[0])
 	{
 		case 'Q':

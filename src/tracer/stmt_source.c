@@ -360,7 +360,11 @@ on_event(void *ctx, void *data, size_t size)
 	{
 		on_read(pc, e, len);
 		if (e->flags & PGS_F_BATCH_START)
+		{
+			if (getenv("PGSCOPE_DEBUG_EVENTS"))
+				fprintf(stderr, "batch start of %u at %.6f (event %.6f)\n", e->pid, pgs_now(), e->end_ns / 1e9);
 			probe_backend(pc->probing, e->pid);
+		}
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
@@ -571,6 +575,8 @@ probe_backend(struct Probing *pr, uint32_t pid)
 			pb.links[pb.nlinks++] = l;
 		}
 	quiet_libbpf = false;
+	if (getenv("PGSCOPE_DEBUG_EVENTS"))
+		fprintf(stderr, "attached the executor probes to %u at %.6f\n", pid, pgs_now());
 	pr->backends = pgs_grow(pr->backends, &pr->cap, pr->n, sizeof(ProbedBackend));
 	pr->backends[pr->n++] = pb;
 	pr->attached++;
@@ -589,6 +595,24 @@ probing_sweep(Probing *pr)
 		if (access(path, F_OK) != 0)
 			pr->gone[i - 1] = pr->gone[--pr->ngone];
 	}
+	/*
+	 * Unregistering a uprobe holds it against registrations for a while (a
+	 * grace period, some 100 ms per link here), and a backend that starts
+	 * pipelining then runs untimed meanwhile: links of exited backends are
+	 * kept (harmless: their process is gone) until many have piled up.
+	 */
+	size_t		dead = 0;
+
+	for (size_t i = 0; i < pr->n; i++)
+	{
+		char		path[64];
+
+		snprintf(path, sizeof(path), "/proc/%u", pr->backends[i].pid);
+		if (access(path, F_OK) != 0)
+			dead++;
+	}
+	if (dead < 256)
+		return;
 	for (size_t i = pr->n; i > 0; i--)
 	{
 		char		path[64];

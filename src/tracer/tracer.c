@@ -21,6 +21,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +100,16 @@ pgs_tracer_prepare(void)
 	if (!(sysadmin || (bpf && perfmon)))
 		pgs_die("tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON (missing:%s%s): run it with sudo",
 				bpf || sysadmin ? "" : " CAP_BPF", perfmon || sysadmin ? "" : " CAP_PERFMON");
+	{
+		/* a uprobe link is a file descriptor, and backends with executor probes take eight each */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+		{
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if ((err = ensure_tracefs()) != 0)
 		pgs_die("cannot mount tracefs at /sys/kernel/tracing (tracepoints are found through it): %s", strerror(-err));
 }

@@ -6,6 +6,10 @@
  * when it executes (division by a parameter that is 0).  Each statement
  * carries a marker alias the test counts by.
  *
+ * PIPELINES 0: instead, STATEMENTS round trips each with a 300 KB parameter
+ * (a Bind far longer than a read); PIPELINES -1: STATEMENTS statements sent
+ * in pipeline mode and flushed, then the connection is dropped before Sync.
+ *
  * usage: pipeline CONNINFO PIPELINES STATEMENTS MARKER [VARIANT]
  * (the aliases are MARKER_plus, MARKER_sleep and MARKER_fail; aliases do not
  * make statements different to pg_stat_statements, so VARIANT adds that many
@@ -78,10 +82,49 @@ main(int argc, char **argv)
 		fprintf(stderr, "pipeline: %s", PQerrorMessage(c));
 		return 1;
 	}
+	if (pipelines == 0)
+	{
+		/* long Binds: the parameter spans some 40 reads of the server */
+		char	   *big = malloc(300 * 1024 + 1),
+					q[256];
+		const char *params[1] = {big};
+
+		memset(big, 'x', 300 * 1024);
+		big[300 * 1024] = '\0';
+		snprintf(q, sizeof(q), "SELECT length($1::text) AS %s", argv[4]);
+		for (int s = 0; s < statements; s++)
+		{
+			PGresult   *r = PQexecParams(c, q, 1, NULL, params, NULL, NULL, 0);
+
+			if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			{
+				fprintf(stderr, "pipeline: %s", PQerrorMessage(c));
+				return 1;
+			}
+			PQclear(r);
+		}
+		PQfinish(c);
+		free(big);
+		return 0;
+	}
 	if (!PQenterPipelineMode(c))
 	{
 		fprintf(stderr, "pipeline: cannot enter pipeline mode: %s", PQerrorMessage(c));
 		return 1;
+	}
+	if (pipelines < 0)
+	{
+		/* a client that goes away in the middle of a pipeline */
+		for (int s = 0; s < statements; s++)
+		{
+			const char *params[1] = {"1"};
+
+			PQsendQueryParams(c, q_plus, 1, NULL, params, NULL, NULL, 0);
+		}
+		PQflush(c);
+		PQsendFlushRequest(c);
+		PQflush(c);
+		return 0;				/* no Sync, no Terminate: the socket closes with the process */
 	}
 	for (int p = 0; p < pipelines; p++)
 	{
