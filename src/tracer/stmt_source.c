@@ -184,6 +184,8 @@ typedef struct BackendStream
 	PgsProtoStream *st;
 	ReadTexts	pending[PENDING_READS];
 	unsigned	next;
+	uint64_t	batches;		/* its batches, and those that took --min-ms or more */
+	uint64_t	slow_batches;
 } BackendStream;
 
 #define STREAM_SLOTS 1024
@@ -285,7 +287,11 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 			free(texts[i]);
 		n = e->done + 1;
 	}
-	pc->stats->batch_statements += n;
+	pc->stats->batch_seen += n;
+	if (n > 1)
+		pc->stats->batch_statements += n;
+	else
+		pc->stats->batch_singles++;	/* not a batch after all */
 	for (size_t i = 0; i < n; i++)
 	{
 		PgsStatement s;
@@ -293,7 +299,8 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 		memset(&s, 0, sizeof(s));
 		fill_common(&s, e);
 		s.error = (e->flags & PGS_F_ERROR) && i == n - 1 && e->done < n;
-		s.batch = true;
+		/* one statement after all (a ';' in a literal): the batch's time is its own */
+		s.batch = n > 1;
 		s.batch_size = (uint32_t) n;
 		s.batch_index = (uint32_t) i;
 		s.protocol = rt.simple ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
@@ -311,7 +318,18 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 	free(texts);
 	free(db);
 	free(user);
-	probe_backend(pc->probing, e->pid);
+	/*
+	 * A batch shorter than --min-ms holds no statement that long, and the
+	 * probes cost a trap per statement of the backend from then on: they go
+	 * on when batches that could hold one recur (the first of a connection
+	 * is slow for warming its caches, and a preempted one now and then too).
+	 */
+	bs = backend_stream(pc, e->pid);
+	bs->batches++;
+	if (e->duration_ns >= pc->min_ns)
+		bs->slow_batches++;
+	if (pc->min_ns == 0 || (bs->slow_batches >= 5 && bs->slow_batches * 5 >= bs->batches))
+		probe_backend(pc->probing, e->pid);
 }
 
 static int
@@ -332,8 +350,8 @@ on_event(void *ctx, void *data, size_t size)
 		len = size - offsetof(struct pgs_query_event, req);
 	if (getenv("PGSCOPE_DEBUG_EVENTS"))
 	{
-		fprintf(stderr, "event kind %u pid %u seq %u lead %u unit %u done %u off %u len %zu flags %x types:",
-				e->kind, e->pid, e->read_seq, e->lead, e->unit, e->done, e->req_off, len, e->flags);
+		fprintf(stderr, "event kind %u pid %u seq %u lead %u unit %u done %u off %u len %zu flags %x dur %.3f ms types:",
+				e->kind, e->pid, e->read_seq, e->lead, e->unit, e->done, e->req_off, len, e->flags, e->duration_ns / 1e6);
 		for (size_t p = e->req_off; p + 5 <= len;)
 		{
 			const unsigned char *m = (const unsigned char *) e->req + p;
@@ -359,12 +377,9 @@ on_event(void *ctx, void *data, size_t size)
 	if (e->kind == PGS_EV_READ)
 	{
 		on_read(pc, e, len);
-		if (e->flags & PGS_F_BATCH_START)
-		{
-			if (getenv("PGSCOPE_DEBUG_EVENTS"))
-				fprintf(stderr, "batch start of %u at %.6f (event %.6f)\n", e->pid, pgs_now(), e->end_ns / 1e9);
+		/* with no --min-ms every statement is wanted: the probes go on at once */
+		if ((e->flags & PGS_F_BATCH_START) && pc->min_ns == 0)
 			probe_backend(pc->probing, e->pid);
-		}
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
@@ -658,8 +673,9 @@ void
 pgs_stmt_source_report(const PgsStmtSourceStats *st)
 {
 	if (st->batches)
-		pgs_err("%llu reads of several statements (%llu statements) ran before their backend had the executor probes: "
-				"counted, each with the batch's time (--exact-pipelines times them one by one from the start)",
+		pgs_err("%llu reads of several statements (%llu statements) ran without the executor probes in their backend "
+				"(before they were attached, or, with --min-ms, while none of its batches took that long): counted, "
+				"each with the batch's time; --exact-pipelines times every one from the start",
 				(unsigned long long) st->batches, (unsigned long long) st->batch_statements);
 	if (st->gssapi)
 		pgs_err("%llu connections encrypted with GSSAPI were not traced", (unsigned long long) st->gssapi);
@@ -816,8 +832,8 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
 	/* what is already in the buffer still counts */
 	ring_buffer__consume(rb);
-	stats->batches = read_counter(skel, PGS_C_BATCH);
-	stats->seen = read_counter(skel, PGS_C_ENDED) + stats->batch_statements;
+	stats->batches = read_counter(skel, PGS_C_BATCH) - stats->batch_singles;
+	stats->seen = read_counter(skel, PGS_C_ENDED) + stats->batch_seen;
 	stats->lost = read_counter(skel, PGS_C_LOST);
 	stats->undecodable = read_counter(skel, PGS_C_UNDECODABLE);
 	stats->gssapi = read_counter(skel, PGS_C_GSSAPI);

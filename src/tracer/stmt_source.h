@@ -68,6 +68,8 @@ typedef struct PgsStmtSourceStats
 	uint64_t	multi;			/* reads with several statements, timed by the executor probes */
 	uint64_t	batches;		/* reads with several statements before the probes were on */
 	uint64_t	batch_statements;	/* their statements, timed together */
+	uint64_t	batch_seen;		/* statements from batch events (with those alone in theirs) */
+	uint64_t	batch_singles;	/* "batches" of one statement after all (a ';' in a literal) */
 	uint64_t	probed;			/* backends the executor probes were attached to */
 } PgsStmtSourceStats;
 
