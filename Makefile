@@ -85,6 +85,7 @@ bench: install
 	@bench/plprof.sh
 	@bench/tracer.sh
 	@bench/locks.sh
+	@bench/clients.sh
 
 clean:
 	@$(MAKE) -s -C extension clean
