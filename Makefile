@@ -54,8 +54,9 @@ build/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) build/vmlinux.h
 build/%.skel.h: build/%.bpf.o
 	bpftool gen skeleton $< name $*_bpf >$@.tmp && mv $@.tmp $@
 
-# struct offsets from every installed postgresql-server-dev-N
-build/pg_offsets.h: scripts/gen-offsets.sh tools/pgoffsets.c | build/.dir
+# struct offsets from every installed postgresql-server-dev-N, the roots' (scripts/roots.sh) too
+ROOT_STAMPS := $(wildcard /var/cache/pgscope/roots/*/.pgscope/stamp)
+build/pg_offsets.h: scripts/gen-offsets.sh tools/pgoffsets.c $(ROOT_STAMPS) | build/.dir
 	CC=$(CC) scripts/gen-offsets.sh $@
 
 build/embed: tools/embed.c | build/.dir

@@ -5,14 +5,34 @@ PGSCOPE=${PGSCOPE:-$ROOT/build/pgscope}
 [ -x "$PGSCOPE" ] || { echo "tests: $PGSCOPE is not built (run make)" >&2; exit 1; }
 CLUSTERS=()
 
+# PGSCOPE_ROOT=DIR (tests/run.sh sets it for each major of the matrix): the
+# clusters are servers of that Debian root, run in their own pid and mount
+# namespaces as a container runtime would; their files live inside the root.
 start_cluster() {
   local dir port
-  dir=$(mktemp -d /tmp/pgscope-test.XXXXXX)
+  dir=$(mktemp -d "${PGSCOPE_ROOT:-}/tmp/pgscope-test.XXXXXX")
   CLUSTERS+=("$dir")
   port=$("$PGSCOPE" cluster start "$dir" "$@") || return 1
   PGDIR=$dir
   export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 }
+
+# the postmaster's pid as the host sees it (in a container postmaster.pid has its namespace's)
+pm_pid() { cat "$PGDIR/postmaster.hostpid"; }
+
+# a directory the server can read (inside its root), and that path as the server sees it
+server_dir() { mktemp -d "${PGSCOPE_ROOT:-}/tmp/pgscope-$1.XXXXXX"; }
+server_path() { echo "${1#"${PGSCOPE_ROOT:-}"}"; }
+# chown to the server's OS user (the root's own postgres user)
+chown_server() {
+  if [ -n "${PGSCOPE_ROOT:-}" ]; then
+    chown "$(awk -F: '$1 == "postgres" { print $3 ":" $4 }' "$PGSCOPE_ROOT/etc/passwd")" "$@"
+  else
+    chown postgres "$@"
+  fi
+}
+# the server's major version
+pg_major() { psql -X -qAt -c "SELECT current_setting('server_version_num')::int / 10000"; }
 
 stop_clusters() {
   local d

@@ -33,7 +33,7 @@ SELECT chained(10);
 SELECT chained(5);
 SELECT pgscope_enable(false);
 SELECT 'pgscope:' || exec_count FROM pgscope_statements() WHERE stmt_type = 'assign' AND line_number = 5;
-SELECT 'check:' || exec_stmts FROM plpgsql_profiler_function_tb('chained(int)') WHERE lineno = 5;
+SELECT 'check:' || (SELECT sum(x) FROM unnest(ARRAY[exec_stmts]::bigint[]) x) FROM plpgsql_profiler_function_tb('chained(int)') WHERE lineno = 5;  -- a number, or (newer plpgsql_check) one per statement of the line
 SELECT 'pgscope_calls:' || calls FROM pgscope_functions() WHERE signature = 'public.chained(integer)';
 SQL
 )

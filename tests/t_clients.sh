@@ -11,17 +11,17 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-CERT=$(mktemp -d /tmp/pgscope-cert.XXXXXX)
+CERT=$(server_dir cert)
 trap 'cleanup; rm -rf "$CERT"' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERT/server.key" -out "$CERT/server.crt" -days 2 \
   -subj "/CN=localhost" 2>/dev/null
-chmod 755 "$CERT"; chmod 600 "$CERT/server.key"; chown postgres "$CERT/server.key" "$CERT/server.crt"
+chmod 755 "$CERT"; chmod 600 "$CERT/server.key"; chown_server "$CERT/server.key" "$CERT/server.crt"
 
 start_cluster "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'" \
   "log_min_duration_statement = 0" "log_line_prefix = '%p '" "ssl = on" \
-  "ssl_cert_file = '$CERT/server.crt'" "ssl_key_file = '$CERT/server.key'"
+  "ssl_cert_file = '$(server_path "$CERT")/server.crt'" "ssl_key_file = '$(server_path "$CERT")/server.key'"
 W=$WORK
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 LOG="$PGDIR/server.log"
 PLAIN="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres sslmode=disable"
 TLS="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres sslmode=require"

@@ -10,7 +10,7 @@ set -euo pipefail
 start_cluster "shared_preload_libraries = 'pgscope'"
 W=$WORK
 CONN="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 
 run() {
   set +e

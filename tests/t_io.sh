@@ -12,7 +12,7 @@ q "CREATE TABLE big (id int, pad text); INSERT INTO big SELECT g, repeat('x', 20
 pages=$(q "SELECT pg_relation_size('big') / 8192")
 [ "$pages" -gt 2048 ] || fail "the table ($pages pages) must be larger than shared_buffers (2048 pages)"
 "$PGSCOPE" cluster restart "$PGDIR"
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 
 "$PGSCOPE" io --pid "$PM" --json >"$WORK/io.json" 2>"$WORK/io.err" &
 io=$!

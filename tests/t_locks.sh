@@ -11,7 +11,7 @@ set -euo pipefail
 
 [ "$(id -u)" = 0 ] || fail "the tracer tests need root"
 start_cluster "deadlock_timeout = '200ms'" "max_connections = 60"
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 q "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0), (3, 0)"
 
 start_tracer() {

@@ -7,7 +7,7 @@ set -euo pipefail
 
 [ "$(id -u)" = 0 ] || fail "the tracer tests need root"
 start_cluster
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 q "CREATE TABLE c (id int, pad text)"
 for i in $(seq 1 20000); do printf '%d\t%s\n' "$i" "payload-payload-payload-payload-payload-payload-$i"; done >"$WORK/copy.tsv"
 payload=$(stat -c %s "$WORK/copy.tsv")

@@ -5,10 +5,23 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# in a root (PGSCOPE_ROOT) the root's own pg_regress runs there, on the copy scripts/root-ext.sh built
 run_suite() {
-  if ! make -s -C "$ROOT/extension" installcheck REGRESS="$*" >"$PGDIR/regress.out" 2>&1; then
+  local diffs=$ROOT/extension/regression.diffs ok=1
+  if [ -n "${PGSCOPE_ROOT:-}" ]; then
+    local m
+    m=$(ls "$PGSCOPE_ROOT/usr/lib/postgresql")
+    diffs=$PGSCOPE_ROOT/tmp/pgscope-ext/regression.diffs
+    chroot "$PGSCOPE_ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
+      PGHOST=127.0.0.1 PGPORT="$PGPORT" PGUSER=postgres \
+      make -s -C /tmp/pgscope-ext PG_CONFIG="/usr/lib/postgresql/$m/bin/pg_config" installcheck REGRESS="$*" \
+      >"$PGDIR/regress.out" 2>&1 || ok=0
+  else
+    make -s -C "$ROOT/extension" installcheck REGRESS="$*" >"$PGDIR/regress.out" 2>&1 || ok=0
+  fi
+  if [ $ok = 0 ]; then
     cat "$PGDIR/regress.out"
-    cat "$ROOT/extension/regression.diffs" 2>/dev/null | head -300
+    head -300 "$diffs" 2>/dev/null
     fail "pg_regress: $*"
   fi
   grep -E "^(ok|not ok|test|     )" "$PGDIR/regress.out" || true

@@ -10,7 +10,7 @@ set -euo pipefail
 
 [ "$(id -u)" = 0 ] || fail "the tracer tests need root"
 start_cluster "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all"
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 q "CREATE EXTENSION pg_stat_statements"
 pgbench -i -s 1 -q postgres >/dev/null 2>&1
 

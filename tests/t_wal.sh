@@ -8,7 +8,7 @@ set -euo pipefail
 
 [ "$(id -u)" = 0 ] || fail "the tracer tests need root"
 start_cluster "autovacuum = off"
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 q "CREATE TABLE w (id int, pad text)"
 
 "$PGSCOPE" wal --pid "$PM" --json >"$WORK/wal.json" 2>"$WORK/wal.err" &

@@ -1,6 +1,6 @@
 /*
  * compat.h
- *		The one place where PostgreSQL major-version differences (14-17) are
+ *		The one place where PostgreSQL major-version differences (14-18) are
  *		hidden.  Code elsewhere calls these wrappers and never tests
  *		PG_VERSION_NUM itself.
  */
@@ -59,6 +59,19 @@ pgs_init_materialized_srf(FunctionCallInfo fcinfo)
 /* Reserving the GUC prefix: PG15 renamed EmitWarningsOnPlaceholders(). */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * A PL/pgSQL function's version (pg_proc row xmin and ctid): PG18 moved
+ * fn_xmin and fn_tid into the cached-function header every PL shares
+ * (utils/funccache.h, PLpgSQL_function.cfunc).
+ */
+#if PG_VERSION_NUM >= 180000
+#define PGS_FN_XMIN(func) ((func)->cfunc.fn_xmin)
+#define PGS_FN_TID(func) ((func)->cfunc.fn_tid)
+#else
+#define PGS_FN_XMIN(func) ((func)->fn_xmin)
+#define PGS_FN_TID(func) ((func)->fn_tid)
 #endif
 
 #endif							/* PGSCOPE_COMPAT_H */

@@ -293,8 +293,8 @@ fill_function_info(PgsFunc *fn, PLpgSQL_function *func, const char *do_source)
 			if (proc->prokind == PROKIND_PROCEDURE)
 				fn->kind = PGS_KIND_PROCEDURE;
 			/* only the source of the version that was compiled is ours */
-			if (HeapTupleHeaderGetRawXmin(tup->t_data) == func->fn_xmin &&
-				ItemPointerEquals(&tup->t_self, &func->fn_tid))
+			if (HeapTupleHeaderGetRawXmin(tup->t_data) == PGS_FN_XMIN(func) &&
+				ItemPointerEquals(&tup->t_self, &PGS_FN_TID(func)))
 			{
 				bool		isnull;
 				Datum		d = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
@@ -489,8 +489,8 @@ lookup_function(PLpgSQL_function *func)
 	{
 		ce = &fn_cache[((uintptr_t) func >> 4) % PGS_FN_CACHE_SIZE];
 		/* a freed and reused PLpgSQL_function address must not match */
-		if (ce->func == func && ce->oid == func->fn_oid && ce->xmin == func->fn_xmin &&
-			ItemPointerEquals(&ce->tid, &func->fn_tid))
+		if (ce->func == func && ce->oid == func->fn_oid && ce->xmin == PGS_FN_XMIN(func) &&
+			ItemPointerEquals(&ce->tid, &PGS_FN_TID(func)))
 			return ce->fn;
 	}
 
@@ -499,9 +499,9 @@ lookup_function(PLpgSQL_function *func)
 	key.oid = func->fn_oid;
 	if (OidIsValid(func->fn_oid))
 	{
-		key.xmin = func->fn_xmin;
-		key.blk = ItemPointerGetBlockNumberNoCheck(&func->fn_tid);
-		key.off = ItemPointerGetOffsetNumberNoCheck(&func->fn_tid);
+		key.xmin = PGS_FN_XMIN(func);
+		key.blk = ItemPointerGetBlockNumberNoCheck(&PGS_FN_TID(func));
+		key.off = ItemPointerGetOffsetNumberNoCheck(&PGS_FN_TID(func));
 	}
 	else
 	{
@@ -535,8 +535,8 @@ lookup_function(PLpgSQL_function *func)
 	{
 		ce->func = func;
 		ce->oid = func->fn_oid;
-		ce->xmin = func->fn_xmin;
-		ce->tid = func->fn_tid;
+		ce->xmin = PGS_FN_XMIN(func);
+		ce->tid = PGS_FN_TID(func);
 		ce->fn = fn;
 	}
 	return fn;

@@ -57,25 +57,17 @@ pgs_names_open(const PgsTarget *t, const char *user, const char *dbname)
 {
 	PgsNames   *n = calloc(1, sizeof(PgsNames));
 	char		path[PATH_MAX + 32],
-				line[PATH_MAX],
-				cwd[PATH_MAX],
-				link[64];
+				line[PATH_MAX];
 	char		port[32] = "",
 				sockdir[PATH_MAX] = "";
 	FILE	   *f;
-	ssize_t		len;
 
 	if (n == NULL)
 		pgs_die("out of memory");
 	if (!t->postmaster)
 		return n;
-	snprintf(link, sizeof(link), "/proc/%d/cwd", t->postmaster);
-	len = readlink(link, cwd, sizeof(cwd) - 1);
-	if (len <= 0)
-		return n;
-	cwd[len] = '\0';
-	/* postmaster.pid: pid, data directory, start time, port, socket directory, ... */
-	snprintf(path, sizeof(path), "%s/postmaster.pid", cwd);
+	/* through /proc: the data directory and socket as this process sees them, in a container too */
+	snprintf(path, sizeof(path), "/proc/%d/cwd/postmaster.pid", t->postmaster);
 	f = fopen(path, "r");
 	if (f == NULL)
 		return n;
@@ -84,8 +76,8 @@ pgs_names_open(const PgsTarget *t, const char *user, const char *dbname)
 		line[strcspn(line, "\n")] = '\0';
 		if (i == 4)
 			snprintf(port, sizeof(port), "%.31s", line);
-		else if (i == 5)
-			snprintf(sockdir, sizeof(sockdir), "%s", line);
+		else if (i == 5 && *line)
+			pgs_proc_visible_path(t->postmaster, line, sockdir, sizeof(sockdir));
 	}
 	fclose(f);
 	snprintf(n->conninfo, sizeof(n->conninfo), "host='%s' port='%s' user='%s' dbname='%s' application_name=pgscope",

@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -316,6 +318,31 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 
 /* ---------- processes ---------- */
 
+void
+pgs_proc_visible_path(int pid, const char *path, char *out, size_t len)
+{
+	char		link[64],
+				root[PATH_MAX],
+				ns_self[64] = "",
+				ns_pid[64] = "";
+	ssize_t		n;
+
+	snprintf(link, sizeof(link), "/proc/%d/root", pid);
+	n = readlink(link, root, sizeof(root) - 1);
+	root[n > 0 ? n : 0] = '\0';
+	if (readlink("/proc/self/ns/mnt", ns_self, sizeof(ns_self) - 1) < 0)
+		ns_self[0] = '\0';
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", pid);
+	if (readlink(link, ns_pid, sizeof(ns_pid) - 1) < 0)
+		ns_pid[0] = '\0';
+	if (strcmp(ns_self, ns_pid) != 0)
+		snprintf(out, len, "/proc/%d/root%s", pid, path);	/* another mount namespace */
+	else if (n > 1)
+		snprintf(out, len, "%s%s", root, path);	/* a chroot */
+	else
+		snprintf(out, len, "%s", path);
+}
+
 static bool
 proc_exe(int pid, char *out, size_t len)
 {
@@ -327,6 +354,14 @@ proc_exe(int pid, char *out, size_t len)
 	if (n < 0)
 		return false;
 	out[n] = '\0';
+	/* a container's binary, named as its mount namespace sees it: reach it through its root */
+	if (access(out, F_OK) != 0 && n < PATH_MAX - 64)
+	{
+		char		inside[PATH_MAX];
+
+		memcpy(inside, out, (size_t) n + 1);
+		pgs_proc_visible_path(pid, inside, out, len);
+	}
 	return true;
 }
 
@@ -427,23 +462,53 @@ load_base(int pid, const char *bin)
 	return base;
 }
 
+/*
+ * The major version of a server binary, read from its own version string
+ * ("PostgreSQL 17.12 (Debian 17.12-0+deb13u1) on x86_64-pc-linux-gnu, ...")
+ * rather than by running it: a container's binary may not run here (another
+ * libc).  0 when no such string is found.
+ */
 static int
 server_major(const char *bin)
 {
-	char		cmd[PATH_MAX + 32],
-				out[256] = "";
-	FILE	   *p;
-	const char *v;
+	int			fd = open(bin, O_RDONLY);
+	struct stat st;
+	const char *m,
+			   *p,
+			   *end;
+	int			major = 0;
 
-	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", bin);
-	p = popen(cmd, "r");
-	if (p == NULL)
+	if (fd < 0)
 		return 0;
-	if (fgets(out, sizeof(out), p) == NULL)
-		out[0] = '\0';
-	pclose(p);
-	v = strstr(out, "(PostgreSQL) ");
-	return v ? atoi(v + 13) : 0;
+	if (fstat(fd, &st) != 0 || st.st_size <= 0)
+	{
+		close(fd);
+		return 0;
+	}
+	m = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return 0;
+	end = m + st.st_size;
+	for (p = m; major == 0 && (p = memmem(p, (size_t) (end - p), "PostgreSQL ", 11)) != NULL; p += 11)
+	{
+		const char *q = p + 11;
+		int			v = 0;
+
+		if (p > m && p[-1] != '\0')
+			continue;			/* the start of a string */
+		while (q < end && *q >= '0' && *q <= '9' && v < 1000)
+			v = v * 10 + (*q++ - '0');
+		if (v < 10 || q >= end || *q != '.')
+			continue;
+		q++;
+		while (q < end && *q >= '0' && *q <= '9')
+			q++;
+		if (q + 2 < end && *q == ' ' && (q[1] == '(' || (q[1] == 'o' && q[2] == 'n')))
+			major = v;
+	}
+	munmap((void *) m, (size_t) st.st_size);
+	return major;
 }
 
 static void
@@ -477,6 +542,32 @@ list_postmasters(char *msg, size_t len, int *count, int *first)
 	closedir(d);
 }
 
+/* the pid in pid's own namespace ("-" when it is the host's) */
+static void
+ns_pid_of(int pid, char *out, size_t len)
+{
+	char		path[64],
+				line[256];
+	FILE	   *f;
+
+	snprintf(out, len, "-");
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "NSpid:", 6) == 0)
+		{
+			char	   *last = strrchr(line, '\t');
+			int			inner = last ? atoi(last + 1) : pid;
+
+			if (inner != pid)
+				snprintf(out, len, "%d", inner);
+			break;
+		}
+	fclose(f);
+}
+
 /* "pgscope targets": the running servers one could trace */
 int
 cmd_targets(int argc, char **argv)
@@ -499,7 +590,7 @@ cmd_targets(int argc, char **argv)
 	d = opendir("/proc");
 	if (d == NULL)
 		pgs_die("cannot read /proc: %s", strerror(errno));
-	printf("%8s %7s  %-40s %s\n", "PID", "VERSION", "DATA DIRECTORY", "BINARY");
+	printf("%8s %8s %7s  %-40s %s\n", "PID", "NS PID", "VERSION", "DATA DIRECTORY", "BINARY");
 	while ((de = readdir(d)) != NULL)
 	{
 		char		exe[PATH_MAX],
@@ -522,7 +613,23 @@ cmd_targets(int argc, char **argv)
 		snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
 		len = readlink(link, cwd, sizeof(cwd) - 1);
 		cwd[len > 0 ? len : 0] = '\0';
-		printf("%8d %7d  %-40s %s\n", pid, server_major(exe), len > 0 ? cwd : "?", exe);
+		{
+			/* a server in a container: its pid there, and its paths as the host reaches them */
+			char		nspid[32];
+			char		vcwd[PATH_MAX],
+						vexe[PATH_MAX];
+
+			ns_pid_of(pid, nspid, sizeof(nspid));
+			if (access(exe, F_OK) == 0)
+				snprintf(vexe, sizeof(vexe), "%s", exe);
+			else
+				pgs_proc_visible_path(pid, exe, vexe, sizeof(vexe));
+			if (len > 0 && access(cwd, F_OK) != 0)
+				pgs_proc_visible_path(pid, cwd, vcwd, sizeof(vcwd));
+			else
+				snprintf(vcwd, sizeof(vcwd), "%s", len > 0 ? cwd : "?");
+			printf("%8d %8s %7d  %-40s %s\n", pid, nspid, server_major(vexe), vcwd, vexe);
+		}
 		n++;
 	}
 	closedir(d);
@@ -535,6 +642,43 @@ cmd_targets(int argc, char **argv)
 	if (n == 0)
 		fprintf(stderr, "%s: no running PostgreSQL server found\n", pgs_cmd);
 	return 0;
+}
+
+/* does process pid work in directory dir (its cwd is dir)? */
+static bool
+works_in(int pid, const char *dir)
+{
+	char		link[64];
+	struct stat a,
+				b;
+
+	snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
+	return pid > 0 && stat(link, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* the postmaster working in data directory dir, by the host's pids; 0 if none */
+static int
+postmaster_of(const char *dir)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *de;
+	int			found = 0;
+
+	if (d == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL)
+	{
+		char		exe[PATH_MAX];
+		int			pid;
+
+		if (!isdigit((unsigned char) de->d_name[0]))
+			continue;
+		pid = atoi(de->d_name);
+		if (works_in(pid, dir) && is_postmaster(pid, exe, sizeof(exe)))
+			found = pid;
+	}
+	closedir(d);
+	return found;
 }
 
 void
@@ -557,8 +701,11 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 		if (pf == NULL || fscanf(pf, "%d", &pid) != 1)
 			pgs_usage("no running server in %s (cannot read %s)", o->datadir, path);
 		fclose(pf);
-		if (kill(pid, 0) != 0 && errno == ESRCH)
-			pgs_usage("the server of %s (pid %d) is not running", o->datadir, pid);
+		/* in a container postmaster.pid has the pid of its namespace: find the host's */
+		if (!works_in(pid, o->datadir))
+			pid = postmaster_of(o->datadir);
+		if (pid <= 0)
+			pgs_usage("the server of %s is not running", o->datadir);
 		snprintf(t->datadir, sizeof(t->datadir), "%s", o->datadir);
 	}
 	if (pid)

@@ -114,6 +114,13 @@ typedef struct PgsUsdt
 /* 0, or -ENOENT when the binary has no such probe */
 int pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *out);
 
+/*
+ * A path as process pid sees it, made reachable from here: unchanged when
+ * pid shares our root and mount namespace, else prefixed with its root
+ * (a chroot's directory, or /proc/PID/root for a container).
+ */
+void pgs_proc_visible_path(int pid, const char *path, char *out, size_t len);
+
 /* wall-clock "HH:MM:SS.mmm" (and ISO 8601 for JSON) of a CLOCK_MONOTONIC time */
 void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen);
 
