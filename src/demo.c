@@ -108,13 +108,28 @@ cmd_demo(int argc, char **argv)
 	{
 		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
 			outdir = argv[++i];
+		else if (strcmp(argv[i], "--pg-major") == 0 && i + 1 < argc)
+		{
+			/* another major's stock server: the Debian root scripts/roots.sh built for it */
+			long		m;
+			char		root[64];
+
+			if (!pgs_parse_long(argv[++i], 10, 99, &m))
+				pgs_usage("--pg-major takes a PostgreSQL major version such as 17, not \"%s\"", argv[i]);
+			snprintf(root, sizeof(root), "/var/cache/pgscope/roots/%ld", m);
+			if (m != 15 && access(root, F_OK) != 0)
+				pgs_die("no server for PostgreSQL %ld here: scripts/roots.sh %ld builds one (in %s)", m, m, root);
+			if (m != 15)
+				setenv("PGSCOPE_ROOT", root, 1);
+		}
 		else if (strcmp(argv[i], "--help") == 0)
 		{
-			printf("usage: pgscope demo [--out DIR]   (reports go to DIR, default ./pgscope-demo)\n");
+			printf("usage: pgscope demo [--out DIR] [--pg-major N]   (reports go to DIR, default ./pgscope-demo;\n"
+				   "       --pg-major runs it on the stock server of scripts/roots.sh's root for N)\n");
 			return 0;
 		}
 		else
-			pgs_usage("unknown argument \"%s\" (usage: pgscope demo [--out DIR])", argv[i]);
+			pgs_usage("unknown argument \"%s\" (usage: pgscope demo [--out DIR] [--pg-major N])", argv[i]);
 	}
 	if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
 		pgs_die("cannot create %s: %s", outdir, strerror(errno));
@@ -141,7 +156,7 @@ cmd_demo(int argc, char **argv)
 		o.dbname = conninfo;
 		c = pgs_connect(&o);
 	}
-	printf("demo: creating 500,000 accounts keyed by (category, aid) and the tpcb() functions\n");
+	printf("demo: creating 300,000 accounts without an index on aid, and the tpcb() functions\n");
 	fflush(stdout);
 	r = PQexec(c, pgs_demo_schema);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)

@@ -20,6 +20,35 @@ start_cluster() {
 # the postmaster's pid as the host sees it (in a container postmaster.pid has its namespace's)
 pm_pid() { cat "$PGDIR/postmaster.hostpid"; }
 
+# In a container the tests' sessions know their backends by the server's pids
+# (pg_backend_pid), the tracers by the host's: pid_map_start records both for
+# the cluster's backends while they live, host_pid translates (an identity on
+# the host).
+pid_map_start() {
+  [ -n "${PGSCOPE_ROOT:-}" ] || return 0
+  local pm=$1
+  [ -z "${PIDMAP_POLLER:-}" ] || return 0
+  # (bash builtins only: a process per backend per round would miss short sessions)
+  ( set +e    # a backend gone between two reads must not end the poller
+    declare -A known=()
+    while :; do
+      kids=()
+      read -r -a kids <"/proc/$pm/task/$pm/children" 2>/dev/null || true   # (no newline at its end)
+      for c in "${kids[@]}"; do
+        [ -n "${known[$c]:-}" ] && continue
+        while read -r key rest; do
+          if [ "$key" = NSpid: ]; then known[$c]=1; echo "${rest##*[[:space:]]} $c" >>"$WORK/pidmap"; break; fi
+        done 2>/dev/null <"/proc/$c/status"
+      done
+      sleep 0.01
+    done ) &
+  PIDMAP_POLLER=$!
+}
+host_pid() {
+  if [ -z "${PGSCOPE_ROOT:-}" ]; then echo "$1"; return; fi
+  awk -v s="$1" '$1 == s { h = $2 } END { print h }' "$WORK/pidmap"
+}
+
 # a directory the server can read (inside its root), and that path as the server sees it
 server_dir() { mktemp -d "${PGSCOPE_ROOT:-}/tmp/pgscope-$1.XXXXXX"; }
 server_path() { echo "${1#"${PGSCOPE_ROOT:-}"}"; }
@@ -41,7 +70,7 @@ stop_clusters() {
 }
 # scratch space for a test's files, removed at exit like the clusters
 WORK=$(mktemp -d /tmp/pgscope-work.XXXXXX)
-cleanup() { stop_clusters; rm -rf "$WORK"; }
+cleanup() { [ -z "${PIDMAP_POLLER:-}" ] || kill "$PIDMAP_POLLER" 2>/dev/null; stop_clusters; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

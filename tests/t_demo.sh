@@ -5,9 +5,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-count_clusters() { local n=0 d; for d in /tmp/pgscope-cluster.*; do [ -e "$d" ] && n=$((n + 1)); done; echo "$n"; }
+count_clusters() { local n=0 d; for d in "${PGSCOPE_ROOT:-}"/tmp/pgscope-cluster.*; do [ -e "$d" ] && n=$((n + 1)); done; echo "$n"; }
 before_clusters=$(count_clusters)
-"$PGSCOPE" demo --out "$WORK/demo" >"$WORK/demo.out" 2>"$WORK/demo.err" || { cat "$WORK/demo.out" "$WORK/demo.err"; fail "demo failed"; }
+# on another major (tests/run.sh sets PGSCOPE_ROOT), the way a user asks for it
+major_opt=()
+[ -z "${PGSCOPE_ROOT:-}" ] || major_opt=(--pg-major "$(basename "$PGSCOPE_ROOT")")
+"$PGSCOPE" demo --out "$WORK/demo" "${major_opt[@]}" >"$WORK/demo.out" 2>"$WORK/demo.err" ||
+  { cat "$WORK/demo.out" "$WORK/demo.err"; fail "demo failed"; }
 cat "$WORK/demo.out"
 grep -q "before the index: .* in public.tpcb_upd_accounts(integer,integer)" "$WORK/demo.out" || fail "tpcb_upd_accounts on top before the index"
 echo "ok: tpcb_upd_accounts on top before the index"

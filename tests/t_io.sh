@@ -30,16 +30,23 @@ kill -TERM "$io"
 wait "$io"
 IFS=: read -r _ r0 h0 < <(grep '^before:' "$WORK/stat")
 IFS=: read -r _ r1 h1 < <(grep '^after:' "$WORK/stat")
-line=$(grep '"relation":"public.big","database":[0-9]*,"relfilenode":[0-9]*,"fork":"main"' "$WORK/io.json") ||
-  { cat "$WORK/io.json" | head; fail "no line for public.big main fork"; }
-reads=$(echo "$line" | sed 's/.*"reads":\([0-9]*\).*/\1/')
-hits=$(echo "$line" | sed 's/.*"hits":\([0-9]*\).*/\1/')
-md_reads=$(echo "$line" | sed 's/.*"md_reads":\([0-9]*\).*/\1/')
-expect_eq "$reads" "$((r1 - r0))" "heap block reads of public.big = pg_statio_user_tables heap_blks_read delta"
-expect_eq "$hits" "$((h1 - h0))" "heap block hits of public.big = pg_statio_user_tables heap_blks_hit delta"
-[ "$md_reads" -ge "$reads" ] || fail "every read reached the storage manager and was timed ($md_reads of $reads)"
-echo "ok: $md_reads storage-manager reads timed"
-grep -q '"read_histogram":\[{' <<<"$line" || fail "read latency histogram"
+# PostgreSQL 18's buffer__read__done passes an argument libbpf 1.1 cannot read: that part says so
+if grep -q "per relation unavailable: libbpf cannot read" "$WORK/io.err" && [ "$(pg_major)" -ge 18 ]; then
+  echo "ok: PostgreSQL $(pg_major): per-relation buffer counts are reported unavailable (libbpf cannot read the probe)"
+else
+  line=$(grep '"relation":"public.big","database":[0-9]*,"relfilenode":[0-9]*,"fork":"main"' "$WORK/io.json") ||
+    { cat "$WORK/io.json" | head; fail "no line for public.big main fork"; }
+  reads=$(echo "$line" | sed 's/.*"reads":\([0-9]*\).*/\1/')
+  hits=$(echo "$line" | sed 's/.*"hits":\([0-9]*\).*/\1/')
+  md_reads=$(echo "$line" | sed 's/.*"md_reads":\([0-9]*\).*/\1/')
+  expect_eq "$reads" "$((r1 - r0))" "heap block reads of public.big = pg_statio_user_tables heap_blks_read delta"
+  expect_eq "$hits" "$((h1 - h0))" "heap block hits of public.big = pg_statio_user_tables heap_blks_hit delta"
+  # (from PostgreSQL 17 one storage-manager read may bring several blocks: count the blocks)
+  md_blocks=$(( $(echo "$line" | sed 's/.*"md_read_bytes":\([0-9]*\).*/\1/') / 8192 ))
+  [ "$md_blocks" -ge "$reads" ] || fail "every read reached the storage manager and was timed ($md_blocks blocks of $reads)"
+  echo "ok: $md_reads storage-manager reads timed, $md_blocks blocks"
+  grep -q '"read_histogram":\[{' <<<"$line" || fail "read latency histogram"
+fi
 grep -q '"pid":[0-9]*,"read_bytes":[1-9]' "$WORK/io.json" || fail "per-backend syscall read bytes"
 echo "ok: per-backend read bytes reported"
 

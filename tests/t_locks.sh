@@ -54,6 +54,7 @@ waiter() {
   head -1 "$WORK/$name.out"
 }
 
+pid_map_start "$PM"
 start_tracer "$WORK/locks.json" locks --pid "$PM" --json --dot "$WORK/waits.dot"
 start_tracer "$WORK/stats.txt" locks --pid "$PM" --stats
 
@@ -82,6 +83,9 @@ psql -X -qAt -c "SELECT pg_backend_pid()" -c "BEGIN" -c "UPDATE t SET v = 4 WHER
 d2=$!
 wait "$d1" "$d2" || true
 D1=$(head -1 "$WORK/d1.out"); D2=$(head -1 "$WORK/d2.out")
+# the tracer names backends by the host's pids (a container's server by its own)
+for v in A1 B1 A2 B2 A3 B3 A4 B4 D1 D2; do printf -v "$v" '%s' "$(host_pid "${!v}")"; done
+echo "backends (host pids): A1=$A1 B1=$B1 A2=$A2 B2=$B2 A3=$A3 B3=$B3 A4=$A4 B4=$B4 D1=$D1 D2=$D2"
 grep -q "deadlock detected" "$WORK/d1.out" "$WORK/d2.out" || fail "the scripted deadlock did not happen"
 sleep 0.3
 stop_tracer "$WORK/locks.json"

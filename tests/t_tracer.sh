@@ -58,7 +58,7 @@ expect_eq "$(grep -c '"query":"SELECT abalance FROM pgbench_accounts' "$WORK/rat
 
 # pgscope targets lists this cluster with its data directory and version
 "$PGSCOPE" targets >"$WORK/targets"
-grep -q "^ *$PM  *15  *$PGDIR/data " "$WORK/targets" || { cat "$WORK/targets"; fail "targets lists the cluster"; }
+grep -q "^ *$PM  *[-0-9]*  *$(pg_major)  *$PGDIR/data " "$WORK/targets" || { cat "$WORK/targets"; fail "targets lists the cluster"; }
 echo "ok: pgscope targets lists the cluster"
 
 # timing, errors, names, a backend that connects after the attach
@@ -101,6 +101,10 @@ for _ in $(seq 1 40); do
   sleep 0.05
 done
 [ -n "$bpid" ] || fail "the pinned backend did not show up"
+# (pg_stat_activity has the server's pid; in a container the host's differs)
+pid_map_start "$PM"
+for _ in $(seq 1 40); do h=$(host_pid "$bpid"); [ -n "$h" ] && break; sleep 0.05; done
+bpid=$h
 taskset -cp 0 "$bpid" >/dev/null
 taskset -c 0 sh -c 'while :; do :; done' &
 spinner=$!

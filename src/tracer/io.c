@@ -60,6 +60,7 @@ fill_row(PgsRows *rows, const void *k, const void *v, int ncpu)
 		r->s.reads += vals[i].reads;
 		r->s.extends += vals[i].extends;
 		r->s.md_reads += vals[i].md_reads;
+		r->s.md_read_bytes += vals[i].md_read_bytes;
 		r->s.read_ns += vals[i].read_ns;
 		r->s.md_writes += vals[i].md_writes;
 		r->s.write_ns += vals[i].write_ns;
@@ -110,10 +111,11 @@ print_relations(struct io_bpf *skel, PgsNames *names, bool json, bool hist, unsi
 			pgs_buf_puts(&b, "{\"relation\":");
 			pgs_buf_json_string(&b, name);
 			pgs_buf_printf(&b, ",\"database\":%u,\"relfilenode\":%u,\"fork\":\"%s\",\"hits\":%llu,\"reads\":%llu,"
-						   "\"extends\":%llu,\"md_reads\":%llu,\"read_ms\":%.3f,\"md_writes\":%llu,\"write_ms\":%.3f,"
+						   "\"extends\":%llu,\"md_reads\":%llu,\"md_read_bytes\":%llu,\"read_ms\":%.3f,\"md_writes\":%llu,\"write_ms\":%.3f,"
 						   "\"read_histogram\":", r->key.db, r->key.relnode, fork,
 						   (unsigned long long) r->s.hits, (unsigned long long) r->s.reads,
-						   (unsigned long long) r->s.extends, (unsigned long long) r->s.md_reads, r->s.read_ns / 1e6,
+						   (unsigned long long) r->s.extends, (unsigned long long) r->s.md_reads,
+						   (unsigned long long) r->s.md_read_bytes, r->s.read_ns / 1e6,
 						   (unsigned long long) r->s.md_writes, r->s.write_ns / 1e6);
 			to_hist(&h, r->s.read_hist, r->s.md_reads, r->s.read_ns);
 			pgs_hist_json(&b, &h);
@@ -324,7 +326,8 @@ cmd_io(int argc, char **argv)
 	const char *user = NULL,
 			   *dbname = NULL;
 	struct io_bpf *skel = NULL;
-	struct bpf_link *links[10] = {0};
+	struct bpf_link *links[11] = {0},
+			   *extend_link = NULL;
 	PgsNames   *names = NULL;
 	int			opt,
 				rc = EXIT_RUNTIME;
@@ -380,8 +383,23 @@ cmd_io(int argc, char **argv)
 		links[0] = bpf_program__attach_usdt(skel->progs.on_buffer_done, pid, t.bin, "postgresql", "buffer__read__done", NULL);
 		if (!links[0])
 		{
-			pgs_err("buffer reads unavailable: %s has no USDT probe postgresql:buffer__read__done (a build without --enable-dtrace)", t.bin);
-			goto cleanup;
+			PgsUsdt		u;
+
+			/* the per-backend half needs no probe: it keeps working */
+			if (pgs_usdt_find(t.bin, "postgresql", "buffer__read__done", &u) == 0)
+				pgs_err("buffer hits and reads per relation unavailable: libbpf cannot read the arguments of "
+						"postgresql:buffer__read__done in %s (PostgreSQL 18 passes one RIP-relative)", t.bin);
+			else
+				pgs_err("buffer hits and reads per relation unavailable: %s has no USDT probe "
+						"postgresql:buffer__read__done (a build without --enable-dtrace)", t.bin);
+		}
+		{
+			/* PostgreSQL 17 on: relation extensions have their own probe (absent before: nothing to say) */
+			PgsUsdt		u;
+
+			if (pgs_usdt_find(t.bin, "postgresql", "buffer__extend__done", &u) == 0)
+				extend_link = bpf_program__attach_usdt(skel->progs.on_buffer_extend_done, pid, t.bin, "postgresql",
+													   "buffer__extend__done", NULL);
 		}
 		links[1] = bpf_program__attach_usdt(skel->progs.on_md_start, pid, t.bin, "postgresql", "smgr__md__read__start", NULL);
 		links[2] = bpf_program__attach_usdt(skel->progs.on_md_read_done, pid, t.bin, "postgresql", "smgr__md__read__done", NULL);
@@ -396,7 +414,8 @@ cmd_io(int argc, char **argv)
 		if (!links[5] || !links[6] || !links[7] || !links[8])
 			pgs_err("syscall bytes unavailable: cannot attach to the read/write syscall tracepoints");
 		links[9] = bpf_program__attach_uprobe_opts(skel->progs.on_fsync, pid, t.bin, 0, &fs);
-		if (!links[9] || !bpf_program__attach_uprobe_opts(skel->progs.on_fsync_ret, pid, t.bin, 0, &fsret))
+		links[10] = links[9] ? bpf_program__attach_uprobe_opts(skel->progs.on_fsync_ret, pid, t.bin, 0, &fsret) : NULL;
+		if (!links[10])
 			pgs_err("fsyncs unavailable: %s does not export pg_fsync", t.bin);
 	}
 	names = pgs_names_open(&t, user, dbname);
@@ -421,8 +440,9 @@ cmd_io(int argc, char **argv)
 	rc = pgs_tracer_status();
 
 cleanup:
-	for (int i = 0; i < 10; i++)
+	for (int i = 0; i < 11; i++)
 		bpf_link__destroy(links[i]);
+	bpf_link__destroy(extend_link);
 	io_bpf__destroy(skel);
 	pgs_names_close(names);
 	return rc;

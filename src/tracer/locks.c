@@ -111,6 +111,7 @@ typedef struct LocksCtx
 	const char *dot;
 	PgsNames   *names;			/* libpq lookups on the traced server */
 	PGconn	   *conn;			/* its main connection, NULL if it failed */
+	int			postmaster;		/* the traced cluster's, by the host's pids */
 	Wait		waits[MAX_PIDS];
 	int			wait_pids[MAX_PIDS];
 	Edge	   *edges;
@@ -313,7 +314,8 @@ read_holders(LocksCtx *c, Wait *w, int pid)
 
 	if (c->conn == NULL)
 		return;
-	snprintf(p, sizeof(p), "%d", pid);
+	/* the server knows its backends by its own pids (in a container, not the host's) */
+	snprintf(p, sizeof(p), "%d", pgs_server_pid(pid));
 	if (w->ev.type == 5)
 	{
 		/*
@@ -350,7 +352,9 @@ read_holders(LocksCtx *c, Wait *w, int pid)
 		{
 			Holder	   *h = &w->holders[w->nholders++];
 
-			h->pid = atoi(PQgetvalue(r, i, 0));
+			h->pid = pgs_host_pid(c->postmaster, atoi(PQgetvalue(r, i, 0)));
+			if (h->pid == 0)
+				h->pid = atoi(PQgetvalue(r, i, 0));
 			snprintf(h->mode, sizeof(h->mode), "%s", PQgetvalue(r, i, 1));
 			h->application = pgs_xstrdup(PQgetvalue(r, i, 2));
 			h->statement = pgs_xstrdup(PQgetvalue(r, i, 3));
@@ -924,6 +928,7 @@ cmd_locks(int argc, char **argv)
 	pgs_buf_init(&c->out);
 	c->names = pgs_names_open(&t, user, dbname);
 	c->conn = pgs_names_conn(c->names);
+	c->postmaster = t.postmaster;
 
 	PGS_SKEL_OPEN(locks, skel, &t);
 	skel->rodata->mydatabaseid_addr = t.mydatabaseid;

@@ -48,7 +48,7 @@ who_of(Who **list, PgsNames *names, uint32_t pid)
 	if (w == NULL)
 		pgs_die("out of memory");
 	w->pid = pid;
-	snprintf(p, sizeof(p), "%u", pid);
+	snprintf(p, sizeof(p), "%d", pgs_server_pid((int) pid));	/* the server's own pid, in a container too */
 	if (c)
 		r = pgs_query(c, "SELECT coalesce(host(client_addr) || ':' || client_port, 'local socket'), coalesce(datname, ''), "
 					  "coalesce(usename, ''), coalesce(application_name, '') FROM pg_stat_activity WHERE pid = $1::int",

@@ -36,6 +36,22 @@ static const char usage_text[] =
 	"  backend at once, so that even a backend's first pipeline is timed statement by statement\n"
 	"  (every statement then pays for two probe hits); needs root or CAP_BPF+CAP_PERFMON\n";
 
+/* the backend's pid as its server knows it (differs in a container), cached per host pid */
+static uint32_t
+server_pid_of(uint32_t pid)
+{
+	static uint32_t host[4096],
+				server[4096];
+	unsigned	slot = pid % 4096;
+
+	if (host[slot] != pid)
+	{
+		host[slot] = pid;
+		server[slot] = (uint32_t) pgs_server_pid((int) pid);
+	}
+	return server[slot];
+}
+
 static void
 print_statement(const PgsStatement *s, void *arg)
 {
@@ -50,7 +66,8 @@ print_statement(const PgsStatement *s, void *arg)
 	q->line.data[0] = '\0';
 	if (q->json)
 	{
-		pgs_buf_printf(&q->line, "{\"time\":\"%s\",\"pid\":%u,\"database\":", iso, s->pid);
+		pgs_buf_printf(&q->line, "{\"time\":\"%s\",\"pid\":%u,\"server_pid\":%u,\"database\":", iso, s->pid,
+					   server_pid_of(s->pid));
 		pgs_buf_json_string(&q->line, s->database);
 		pgs_buf_puts(&q->line, ",\"user\":");
 		pgs_buf_json_string(&q->line, s->user);

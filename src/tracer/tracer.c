@@ -542,6 +542,54 @@ list_postmasters(char *msg, size_t len, int *count, int *first)
 	closedir(d);
 }
 
+int
+pgs_server_pid(int host_pid)
+{
+	char		path[64],
+				line[256];
+	FILE	   *f;
+	int			inner = host_pid;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", host_pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return host_pid;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "NSpid:", 6) == 0)
+		{
+			char	   *last = strrchr(line, '\t');
+
+			if (last)
+				inner = atoi(last + 1);
+			break;
+		}
+	fclose(f);
+	return inner > 0 ? inner : host_pid;
+}
+
+int
+pgs_host_pid(int postmaster, int server_pid)
+{
+	char		path[96];
+	FILE	   *f;
+	int			child,
+				found = 0;
+
+	if (postmaster <= 0 || pgs_server_pid(postmaster) == postmaster)
+		return server_pid;		/* the server shares our pid namespace */
+	if (server_pid == pgs_server_pid(postmaster))
+		return postmaster;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", postmaster, postmaster);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (!found && fscanf(f, "%d", &child) == 1)
+		if (pgs_server_pid(child) == server_pid)
+			found = child;
+	fclose(f);
+	return found;
+}
+
 /* the pid in pid's own namespace ("-" when it is the host's) */
 static void
 ns_pid_of(int pid, char *out, size_t len)

@@ -121,6 +121,15 @@ int pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUs
  */
 void pgs_proc_visible_path(int pid, const char *path, char *out, size_t len);
 
+/*
+ * Pids of a server in a container: the tracer sees the host's, the server
+ * (pg_stat_activity, pg_locks) its own.  pgs_server_pid gives the server's
+ * for a host pid (itself outside a container); pgs_host_pid the host's for
+ * the server's pid of one of postmaster's backends (0 when none has it).
+ */
+int pgs_server_pid(int host_pid);
+int pgs_host_pid(int postmaster, int server_pid);
+
 /* wall-clock "HH:MM:SS.mmm" (and ISO 8601 for JSON) of a CLOCK_MONOTONIC time */
 void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen);
 
