@@ -19,7 +19,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERT/server.key" -out "$CERT
   -subj "/CN=localhost" 2>/dev/null
 chmod 755 "$CERT"; chmod 600 "$CERT/server.key"; chown postgres "$CERT/server.key" "$CERT/server.crt"
 start_cluster "ssl = on" "ssl_cert_file = '$CERT/server.crt'" "ssl_key_file = '$CERT/server.key'"
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 pgbench -i -s 10 -q postgres >/dev/null 2>&1
 printf '\\startpipeline\n\\set aid random(1, 1000000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid + 1;\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid + 2;\n\\endpipeline\n' \
   >"$WORK/pipe.sql"

@@ -14,7 +14,7 @@ ROUNDS=${ROUNDS:-8}
 
 # autovacuum and checkpoints off the measured window: they swing TPC-B here by 30%
 start_cluster "autovacuum = off" "checkpoint_timeout = '30min'" "max_wal_size = '8GB'" "synchronous_commit = off"
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 pgbench -i -s 10 -q postgres >/dev/null 2>&1
 BENCH_ARGS="-c 4 -j 2"
 

@@ -13,7 +13,7 @@ ROUNDS=${ROUNDS:-10}
 [ "$(id -u)" = 0 ] || { echo "bench/tracer.sh needs root" >&2; exit 1; }
 
 start_cluster
-PM=$(head -1 "$PGDIR/data/postmaster.pid")
+PM=$(pm_pid)
 BIN=$(readlink "/proc/$PM/exe")
 pgbench -i -s 10 -q postgres >/dev/null 2>&1
 BENCH_ARGS="-S -c 2 -j 2"

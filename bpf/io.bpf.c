@@ -51,9 +51,9 @@ struct
 	__type(value, struct pgs_io_stats);
 } zero SEC(".maps");
 
-/* probe args: fork, block, spc, db, rel, ... */
+/* probe args: fork, then spc, db, rel from argument first (2: after a block; 1: without) */
 static __always_inline struct pgs_io_stats *
-relation_of(struct pt_regs *ctx)
+relation_at(struct pt_regs *ctx, int first)
 {
 	struct pgs_io_key k = {};
 	struct pgs_io_stats *v;
@@ -62,11 +62,11 @@ relation_of(struct pt_regs *ctx)
 
 	bpf_usdt_arg(ctx, 0, &a);
 	k.fork = a;
-	bpf_usdt_arg(ctx, 2, &a);
+	bpf_usdt_arg(ctx, first, &a);
 	k.spc = a;
-	bpf_usdt_arg(ctx, 3, &a);
+	bpf_usdt_arg(ctx, first + 1, &a);
 	k.db = a;
-	bpf_usdt_arg(ctx, 4, &a);
+	bpf_usdt_arg(ctx, first + 2, &a);
 	k.relnode = a;
 	v = bpf_map_lookup_elem(&relations, &k);
 	if (v)
@@ -77,6 +77,8 @@ relation_of(struct pt_regs *ctx)
 	bpf_map_update_elem(&relations, &k, v, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&relations, &k);
 }
+
+#define relation_of(ctx) relation_at((ctx), 2)
 
 static __always_inline __u32
 slot_of(__u64 ns)
@@ -94,7 +96,11 @@ slot_of(__u64 ns)
 	return slot;
 }
 
-/* buffer__read__done(fork, block, spc, db, rel, backend, isExtend, found) */
+/*
+ * buffer__read__done(fork, block, spc, db, rel, backend, isExtend, found)
+ * up to PostgreSQL 16; from 17 (fork, block, spc, db, rel, backend, found),
+ * extensions having their own probe (on_buffer_extend_done).
+ */
 SEC("usdt")
 int
 BPF_USDT(on_buffer_done)
@@ -108,14 +114,37 @@ BPF_USDT(on_buffer_done)
 	v = relation_of(ctx);
 	if (!v)
 		return 0;
-	bpf_usdt_arg(ctx, 6, &ext);
-	bpf_usdt_arg(ctx, 7, &found);
+	if (bpf_usdt_arg_cnt(ctx) >= 8)
+	{
+		bpf_usdt_arg(ctx, 6, &ext);
+		bpf_usdt_arg(ctx, 7, &found);
+	}
+	else
+		bpf_usdt_arg(ctx, 6, &found);
 	if (ext)
 		v->extends++;
 	else if (found)
 		v->hits++;
 	else
 		v->reads++;
+	return 0;
+}
+
+/* buffer__extend__done(fork, spc, db, rel, backend, extended_by, first_block), PostgreSQL 17 on */
+SEC("usdt")
+int
+BPF_USDT(on_buffer_extend_done)
+{
+	struct pgs_io_stats *v;
+	long		by = 0;
+
+	if (!state())
+		return 0;
+	v = relation_at(ctx, 1);
+	if (!v)
+		return 0;
+	bpf_usdt_arg(ctx, 5, &by);
+	v->extends += by;
 	return 0;
 }
 
@@ -155,7 +184,11 @@ md_done(struct pt_regs *ctx, bool write)
 	}
 	else
 	{
+		long		bytes = 0;
+
+		bpf_usdt_arg(ctx, 6, &bytes);	/* smgr__md__read__done(..., bytes done, bytes requested) */
 		v->md_reads++;
+		v->md_read_bytes += bytes > 0 ? bytes : 0;
 		v->read_ns += d;
 		if (slot < PGS_IO_SLOTS)
 			v->read_hist[slot]++;

@@ -23,7 +23,8 @@ struct pgs_io_stats
 	__u64		hits;			/* found in shared buffers */
 	__u64		reads;			/* not found: read from the kernel */
 	__u64		extends;
-	__u64		md_reads;		/* smgr reads */
+	__u64		md_reads;		/* smgr reads (from PostgreSQL 17, one may read several blocks) */
+	__u64		md_read_bytes;	/* what they read */
 	__u64		read_ns;
 	__u64		md_writes;
 	__u64		write_ns;
