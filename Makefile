@@ -17,7 +17,7 @@ ASSETS    := pgs_report_html=report/report.html pgs_report_css=report/report.css
              pgs_report_js=report/report.js pgs_demo_schema=demo/schema.sql \
              pgs_demo_workload=demo/workload.sql
 
-.PHONY: all deps bin extension install check demo bench clean
+.PHONY: all deps bin extension install check roots demo bench clean
 
 all: deps
 	@$(MAKE) -s bin extension
@@ -75,8 +75,18 @@ install: all
 	@$(MAKE) -s -C extension install >/dev/null
 	@install -D -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/pgscope
 
-check: install
+# the version matrix: stock PostgreSQL 17 and 18 in roots built (once, cached in
+# /var/cache/pgscope/roots) from Debian's archive, the extension built in each
+# (roots first, in a make of its own: the offsets table is generated from their headers too)
+check:
+	@$(MAKE) -s roots
+	@$(MAKE) -s install
 	@tests/run.sh
+
+roots:
+	@scripts/roots.sh 17 18
+	@scripts/root-ext.sh 17
+	@scripts/root-ext.sh 18
 
 demo: install
 	@$(BIN) demo --out demo-reports

@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
-# Runs every tests/t_*.sh (each starts and stops its own throwaway clusters)
-# and closes with the plain "N passed, N failed" line.
+# Runs every tests/t_*.sh on PostgreSQL 15 (this system's) and the suites
+# that concern the server on the stock 17 and 18 of scripts/roots.sh, each
+# server in its own pid and mount namespaces (PGSCOPE_ROOT), and closes with
+# the plain "N passed, N failed" line and the time each part took.
+#   PG_MAJORS="15 17 18" (default), TESTS="regress overflow" (only those)
 set -uo pipefail
 cd "$(dirname "$0")"
 logs=../build/test-logs
 mkdir -p "$logs"
 passed=0 failed=0 failures=()
-for t in t_*.sh; do
-  name=${t#t_}; name=${name%.sh}
-  # TESTS="regress overflow" runs only those
-  if [ -n "${TESTS:-}" ] && [[ " $TESTS " != *" $name "* ]]; then continue; fi
-  start=$(date +%s)
-  if bash "$t" >"$logs/$t.log" 2>&1; then
-    passed=$((passed + 1)); echo "PASS $t ($(( $(date +%s) - start ))s)"
-  else
-    failed=$((failed + 1)); failures+=("$t"); echo "FAIL $t ($(( $(date +%s) - start ))s)"
-    sed 's/^/    /' "$logs/$t.log" | tail -60
+# on the other majors: the extension, the command line against their servers, every tracer
+matrix="regress overflow concurrency chaining cli demo tracer locks wal io net clients"
+times=()
+for major in ${PG_MAJORS:-15 17 18}; do
+  root=""
+  if [ "$major" != 15 ]; then
+    if ! root=$(../scripts/roots.sh --path "$major"); then
+      failed=$((failed + 1)); failures+=("PostgreSQL $major")
+      echo "FAIL PostgreSQL $major: no root (scripts/roots.sh $major builds it)"
+      continue
+    fi
   fi
+  part_start=$(date +%s)
+  for t in t_*.sh; do
+    name=${t#t_}; name=${name%.sh}
+    if [ -n "${TESTS:-}" ] && [[ " $TESTS " != *" $name "* ]]; then continue; fi
+    if [ -n "$root" ] && [[ " $matrix " != *" $name "* ]]; then continue; fi
+    label=$t; log=$logs/$t.log
+    if [ -n "$root" ]; then label="$t [$major]"; log=$logs/${t%.sh}-$major.log; fi
+    start=$(date +%s)
+    if PGSCOPE_ROOT=$root bash "$t" >"$log" 2>&1; then
+      passed=$((passed + 1)); echo "PASS $label ($(( $(date +%s) - start ))s)"
+    else
+      failed=$((failed + 1)); failures+=("$label"); echo "FAIL $label ($(( $(date +%s) - start ))s)"
+      sed 's/^/    /' "$log" | tail -60
+    fi
+  done
+  times+=("PostgreSQL $major: $(( $(date +%s) - part_start ))s")
 done
+[ ${#times[@]} -eq 0 ] || echo "time: $(IFS=,; echo "${times[*]}" | sed 's/,/, /g')"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -30,7 +30,8 @@ field() { grep "\"application\":\"$1\"" "$WORK/net.json" | sed "s/.*\"$2\":\\([0
 in=$(field copier bytes_in)
 [ -n "$in" ] && [ "$in" -ge "$payload" ] || { cat "$WORK/net.json"; fail "COPY: $in bytes received, payload $payload"; }
 echo "ok: the COPY's backend received $in bytes for a $payload-byte payload"
-awk -v s="$(field sleeper serving_ms)" 'BEGIN { exit !(s >= 600) }' || fail "two pg_sleep(0.3) are serving time"
+s=$(field sleeper serving_ms)
+awk -v s="$s" 'BEGIN { exit !(s >= 600) }' || { grep sleeper "$WORK/net.json"; fail "two pg_sleep(0.3) are serving time (serving_ms $s)"; }
 echo "ok: the sleeping backend served for $(field sleeper serving_ms) ms"
 awk -v w="$(field dawdler client_wait_ms)" 'BEGIN { exit !(w >= 500) }' || fail "the dawdling client is client wait"
 echo "ok: the backend of a dawdling client waited $(field dawdler client_wait_ms) ms for it"

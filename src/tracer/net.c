@@ -29,9 +29,28 @@ typedef struct Who
 	char	   *database;
 	char	   *user;
 	char	   *application;
+	bool		known;		/* found in pg_stat_activity */
+	int			asked;		/* times it was not (yet) there */
 	struct Who *next;
 } Who;
 
+static void
+set_who(Who *w, const char *client, const char *database, const char *user, const char *application)
+{
+	free(w->client);
+	free(w->database);
+	free(w->user);
+	free(w->application);
+	w->client = pgs_xstrdup(client);
+	w->database = pgs_xstrdup(database);
+	w->user = pgs_xstrdup(user);
+	w->application = pgs_xstrdup(application);
+}
+
+/*
+ * Who a backend is. A backend is in the map from its startup packet on but in
+ * pg_stat_activity only once authenticated: a miss is asked again later.
+ */
 static Who *
 who_of(Who **list, PgsNames *names, uint32_t pid)
 {
@@ -43,33 +62,30 @@ who_of(Who **list, PgsNames *names, uint32_t pid)
 
 	for (w = *list; w; w = w->next)
 		if (w->pid == pid)
-			return w;
-	w = calloc(1, sizeof(*w));
+			break;
 	if (w == NULL)
-		pgs_die("out of memory");
-	w->pid = pid;
+	{
+		w = calloc(1, sizeof(*w));
+		if (w == NULL)
+			pgs_die("out of memory");
+		w->pid = pid;
+		set_who(w, "?", "?", "?", "");
+		w->next = *list;
+		*list = w;
+	}
+	if (w->known || c == NULL || w->asked >= 10)
+		return w;
+	w->asked++;
 	snprintf(p, sizeof(p), "%d", pgs_server_pid((int) pid));	/* the server's own pid, in a container too */
-	if (c)
-		r = pgs_query(c, "SELECT coalesce(host(client_addr) || ':' || client_port, 'local socket'), coalesce(datname, ''), "
-					  "coalesce(usename, ''), coalesce(application_name, '') FROM pg_stat_activity WHERE pid = $1::int",
-					  1, params, NULL, 0);
+	r = pgs_query(c, "SELECT coalesce(host(client_addr) || ':' || client_port, 'local socket'), coalesce(datname, ''), "
+				  "coalesce(usename, ''), coalesce(application_name, '') FROM pg_stat_activity WHERE pid = $1::int",
+				  1, params, NULL, 0);
 	if (r && PQntuples(r) == 1)
 	{
-		w->client = pgs_xstrdup(PQgetvalue(r, 0, 0));
-		w->database = pgs_xstrdup(PQgetvalue(r, 0, 1));
-		w->user = pgs_xstrdup(PQgetvalue(r, 0, 2));
-		w->application = pgs_xstrdup(PQgetvalue(r, 0, 3));
-	}
-	else
-	{
-		w->client = pgs_xstrdup("?");
-		w->database = pgs_xstrdup("?");
-		w->user = pgs_xstrdup("?");
-		w->application = pgs_xstrdup("");
+		set_who(w, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+		w->known = true;
 	}
 	PQclear(r);
-	w->next = *list;
-	*list = w;
 	return w;
 }
 
