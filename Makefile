@@ -91,12 +91,15 @@ roots:
 demo: install
 	@$(BIN) demo --out demo-reports
 
-bench: install
+bench:
+	@$(MAKE) -s roots
+	@$(MAKE) -s install
 	@scripts/deps.sh --bench
 	@bench/plprof.sh
 	@bench/tracer.sh
 	@bench/locks.sh
 	@bench/clients.sh
+	@bench/majors.sh
 
 clean:
 	@$(MAKE) -s -C extension clean

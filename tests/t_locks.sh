@@ -145,11 +145,14 @@ echo "ok: --all shows acquisitions and releases"
 # LWLocks under load: the tranches pg_stat_activity shows waiting are traced
 pgbench -i -s 1 -q postgres >/dev/null 2>&1
 start_tracer "$WORK/lw.txt" lwlocks --pid "$PM"
-pgbench -n -c 32 -j 2 -T 4 postgres >/dev/null 2>&1 &
+# (at least 4 s, longer until a sample has caught a wait: on a quiet machine they are brief)
+pgbench -n -c 32 -j 2 -T 30 postgres >/dev/null 2>&1 &
 bench=$!
 : >"$WORK/sampled"
+started=$SECONDS
 while kill -0 "$bench" 2>/dev/null; do
   psql -X -qAt -c "SELECT wait_event FROM pg_stat_activity WHERE wait_event_type = 'LWLock'" >>"$WORK/sampled" 2>/dev/null || true
+  if [ $((SECONDS - started)) -ge 4 ] && grep -q . "$WORK/sampled"; then kill -INT "$bench" 2>/dev/null || true; fi
   sleep 0.05
 done
 wait "$bench" || true
