@@ -25,7 +25,7 @@ all: deps
 deps:
 	@scripts/deps.sh
 
-bin: $(BIN) build/report_check build/pipeline
+bin: $(BIN) build/report_check build/pipeline build/unit
 
 build/report_check: tests/browser/report_check.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -o $@ $<
@@ -33,6 +33,10 @@ build/report_check: tests/browser/report_check.c | build/.dir
 # a libpq client in pipeline mode, for the tracer's tests
 build/pipeline: tests/clients/pipeline.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -I$(PQ_INC) -o $@ $< -lpq
+
+# unit tests of the binary's pure functions: its objects but main.o, and a runner of our own
+build/unit: tests/unit/unit.c $(filter-out build/main.o,$(OBJS))
+	$(CC) $(CFLAGS) $(WARN) $(INCS) -o $@ $^ -lpq -lbpf -lelf -lz
 
 extension:
 	@$(MAKE) -s -C extension

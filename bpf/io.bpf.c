@@ -14,6 +14,7 @@
 
 #include "io.h"
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -68,33 +69,14 @@ relation_at(struct pt_regs *ctx, int first)
 	k.db = a;
 	bpf_usdt_arg(ctx, first + 2, &a);
 	k.relnode = a;
-	v = bpf_map_lookup_elem(&relations, &k);
-	if (v)
-		return v;
 	v = bpf_map_lookup_elem(&zero, &z);
 	if (!v)
 		return NULL;
-	bpf_map_update_elem(&relations, &k, v, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&relations, &k);
+	return pgs_lookup_or_init(&relations, &k, v);
 }
 
 #define relation_of(ctx) relation_at((ctx), 2)
 
-static __always_inline __u32
-slot_of(__u64 ns)
-{
-	__u64		us = ns / 1000;
-	__u32		slot = 0;
-
-	for (int i = 0; i < PGS_IO_SLOTS - 1; i++)
-	{
-		if (us <= 1)
-			break;
-		us >>= 1;
-		slot++;
-	}
-	return slot;
-}
 
 /*
  * buffer__read__done(fork, block, spc, db, rel, backend, isExtend, found)
@@ -174,7 +156,7 @@ md_done(struct pt_regs *ctx, bool write)
 	v = relation_of(ctx);
 	if (!v)
 		return;
-	slot = slot_of(d);
+	slot = pgs_log2_us_slot(d, PGS_IO_SLOTS);
 	if (write)
 	{
 		v->md_writes++;
@@ -215,16 +197,9 @@ static __always_inline struct pgs_io_backend *
 backend_of(void)
 {
 	__u32		pid = bpf_get_current_pid_tgid() >> 32;
-	struct pgs_io_backend *b = bpf_map_lookup_elem(&backends, &pid);
+	struct pgs_io_backend z = {};
 
-	if (!b)
-	{
-		struct pgs_io_backend z = {};
-
-		bpf_map_update_elem(&backends, &pid, &z, BPF_NOEXIST);
-		b = bpf_map_lookup_elem(&backends, &pid);
-	}
-	return b;
+	return pgs_lookup_or_init(&backends, &pid, &z);
 }
 
 static __always_inline void

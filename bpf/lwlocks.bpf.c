@@ -14,6 +14,7 @@
 
 #include "lwlocks.h"
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -86,9 +87,7 @@ BPF_USDT(on_wait_done)
 {
 	struct task_state *s = state();
 	struct pgs_lw_stats *v;
-	__u64		d,
-				us;
-	__u32		slot = 0;
+	__u64		d;
 
 	if (!s || !s->wait_start)
 		return 0;
@@ -101,16 +100,7 @@ BPF_USDT(on_wait_done)
 	v->total_ns += d;
 	if (d > v->max_ns)
 		v->max_ns = d;
-	us = d / 1000;
-	for (int i = 0; i < PGS_LW_SLOTS - 1; i++)
-	{
-		if (us <= 1)
-			break;
-		us >>= 1;
-		slot++;
-	}
-	if (slot < PGS_LW_SLOTS)
-		v->hist[slot]++;
+	v->hist[pgs_log2_us_slot(d, PGS_LW_SLOTS)]++;
 	return 0;
 }
 

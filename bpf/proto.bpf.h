@@ -7,10 +7,12 @@
 #ifndef PGSCOPE_PROTO_BPF_H
 #define PGSCOPE_PROTO_BPF_H
 
+#include "pgwire.h"
+
 static __always_inline bool
 starts_statement(__u8 type)
 {
-	return type == 'Q' || type == 'P' || type == 'B';
+	return type == PGS_FE_QUERY || type == PGS_FE_PARSE || type == PGS_FE_BIND;
 }
 
 /* n bytes at buf end with ReadyForQuery */
@@ -21,7 +23,7 @@ ends_with_ready(__u64 buf, __u64 n)
 
 	if (n < 6 || bpf_probe_read_user(tail, sizeof(tail), (void *) (buf + n - 6)))
 		return false;
-	return tail[0] == 'Z' && tail[1] == 0 && tail[2] == 0 && tail[3] == 0 && tail[4] == 5;
+	return tail[0] == PGS_BE_READY && tail[1] == 0 && tail[2] == 0 && tail[3] == 0 && tail[4] == 5;
 }
 
 /*
@@ -53,11 +55,11 @@ sent_error_or_ready(__u64 buf, __u32 n, bool *ready)
 			return false;
 		barrier_var(t);
 		t &= PGS_SMALL_SEND - 1;	/* t < n <= PGS_SMALL_SEND: changes nothing */
-		*ready = all[t] == 'Z' && all[t + 1] == 0 && all[t + 2] == 0 && all[t + 3] == 0 && all[t + 4] == 5;
-		return all[0] == 'E' && all[5] == 'S';
+		*ready = all[t] == PGS_BE_READY && all[t + 1] == 0 && all[t + 2] == 0 && all[t + 3] == 0 && all[t + 4] == 5;
+		return all[0] == PGS_BE_ERROR && all[5] == PGS_ERR_FIELD_SEVERITY;
 	}
 	*ready = ends_with_ready(buf, n);
-	return !bpf_probe_read_user(head, sizeof(head), (void *) buf) && head[0] == 'E' && head[5] == 'S';
+	return !bpf_probe_read_user(head, sizeof(head), (void *) buf) && head[0] == PGS_BE_ERROR && head[5] == PGS_ERR_FIELD_SEVERITY;
 }
 
 /*

@@ -320,10 +320,10 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
 	 * gets the text the backend reports in pg_stat_activity.
 	 */
 	b->ev.text_len = 0;
-	if ((b->ev.flags & PGS_F_EXECUTOR) || (b->ev.req[0] != 'Q' && b->ev.req[0] != 'P'))
+	if ((b->ev.flags & PGS_F_EXECUTOR) || (b->ev.req[0] != PGS_FE_QUERY && b->ev.req[0] != PGS_FE_PARSE))
 		read_activity(b);
 	/* the executor's statements take their text from the backend, but a simple Query's is split */
-	len = (b->ev.flags & PGS_F_EXECUTOR) && b->ev.req[0] != 'Q' ? 0 : b->ev.req_len;
+	len = (b->ev.flags & PGS_F_EXECUTOR) && b->ev.req[0] != PGS_FE_QUERY ? 0 : b->ev.req_len;
 	if (len > PGS_MAX_REQ)
 		len = PGS_MAX_REQ;
 	barrier_var(len);
@@ -406,8 +406,8 @@ known_type(__u8 t)
 	/* frontend messages (protocol 3.0) */
 	switch (t)
 	{
-		case 'Q': case 'P': case 'B': case 'E': case 'D': case 'C': case 'S': case 'H':
-		case 'F': case 'X': case 'd': case 'c': case 'f': case 'p':
+		case PGS_FE_QUERY: case PGS_FE_PARSE: case PGS_FE_BIND: case PGS_FE_EXECUTE: case PGS_FE_DESCRIBE: case PGS_FE_CLOSE: case PGS_FE_SYNC: case PGS_FE_FLUSH:
+		case PGS_FE_FUNCTION_CALL: case PGS_FE_TERMINATE: case PGS_FE_COPY_DATA: case PGS_FE_COPY_DONE: case PGS_FE_COPY_FAIL: case PGS_FE_PASSWORD:
 			return true;
 	}
 	return false;
@@ -465,9 +465,9 @@ send_parse(struct walk *w, __u32 off)
 static __always_inline void
 take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 {
-	if (type == 'E')
+	if (type == PGS_FE_EXECUTE)
 		w->units++;
-	else if (type == 'Q')
+	else if (type == PGS_FE_QUERY)
 	{
 		w->units++;
 		if (!w->q_len)
@@ -476,10 +476,10 @@ take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 			w->q_len = len + 1;
 		}
 	}
-	else if (type == 'P' || type == 'B')
+	else if (type == PGS_FE_PARSE || type == PGS_FE_BIND)
 	{
 		w->binds++;
-		if (type == 'P' && off + 6 <= w->n)
+		if (type == PGS_FE_PARSE && off + 6 <= w->n)
 			send_parse(w, off);
 	}
 }
@@ -661,7 +661,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 			w.bad = 1;
 		else
 		{
-			if (b->hdr[0] == 'E' || b->hdr[0] == 'Q')
+			if (b->hdr[0] == PGS_FE_EXECUTE || b->hdr[0] == PGS_FE_QUERY)
 			{
 				w.units++;		/* its text went with the earlier read */
 				b->lead = 1;
@@ -723,7 +723,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	 * last) may bind what the next read executes: its texts go to user
 	 * space whatever becomes of its own statement.
 	 */
-	if ((w.binds && (w.skip || w.part || (w.last != 'S' && w.last != 'H' && w.last != 'Q'))) ||
+	if ((w.binds && (w.skip || w.part || (w.last != PGS_FE_SYNC && w.last != PGS_FE_FLUSH && w.last != PGS_FE_QUERY))) ||
 		(b->stream && w.units < 2))
 		send_read(b, tgid, buf, n, first_off);
 	/* what the previous read brought is over: the backend asked for more when it was done */
@@ -785,12 +785,12 @@ send_one(__u32 i, struct send_walk *w)
 	len = ((__u32) h[1] << 24) | ((__u32) h[2] << 16) | ((__u32) h[3] << 8) | h[4];
 	if (len < 4)
 		return 1;
-	if (h[0] == 'E' && h[5] == 'S')
+	if (h[0] == PGS_BE_ERROR && h[5] == PGS_ERR_FIELD_SEVERITY)
 	{
 		w->error = 1;
 		return 1;
 	}
-	if (h[0] == 'C' || h[0] == 's' || h[0] == 'I')
+	if (h[0] == PGS_BE_COMMAND_COMPLETE || h[0] == PGS_BE_PORTAL_SUSPENDED || h[0] == PGS_BE_EMPTY_QUERY)
 		w->done++;
 	w->off += 1 + len;
 	return 0;
@@ -812,9 +812,9 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		__u8		a = 0;
 
 		bpf_probe_read_user(&a, 1, (void *) buf);
-		if (a == 'S' && b->ssl_requested)
+		if (a == PGS_BE_SSL_YES && b->ssl_requested)
 			b->tls = 1;
-		if (a == 'G' && b->gss_requested)
+		if (a == PGS_BE_GSS_YES && b->gss_requested)
 		{
 			b->gss = 1;
 			count(PGS_C_GSSAPI);

@@ -14,6 +14,7 @@
 
 #include "wal.h"
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -69,17 +70,11 @@ struct
 static __always_inline void
 add(struct pgs_wal_key *k, __u32 bytes)
 {
-	struct pgs_wal_stats *v = bpf_map_lookup_elem(&records, k);
+	struct pgs_wal_stats z = {};
+	struct pgs_wal_stats *v = pgs_lookup_or_init(&records, k, &z);
 
 	if (!v)
-	{
-		struct pgs_wal_stats z = {};
-
-		bpf_map_update_elem(&records, k, &z, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&records, k);
-		if (!v)
-			return;
-	}
+		return;
 	v->records++;
 	v->bytes += bytes;
 }
@@ -151,9 +146,7 @@ BPF_KRETPROBE(on_flush_ret)
 	struct task_state *s = state();
 	__u32		z = 0;
 	struct pgs_flush_stats *f;
-	__u64		d,
-				us;
-	__u32		slot = 0;
+	__u64		d;
 
 	if (!s || !s->flush_start)
 		return 0;
@@ -166,16 +159,7 @@ BPF_KRETPROBE(on_flush_ret)
 	f->total_ns += d;
 	if (d > f->max_ns)
 		f->max_ns = d;
-	us = d / 1000;
-	for (int i = 0; i < PGS_WAL_SLOTS - 1; i++)
-	{
-		if (us <= 1)
-			break;
-		us >>= 1;
-		slot++;
-	}
-	if (slot < PGS_WAL_SLOTS)
-		f->hist[slot]++;
+	f->hist[pgs_log2_us_slot(d, PGS_WAL_SLOTS)]++;
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every tests/t_*.sh on PostgreSQL 15 (this system's) and the suites
+# Runs the unit tests (build/unit), then every tests/t_*.sh on PostgreSQL 15 (this system's) and the suites
 # that concern the server on the stock 17 and 18 of scripts/roots.sh, each
 # server in its own pid and mount namespaces (PGSCOPE_ROOT), and closes with
 # the plain "N passed, N failed" line and the time each part took.
@@ -12,6 +12,18 @@ passed=0 failed=0 failures=()
 # on the other majors: the extension, the command line against their servers, every tracer
 matrix="regress overflow concurrency chaining cli demo tracer locks wal io net clients"
 times=()
+# the pure functions first (tests/unit/unit.c): each check a line, counted with the suites
+if [ -z "${TESTS:-}" ] || [[ " $TESTS " == *" unit "* ]]; then
+  ../build/unit >"$logs/unit.log" 2>&1
+  ok=$(grep -c '^ok ' "$logs/unit.log"); bad=$(grep -c '^FAIL ' "$logs/unit.log")
+  passed=$((passed + ok)); failed=$((failed + bad))
+  if [ "$bad" -gt 0 ] || ! tail -1 "$logs/unit.log" | grep -q ' 0 failed$'; then
+    [ "$bad" -gt 0 ] || { failed=$((failed + 1)); bad=1; }
+    failures+=("unit"); echo "FAIL unit: $bad of $((ok + bad)) checks"; grep -v '^ok ' "$logs/unit.log" | sed 's/^/    /'
+  else
+    echo "PASS unit: $ok checks"
+  fi
+fi
 for major in ${PG_MAJORS:-15 17 18}; do
   root=""
   if [ "$major" != 15 ]; then

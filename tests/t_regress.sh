@@ -14,10 +14,10 @@ run_suite() {
     diffs=$PGSCOPE_ROOT/tmp/pgscope-ext/regression.diffs
     chroot "$PGSCOPE_ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
       PGHOST=127.0.0.1 PGPORT="$PGPORT" PGUSER=postgres \
-      make -s -C /tmp/pgscope-ext PG_CONFIG="/usr/lib/postgresql/$m/bin/pg_config" installcheck REGRESS="$*" \
+      make -s -C /tmp/pgscope-ext PG_CONFIG="/usr/lib/postgresql/$m/bin/pg_config" installcheck SERVER=running REGRESS="$*" \
       >"$PGDIR/regress.out" 2>&1 || ok=0
   else
-    make -s -C "$ROOT/extension" installcheck REGRESS="$*" >"$PGDIR/regress.out" 2>&1 || ok=0
+    make -s -C "$ROOT/extension" installcheck SERVER=running REGRESS="$*" >"$PGDIR/regress.out" 2>&1 || ok=0
   fi
   if [ $ok = 0 ]; then
     cat "$PGDIR/regress.out"

@@ -129,7 +129,6 @@ static int32 cur_fn = -1;		/* innermost profiled function frame */
 static PgsSubxactMark *subxact_marks = NULL;
 static int32 nsubxact_marks = 0;
 static int32 subxact_marks_cap = 0;
-static bool subxact_marks_lost = false;
 
 static MemoryContext pgs_cxt = NULL;
 static HTAB *func_table = NULL;
@@ -1049,7 +1048,6 @@ pgs_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			nsubxact_marks = 0;
-			subxact_marks_lost = false;
 			if (pgs_collect_shared)
 				pgs_merge_local(false);
 			break;
@@ -1076,10 +1074,7 @@ pgs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 											   sizeof(PgsSubxactMark) * newcap,
 											   MCXT_ALLOC_NO_OOM);
 				if (p == NULL)
-				{
-					subxact_marks_lost = true;
-					return;
-				}
+					return;		/* out of memory: no mark, its abort is left to an enclosing one */
 				if (subxact_marks)
 				{
 					memcpy(p, subxact_marks, sizeof(PgsSubxactMark) * nsubxact_marks);
@@ -1258,7 +1253,6 @@ pgs_merge_local(bool force)
 typedef struct SnapBuild
 {
 	PgsSnapshot *snap;
-	int			cap;
 } SnapBuild;
 
 static void

@@ -156,6 +156,10 @@ pgs_q_percentile(PgsQuantiles *q, double p)
 		rank = 1;
 	if (rank > q->n)
 		rank = q->n;
+	if (q->buckets != NULL && rank == q->n)
+		return q->max_ns;		/* the extremes are known exactly */
+	if (q->buckets != NULL && rank == 1)
+		return q->min_ns;
 	if (q->buckets == NULL)
 	{
 		qsort(q->exact, q->n, sizeof(uint64_t), cmp_u64);

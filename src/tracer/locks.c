@@ -35,13 +35,18 @@ static const char *const lock_modes[] = {
 	"NoLock", "AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock",
 	"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"
 };
-static const char *const tag_types[] = {
-	"relation", "extend", "frozenid", "page", "tuple", "transactionid", "virtualxid",
-	"spectoken", "object", "userlock", "advisory"
+/* pg_locks' names */
+static const char *const tag_types[PGS_LOCKTAG_COUNT] = {
+	[PGS_LOCKTAG_RELATION] = "relation", [PGS_LOCKTAG_RELATION_EXTEND] = "extend",
+	[PGS_LOCKTAG_DATABASE_FROZEN_IDS] = "frozenid", [PGS_LOCKTAG_PAGE] = "page", [PGS_LOCKTAG_TUPLE] = "tuple",
+	[PGS_LOCKTAG_TRANSACTION] = "transactionid", [PGS_LOCKTAG_VIRTUALTRANSACTION] = "virtualxid",
+	[PGS_LOCKTAG_SPECULATIVE_TOKEN] = "spectoken", [PGS_LOCKTAG_OBJECT] = "object",
+	[PGS_LOCKTAG_USERLOCK] = "userlock", [PGS_LOCKTAG_ADVISORY] = "advisory",
+	[PGS_LOCKTAG_APPLY_TRANSACTION] = "applytransaction"
 };
 static const char *const tuple_modes[] = {"FOR KEY SHARE", "FOR SHARE", "FOR NO KEY UPDATE", "FOR UPDATE"};
-static const char *const wait_policies[] = {"block", "skip locked", "nowait"};
-static const char *const tm_results[] = {
+static const char *const wait_policies[PGS_WAIT_POLICY_COUNT] = {"block", "skip locked", "nowait"};
+static const char *const tm_results[PGS_TM_RESULT_COUNT] = {
 	"ok", "invisible", "self-modified", "updated", "deleted", "being modified", "would block"
 };
 
@@ -141,40 +146,40 @@ decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 
 	switch (e->type)
 	{
-		case 0:					/* LOCKTAG_RELATION: db, rel */
+		case PGS_LOCKTAG_RELATION:
 			snprintf(buf, sizeof(buf), "relation %s", relation_name(c, e->field1, e->field2));
 			snprintf(kbuf, sizeof(kbuf), "%s", buf);
 			break;
-		case 1:					/* LOCKTAG_RELATION_EXTEND */
+		case PGS_LOCKTAG_RELATION_EXTEND:
 			snprintf(buf, sizeof(buf), "extension of relation %s", relation_name(c, e->field1, e->field2));
 			snprintf(kbuf, sizeof(kbuf), "%s", buf);
 			break;
-		case 2:
+		case PGS_LOCKTAG_DATABASE_FROZEN_IDS:
 			snprintf(buf, sizeof(buf), "frozen IDs of database %u", e->field1);
 			snprintf(kbuf, sizeof(kbuf), "%s", buf);
 			break;
-		case 3:					/* LOCKTAG_PAGE: db, rel, blk */
+		case PGS_LOCKTAG_PAGE:
 			snprintf(buf, sizeof(buf), "page %u of relation %s", e->field3, relation_name(c, e->field1, e->field2));
 			snprintf(kbuf, sizeof(kbuf), "page of relation %s", relation_name(c, e->field1, e->field2));
 			break;
-		case 4:					/* LOCKTAG_TUPLE: db, rel, blk, off */
+		case PGS_LOCKTAG_TUPLE:
 			snprintf(buf, sizeof(buf), "tuple (%u,%u) of relation %s", e->field3, e->field4,
 					 relation_name(c, e->field1, e->field2));
 			snprintf(kbuf, sizeof(kbuf), "tuple of relation %s", relation_name(c, e->field1, e->field2));
 			break;
-		case 5:
+		case PGS_LOCKTAG_TRANSACTION:
 			snprintf(buf, sizeof(buf), "transaction %u", e->field1);
 			snprintf(kbuf, sizeof(kbuf), "transactionid");
 			break;
-		case 6:
+		case PGS_LOCKTAG_VIRTUALTRANSACTION:
 			snprintf(buf, sizeof(buf), "virtual transaction %u/%u", e->field1, e->field2);
 			snprintf(kbuf, sizeof(kbuf), "virtualxid");
 			break;
-		case 7:
+		case PGS_LOCKTAG_SPECULATIVE_TOKEN:
 			snprintf(buf, sizeof(buf), "speculative token %u of transaction %u", e->field2, e->field1);
 			snprintf(kbuf, sizeof(kbuf), "spectoken");
 			break;
-		case 8:					/* LOCKTAG_OBJECT: db, classid, objid, objsubid */
+		case PGS_LOCKTAG_OBJECT:
 			{
 				char		a[16],
 							b[16],
@@ -196,8 +201,8 @@ decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 				snprintf(kbuf, sizeof(kbuf), "%s", buf);
 				break;
 			}
-		case 10:				/* LOCKTAG_ADVISORY: db, key hi, key lo, 1 = int8 key, 2 = two int4 */
-			if (e->field4 == 2)
+		case PGS_LOCKTAG_ADVISORY:
+			if (e->field4 == PGS_ADVISORY_TWO_INT4)
 				snprintf(buf, sizeof(buf), "advisory lock (%d, %d)", (int) e->field2, (int) e->field3);
 			else
 				snprintf(buf, sizeof(buf), "advisory lock %lld",
@@ -214,22 +219,38 @@ decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 
 /* ---------- bookkeeping ---------- */
 
+/*
+ * The wait slot of pid: open addressing by pid, a closed wait's slot marked
+ * free (-1) for the next pid that needs one.  NULL when pid has none and
+ * create is false.
+ */
 static Wait *
-wait_of(LocksCtx *c, int pid)
+wait_of(LocksCtx *c, int pid, bool create)
 {
-	int			slot = pid % MAX_PIDS;
+	int			slot = pid % MAX_PIDS,
+				reuse = -1;
 
 	for (int i = 0; i < MAX_PIDS; i++)
 	{
 		int			s = (slot + i) % MAX_PIDS;
 
-		if (c->wait_pids[s] == pid || c->wait_pids[s] == 0)
-		{
-			c->wait_pids[s] = pid;
+		if (c->wait_pids[s] == pid)
 			return &c->waits[s];
+		if (c->wait_pids[s] == -1 && reuse < 0)
+			reuse = s;
+		if (c->wait_pids[s] == 0)
+		{
+			if (reuse < 0)
+				reuse = s;
+			break;
 		}
 	}
-	return &c->waits[slot];		/* full: reuse */
+	if (!create)
+		return NULL;
+	if (reuse < 0)
+		reuse = slot;			/* MAX_PIDS waits open at once: the oldest in the way is overwritten */
+	c->wait_pids[reuse] = pid;
+	return &c->waits[reuse];
 }
 
 static void
@@ -316,7 +337,7 @@ read_holders(LocksCtx *c, Wait *w, int pid)
 		return;
 	/* the server knows its backends by its own pids (in a container, not the host's) */
 	snprintf(p, sizeof(p), "%d", pgs_server_pid(pid));
-	if (w->ev.type == 5)
+	if (w->ev.type == PGS_LOCKTAG_TRANSACTION)
 	{
 		/*
 		 * A transaction's lock is held by the backend running it: found in
@@ -475,6 +496,7 @@ close_wait(LocksCtx *c, Wait *w, uint64_t end_ns, const char *how)
 	if (!c->stats)
 		print_wait(c, w, end_ns, dur, how);
 	free_wait(w);
+	c->wait_pids[w - c->waits] = -1;	/* free for another pid */
 	c->nopen--;
 }
 
@@ -495,7 +517,7 @@ read_due_holders(LocksCtx *c)
 	{
 		Wait	   *w;
 
-		if (c->wait_pids[i] == 0)
+		if (c->wait_pids[i] <= 0)
 			continue;
 		w = &c->waits[i];
 		if (w->open && !w->holders_read && now - w->ev.ts_ns >= c->holders_after_ns)
@@ -516,12 +538,12 @@ find_cycle(LocksCtx *c, int start, int *path, int maxlen)
 
 	while (depth < maxlen)
 	{
-		Wait	   *w = wait_of(c, cur);
+		Wait	   *w = wait_of(c, cur, false);
 		int			next = 0;
 
 		path[depth++] = cur;
 		seen[cur % MAX_PIDS] = true;
-		if (!w->open)
+		if (w == NULL || !w->open)
 			return 0;
 		for (int i = 0; i < w->nholders; i++)
 		{
@@ -552,7 +574,7 @@ report_deadlock(LocksCtx *c, const struct pgs_lock_event *e)
 		pgs_buf_printf(&c->out, "{\"event\":\"deadlock\",\"time\":\"%s\",\"detected_by\":%u,\"cycle\":[", iso, e->pid);
 		for (int i = 0; i < n; i++)
 		{
-			Wait	   *w = wait_of(c, path[i]);
+			Wait	   *w = wait_of(c, path[i], false);	/* open: in the cycle */
 
 			pgs_buf_printf(&c->out, "%s{\"pid\":%d,\"mode\":\"%s\",\"lock\":", i ? "," : "", path[i], mode_name(w->ev.mode));
 			pgs_buf_json_string(&c->out, w->lock ? w->lock : "");
@@ -569,7 +591,7 @@ report_deadlock(LocksCtx *c, const struct pgs_lock_event *e)
 			pgs_buf_puts(&c->out, " (the cycle's waits were not all seen)");
 		for (int i = 0; i < n; i++)
 		{
-			Wait	   *w = wait_of(c, path[i]);
+			Wait	   *w = wait_of(c, path[i], false);	/* open: in the cycle */
 
 			pgs_buf_printf(&c->out, "\n    pid %d waits for %s on %s held by pid %d: ", path[i],
 						   mode_name(w->ev.mode), w->lock ? w->lock : "?", path[(i + 1) % n]);
@@ -580,7 +602,7 @@ report_deadlock(LocksCtx *c, const struct pgs_lock_event *e)
 	put_line(c);
 	for (int i = 0; i < n; i++)
 	{
-		Wait	   *w = wait_of(c, path[i]);
+		Wait	   *w = wait_of(c, path[i], false);	/* open: in the cycle */
 		char		label[600];
 
 		snprintf(label, sizeof(label), "%s %s", mode_name(w->ev.mode), w->lock ? w->lock : "?");
@@ -588,9 +610,9 @@ report_deadlock(LocksCtx *c, const struct pgs_lock_event *e)
 	}
 	/* the detecting backend's wait ends in an error, without a wait-done probe */
 	{
-		Wait	   *w = wait_of(c, e->pid);
+		Wait	   *w = wait_of(c, e->pid, false);
 
-		if (w->open)
+		if (w && w->open)
 			close_wait(c, w, e->ts_ns, "deadlock");
 	}
 }
@@ -613,14 +635,14 @@ report_row(LocksCtx *c, const struct pgs_lock_event *e)
 		pgs_buf_json_string(&c->out, rel);
 		pgs_buf_printf(&c->out, ",\"ctid\":\"(%u,%u)\",\"mode\":\"%s\",\"wait_policy\":\"%s\",\"result\":\"%s\",\"duration_ms\":%.3f}\n",
 					   e->block, e->offset, e->mode >= 0 && e->mode < 4 ? tuple_modes[e->mode] : "?",
-					   e->wait_policy < 3 ? wait_policies[e->wait_policy] : "?",
-					   e->result >= 0 && e->result < 7 ? tm_results[e->result] : "?", e->duration_ns / 1e6);
+					   e->wait_policy < PGS_WAIT_POLICY_COUNT ? wait_policies[e->wait_policy] : "?",
+					   e->result >= 0 && e->result < PGS_TM_RESULT_COUNT ? tm_results[e->result] : "?", e->duration_ns / 1e6);
 	}
 	else
 		pgs_buf_printf(&c->out, "%s pid %u row lock %s on %s (%u,%u), policy %s: %s after %.3f ms\n", hms, e->pid,
 					   e->mode >= 0 && e->mode < 4 ? tuple_modes[e->mode] : "?", rel, e->block, e->offset,
-					   e->wait_policy < 3 ? wait_policies[e->wait_policy] : "?",
-					   e->result >= 0 && e->result < 7 ? tm_results[e->result] : "?", e->duration_ns / 1e6);
+					   e->wait_policy < PGS_WAIT_POLICY_COUNT ? wait_policies[e->wait_policy] : "?",
+					   e->result >= 0 && e->result < PGS_TM_RESULT_COUNT ? tm_results[e->result] : "?", e->duration_ns / 1e6);
 	put_line(c);
 }
 
@@ -669,7 +691,7 @@ on_event(void *ctx, void *data, size_t size)
 	switch (e->kind)
 	{
 		case PGS_LK_WAIT_START:
-			w = wait_of(c, e->pid);
+			w = wait_of(c, e->pid, true);
 			if (w->open)		/* the previous wait ended in an error (timeout, cancel) */
 				close_wait(c, w, e->ts_ns, "error");
 			w->open = true;
@@ -683,8 +705,8 @@ on_event(void *ctx, void *data, size_t size)
 			}
 			break;
 		case PGS_LK_WAIT_END:
-			w = wait_of(c, e->pid);
-			if (w->open)
+			w = wait_of(c, e->pid, false);
+			if (w && w->open)
 				close_wait(c, w, e->ts_ns, "granted");
 			break;
 		case PGS_LK_DEADLOCK:
@@ -698,7 +720,7 @@ on_event(void *ctx, void *data, size_t size)
 			report_acquire_release(c, e);
 			break;
 		case PGS_LK_RELEASE_ALL:
-			if (!c->stats && e->method == 1)	/* DEFAULT_LOCKMETHOD; 2 is advisory/user locks */
+			if (!c->stats && e->method == PGS_DEFAULT_LOCKMETHOD)	/* not advisory (user) locks */
 			{
 				char		hms[32],
 							iso[48];

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgwire.h"
+#include "sqllex.h"
 #include "sqlsplit.h"
 #include "util.h"
 
@@ -84,7 +86,7 @@ pgs_proto_learn(uint32_t pid, const char *req, size_t len)
 	unsigned	b;
 
 	/* only named statements: the unnamed one changes with every Parse, not all of which are seen */
-	if (len < 6 || req[0] != 'P' || (name = cstring_at(req, len, 5, &next)) == NULL || !*name)
+	if (len < 6 || req[0] != PGS_FE_PARSE || (name = cstring_at(req, len, 5, &next)) == NULL || !*name)
 		return;
 	b = bucket_of(pid, name);
 	for (p = buckets[b]; p; p = p->next)
@@ -117,15 +119,15 @@ pgs_proto_text(uint32_t pid, const char *req, size_t len, PgsProtocol *proto, bo
 	*proto = PGS_PROTO_SIMPLE;
 	switch (req[0])
 	{
-		case 'Q':
+		case PGS_FE_QUERY:
 			return text_at(req, len, 5, truncated);
-		case 'P':
+		case PGS_FE_PARSE:
 			name = cstring_at(req, len, 5, &next);
 			if (name == NULL)
 				return text_at(req, len, 5, truncated);
 			*proto = *name ? PGS_PROTO_PREPARED : PGS_PROTO_EXTENDED;
 			return text_at(req, len, next, truncated);
-		case 'B':
+		case PGS_FE_BIND:
 			*proto = PGS_PROTO_PREPARED;
 			if (cstring_at(req, len, 5, &next) && (name = cstring_at(req, len, next, &next2)) != NULL)
 			{
@@ -276,7 +278,7 @@ stream_message(PgsProtoStream *st, const char *m, size_t len, char ***texts, siz
 
 	switch (m[0])
 	{
-		case 'P':
+		case PGS_FE_PARSE:
 			if ((name = cstring_at(m, len, 5, &next)) == NULL)
 				break;
 			if (*name)
@@ -287,7 +289,7 @@ stream_message(PgsProtoStream *st, const char *m, size_t len, char ***texts, siz
 				st->unnamed = text_at(m, len, next, &trunc);
 			}
 			break;
-		case 'B':
+		case PGS_FE_BIND:
 			if ((name = cstring_at(m, len, 5, &next)) == NULL || (stmt = cstring_at(m, len, next, &next2)) == NULL)
 				break;
 			p = portal_of(st, name, true);
@@ -297,13 +299,13 @@ stream_message(PgsProtoStream *st, const char *m, size_t len, char ***texts, siz
 			else
 				p->text = st->unnamed ? pgs_xstrdup(st->unnamed) : NULL;
 			break;
-		case 'E':
+		case PGS_FE_EXECUTE:
 			name = cstring_at(m, len, 5, &next);
 			p = name ? portal_of(st, name, false) : NULL;
 			push_text(texts, n, cap, pgs_xstrdup(p && p->text ? p->text :
 												 "(text unknown: its statement was prepared before tracing began)"));
 			break;
-		case 'Q':
+		case PGS_FE_QUERY:
 			{
 				char	   *q = text_at(m, len, 5, &trunc),
 						   *one;
@@ -385,7 +387,7 @@ pgs_proto_query_statement(const char *req, size_t len, unsigned qindex, unsigned
 
 		if (mlen < 4)
 			return NULL;
-		if (m[0] == 'Q' && q++ == qindex)
+		if (m[0] == PGS_FE_QUERY && q++ == qindex)
 		{
 			char	   *text = text_at(req, len, pos + 5, truncated),
 					   *stmt = pgs_sql_statement(text, unit);
@@ -398,90 +400,68 @@ pgs_proto_query_statement(const char *req, size_t len, unsigned qindex, unsigned
 	return NULL;
 }
 
+/*
+ * Keywords after which a minus is unary (SELECT -1, WHERE x = ... AND -1):
+ * an identifier that is not one of them ends an operand.
+ */
+static bool
+is_operator_keyword(const PgsLexer *lx, const PgsToken *t)
+{
+	static const char *const words[] = {"select", "where", "and", "or", "not", "when", "then", "else", "in",
+		"is", "by", "limit", "offset", "set", "on", "between", "returning", "having", "values", "return",
+		"case", "like", "ilike", "similar", "any", "all", "some", "distinct", "from", "array", NULL};
+
+	for (int i = 0; words[i]; i++)
+		if (pgs_tok_is(lx, t, words[i]))
+			return true;
+	return false;
+}
+
 char *
 pgs_normalize_query(const char *q)
 {
 	PgsBuf		b;
+	PgsLexer	lx;
+	PgsToken	t;
 	int			param = 0;
-	bool		space = false;
+	bool		space = false,
+				unary_next = true,	/* a minus here would be unary */
+				prev_unary_minus = false;	/* the last token was one */
 
 	pgs_buf_init(&b);
-	while (*q)
+	pgs_lex_init(&lx, q, strlen(q));
+	for (pgs_lex_next(&lx, &t); t.kind != PGS_TOK_END; pgs_lex_next(&lx, &t))
 	{
-		unsigned char c = (unsigned char) *q;
-
-		if (isspace(c))
+		if (t.kind == PGS_TOK_SPACE || t.kind == PGS_TOK_COMMENT)
 		{
 			space = b.len > 0;
-			q++;
 			continue;
 		}
 		if (space)
-		{
 			pgs_buf_puts(&b, " ");
-			space = false;
-		}
-		if (c == '\'' || ((c == 'E' || c == 'e') && q[1] == '\'' && (b.len == 0 || !isalnum((unsigned char) b.data[b.len - 1]))))
+		space = false;
+		switch (t.kind)
 		{
-			bool		esc = c != '\'';
-
-			q += esc ? 2 : 1;
-			while (*q)
-			{
-				if (esc && *q == '\\' && q[1])
-					q += 2;
-				else if (*q == '\'' && q[1] == '\'')
-					q += 2;
-				else if (*q == '\'')
-				{
-					q++;
-					break;
-				}
-				else
-					q++;
-			}
-			pgs_buf_printf(&b, "$%d", ++param);
-		}
-		else if (c == '"')
-		{
-			const char *start = q++;
-
-			while (*q && !(*q == '"' && q[1] != '"'))
-				q += (*q == '"') ? 2 : 1;
-			if (*q)
-				q++;
-			pgs_buf_append(&b, start, q - start);
-		}
-		else if (isdigit(c) && (b.len == 0 || !(isalnum((unsigned char) b.data[b.len - 1]) ||
-												b.data[b.len - 1] == '_' || b.data[b.len - 1] == '$')))
-		{
-			while (isalnum((unsigned char) *q) || *q == '.')
-				q++;
-			/* a unary minus belongs to the constant, as pg_stat_statements has it */
-			if (b.len > 0 && b.data[b.len - 1] == '-')
-			{
-				size_t		i = b.len - 1;
-
-				while (i > 0 && b.data[i - 1] == ' ')
-					i--;
-				if (i == 0 || !(isalnum((unsigned char) b.data[i - 1]) || strchr("_)$\"]", b.data[i - 1])))
+			case PGS_TOK_NUMBER:
+				/* a unary minus belongs to the constant, as pg_stat_statements has it */
+				if (prev_unary_minus && b.len > 0 && b.data[b.len - 1] == '-')
 					b.data[--b.len] = '\0';
-			}
-			pgs_buf_printf(&b, "$%d", ++param);
+				pgs_buf_printf(&b, "$%d", ++param);
+				break;
+			case PGS_TOK_STRING:
+			case PGS_TOK_PARAM:
+				pgs_buf_printf(&b, "$%d", ++param);
+				break;
+			default:
+				pgs_buf_append(&b, q + t.start, t.len);
+				break;
 		}
-		else if (c == '$' && isdigit((unsigned char) q[1]))
-		{
-			/* an existing parameter: renumbered in order */
-			q++;
-			while (isdigit((unsigned char) *q))
-				q++;
-			pgs_buf_printf(&b, "$%d", ++param);
-		}
-		else
-		{
-			pgs_buf_append(&b, q, 1);
-			q++;
-		}
+		prev_unary_minus = t.kind == PGS_TOK_OTHER && q[t.start] == '-' && unary_next;
+		/* after an operand a minus is binary; after an operator, a parenthesis or a keyword, unary */
+		unary_next = !(t.kind == PGS_TOK_NUMBER || t.kind == PGS_TOK_STRING || t.kind == PGS_TOK_PARAM ||
+					   t.kind == PGS_TOK_QIDENT || t.kind == PGS_TOK_RPAREN ||
+					   (t.kind == PGS_TOK_OTHER && q[t.start] == ']') ||
+					   (t.kind == PGS_TOK_IDENT && !is_operator_keyword(&lx, &t)));
 	}
 	return b.data;
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "queries.h"
+#include "pgwire.h"
 #include "queries.skel.h"
 #include "util.h"
 
@@ -101,7 +102,7 @@ statement_text(const struct pgs_query_event *e, size_t len, PgsStatement *s)
 		unsigned	qindex = e->unit >> 16,
 					unit = e->unit & 0xffff;
 
-		s->protocol = len > 0 && e->req[0] == 'Q' ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
+		s->protocol = len > 0 && e->req[0] == PGS_FE_QUERY ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
 		if (s->protocol == PGS_PROTO_SIMPLE)
 			text = pgs_proto_query_statement(e->req, len, qindex, unit, &s->truncated);
 		if (text == NULL && activity)
@@ -117,7 +118,7 @@ statement_text(const struct pgs_query_event *e, size_t len, PgsStatement *s)
 		/* a read may begin with the rest of a message: the first whole one is at req_off */
 		size_t		off = e->req_off < len ? e->req_off : len;
 
-		if (len > off && e->req[off] == 'P')
+		if (len > off && e->req[off] == PGS_FE_PARSE)
 			pgs_proto_learn(e->pid, e->req + off, len - off);
 		text = pgs_proto_text(e->pid, e->req + off, len - off, &s->protocol, &s->truncated);
 		if (text == NULL && activity)

@@ -1,0 +1,45 @@
+/*
+ * helpers.bpf.h - small helpers every BPF program of pgscope shares: the
+ * log2 histogram slot of a duration and a map entry found or created.
+ */
+#ifndef PGSCOPE_HELPERS_BPF_H
+#define PGSCOPE_HELPERS_BPF_H
+
+/*
+ * The slot of a log2 histogram in microseconds for ns: slot i holds
+ * [2^i, 2^(i+1)) us, slot 0 also < 1 us, the last one everything above; the
+ * same buckets as the user side's pgs_hist_add (src/tracer/hist.c).
+ */
+static __always_inline __u32
+pgs_log2_us_slot(__u64 ns, __u32 nslots)
+{
+	__u64		us = ns / 1000;
+	__u32		slot = 0;
+
+	for (int i = 0; i < 63; i++)
+	{
+		if (us <= 1 || slot >= nslots - 1)
+			break;
+		us >>= 1;
+		slot++;
+	}
+	return slot;
+}
+
+/*
+ * The entry of key in a hash map, inserted from init (a zeroed value, which
+ * may live in a per-CPU array when it is too large for the stack) when
+ * absent; NULL only when the map is full.
+ */
+static __always_inline void *
+pgs_lookup_or_init(void *map, const void *key, const void *init)
+{
+	void	   *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+#endif
