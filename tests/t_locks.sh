@@ -70,7 +70,8 @@ wait_holder
 A3=$(hold a3 "SELECT pg_advisory_xact_lock(4242)" 0.6)
 B3=$(waiter b3 -c "SELECT pg_advisory_lock(4242)")
 wait_holder
-# 4. SELECT FOR UPDATE waits for a row lock
+# 4. SELECT FOR UPDATE waits for a row lock (the row lock lasts at least its transaction wait:
+#    however late the waiter starts under load)
 A4=$(hold a4 "SELECT * FROM t WHERE id = 3 FOR SHARE" 0.6)
 B4=$(waiter b4 -c "BEGIN" -c "SELECT * FROM t WHERE id = 3 FOR UPDATE" -c "COMMIT")
 wait_holder
@@ -101,7 +102,9 @@ SELECT 'waits_with_holder:' || string_agg(format('%s>%s %s %s %s', j->>'pid', h-
 SELECT 'deadlock:' || (SELECT string_agg(c->>'pid', ',' ORDER BY (c->>'pid')::int) FROM jsonb_array_elements(j->'cycle') c)
   FROM e WHERE j->>'event' = 'deadlock';
 SELECT 'row_lock:' || string_agg(format('%s %s %s %s', j->>'pid', j->>'relation', j->>'mode', j->>'result'), ' | ')
-  FROM e WHERE j->>'event' = 'row_lock' AND (j->>'duration_ms')::float8 > 100;
+  FROM e WHERE j->>'event' = 'row_lock' AND EXISTS (  -- the row lock spans a lock wait of its backend
+    SELECT FROM e w WHERE w.j->>'event' = 'wait' AND w.j->>'pid' = e.j->>'pid'
+      AND (e.j->>'duration_ms')::float8 >= (w.j->>'duration_ms')::float8);
 SELECT 'holder_statements:' || bool_and(h->>'statement' <> '')
   FROM e, jsonb_array_elements(j->'holders') h WHERE j->>'event' = 'wait';
 SQL
