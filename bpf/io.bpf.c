@@ -77,7 +77,6 @@ relation_at(struct pt_regs *ctx, int first)
 
 #define relation_of(ctx) relation_at((ctx), 2)
 
-
 /*
  * buffer__read__done(fork, block, spc, db, rel, backend, isExtend, found)
  * up to PostgreSQL 16; from 17 (fork, block, spc, db, rel, backend, found),
@@ -161,8 +160,7 @@ md_done(struct pt_regs *ctx, bool write)
 	{
 		v->md_writes++;
 		v->write_ns += d;
-		if (slot < PGS_IO_SLOTS)
-			v->write_hist[slot]++;
+		v->write_hist[slot]++;
 	}
 	else
 	{
@@ -172,8 +170,7 @@ md_done(struct pt_regs *ctx, bool write)
 		v->md_reads++;
 		v->md_read_bytes += bytes > 0 ? bytes : 0;
 		v->read_ns += d;
-		if (slot < PGS_IO_SLOTS)
-			v->read_hist[slot]++;
+		v->read_hist[slot]++;
 	}
 }
 

@@ -51,6 +51,18 @@ static const char *const tm_results[PGS_TM_RESULT_COUNT] = {
 };
 
 static const char *
+policy_name(int p)
+{
+	return p >= 0 && p < PGS_WAIT_POLICY_COUNT ? wait_policies[p] : "?";
+}
+
+static const char *
+tm_result_name(int r)
+{
+	return r >= 0 && r < PGS_TM_RESULT_COUNT ? tm_results[r] : "?";
+}
+
+static const char *
 mode_name(int m)
 {
 	return m >= 0 && m < (int) (sizeof(lock_modes) / sizeof(lock_modes[0])) ? lock_modes[m] : "?";
@@ -635,14 +647,14 @@ report_row(LocksCtx *c, const struct pgs_lock_event *e)
 		pgs_buf_json_string(&c->out, rel);
 		pgs_buf_printf(&c->out, ",\"ctid\":\"(%u,%u)\",\"mode\":\"%s\",\"wait_policy\":\"%s\",\"result\":\"%s\",\"duration_ms\":%.3f}\n",
 					   e->block, e->offset, e->mode >= 0 && e->mode < 4 ? tuple_modes[e->mode] : "?",
-					   e->wait_policy < PGS_WAIT_POLICY_COUNT ? wait_policies[e->wait_policy] : "?",
-					   e->result >= 0 && e->result < PGS_TM_RESULT_COUNT ? tm_results[e->result] : "?", e->duration_ns / 1e6);
+					   policy_name(e->wait_policy),
+					   tm_result_name(e->result), e->duration_ns / 1e6);
 	}
 	else
 		pgs_buf_printf(&c->out, "%s pid %u row lock %s on %s (%u,%u), policy %s: %s after %.3f ms\n", hms, e->pid,
 					   e->mode >= 0 && e->mode < 4 ? tuple_modes[e->mode] : "?", rel, e->block, e->offset,
-					   e->wait_policy < PGS_WAIT_POLICY_COUNT ? wait_policies[e->wait_policy] : "?",
-					   e->result >= 0 && e->result < PGS_TM_RESULT_COUNT ? tm_results[e->result] : "?", e->duration_ns / 1e6);
+					   policy_name(e->wait_policy),
+					   tm_result_name(e->result), e->duration_ns / 1e6);
 	put_line(c);
 }
 
