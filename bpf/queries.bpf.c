@@ -109,7 +109,8 @@ struct backend
 	__u64		pend_exec;
 	__u64		tls_buf;		/* be_tls_read's buffer, from its entry to its return */
 	__u32		named;			/* database and user were read */
-	__u64		multi_mark;		/* multi mode: the read, or the end of the last statement */
+	__u64		multi_mark;		/* multi mode: the next statement's start (the last one's end, less waits) */
+	__u64		begun;			/* a statement's first messages came at (less waits), its Execute not yet */
 	__u32		multi;			/* several statements in the last read, timed by the executor probes */
 	__u32		batch;			/* several statements in the last read, no probes: timed together */
 	__u32		batch_units;
@@ -349,9 +350,9 @@ several(struct backend *b, __u32 tgid, __u32 units, __u64 now, __u64 buf, __u32 
 	}
 	if (b->multi || all_probed || bpf_map_lookup_elem(&probed, &tgid))
 	{
-		b->multi_mark = now;
 		if (!b->multi)
 		{
+			b->multi_mark = now;
 			b->multi = 1;
 			b->depth = 0;
 			b->qindex = 0;
@@ -602,6 +603,36 @@ send_read(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u32 first_off)
 	bpf_ringbuf_submit(e, (e->flags & PGS_F_BATCH_START) && min_ns == 0 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* a statement is open, or its time has begun: the backend's waits for input matter */
+static __always_inline bool
+timing(struct backend *b)
+{
+	return b->unit_start || b->multi || b->begun;
+}
+
+/*
+ * The backend waited for these bytes (a read found nothing first): the wait
+ * is nobody's time.  What was begun before it (a pipeline's next statement,
+ * a statement whose Execute comes later) goes on after it, so its start
+ * moves by the wait; a statement open through it (one read's, a batch) ends
+ * where the wait began, which end_read takes from last_wait_ns.
+ */
+static __always_inline void
+idle(struct backend *b, __u64 now)
+{
+	__u64		waited;
+
+	if (!b->last_wait_ns || now <= b->last_wait_ns)
+		return;
+	waited = now - b->last_wait_ns;
+	if (b->multi)
+		b->multi_mark = b->multi_mark && b->multi_mark <= b->last_wait_ns ? b->multi_mark + waited : now;
+	if (b->begun)
+		b->begun = b->begun <= b->last_wait_ns ? b->begun + waited : now;
+	if (!b->unit_start || b->multi)
+		b->last_wait_ns = 0;
+}
+
 /* bytes the backend read: plain from its socket, or the plain text of a TLS record */
 static __noinline void
 input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
@@ -616,9 +647,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		return;
 	b->read_seq++;
 	b->lead = 0;
-	/* the backend waited for these bytes: a statement timed from here, not from before the wait */
-	if (b->multi)
-		b->multi_mark = now;
+	idle(b, now);
 	/* the rest of a message begun in an earlier read */
 	if (b->skip)
 	{
@@ -696,6 +725,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		count(PGS_C_UNDECODABLE);
 		b->desync = 1;
 		b->unit_start = 0;
+		b->begun = 0;
 		b->skip = 0;
 		b->hdr_have = 0;
 		return;
@@ -715,6 +745,9 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		/* a read that prepares or binds for a later one: its texts go to user space */
 		if (w.binds || b->stream)
 			send_read(b, tgid, buf, n, first_off);
+		/* and its statement's time begins here (the Execute comes later) */
+		if (!b->begun && !b->unit_start && !b->multi && !b->batch)
+			b->begun = now;
 		b->last_wait_ns = 0;
 		return;
 	}
@@ -730,6 +763,10 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (b->unit_start)
 		end_read(b, b->last_wait_ns ? b->last_wait_ns : now, 0);
 	b->last_wait_ns = 0;
+	/* a statement whose first messages came in an earlier read began then */
+	if (b->begun && b->begun <= now)
+		now = b->begun;
+	b->begun = 0;
 
 	/* the messages travel with the statement: its text for user space (all of a read of several) */
 	len = w.units >= 2 ? n : (n < capture_len ? n : capture_len);
@@ -822,7 +859,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		b->ssl_requested = b->gss_requested = 0;
 		return;
 	}
-	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync))
+	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun))
 		return;
 	error = sent_error_or_ready(buf, n, &ready);
 	if (b->batch && !(b->ev.flags & PGS_F_ERROR))
@@ -871,6 +908,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	b->skip = 0;
 	b->hdr_have = 0;
 	b->stream = 0;
+	b->begun = 0;
 	/* an open statement ends here (one timed by the probes only if an error escaped them) */
 	if (b->multi)
 		end_unit(b, now, PGS_F_ERROR);
@@ -912,7 +950,7 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	if (ret <= 0)
 	{
 		b = backend_of(task, false);
-		if (!b || b->tls || !b->unit_start)
+		if (!b || b->tls || !timing(b))
 			return 0;
 		/* a read that found nothing: the backend is done with what it had */
 		if (!b->last_wait_ns)
@@ -945,7 +983,7 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	b = backend_of(task, false);
 	if (!b || b->tls || b->gss)
 		return 0;
-	if (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync)
+	if (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun)
 		return 0;
 	buf = syscall_buf(task, PGS_NR_SENDTO);
 	if (!buf)
@@ -982,9 +1020,9 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 		return 0;
 	if (ret <= 0)
 	{
-		if (b->unit_start && !b->last_wait_ns)
+		if (timing(b) && !b->last_wait_ns)
 			b->last_wait_ns = bpf_ktime_get_ns();
-		if (ret == 0 && b->unit_start)
+		if (ret == 0 && timing(b))
 			closed(b);
 	}
 	else

@@ -75,7 +75,7 @@ traced() { grep -cE "\"query\":\"[^\"]* AS $1([^a-z_]|\")" "$W/q.json" || true; 
 pgss() { q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~ ' AS $1([^a-z_]|\$)'"; }
 
 # ---- counts: every statement, as pg_stat_statements counts it
-for m in pbext_one pbext_sleep pbext_three pbpre_one pbpre_sleep pbpre_three lp_plus lp_sleep tlp_plus tlp_sleep \
+for m in pbext_one pbext_sleep pbext_three pbpre_one pbpre_sleep pbpre_three lp_plus lp_sleep lp_split tlp_plus tlp_sleep tlp_split \
          ms_one ms_sleep ms_three tls_sleep tls_pgbench; do
   expect_eq "$(traced "$m")" "$(pgss "$m")" "$m: traced = pg_stat_statements calls"
 done
@@ -102,7 +102,7 @@ echo "ok: every statement has its text"
 # ---- durations: each timed statement against the server's own log lines for it
 # log: "PID LOG:  duration: X ms  parse|bind|execute NAME: TEXT" (extended: a statement's time is its
 # Parse, Bind and Execute together) or "statement: TEXT" (simple)
-for m in pbext_sleep pbpre_sleep lp_sleep tlp_sleep tls_sleep; do
+for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep; do
   awk -v m="$m" '$0 ~ "duration: " && $0 ~ (" AS " m "([^_a-z]|$)") {
       for (i = 1; i <= NF; i++) if ($i == "duration:") d = $(i + 1)
       if ($0 ~ /  (parse|bind) [^:]*: /) { pend[$1] += d; next }
@@ -185,7 +185,7 @@ psql -X -qAt "$TLS" -c "SELECT pg_sleep(0.3), 'net_tls'" >/dev/null
 wait "$net" || fail "net failed: $(cat "$W/net.err")"
 grep -q '"serving_ms":3[0-9][0-9]' "$W/net.json" || { cat "$W/net.json"; fail "net: no TLS backend served 300+ ms"; }
 echo "ok: net sees the TLS request's serving time"
-grep -q '"requests":2,' "$W/net.json" || { cat "$W/net.json"; fail "net: the pipeline client's 2 round trips"; }
+grep -q '"requests":3,' "$W/net.json" || { cat "$W/net.json"; fail "net: the pipeline client's 3 round trips (its pipeline, the split one, the failing one)"; }
 echo "ok: net counts a pipeline as one round trip"
 
 # ---- --exact-pipelines: even a backend's first pipeline is timed statement by statement
@@ -194,7 +194,7 @@ tracer=$!
 for _ in $(seq 1 100); do grep -q tracing "$W/x.err" && break; sleep 0.1; done
 "$ROOT/build/pipeline" "$PLAIN" 2 100 xp 3
 kill -INT "$tracer"; wait "$tracer" || fail "queries --exact-pipelines failed"
-expect_eq "$(grep -c 'xp_plus\|xp_sleep' "$W/x.json")" 200 "--exact-pipelines: 200 statements"
+expect_eq "$(grep -c 'xp_plus\|xp_sleep\|xp_split' "$W/x.json")" 204 "--exact-pipelines: 200 statements in 2 pipelines, 4 in the split one"
 expect_eq "$(grep -c '"duration_ms":null' "$W/x.json" || true)" 0 "--exact-pipelines: none in a batch"
 
 # ---- --breakdown and --split inside pipelines, and parts that add up over many CPU-bound statements

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -150,6 +151,35 @@ main(int argc, char **argv)
 			fprintf(stderr, "pipeline: pipeline %d: %s", p, PQerrorMessage(c));
 			return 1;
 		}
+	}
+	/* a statement prepared in one write, bound and executed in the next */
+	{
+		size_t		cap = 5000 * 12 + 512,
+					len;
+		char	   *q_split = malloc(cap);
+		const char *params[1] = {"1"};
+
+		len = (size_t) snprintf(q_split, cap, "SELECT x%s AS %s_split FROM (VALUES (1)", more, argv[4]);
+		for (int r = 2; r <= 5000; r++)
+			len += (size_t) snprintf(q_split + len, cap - len, ",(%d)", r);
+		snprintf(q_split + len, cap - len, ") v(x) ORDER BY x DESC LIMIT 1");
+		PQsendQueryParams(c, q_plus, 1, NULL, params, NULL, NULL, 0);
+		PQsendQueryParams(c, q_plus, 1, NULL, params, NULL, NULL, 0);
+		PQsendPrepare(c, "split", q_split, 0, NULL);
+		if (PQflush(c) != 0)
+		{
+			fprintf(stderr, "pipeline: %s", PQerrorMessage(c));
+			return 1;
+		}
+		usleep(50 * 1000);
+		PQsendQueryPrepared(c, "split", 0, NULL, NULL, NULL, 0);
+		PQsendQueryParams(c, q_plus, 1, NULL, params, NULL, NULL, 0);
+		if (!PQpipelineSync(c) || drain(c, 5, &errors) != 0 || errors != 0)
+		{
+			fprintf(stderr, "pipeline: the split pipeline: %s", PQerrorMessage(c));
+			return 1;
+		}
+		free(q_split);
 	}
 	/* a pipeline whose third statement fails as it runs: the last two are skipped */
 	for (int s = 0; s < 5; s++)
