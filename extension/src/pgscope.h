@@ -212,7 +212,7 @@ typedef struct PgsSnapshot
 	PgsSnapCg  *cg;
 } PgsSnapshot;
 
-/* ---------- plugin.c: hooks and the local profile ---------- */
+/* ---------- plugin.c: the executor hooks ---------- */
 
 extern PGS_INTERNAL bool pgs_session_enabled;
 extern PGS_INTERNAL int	pgs_max_stack_depth;
@@ -221,16 +221,32 @@ extern PGS_INTERNAL bool pgs_loaded_at_startup;
 extern PGS_INTERNAL void pgs_plugin_init(void);
 extern PGS_INTERNAL void pgs_refresh_active(void);
 extern PGS_INTERNAL void pgs_local_reset(void);
-extern PGS_INTERNAL PgsSnapshot *pgs_local_snapshot(void);
 extern PGS_INTERNAL bool pgs_plugin_slot_owned(void);
 extern PGS_INTERNAL bool pgs_plugin_chained(void);
 extern PGS_INTERNAL uint64 pgs_callbacks_seen(void);
 extern PGS_INTERNAL void pgs_merge_local(bool force);
 
+/* ---------- local.c: the backend-local profile store ---------- */
+
+extern PGS_INTERNAL void pgs_local_init(void);
+extern PGS_INTERNAL PgsFunc *pgs_local_function(PLpgSQL_function *func,
+												const char *do_source);
+extern PGS_INTERNAL PgsCgNode *pgs_local_cg_child(PgsCgNode *parent, PgsFunc *fn);
+extern PGS_INTERNAL void pgs_local_clear(bool in_place);
+extern PGS_INTERNAL void pgs_local_mark_merged(void);
+extern PGS_INTERNAL void pgs_func_mark_merged(PgsFunc *fn);
+extern PGS_INTERNAL uint64 pgs_local_calls(void);
+extern PGS_INTERNAL PgsSnapshot *pgs_local_snapshot(void);
+extern PGS_INTERNAL int64 pgs_func_id(const PgsFuncKey *key);
+
 /* iteration over the local profile for the merge in shmem.c */
 typedef void (*pgs_func_visitor) (PgsFunc *fn, void *arg);
 typedef void (*pgs_cg_visitor) (PgsCgNode *node, void *arg);
 extern PGS_INTERNAL void pgs_local_foreach(pgs_func_visitor fv, pgs_cg_visitor cv, void *arg);
+
+/* ---------- stmttree.c: a function's statement tree ---------- */
+
+extern PGS_INTERNAL void pgs_number_statements(PgsFunc *fn, PLpgSQL_function *func);
 
 /* ---------- shmem.c: shared tables and instance-wide activation ---------- */
 
@@ -298,6 +314,5 @@ extern PGS_INTERNAL int	pgs_shared_collect_interval(void);
 
 extern PGS_INTERNAL const char *pgs_stmt_typename(int type);
 extern PGS_INTERNAL const char *pgs_kind_name(int kind);
-extern PGS_INTERNAL int64 pgs_func_id(const PgsFuncKey *key);
 
 #endif							/* PGSCOPE_H */

@@ -1,6 +1,8 @@
 /*
  * plugin.c
- *		The PL/pgSQL executor hooks and the backend-local profile.
+ *		The PL/pgSQL executor hooks: the frame stack that times function
+ *		activations and statements into the backend-local profile (local.c),
+ *		error unwinding, chaining, and when data goes to the shared tables.
  *
  * pgscope takes the "PLpgSQL_plugin" rendezvous slot and chains to whatever
  * plugin held it before (plpgsql_check, pldebugger): every callback is
@@ -27,9 +29,11 @@
  * (a few ns, less than a clock read, about 7 ns for rdtsc here) goes to the
  * neighbouring statement instead of the enclosing one; the statement loop
  * then pays one read per statement instead of two.  Any other callback in
- * between (a function call, an error, a chained plugin) forces a read.  estate->plugin_info holds the index (+1) of the
- * activation's function frame, never a pointer, because the stack array
- * grows.
+ * between (a function call, an error, a chained plugin) forces a read.
+ * stmttree.c marks which statements qualify.
+ *
+ * estate->plugin_info holds the index (+1) of the activation's function
+ * frame, never a pointer, because the stack array grows.
  *
  * Frames of code that an error unwound never see stmt_end/func_end.  They are
  * closed, with their time up to the abort and an error count, from the
@@ -46,20 +50,13 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/xact.h"
-#include "catalog/pg_proc.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "executor/executor.h"
 #include "tcop/utility.h"
-#include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/regproc.h"
-#include "utils/syscache.h"
 
 #include "compat.h"
 #include "pgscope.h"
@@ -88,17 +85,6 @@ typedef struct PgsSubxactMark
 	SubTransactionId subid;
 	int32		depth;
 } PgsSubxactMark;
-
-typedef struct PgsFnCacheEnt
-{
-	PLpgSQL_function *func;
-	Oid			oid;
-	TransactionId xmin;
-	ItemPointerData tid;
-	PgsFunc    *fn;
-} PgsFnCacheEnt;
-
-#define PGS_FN_CACHE_SIZE 256
 
 bool		pgs_session_enabled = false;
 int			pgs_max_stack_depth = 100;
@@ -130,25 +116,25 @@ static PgsSubxactMark *subxact_marks = NULL;
 static int32 nsubxact_marks = 0;
 static int32 subxact_marks_cap = 0;
 
-static MemoryContext pgs_cxt = NULL;
-static HTAB *func_table = NULL;
-static PgsCgNode cg_root;
-static uint64 func_seq = 0;
-static PgsFnCacheEnt fn_cache[PGS_FN_CACHE_SIZE];
-
 static const char *pending_do_source = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static uint64 last_merge_ticks = 0;
 
 /*
- * The last statement callback, while nothing else has happened since: its
- * activation (NULL: none usable), whether it was an end, the statement and
- * the tick it took.
+ * The last statement callback, while nothing else has happened since: the
+ * tick a neighbouring statement may take instead of reading the clock (see
+ * the header).  A static struct: its fields cost what separate statics
+ * would on the statement path.
  */
-static PLpgSQL_execstate *last_estate = NULL;
-static bool last_was_end;
-static const PgsStmt *last_st;
-static uint64 last_ticks;
+typedef struct PgsLastCallback
+{
+	PLpgSQL_execstate *estate;	/* its activation; NULL: none usable */
+	bool		was_end;		/* stmt_end, else stmt_beg */
+	const PgsStmt *st;			/* its statement */
+	uint64		ticks;			/* the tick it took */
+} PgsLastCallback;
+
+static PgsLastCallback last_cb = {NULL};
 
 static void pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func);
 static void pgs_func_beg(PLpgSQL_execstate *estate, PLpgSQL_function *func);
@@ -228,357 +214,6 @@ pgs_callbacks_seen(void)
 	return callbacks_seen;
 }
 
-/* ---------- local profile storage ---------- */
-
-static void
-local_tables_init(void)
-{
-	HASHCTL		ctl;
-
-	if (pgs_cxt == NULL)
-		pgs_cxt = AllocSetContextCreate(TopMemoryContext, "pgscope profile",
-										ALLOCSET_DEFAULT_SIZES);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(PgsFuncKey);
-	ctl.entrysize = sizeof(PgsFunc);
-	ctl.hcxt = pgs_cxt;
-	func_table = hash_create("pgscope functions", 64, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	memset(&cg_root, 0, sizeof(cg_root));
-	cg_root.shared_slot = -1;
-	memset(fn_cache, 0, sizeof(fn_cache));
-}
-
-static uint64
-key_hash(const PgsFuncKey *key)
-{
-	/* the database is not part of a path hash: the shared key carries it */
-	return hash_bytes_extended((const unsigned char *) &key->oid,
-							   sizeof(PgsFuncKey) - offsetof(PgsFuncKey, oid), 0);
-}
-
-int64
-pgs_func_id(const PgsFuncKey *key)
-{
-	return (int64) (key_hash(key) >> 1);
-}
-
-static void
-fill_function_info(PgsFunc *fn, PLpgSQL_function *func, const char *do_source)
-{
-	MemoryContext old = MemoryContextSwitchTo(pgs_cxt);
-
-	fn->kind = PGS_KIND_FUNCTION;
-	if (func->fn_is_trigger == PLPGSQL_DML_TRIGGER)
-		fn->kind = PGS_KIND_TRIGGER;
-	else if (func->fn_is_trigger == PLPGSQL_EVENT_TRIGGER)
-		fn->kind = PGS_KIND_EVENT_TRIGGER;
-
-	if (!OidIsValid(func->fn_oid))
-	{
-		fn->kind = PGS_KIND_DO;
-		fn->signature = psprintf("DO block %08x%08x", fn->key.xmin, fn->key.blk);
-		fn->source = do_source ? pstrdup(do_source) : NULL;
-	}
-	else
-	{
-		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func->fn_oid));
-
-		fn->signature = format_procedure_qualified(func->fn_oid);
-		if (HeapTupleIsValid(tup))
-		{
-			Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
-
-			if (proc->prokind == PROKIND_PROCEDURE)
-				fn->kind = PGS_KIND_PROCEDURE;
-			/* only the source of the version that was compiled is ours */
-			if (HeapTupleHeaderGetRawXmin(tup->t_data) == PGS_FN_XMIN(func) &&
-				ItemPointerEquals(&tup->t_self, &PGS_FN_TID(func)))
-			{
-				bool		isnull;
-				Datum		d = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
-
-				if (!isnull)
-					fn->source = TextDatumGetCString(d);
-			}
-			ReleaseSysCache(tup);
-		}
-	}
-	MemoryContextSwitchTo(old);
-}
-
-static void
-alloc_stmts(PgsFunc *fn, int nstmts)
-{
-	int			i;
-
-	fn->stmts = MemoryContextAllocZero(pgs_cxt, sizeof(PgsStmt) * (nstmts + 1));
-	fn->merged_stmts = MemoryContextAllocZero(pgs_cxt, sizeof(PgsStmt) * (nstmts + 1));
-	for (i = 0; i <= nstmts; i++)
-		fn->stmts[i].type = -1;
-	fn->nstmts = nstmts;
-}
-
-/*
- * Number every statement list of the function and note each statement's
- * list and position (see "One clock read per statement" above).
- */
-typedef struct PgsSeqWalk
-{
-	PgsFunc    *fn;
-	uint32		nlists;
-} PgsSeqWalk;
-
-static void seq_stmt(PgsSeqWalk *w, PLpgSQL_stmt *stmt);
-
-static inline PgsStmt *
-seq_entry(PgsSeqWalk *w, PLpgSQL_stmt *stmt)
-{
-	if (stmt->stmtid > 0 && stmt->stmtid <= (unsigned) w->fn->nstmts)
-		return &w->fn->stmts[stmt->stmtid];
-	return NULL;
-}
-
-/* one of parent's statement lists; first_flags go to its first statement */
-static void
-seq_list(PgsSeqWalk *w, PLpgSQL_stmt *parent, List *stmts, uint8 first_flags)
-{
-	ListCell   *lc;
-	uint32		list = ++w->nlists;
-	int			pos = 0;
-
-	foreach(lc, stmts)
-	{
-		PLpgSQL_stmt *stmt = (PLpgSQL_stmt *) lfirst(lc);
-		PgsStmt    *st = seq_entry(w, stmt);
-
-		if (st)
-		{
-			st->list = list;
-			st->parent = parent->stmtid;
-			st->pos = (uint16) Min(pos, PG_UINT16_MAX);
-			st->seqflags |= pos == 0 ? first_flags : 0;
-		}
-		pos++;
-		seq_stmt(w, stmt);
-	}
-}
-
-static void
-seq_stmt(PgsSeqWalk *w, PLpgSQL_stmt *stmt)
-{
-	PgsStmt    *st = seq_entry(w, stmt);
-	uint8		tail = 0;
-	ListCell   *lc;
-
-	check_stack_depth();
-	switch (stmt->cmd_type)
-	{
-		case PLPGSQL_STMT_BLOCK:
-			{
-				PLpgSQL_stmt_block *b = (PLpgSQL_stmt_block *) stmt;
-
-				seq_list(w, stmt, b->body,
-						 b->n_initvars == 0 && b->exceptions == NULL ? PGS_SEQ_HEAD : 0);
-				if (b->exceptions)
-				{
-					foreach(lc, b->exceptions->exc_list)
-						seq_list(w, stmt, ((PLpgSQL_exception *) lfirst(lc))->action, 0);
-				}
-				else
-					tail = PGS_SEQ_TAIL;
-				break;
-			}
-		case PLPGSQL_STMT_IF:
-			{
-				PLpgSQL_stmt_if *i = (PLpgSQL_stmt_if *) stmt;
-
-				seq_list(w, stmt, i->then_body, 0);
-				foreach(lc, i->elsif_list)
-					seq_list(w, stmt, ((PLpgSQL_if_elsif *) lfirst(lc))->stmts, 0);
-				seq_list(w, stmt, i->else_body, 0);
-				tail = PGS_SEQ_TAIL;
-				break;
-			}
-		case PLPGSQL_STMT_CASE:
-			{
-				PLpgSQL_stmt_case *c = (PLpgSQL_stmt_case *) stmt;
-
-				foreach(lc, c->case_when_list)
-					seq_list(w, stmt, ((PLpgSQL_case_when *) lfirst(lc))->stmts, 0);
-				seq_list(w, stmt, c->else_stmts, 0);
-				tail = PGS_SEQ_TAIL;
-				break;
-			}
-		case PLPGSQL_STMT_LOOP:
-			seq_list(w, stmt, ((PLpgSQL_stmt_loop *) stmt)->body, PGS_SEQ_WRAP | PGS_SEQ_HEAD);
-			tail = PGS_SEQ_TAIL;
-			break;
-		case PLPGSQL_STMT_FORI:
-			/* its bounds are evaluated after it starts: no HEAD */
-			seq_list(w, stmt, ((PLpgSQL_stmt_fori *) stmt)->body, PGS_SEQ_WRAP);
-			tail = PGS_SEQ_TAIL;
-			break;
-			/* a condition, a fetch or an array step runs between iterations */
-		case PLPGSQL_STMT_WHILE:
-			seq_list(w, stmt, ((PLpgSQL_stmt_while *) stmt)->body, 0);
-			break;
-		case PLPGSQL_STMT_FORS:
-		case PLPGSQL_STMT_FORC:
-		case PLPGSQL_STMT_DYNFORS:
-			seq_list(w, stmt, ((PLpgSQL_stmt_forq *) stmt)->body, 0);
-			break;
-		case PLPGSQL_STMT_FOREACH_A:
-			seq_list(w, stmt, ((PLpgSQL_stmt_foreach_a *) stmt)->body, 0);
-			break;
-		default:
-			break;
-	}
-	if (st)
-		st->seqflags |= tail;
-}
-
-/* Note every statement's list, position and PGS_SEQ_* flags. */
-static void
-number_statements(PgsFunc *fn, PLpgSQL_function *func)
-{
-	PgsSeqWalk	w = {fn, 0};
-
-	for (int i = 0; i <= fn->nstmts; i++)
-	{
-		fn->stmts[i].list = fn->stmts[i].parent = 0;
-		fn->stmts[i].pos = 0;
-		fn->stmts[i].seqflags = 0;
-	}
-	if (func->action)
-		seq_stmt(&w, (PLpgSQL_stmt *) func->action);
-}
-
-/* Fill a new entry; on error remove it again so no half-made entry stays. */
-static void
-init_function(PgsFunc *fn, PLpgSQL_function *func, const char *do_source)
-{
-	memset(((char *) fn) + sizeof(PgsFuncKey), 0, sizeof(PgsFunc) - sizeof(PgsFuncKey));
-	fn->seq = ++func_seq;
-	fn->shared_slot = -1;
-	PG_TRY();
-	{
-		alloc_stmts(fn, func->nstatements);
-		number_statements(fn, func);
-		fill_function_info(fn, func, do_source);
-	}
-	PG_CATCH();
-	{
-		hash_search(func_table, &fn->key, HASH_REMOVE, NULL);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-}
-
-static PgsFunc *
-lookup_function(PLpgSQL_function *func)
-{
-	PgsFuncKey	key;
-	PgsFunc    *fn;
-	bool		found;
-	const char *do_source = NULL;
-	PgsFnCacheEnt *ce = NULL;
-
-	if (OidIsValid(func->fn_oid))
-	{
-		ce = &fn_cache[((uintptr_t) func >> 4) % PGS_FN_CACHE_SIZE];
-		/* a freed and reused PLpgSQL_function address must not match */
-		if (ce->func == func && ce->oid == func->fn_oid && ce->xmin == PGS_FN_XMIN(func) &&
-			ItemPointerEquals(&ce->tid, &PGS_FN_TID(func)))
-			return ce->fn;
-	}
-
-	memset(&key, 0, sizeof(key));
-	key.db = MyDatabaseId;
-	key.oid = func->fn_oid;
-	if (OidIsValid(func->fn_oid))
-	{
-		key.xmin = PGS_FN_XMIN(func);
-		key.blk = ItemPointerGetBlockNumberNoCheck(&PGS_FN_TID(func));
-		key.off = ItemPointerGetOffsetNumberNoCheck(&PGS_FN_TID(func));
-	}
-	else
-	{
-		/* an anonymous block: identified by its source text */
-		uint64		h;
-
-		do_source = pending_do_source;
-		h = do_source ? hash_bytes_extended((const unsigned char *) do_source,
-											strlen(do_source), 0) : 0;
-		key.xmin = (uint32) (h >> 32);
-		key.blk = (uint32) h;
-	}
-
-	fn = hash_search(func_table, &key, HASH_ENTER, &found);
-	if (!found)
-		init_function(fn, func, do_source);
-	else if (fn->nstmts < (int) func->nstatements)
-	{
-		/* cannot happen for one version; grow rather than index out of bounds */
-		PgsStmt    *old = fn->stmts,
-				   *oldm = fn->merged_stmts;
-		int			oldn = fn->nstmts;
-
-		alloc_stmts(fn, func->nstatements);
-		memcpy(fn->stmts, old, sizeof(PgsStmt) * (oldn + 1));
-		memcpy(fn->merged_stmts, oldm, sizeof(PgsStmt) * (oldn + 1));
-		number_statements(fn, func);
-	}
-
-	if (ce)
-	{
-		ce->func = func;
-		ce->oid = func->fn_oid;
-		ce->xmin = PGS_FN_XMIN(func);
-		ce->tid = PGS_FN_TID(func);
-		ce->fn = fn;
-	}
-	return fn;
-}
-
-static PgsCgNode *
-cg_child(PgsCgNode *parent, PgsFunc *fn)
-{
-	PgsCgNode  *n,
-			   *prev = NULL;
-
-	if (parent->depth >= pgs_max_stack_depth)
-	{
-		if (parent->fn == NULL && parent != &cg_root)
-			return parent;		/* already inside the folded marker */
-		fn = NULL;
-	}
-	for (n = parent->child; n != NULL; prev = n, n = n->sibling)
-	{
-		if (n->fn == fn)
-		{
-			if (prev)
-			{
-				/* move to front: hot callees are found first */
-				prev->sibling = n->sibling;
-				n->sibling = parent->child;
-				parent->child = n;
-			}
-			return n;
-		}
-	}
-	n = MemoryContextAllocZero(pgs_cxt, sizeof(PgsCgNode));
-	n->fn = fn;
-	n->parent = parent;
-	n->depth = parent->depth + 1;
-	n->hash = hash_combine64(parent->hash,
-							 fn ? key_hash(&fn->key) : UINT64CONST(0x9e3779b97f4a7c15));
-	n->shared_slot = -1;
-	n->sibling = parent->child;
-	parent->child = n;
-	return n;
-}
-
 /* ---------- frame stack ---------- */
 
 static inline PgsFrame *
@@ -612,35 +247,11 @@ function_frame_of(PLpgSQL_execstate *estate)
 	return function_frame_of_idx((uintptr_t) estate->plugin_info, estate);
 }
 
-static void
-mark_merged_cg(PgsCgNode *n)
-{
-	for (; n != NULL; n = n->sibling)
-	{
-		n->merged_calls = n->calls;
-		n->merged_total = n->total;
-		n->merged_self = n->self;
-		mark_merged_cg(n->child);
-	}
-}
-
 /* what is unmerged now is not for the shared tables (see uncovered_data) */
 static pg_noinline void
 shared_rebase(void)
 {
-	HASH_SEQ_STATUS hs;
-	PgsFunc    *fn;
-
-	hash_seq_init(&hs, func_table);
-	while ((fn = hash_seq_search(&hs)) != NULL)
-	{
-		fn->merged_calls = fn->calls;
-		fn->merged_errors = fn->errors;
-		fn->merged_total = fn->total;
-		fn->merged_self = fn->self;
-		memcpy(fn->merged_stmts, fn->stmts, sizeof(PgsStmt) * (fn->nstmts + 1));
-	}
-	mark_merged_cg(cg_root.child);
+	pgs_local_mark_merged();
 	uncovered_data = false;
 	seen_generation = pgs_activation->generation;
 }
@@ -655,11 +266,11 @@ start_function_profile(PgsFrame *f, PLpgSQL_function *func)
 {
 	PgsCgNode  *parent;
 
-	f->fn = lookup_function(func);
+	f->fn = pgs_local_function(func, pending_do_source);
 	f->caller = cur_fn;
 	cur_fn = (int32) (f - frames);
-	parent = f->caller >= 0 ? frames[f->caller].cg : &cg_root;
-	f->cg = cg_child(parent, f->fn);
+	parent = f->caller >= 0 ? frames[f->caller].cg : NULL;
+	f->cg = pgs_local_cg_child(parent, f->fn);
 	f->cg_outer = !(f->cg->fn == NULL && f->cg == parent);
 	f->outer = (f->fn->active++ == 0);
 	f->profiled = true;
@@ -735,7 +346,7 @@ unwind_to(int32 target)
 {
 	uint64		now;
 
-	last_estate = NULL;
+	last_cb.estate = NULL;
 	if (depth <= target)
 		return;
 	now = pgs_ticks();
@@ -797,7 +408,7 @@ pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 {
 	bool		active = compute_active();
 
-	last_estate = NULL;
+	last_cb.estate = NULL;
 	callbacks_seen++;
 	if (unlikely(active != pgs_active))
 	{
@@ -857,7 +468,7 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 
 	FORWARD_FUNC(func_end, estate, func);
 
-	last_estate = NULL;
+	last_cb.estate = NULL;
 	f = function_frame_of(estate);
 	if (f == NULL)
 		return;
@@ -902,7 +513,7 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 		if (unlikely(ff == NULL || !ff->profiled))
 		{
 			/* profiling was switched on while this activation ran */
-			last_estate = NULL;
+			last_cb.estate = NULL;
 			if (ff == NULL)
 			{
 				ff = push_frame();
@@ -925,34 +536,34 @@ pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 			/* inclusive time: not again inside an execution of the same statement (recursion) */
 			f->outer = (st->active++ == 0);
 			f->child = 0;
-			if (last_estate == estate &&
-				(last_was_end ?
-				 st->list == last_st->list && (st->pos > last_st->pos || (st->seqflags & PGS_SEQ_WRAP)) :
-				 (st->seqflags & PGS_SEQ_HEAD) && &stmts[st->parent] == last_st))
-				f->start = last_ticks;
+			if (last_cb.estate == estate &&
+				(last_cb.was_end ?
+				 st->list == last_cb.st->list && (st->pos > last_cb.st->pos || (st->seqflags & PGS_SEQ_WRAP)) :
+				 (st->seqflags & PGS_SEQ_HEAD) && &stmts[st->parent] == last_cb.st))
+				f->start = last_cb.ticks;
 			else
 				f->start = pgs_ticks();
 			/* a chained plugin runs between us and the next callback */
 			if (likely(prev_plugin == NULL))
 			{
-				last_estate = estate;
-				last_was_end = false;
-				last_st = st;
-				last_ticks = f->start;
+				last_cb.estate = estate;
+				last_cb.was_end = false;
+				last_cb.st = st;
+				last_cb.ticks = f->start;
 				return;
 			}
 		}
 	}
-	last_estate = NULL;
+	last_cb.estate = NULL;
 	FORWARD_STMT(stmt_beg, estate, stmt);
 }
 
 static void
 pgs_stmt_end(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 {
-	PLpgSQL_execstate *prev = last_estate;
+	PLpgSQL_execstate *prev = last_cb.estate;
 
-	last_estate = NULL;
+	last_cb.estate = NULL;
 	if (likely(depth > 0))
 	{
 		PgsFrame   *f = &frames[depth - 1];
@@ -962,9 +573,9 @@ pgs_stmt_end(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 			const PgsStmt *st = f->st;
 			uint64		now;
 
-			if (prev == estate && last_was_end &&
-				(st->seqflags & PGS_SEQ_TAIL) && last_st->parent == stmt->stmtid)
-				now = last_ticks;
+			if (prev == estate && last_cb.was_end &&
+				(st->seqflags & PGS_SEQ_TAIL) && last_cb.st->parent == stmt->stmtid)
+				now = last_cb.ticks;
 			else
 				now = pgs_ticks();
 			close_stmt_frame(f, now, false);
@@ -972,10 +583,10 @@ pgs_stmt_end(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 			/* a chained plugin runs between us and the next callback */
 			if (likely(prev_plugin == NULL))
 			{
-				last_estate = estate;
-				last_was_end = true;
-				last_st = st;
-				last_ticks = now;
+				last_cb.estate = estate;
+				last_cb.was_end = true;
+				last_cb.st = st;
+				last_cb.ticks = now;
 				return;
 			}
 		}
@@ -1006,15 +617,11 @@ estate_is_live(PLpgSQL_execstate *estate)
 static void
 report_worker_calls(void)
 {
-	HASH_SEQ_STATUS hs;
-	PgsFunc    *fn;
-	uint64		calls = 0;
+	uint64		calls;
 
-	if (!IsParallelWorker() || !pgs_session_enabled || pgs_collect_shared || func_table == NULL)
+	if (!IsParallelWorker() || !pgs_session_enabled || pgs_collect_shared)
 		return;
-	hash_seq_init(&hs, func_table);
-	while ((fn = hash_seq_search(&hs)) != NULL)
-		calls += fn->calls;
+	calls = pgs_local_calls();
 	if (calls > 0)
 		ereport(NOTICE,
 				(errmsg("pgscope: " UINT64_FORMAT " PL/pgSQL calls ran in a parallel worker and are not in this session's profile", calls),
@@ -1031,7 +638,7 @@ pgs_xact_callback(XactEvent event, void *arg)
 			{
 				int32		target = depth;
 
-				last_estate = NULL;
+				last_cb.estate = NULL;
 				/*
 				 * PostgresMain clears error_context_stack before aborting, so
 				 * after an error nothing is live; a procedure's ROLLBACK keeps
@@ -1088,7 +695,7 @@ pgs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			nsubxact_marks++;
 			break;
 		case SUBXACT_EVENT_ABORT_SUB:
-			last_estate = NULL;
+			last_cb.estate = NULL;
 			for (i = nsubxact_marks - 1; i >= 0; i--)
 			{
 				if (subxact_marks[i].subid == mySubid)
@@ -1167,76 +774,14 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	PG_END_TRY();
 }
 
-/* ---------- reset, iteration, snapshot ---------- */
-
-static void
-zero_cg(PgsCgNode *n)
-{
-	for (; n != NULL; n = n->sibling)
-	{
-		n->calls = n->total = n->self = 0;
-		n->merged_calls = n->merged_total = n->merged_self = 0;
-		zero_cg(n->child);
-	}
-}
+/* ---------- reset, merge ---------- */
 
 void
 pgs_local_reset(void)
 {
-	last_estate = NULL;			/* last_st may point into what is freed */
-	if (depth == 0)
-	{
-		MemoryContextReset(pgs_cxt);
-		local_tables_init();
-		return;
-	}
-	else
-	{
-		/* activations are running and point into the tables: zero in place */
-		HASH_SEQ_STATUS hs;
-		PgsFunc    *fn;
-
-		hash_seq_init(&hs, func_table);
-		while ((fn = hash_seq_search(&hs)) != NULL)
-		{
-			fn->calls = fn->errors = fn->total = fn->self = fn->max = 0;
-			fn->merged_calls = fn->merged_errors = fn->merged_total = fn->merged_self = 0;
-			memset(fn->merged_stmts, 0, sizeof(PgsStmt) * (fn->nstmts + 1));
-			for (int i = 0; i <= fn->nstmts; i++)
-			{
-				PgsStmt    *st = &fn->stmts[i];
-
-				st->count = st->errors = st->total = st->self = st->max = 0;
-			}
-		}
-		zero_cg(cg_root.child);
-	}
-}
-
-static void
-foreach_cg(PgsCgNode *n, pgs_cg_visitor cv, void *arg)
-{
-	for (; n != NULL; n = n->sibling)
-	{
-		cv(n, arg);
-		foreach_cg(n->child, cv, arg);
-	}
-}
-
-void
-pgs_local_foreach(pgs_func_visitor fv, pgs_cg_visitor cv, void *arg)
-{
-	HASH_SEQ_STATUS hs;
-	PgsFunc    *fn;
-
-	if (fv)
-	{
-		hash_seq_init(&hs, func_table);
-		while ((fn = hash_seq_search(&hs)) != NULL)
-			fv(fn, arg);
-	}
-	if (cv)
-		foreach_cg(cg_root.child, cv, arg);
+	last_cb.estate = NULL;		/* last_cb.st may point into what is freed */
+	/* running activations point into the entries: zero them in place */
+	pgs_local_clear(depth > 0);
 }
 
 void
@@ -1250,86 +795,6 @@ pgs_merge_local(bool force)
 	pgs_collect_shared = depth > 0 && pgs_shared_wants_me();
 }
 
-typedef struct SnapBuild
-{
-	PgsSnapshot *snap;
-} SnapBuild;
-
-static void
-snap_func(PgsFunc *fn, void *arg)
-{
-	SnapBuild  *b = arg;
-	PgsSnapFunc *sf = &b->snap->funcs[b->snap->nfuncs];
-
-	fn->snap_index = b->snap->nfuncs++;
-	sf->key = fn->key;
-	sf->kind = fn->kind;
-	sf->signature = fn->signature;
-	sf->source = fn->source;
-	sf->seq = fn->seq;
-	sf->calls = fn->calls;
-	sf->errors = fn->errors;
-	sf->total = pgs_ticks_to_ns(fn->total);
-	sf->self = pgs_ticks_to_ns(fn->self);
-	sf->max = pgs_ticks_to_ns(fn->max);
-	sf->nstmts = fn->nstmts;
-	sf->stmts = palloc0(sizeof(PgsSnapStmt) * (fn->nstmts + 1));
-	for (int i = 1; i <= fn->nstmts; i++)
-	{
-		PgsStmt    *s = &fn->stmts[i];
-		PgsSnapStmt *t = &sf->stmts[i];
-
-		t->lineno = s->lineno;
-		t->type = s->type;
-		t->count = s->count;
-		t->errors = s->errors;
-		t->total = pgs_ticks_to_ns(s->total);
-		t->self = pgs_ticks_to_ns(s->self);
-		t->max = pgs_ticks_to_ns(s->max);
-	}
-}
-
-static void
-count_cg(PgsCgNode *n, void *arg)
-{
-	(*(int *) arg)++;
-}
-
-static void
-snap_cg(PgsCgNode *n, void *arg)
-{
-	SnapBuild  *b = arg;
-	PgsSnapCg  *c;
-	PgsCgNode  *p;
-	int			i;
-
-	if (n->calls == 0)
-		return;
-	c = &b->snap->cg[b->snap->ncg++];
-	c->depth = n->depth;
-	c->frames = palloc(sizeof(int32) * n->depth);
-	for (p = n, i = n->depth - 1; p != &cg_root && i >= 0; p = p->parent, i--)
-		c->frames[i] = p->fn ? p->fn->snap_index : -1;
-	c->calls = n->calls;
-	c->total = pgs_ticks_to_ns(n->total);
-	c->self = pgs_ticks_to_ns(n->self);
-}
-
-PgsSnapshot *
-pgs_local_snapshot(void)
-{
-	SnapBuild	b;
-	int			ncg = 0;
-
-	b.snap = palloc0(sizeof(PgsSnapshot));
-	b.snap->funcs = palloc0(sizeof(PgsSnapFunc) * (hash_get_num_entries(func_table) + 1));
-	pgs_local_foreach(snap_func, NULL, &b);
-	pgs_local_foreach(NULL, count_cg, &ncg);
-	b.snap->cg = palloc0(sizeof(PgsSnapCg) * (ncg + 1));
-	pgs_local_foreach(NULL, snap_cg, &b);
-	return b.snap;
-}
-
 /* ---------- initialisation ---------- */
 
 void
@@ -1339,7 +804,7 @@ pgs_plugin_init(void)
 	prev_plugin = *plugin_ptr;
 	*plugin_ptr = &pgs_plugin;
 
-	local_tables_init();
+	pgs_local_init();
 	pgs_refresh_active();
 
 	RegisterXactCallback(pgs_xact_callback, NULL);

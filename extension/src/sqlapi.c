@@ -4,7 +4,7 @@
  *		the plprofiler 4.2 compatibility layer (the rest of that layer is SQL in
  *		the install script, on top of these).
  *
- * Every reader works on a snapshot (plugin.c or shmem.c builds it), so the
+ * Every reader works on a snapshot (local.c or shmem.c builds it), so the
  * row-building code below is shared by the local and the shared variant.
  * Privilege rule: whatever affects other sessions or exposes their data
  * needs superuser or membership in pgscope_admin (reading shared data is
