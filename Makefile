@@ -7,12 +7,17 @@ CFLAGS    ?= -O2 -g
 WARN      := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE
 PQ_INC    := $(shell $(PG_CONFIG) --includedir 2>/dev/null)
 BIN       := build/pgscope
-SRCS      := $(wildcard src/*.c) $(wildcard src/tracer/*.c)
+# a tracer is a folder of src/tracer: its BPF program (NAME.bpf.c), the header
+# it shares with user space (NAME.h) and its command (NAME.c); src/tracer/common
+# holds what the BPF programs share
+TRACERS   := $(sort $(dir $(wildcard src/tracer/*/*.bpf.c)))
+BPF_SRCS  := $(wildcard src/tracer/*/*.bpf.c)
+SRCS      := $(wildcard src/*.c src/tracer/*.c) $(filter-out %.bpf.c,$(wildcard src/tracer/*/*.c))
 OBJS      := $(patsubst src/%.c,build/%.o,$(SRCS)) build/assets.o
-INCS      := -Isrc -Isrc/tracer -Ibpf -Ibuild -I$(PQ_INC)
+INCS      := -Isrc -Isrc/tracer -Isrc/tracer/common $(patsubst %/,-I%,$(TRACERS)) -Ibuild -I$(PQ_INC)
 ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -dumpmachine)
-GEN_HDRS  := build/queries.skel.h build/locks.skel.h build/lwlocks.skel.h build/wal.skel.h build/io.skel.h build/net.skel.h build/pg_offsets.h
+GEN_HDRS  := $(patsubst %.bpf.c,build/%.skel.h,$(notdir $(BPF_SRCS))) build/pg_offsets.h
 ASSETS    := pgs_report_html=report/report.html pgs_report_css=report/report.css \
              pgs_report_js=report/report.js pgs_demo_schema=demo/schema.sql \
              pgs_demo_workload=demo/workload.sql
@@ -44,7 +49,7 @@ extension:
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) -lpq -lbpf -lelf -lz
 
-build/%.o: src/%.c $(wildcard src/*.h src/tracer/*.h bpf/*.h) $(GEN_HDRS) | build/.dir
+build/%.o: src/%.c $(wildcard src/*.h src/tracer/*.h src/tracer/*/*.h) $(GEN_HDRS) | build/.dir
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(INCS) -c -o $@ $<
 
@@ -52,8 +57,9 @@ build/%.o: src/%.c $(wildcard src/*.h src/tracer/*.h bpf/*.h) $(GEN_HDRS) | buil
 build/vmlinux.h: | build/.dir
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c >$@.tmp && mv $@.tmp $@
 
-build/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) build/vmlinux.h
-	clang -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibuild -I/usr/include/$(MULTIARCH) -c $< -o $@
+vpath %.bpf.c $(TRACERS)
+build/%.bpf.o: %.bpf.c $(wildcard src/tracer/*/*.h) build/vmlinux.h
+	clang -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Isrc/tracer/common -I$(dir $<) -Ibuild -I/usr/include/$(MULTIARCH) -c $< -o $@
 
 build/%.skel.h: build/%.bpf.o
 	bpftool gen skeleton $< name $*_bpf >$@.tmp && mv $@.tmp $@

@@ -534,19 +534,10 @@ pgs_cluster_load(PgsCluster *c, const char *dir)
 	return 0;
 }
 
-int
-pgs_cluster_start(PgsCluster *c, const char *dir, const char *const *conf, int nconf)
+/* where the server binaries are: the root's (PGSCOPE_ROOT) or this system's */
+static int
+cluster_bindir(PgsCluster *c)
 {
-	char		data[PATH_MAX + 8],
-				log[PATH_MAX + 16],
-				initlog[PATH_MAX + 16],
-				confpath[PATH_MAX + 32],
-				portfile[PATH_MAX + 8],
-				opts[64];
-	FILE	   *f;
-	int			rc;
-
-	memset(c, 0, sizeof(*c));
 	if (getenv("PGSCOPE_ROOT") && *getenv("PGSCOPE_ROOT"))
 	{
 		if (realpath(getenv("PGSCOPE_ROOT"), c->root) == NULL ||
@@ -562,6 +553,13 @@ pgs_cluster_start(PgsCluster *c, const char *dir, const char *const *conf, int n
 		pgs_err("cannot start a cluster: initdb not found (install postgresql-15, or set PGBIN)");
 		return -ENOENT;
 	}
+	return 0;
+}
+
+/* the cluster's directory (dir, or a new temporary one in the root), owned by the server's user */
+static int
+cluster_dir(PgsCluster *c, const char *dir)
+{
 	if (dir == NULL)
 	{
 		if (strlen(c->root) + 32 > sizeof(c->dir))
@@ -614,23 +612,28 @@ pgs_cluster_start(PgsCluster *c, const char *dir, const char *const *conf, int n
 			return -EPERM;
 		}
 	}
-	snprintf(data, sizeof(data), "%s/data", c->dir);
-	snprintf(log, sizeof(log), "%s/server.log", c->dir);
-	snprintf(initlog, sizeof(initlog), "%s/initdb.log", c->dir);
-	{
-		char		initdb[PATH_MAX + 8],
-					rdata[PATH_MAX + 8];
-		char	   *argv[] = {initdb, "-D", rdata, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-		"--locale=C.UTF-8", NULL};
+	return 0;
+}
 
-		snprintf(initdb, sizeof(initdb), "%s/initdb", c->bindir);
-		snprintf(rdata, sizeof(rdata), "%s", in_root(c, data));
-		rc = c->root[0] ? run_in_root(c->root, argv, initlog) : run_as_postgres(argv, initlog);
-		if (rc != 0)
-		{
-			pgs_err("cannot initdb %s: see %s", data, initlog);
-			return -EIO;
-		}
+/* initdb into data, then our settings (loopback only, the cluster's own socket directory) and conf */
+static int
+cluster_initdb(PgsCluster *c, const char *data, const char *const *conf, int nconf)
+{
+	char		initdb[PATH_MAX + 8],
+				rdata[PATH_MAX + 8],
+				initlog[PATH_MAX + 16],
+				confpath[PATH_MAX + 32];
+	char	   *argv[] = {initdb, "-D", rdata, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+	"--locale=C.UTF-8", NULL};
+	FILE	   *f;
+
+	snprintf(initlog, sizeof(initlog), "%s/initdb.log", c->dir);
+	snprintf(initdb, sizeof(initdb), "%s/initdb", c->bindir);
+	snprintf(rdata, sizeof(rdata), "%s", in_root(c, data));
+	if ((c->root[0] ? run_in_root(c->root, argv, initlog) : run_as_postgres(argv, initlog)) != 0)
+	{
+		pgs_err("cannot initdb %s: see %s", data, initlog);
+		return -EIO;
 	}
 	snprintf(confpath, sizeof(confpath), "%s/postgresql.conf", data);
 	f = fopen(confpath, "a");
@@ -644,9 +647,17 @@ pgs_cluster_start(PgsCluster *c, const char *dir, const char *const *conf, int n
 	for (int i = 0; i < nconf; i++)
 		fprintf(f, "%s\n", conf[i]);
 	fclose(f);
+	return 0;
+}
 
-	for (int attempt = 0; c->root[0] && attempt < 5; attempt++)
+/* the server of a root, as a container, on a free port (another one if that one was taken meanwhile) */
+static int
+cluster_run_container(PgsCluster *c, const char *log)
+{
+	for (int attempt = 0; attempt < 5; attempt++)
 	{
+		int			rc;
+
 		c->port = free_port();
 		if (c->port < 0)
 			continue;
@@ -663,30 +674,53 @@ pgs_cluster_start(PgsCluster *c, const char *dir, const char *const *conf, int n
 		if (rc != -EIO)
 			break;
 	}
-	for (int attempt = 0; !c->root[0] && attempt < 5; attempt++)
-	{
-		char		pg_ctl[PATH_MAX + 8];
-		char	   *argv[] = {pg_ctl, "-D", data, "-o", opts, "-l", log, "-w", "-t", "60", "start", NULL};
+	return -EIO;
+}
 
+/* this system's server through pg_ctl, on a free port (another one if that one was taken meanwhile) */
+static int
+cluster_run_pg_ctl(PgsCluster *c, const char *data, const char *log)
+{
+	char		pg_ctl[PATH_MAX + 8],
+				opts[64],
+				initlog[PATH_MAX + 16];
+	char	   *argv[] = {pg_ctl, "-D", (char *) data, "-o", opts, "-l", (char *) log, "-w", "-t", "60", "start", NULL};
+
+	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", c->bindir);
+	snprintf(initlog, sizeof(initlog), "%s/initdb.log", c->dir);
+	for (int attempt = 0; attempt < 5; attempt++)
+	{
 		c->port = free_port();
 		if (c->port < 0)
 			continue;
-		snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", c->bindir);
 		snprintf(opts, sizeof(opts), "-p %d", c->port);
 		if (run_as_postgres(argv, initlog) == 0)
 		{
 			c->running = true;
-			snprintf(portfile, sizeof(portfile), "%s/port", c->dir);
-			f = fopen(portfile, "w");
-			if (f)
-			{
-				fprintf(f, "%d\n", c->port);
-				fclose(f);
-			}
+			write_line(c->dir, "port", "%d", c->port);
 			record_hostpid(c);
 			return 0;
 		}
 	}
+	return -EIO;
+}
+
+int
+pgs_cluster_start(PgsCluster *c, const char *dir, const char *const *conf, int nconf)
+{
+	char		data[PATH_MAX + 8],
+				log[PATH_MAX + 16];
+	int			rc;
+
+	memset(c, 0, sizeof(*c));
+	if ((rc = cluster_bindir(c)) != 0 || (rc = cluster_dir(c, dir)) != 0)
+		return rc;
+	snprintf(data, sizeof(data), "%s/data", c->dir);
+	snprintf(log, sizeof(log), "%s/server.log", c->dir);
+	if ((rc = cluster_initdb(c, data, conf, nconf)) != 0)
+		return rc;
+	if ((c->root[0] ? cluster_run_container(c, log) : cluster_run_pg_ctl(c, data, log)) == 0)
+		return 0;
 	pgs_err("cannot start a server in %s: see %s", c->dir, log);
 	tail_log(log);
 	return -EIO;

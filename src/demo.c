@@ -85,25 +85,12 @@ hottest_callee(PGconn *c, const char *name, char *sig, size_t siglen, double *sh
 	PQclear(r);
 }
 
-int
-cmd_demo(int argc, char **argv)
+/* --out DIR (the reports' directory, returned) and --pg-major N (the root's server for N) */
+static const char *
+demo_options(int argc, char **argv)
 {
 	const char *outdir = "pgscope-demo";
-	const char *conf[] = {"shared_preload_libraries = 'pgscope'"};
-	char		conninfo[PATH_MAX + 64],
-				before[PATH_MAX + 16],
-				after[PATH_MAX + 16],
-				abs_out[PATH_MAX];
-	char		top_before[512],
-				top_after[512];
-	double		share_before,
-				share_after,
-				t_before,
-				t_after;
-	PGconn	   *c;
-	PGresult   *r;
 
-	pgs_cmd = "pgscope demo";
 	for (int i = 1; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
@@ -126,20 +113,23 @@ cmd_demo(int argc, char **argv)
 		{
 			printf("usage: pgscope demo [--out DIR] [--pg-major N]   (reports go to DIR, default ./pgscope-demo;\n"
 				   "       --pg-major runs it on the stock server of scripts/roots.sh's root for N)\n");
-			return 0;
+			exit(0);
 		}
 		else
 			pgs_usage("unknown argument \"%s\" (usage: pgscope demo [--out DIR] [--pg-major N])", argv[i]);
 	}
-	if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
-		pgs_die("cannot create %s: %s", outdir, strerror(errno));
-	if (realpath(outdir, abs_out) == NULL)
-		pgs_die("cannot resolve %s: %s", outdir, strerror(errno));
-	snprintf(before, sizeof(before), "%s/before.html", abs_out);
-	snprintf(after, sizeof(after), "%s/after.html", abs_out);
+	return outdir;
+}
 
-	pgs_catch_signals();
-	atexit(stop_demo_cluster);
+/* the throwaway cluster with pgscope preloaded, its schema created: a connection to it */
+static PGconn *
+demo_start(char *conninfo, size_t len)
+{
+	const char *conf[] = {"shared_preload_libraries = 'pgscope'"};
+	PgsConnOpts o = {0};
+	PGconn	   *c;
+	PGresult   *r;
+
 	printf("demo: starting a throwaway PostgreSQL cluster with pgscope preloaded\n");
 	fflush(stdout);
 	if (pgs_cluster_start(&demo_cluster, NULL, conf, 1) != 0)
@@ -148,14 +138,9 @@ cmd_demo(int argc, char **argv)
 		pgs_die("cannot start the demo cluster");
 	}
 	demo_started = true;
-	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
-			 demo_cluster.port);
-	{
-		PgsConnOpts o = {0};
-
-		o.dbname = conninfo;
-		c = pgs_connect(&o);
-	}
+	snprintf(conninfo, len, "host=127.0.0.1 port=%d user=postgres dbname=postgres", demo_cluster.port);
+	o.dbname = conninfo;
+	c = pgs_connect(&o);
 	printf("demo: creating 300,000 accounts without an index on aid, and the tpcb() functions\n");
 	fflush(stdout);
 	r = PQexec(c, pgs_demo_schema);
@@ -164,14 +149,42 @@ cmd_demo(int argc, char **argv)
 	PQclear(r);
 	if (pgs_stop)
 		pgs_die("interrupted");
+	return c;
+}
 
+int
+cmd_demo(int argc, char **argv)
+{
+	const char *outdir;
+	char		conninfo[PATH_MAX + 64],
+				before[PATH_MAX + 16],
+				after[PATH_MAX + 16],
+				abs_out[PATH_MAX];
+	char		top_before[512],
+				top_after[512];
+	double		share_before,
+				share_after,
+				t_before,
+				t_after;
+	PGconn	   *c;
+
+	pgs_cmd = "pgscope demo";
+	outdir = demo_options(argc, argv);
+	if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
+		pgs_die("cannot create %s: %s", outdir, strerror(errno));
+	if (realpath(outdir, abs_out) == NULL)
+		pgs_die("cannot resolve %s: %s", outdir, strerror(errno));
+	snprintf(before, sizeof(before), "%s/before.html", abs_out);
+	snprintf(after, sizeof(after), "%s/after.html", abs_out);
+	pgs_catch_signals();
+	atexit(stop_demo_cluster);
+	c = demo_start(conninfo, sizeof(conninfo));
 	printf("demo: profiling 300 tpcb() calls\n");
 	fflush(stdout);
 	t_before = profile_run(conninfo, "before", before, "TPC-B before the index on aid");
 	hottest_callee(c, "before", top_before, sizeof(top_before), &share_before);
 	if (pgs_stop)
 		pgs_die("interrupted");
-
 	printf("demo: adding the missing index: CREATE INDEX ON pgbench_accounts (aid)\n");
 	fflush(stdout);
 	PQclear(pgs_query_or_die(c, "create the index", "CREATE INDEX ON pgbench_accounts (aid)", 0, NULL));
@@ -181,7 +194,6 @@ cmd_demo(int argc, char **argv)
 	t_after = profile_run(conninfo, "after", after, "TPC-B after the index on aid");
 	hottest_callee(c, "after", top_after, sizeof(top_after), &share_after);
 	PQfinish(c);
-
 	printf("\n");
 	printf("before the index: %7.2f s; tpcb() spends %5.1f%% of its time in %s\n", t_before, share_before, top_before);
 	printf("after the index:  %7.2f s; tpcb() spends %5.1f%% of its time in %s\n", t_after, share_after, top_after);

@@ -112,18 +112,77 @@ check_name(const char *name, const char *what)
 	free(copy);
 }
 
-static void
-parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
+/* one of the options plprof's commands take (but the connection's); false: not one of them */
+static bool
+plprof_option(PlprofOpts *o, int opt, const char *arg)
 {
-	int			opt;
+	switch (opt)
+	{
+		case 'c':
+			o->command_sql = arg;
+			return true;
+		case 'f':
+			o->file = arg;
+			return true;
+		case 'o':
+			o->output = arg;
+			return true;
+		case OPT_SAVE:
+			check_name(arg, "the --save name");
+			o->save = arg;
+			return true;
+		case OPT_TITLE:
+			o->title = arg;
+			return true;
+		case OPT_ROLLBACK:
+			o->rollback = true;
+			return true;
+		case OPT_FORMAT:
+			if ((int) (o->format = pgs_parse_format(arg)) < 0)
+				pgs_usage("unknown --format \"%s\": use html, folded or json", arg);
+			return true;
+		case OPT_TOP:
+			if (!pgs_parse_long(arg, 1, 100000, &o->top))
+				pgs_usage("--top takes a whole number from 1 to 100000, not \"%s\"", arg);
+			return true;
+		case OPT_PID:
+			if (!pgs_parse_long(arg, 1, 2147483647L, &o->pid))
+				pgs_usage("--pid takes a backend's process id, not \"%s\"", arg);
+			return true;
+		case OPT_ALL:
+			o->all = true;
+			return true;
+		case OPT_DURATION:
+			if (!pgs_parse_double(arg, 0.1, 7 * 86400, &o->duration))
+				pgs_usage("--duration takes seconds from 0.1 to 604800, not \"%s\"", arg);
+			return true;
+		case OPT_INTERVAL:
+			if (!pgs_parse_long(arg, 0, 86400, &o->interval))
+				pgs_usage("--interval takes whole seconds from 0 to 86400, not \"%s\"", arg);
+			return true;
+		case OPT_NAME:
+			check_name(arg, "the --name name");
+			o->name = arg;
+			return true;
+		case OPT_SHARED:
+			o->shared = true;
+			return true;
+		case OPT_REPLACE:
+			o->replace = true;
+			return true;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			return true;
+	}
+	return false;
+}
+
+/* the command line, recorded in the profile's metadata: whole, never cut inside a character */
+static char *
+command_line(int argc, char **argv)
+{
 	PgsBuf		cmdline;
 
-	memset(o, 0, sizeof(*o));
-	o->format = PGS_FORMAT_HTML;
-	o->top = 20;
-	o->interval = -1;
-	o->duration = -1;
-	/* recorded in the profile's metadata: whole, never cut inside a character */
 	pgs_buf_init(&cmdline);
 	pgs_buf_puts(&cmdline, "pgscope plprof");
 	for (int i = 0; i < argc; i++)
@@ -131,8 +190,20 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 		pgs_buf_puts(&cmdline, " ");
 		pgs_buf_puts(&cmdline, argv[i]);
 	}
-	o->cmdline = cmdline.data;
+	return cmdline.data;
+}
 
+static void
+parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
+{
+	int			opt;
+
+	memset(o, 0, sizeof(*o));
+	o->format = PGS_FORMAT_HTML;
+	o->top = 20;
+	o->interval = -1;
+	o->duration = -1;
+	o->cmdline = command_line(argc, argv);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, PGS_CONN_SHORTOPTS "c:f:o:", long_opts, NULL)) != -1)
@@ -144,75 +215,16 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 				name = lo->name;
 		if (opt != '?' && opt != ':' && name && !strchr("hpUd", opt) && strstr(allowed, name) == NULL)
 			pgs_usage("option --%s does not apply to \"%s\" (see pgscope plprof --help)", name, argv[0]);
-		if (pgs_conn_opt(&o->conn, opt, optarg))
+		if (pgs_conn_opt(&o->conn, opt, optarg) || plprof_option(o, opt, optarg))
 			continue;
-		switch (opt)
+		if (optopt && strchr(PGS_CONN_SHORTOPTS "cfo", optopt))
+			pgs_usage("option -%c needs a value", optopt);
+		if (strcmp(argv[optind - 1], "--help") == 0)
 		{
-			case 'c':
-				o->command_sql = optarg;
-				break;
-			case 'f':
-				o->file = optarg;
-				break;
-			case 'o':
-				o->output = optarg;
-				break;
-			case OPT_SAVE:
-				check_name(optarg, "the --save name");
-				o->save = optarg;
-				break;
-			case OPT_TITLE:
-				o->title = optarg;
-				break;
-			case OPT_ROLLBACK:
-				o->rollback = true;
-				break;
-			case OPT_FORMAT:
-				if ((int) (o->format = pgs_parse_format(optarg)) < 0)
-					pgs_usage("unknown --format \"%s\": use html, folded or json", optarg);
-				break;
-			case OPT_TOP:
-				if (!pgs_parse_long(optarg, 1, 100000, &o->top))
-					pgs_usage("--top takes a whole number from 1 to 100000, not \"%s\"", optarg);
-				break;
-			case OPT_PID:
-				if (!pgs_parse_long(optarg, 1, 2147483647L, &o->pid))
-					pgs_usage("--pid takes a backend's process id, not \"%s\"", optarg);
-				break;
-			case OPT_ALL:
-				o->all = true;
-				break;
-			case OPT_DURATION:
-				if (!pgs_parse_double(optarg, 0.1, 7 * 86400, &o->duration))
-					pgs_usage("--duration takes seconds from 0.1 to 604800, not \"%s\"", optarg);
-				break;
-			case OPT_INTERVAL:
-				if (!pgs_parse_long(optarg, 0, 86400, &o->interval))
-					pgs_usage("--interval takes whole seconds from 0 to 86400, not \"%s\"", optarg);
-				break;
-			case OPT_NAME:
-				check_name(optarg, "the --name name");
-				o->name = optarg;
-				break;
-			case OPT_SHARED:
-				o->shared = true;
-				break;
-			case OPT_REPLACE:
-				o->replace = true;
-				break;
-			case OPT_DRY_RUN:
-				o->dry_run = true;
-				break;
-			default:
-				if (optopt && strchr(PGS_CONN_SHORTOPTS "cfo", optopt))
-					pgs_usage("option -%c needs a value", optopt);
-				if (strcmp(argv[optind - 1], "--help") == 0)
-				{
-					fputs(usage_text, stdout);
-					exit(0);
-				}
-				pgs_usage("unknown option \"%s\" (see pgscope plprof --help)", argv[optind - 1]);
+			fputs(usage_text, stdout);
+			exit(0);
 		}
+		pgs_usage("unknown option \"%s\" (see pgscope plprof --help)", argv[optind - 1]);
 	}
 	/* before any work: a run or a monitoring window must not end in "cannot write" */
 	if (o->output)
@@ -600,15 +612,47 @@ dry_run(const Workload *w)
 	printf("%d statements\n", w->nstmts);
 }
 
+/* the workload's statements one by one, until one fails or a signal comes: 1 when one failed */
+static int
+run_workload(PGconn *c, Workload *w, const PlprofOpts *o)
+{
+	PgsSplitter sp;
+	PgsStmtSpan span;
+	int			i = 0;
+
+	pgs_split_init(&sp, w->sql, w->len, w->inline_data);
+	while (!pgs_stop && pgs_split_next(&sp, &span))
+	{
+		bool		interrupted;
+		PGresult   *res = run_statement(c, w, &span, &interrupted);
+
+		i++;
+		if (interrupted)
+			pgs_die("interrupted during statement %d at line %d of %s, and the server did not answer the cancel request",
+					i, span.line, w->name);
+		if (res)
+		{
+			report_failure(c, w, &span, i, res);
+			PQclear(res);
+			return 1;
+		}
+		if (o->rollback && PQtransactionStatus(c) != PQTRANS_INTRANS)
+		{
+			/* cannot happen after load_workload's check; never carry on outside the transaction */
+			pgs_err("statement %d at line %d of %s ended the transaction that --rollback holds open; stopping",
+					i, span.line, w->name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
 	PlprofOpts	o;
 	Workload	w;
-	PgsSplitter sp;
-	PgsStmtSpan span;
-	int			failed = 0,
-				i = 0;
+	int			failed;
 	PGconn	   *c;
 	char	   *doc;
 
@@ -634,32 +678,7 @@ cmd_run(int argc, char **argv)
 	if (o.rollback)
 		PQclear(pgs_query_or_die(c, "begin the transaction", "BEGIN", 0, NULL));
 
-	pgs_split_init(&sp, w.sql, w.len, w.inline_data);
-	while (!pgs_stop && pgs_split_next(&sp, &span))
-	{
-		bool		interrupted;
-		PGresult   *res = run_statement(c, &w, &span, &interrupted);
-
-		i++;
-		if (interrupted)
-			pgs_die("interrupted during statement %d at line %d of %s, and the server did not answer the cancel request",
-					i, span.line, w.name);
-		if (res)
-		{
-			report_failure(c, &w, &span, i, res);
-			PQclear(res);
-			failed = 1;
-			break;
-		}
-		if (o.rollback && PQtransactionStatus(c) != PQTRANS_INTRANS)
-		{
-			/* cannot happen after load_workload's check; never carry on outside the transaction */
-			pgs_err("statement %d at line %d of %s ended the transaction that --rollback holds open; stopping",
-					i, span.line, w.name);
-			failed = 1;
-			break;
-		}
-	}
+	failed = run_workload(c, &w, &o);
 	pgs_ack_stop();
 	if (PQstatus(c) != CONNECTION_OK)
 		pgs_die("lost the connection to the server during the workload; the session's profile is gone with it");
@@ -734,21 +753,115 @@ claim_monitor(PGconn *c)
 	PQclear(r);
 }
 
+/* --pid's backend exists; --interval set (the old interval in *old_interval, to be put back) */
+static void
+monitor_prepare(PGconn *c, const PlprofOpts *o, const char *pidbuf, long *old_interval)
+{
+	PGresult   *r;
+
+	if (o->pid)
+	{
+		const char *params[1] = {pidbuf};
+
+		r = pgs_query_or_die(c, "look up the backend",
+							 "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int", 1, params);
+		if (PQntuples(r) == 0)
+			pgs_die("no backend with pid %ld in this server (see pg_stat_activity)", o->pid);
+		PQclear(r);
+	}
+	if (o->interval >= 0)
+	{
+		char		iv[32];
+		const char *params[1] = {iv};
+
+		r = pgs_query_or_die(c, "read the collect interval", "SELECT collect_interval FROM pgscope_status()", 0, NULL);
+		*old_interval = atol(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		snprintf(iv, sizeof(iv), "%ld", o->interval);
+		PQclear(pgs_query_or_die(c, "set the collect interval",
+								 "SELECT pgscope_set_collect_interval($1::int)", 1, params));
+	}
+}
+
+/* profiling on, for one backend or all, expiring by itself after expire seconds */
+static void
+monitor_enable(PGconn *c, const PlprofOpts *o, const char *pidbuf, const char *expire, long old_interval)
+{
+	const char *params[2] = {o->all ? "true" : pidbuf, expire};
+	char		err[2048];
+	PGresult   *r;
+
+	r = pgs_query(c, o->all ?
+				  "SELECT pgscope_enable_global($1::boolean, make_interval(secs => $2::float8))" :
+				  "SELECT pgscope_enable_pid($1::int, make_interval(secs => $2::float8))",
+				  2, params, err, sizeof(err));
+	if (r == NULL)
+	{
+		monitor_switch_off(c, o, old_interval);
+		pgs_die("cannot enable profiling: %s", err);
+	}
+	PQclear(r);
+}
+
+/*
+ * The monitoring window, until --duration or a signal: once a second, is the
+ * server still there and how much was seen.  False when the connection was
+ * lost (and profiling switched off after reconnecting).
+ */
+static bool
+monitor_window(PGconn *c, const PlprofOpts *o, const char *expire, long old_interval, double *elapsed)
+{
+	struct timespec t0,
+				now;
+	int			last_shown = -1;
+	bool		tty = isatty(STDERR_FILENO);
+	PGresult   *r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*elapsed = 0;
+	while (!pgs_stop && *elapsed < o->duration)
+	{
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);	/* EINTR on a signal: the loop condition sees pgs_stop */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		*elapsed = (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+		if ((int) *elapsed == last_shown)
+			continue;
+		last_shown = (int) *elapsed;
+		r = pgs_query(c, "SELECT shared_functions, shared_callgraphs FROM pgscope_status()", 0, NULL, NULL, 0);
+		if (r == NULL && PQstatus(c) != CONNECTION_OK)
+		{
+			PQreset(c);
+			if (PQstatus(c) != CONNECTION_OK || !monitor_switch_off(c, o, old_interval))
+				pgs_die("lost the connection to the server: profiling switches itself off within %s s (its expiry)",
+						expire);
+			pgs_err("lost the connection to the server after %.1f s; reconnected and switched profiling off",
+					*elapsed);
+			if (tty)
+				fputc('\n', stderr);
+			return false;
+		}
+		if (r && tty)
+			fprintf(stderr, "\r%s: %3d/%.0f s, %s functions, %s call stacks so far ", pgs_cmd, last_shown,
+					o->duration, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+		PQclear(r);
+	}
+	if (tty)
+		fputc('\n', stderr);
+	return true;
+}
+
 static int
 cmd_monitor(int argc, char **argv)
 {
 	PlprofOpts	o;
 	PGconn	   *c;
-	PGresult   *r;
 	char		pidbuf[32],
 				expire[32];
 	long		old_interval = -1;
-	struct timespec t0,
-				now;
-	double		elapsed = 0;
-	int			last_shown = -1;
-	bool		tty = isatty(STDERR_FILENO);
-	bool		lost = false;
+	double		elapsed;
+	bool		lost;
 	char	   *doc;
 	int			rc;
 
@@ -759,90 +872,20 @@ cmd_monitor(int argc, char **argv)
 		pgs_usage("give either --pid N or --all");
 	if (o.duration < 0)
 		pgs_usage("--duration SEC is required");
-
 	c = pgs_connect(&o.conn);
 	pgs_require_extension(c);
 	pgs_require_shared(c);
 	claim_monitor(c);
-
-	if (o.pid)
-	{
-		const char *params[1] = {pidbuf};
-
-		snprintf(pidbuf, sizeof(pidbuf), "%ld", o.pid);
-		r = pgs_query_or_die(c, "look up the backend",
-							 "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int", 1, params);
-		if (PQntuples(r) == 0)
-			pgs_die("no backend with pid %ld in this server (see pg_stat_activity)", o.pid);
-		PQclear(r);
-	}
-	if (o.interval >= 0)
-	{
-		char		iv[32];
-		const char *params[1] = {iv};
-
-		r = pgs_query_or_die(c, "read the collect interval", "SELECT collect_interval FROM pgscope_status()", 0, NULL);
-		old_interval = atol(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		snprintf(iv, sizeof(iv), "%ld", o.interval);
-		PQclear(pgs_query_or_die(c, "set the collect interval",
-								 "SELECT pgscope_set_collect_interval($1::int)", 1, params));
-	}
-
+	snprintf(pidbuf, sizeof(pidbuf), "%ld", o.pid);
+	monitor_prepare(c, &o, pidbuf, &old_interval);
 	/* the server switches it off by itself shortly after the window, should we die */
 	snprintf(expire, sizeof(expire), "%.0f", o.duration + 30);
 	PQclear(pgs_query_or_die(c, "reset the shared profile", "SELECT pgscope_reset(true)", 0, NULL));
 	pgs_catch_signals();
-	{
-		const char *params[2] = {o.all ? "true" : pidbuf, expire};
-		char		err[2048];
-
-		r = pgs_query(c, o.all ?
-					  "SELECT pgscope_enable_global($1::boolean, make_interval(secs => $2::float8))" :
-					  "SELECT pgscope_enable_pid($1::int, make_interval(secs => $2::float8))",
-					  2, params, err, sizeof(err));
-		if (r == NULL)
-		{
-			monitor_switch_off(c, &o, old_interval);
-			pgs_die("cannot enable profiling: %s", err);
-		}
-		PQclear(r);
-	}
+	monitor_enable(c, &o, pidbuf, expire, old_interval);
 	fprintf(stderr, "%s: profiling %s for %.1f s (Ctrl-C stops early)\n", pgs_cmd,
 			o.all ? "every backend" : "one backend", o.duration);
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!pgs_stop && elapsed < o.duration)
-	{
-		struct timespec ts = {0, 100 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);	/* EINTR on a signal: the loop condition sees pgs_stop */
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
-		if ((int) elapsed != last_shown)
-		{
-			last_shown = (int) elapsed;
-			/* once a second: is the server still there, and how much was seen */
-			r = pgs_query(c, "SELECT shared_functions, shared_callgraphs FROM pgscope_status()", 0, NULL, NULL, 0);
-			if (r == NULL && PQstatus(c) != CONNECTION_OK)
-			{
-				PQreset(c);
-				if (PQstatus(c) != CONNECTION_OK || !monitor_switch_off(c, &o, old_interval))
-					pgs_die("lost the connection to the server: profiling switches itself off within %s s (its expiry)",
-							expire);
-				pgs_err("lost the connection to the server after %.1f s; reconnected and switched profiling off",
-						elapsed);
-				lost = true;
-				break;
-			}
-			if (r && tty)
-				fprintf(stderr, "\r%s: %3d/%.0f s, %s functions, %s call stacks so far ", pgs_cmd, last_shown,
-						o.duration, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
-			PQclear(r);
-		}
-	}
-	if (tty)
-		fputc('\n', stderr);
+	lost = !monitor_window(c, &o, expire, old_interval, &elapsed);
 	pgs_ack_stop();
 	if (!monitor_switch_off(c, &o, old_interval))
 	{

@@ -69,14 +69,102 @@ quoted_end(const char *p, const char *end, char q, bool backslash, bool *untermi
 	return end;
 }
 
+/* the end of a block comment opened before e (slash star): they nest */
+static const char *
+block_comment_end(const char *e, const char *end, bool *unterminated)
+{
+	int			depth = 1;
+
+	while (e < end && depth > 0)
+	{
+		if (*e == '/' && e + 1 < end && e[1] == '*')
+			depth++, e += 2;
+		else if (*e == '*' && e + 1 < end && e[1] == '/')
+			depth--, e += 2;
+		else
+			e++;
+	}
+	*unterminated = depth > 0;
+	return e;
+}
+
+/* a quoted token at p ('...', "...", E'...', B'...', X'...', N'...', U&'...', U&"..."): its end, NULL if none */
+static const char *
+quoted_token(const char *p, const char *end, PgsToken *t)
+{
+	unsigned char c = (unsigned char) *p;
+	const char *e = p + 1;
+
+	if (c == '\'' || c == '"')
+	{
+		t->kind = c == '\'' ? PGS_TOK_STRING : PGS_TOK_QIDENT;
+		return quoted_end(p, end, (char) c, false, &t->unterminated);
+	}
+	if (c && e < end && *e == '\'' && strchr("EeBbXxNn", c))
+	{
+		t->kind = PGS_TOK_STRING;
+		return quoted_end(e, end, '\'', c == 'E' || c == 'e', &t->unterminated);
+	}
+	if ((c == 'U' || c == 'u') && e + 1 < end && *e == '&' && (e[1] == '\'' || e[1] == '"'))
+	{
+		t->kind = e[1] == '\'' ? PGS_TOK_STRING : PGS_TOK_QIDENT;
+		return quoted_end(e + 1, end, e[1], false, &t->unterminated);
+	}
+	return NULL;
+}
+
+/* the end of a dollar-quoted string whose tag (tl bytes) starts at p */
+static const char *
+dollar_end(const char *p, const char *end, size_t tl, bool *unterminated)
+{
+	const char *q = p + tl;
+
+	while (q < end && !(*q == '$' && (size_t) (end - q) >= tl && memcmp(q, p, tl) == 0))
+		q++;
+	if (q >= end)
+	{
+		*unterminated = true;
+		return end;
+	}
+	return q + tl;
+}
+
+/* the end of a number at p: 42, 4.2, .5, 1e-3, 0x1F, 1_000 (PostgreSQL 16) */
+static const char *
+number_end(const char *p, const char *end)
+{
+	const char *e = p + 1;
+
+	while (e < end)
+	{
+		if ((*e == '+' || *e == '-') && (e[-1] == 'e' || e[-1] == 'E') &&
+			!(p[0] == '0' && e - p >= 2 && (p[1] == 'x' || p[1] == 'X')))
+			e++;
+		else if (digit((unsigned char) *e) || ident_start((unsigned char) *e) ||
+				 (*e == '.' && !(e + 1 < end && e[1] == '.')))
+			e++;
+		else
+			break;
+	}
+	return e;
+}
+
+static bool
+space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
 void
 pgs_lex_next(PgsLexer *lx, PgsToken *t)
 {
 	const char *s = lx->s,
 			   *end = s + lx->len,
 			   *p = s + lx->pos,
-			   *e;
+			   *e,
+			   *q;
 	unsigned char c;
+	size_t		tl;
 
 	t->start = lx->pos;
 	t->line = lx->line;
@@ -89,10 +177,10 @@ pgs_lex_next(PgsLexer *lx, PgsToken *t)
 	}
 	c = (unsigned char) *p;
 	e = p + 1;
-	if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v')
+	if (space(c))
 	{
 		t->kind = PGS_TOK_SPACE;
-		while (e < end && (*e == ' ' || *e == '\t' || *e == '\n' || *e == '\r' || *e == '\f' || *e == '\v'))
+		while (e < end && space((unsigned char) *e))
 			e++;
 	}
 	else if (c == '-' && e < end && *e == '-')
@@ -103,67 +191,21 @@ pgs_lex_next(PgsLexer *lx, PgsToken *t)
 	}
 	else if (c == '/' && e < end && *e == '*')
 	{
-		int			depth = 1;
-
 		t->kind = PGS_TOK_COMMENT;
-		e++;
-		while (e < end && depth > 0)
-		{
-			if (*e == '/' && e + 1 < end && e[1] == '*')
-				depth++, e += 2;
-			else if (*e == '*' && e + 1 < end && e[1] == '/')
-				depth--, e += 2;
-			else
-				e++;
-		}
-		t->unterminated = depth > 0;
+		e = block_comment_end(e + 1, end, &t->unterminated);
 	}
-	else if (c == '\'')
-	{
-		t->kind = PGS_TOK_STRING;
-		e = quoted_end(p, end, '\'', false, &t->unterminated);
-	}
-	else if (c == '"')
-	{
-		t->kind = PGS_TOK_QIDENT;
-		e = quoted_end(p, end, '"', false, &t->unterminated);
-	}
-	else if ((c == 'E' || c == 'e') && e < end && *e == '\'')
-	{
-		t->kind = PGS_TOK_STRING;
-		e = quoted_end(e, end, '\'', true, &t->unterminated);
-	}
-	else if (strchr("BbXxNn", c) && e < end && *e == '\'')
-	{
-		t->kind = PGS_TOK_STRING;
-		e = quoted_end(e, end, '\'', false, &t->unterminated);
-	}
-	else if ((c == 'U' || c == 'u') && e + 1 < end && *e == '&' && (e[1] == '\'' || e[1] == '"'))
-	{
-		t->kind = e[1] == '\'' ? PGS_TOK_STRING : PGS_TOK_QIDENT;
-		e = quoted_end(e + 1, end, e[1], false, &t->unterminated);
-	}
+	else if ((q = quoted_token(p, end, t)) != NULL)
+		e = q;
 	else if (c == '$' && e < end && digit((unsigned char) *e))
 	{
 		t->kind = PGS_TOK_PARAM;
 		while (e < end && digit((unsigned char) *e))
 			e++;
 	}
-	else if (c == '$' && dollar_tag(p, end) > 0)
+	else if (c == '$' && (tl = dollar_tag(p, end)) > 0)
 	{
-		size_t		tl = dollar_tag(p, end);
-		const char *q = p + tl;
-
 		t->kind = PGS_TOK_STRING;
-		while (q < end && !(*q == '$' && (size_t) (end - q) >= tl && memcmp(q, p, tl) == 0))
-			q++;
-		if (q >= end)
-		{
-			t->unterminated = true;
-			e = end;
-		}
-		else
-			e = q + tl;
+		e = dollar_end(p, end, tl, &t->unterminated);
 	}
 	else if (ident_start(c))
 	{
@@ -173,25 +215,14 @@ pgs_lex_next(PgsLexer *lx, PgsToken *t)
 	}
 	else if (digit(c) || (c == '.' && e < end && digit((unsigned char) *e)))
 	{
-		/* 42, 4.2, .5, 1e-3, 0x1F, 1_000 (PostgreSQL 16) */
 		t->kind = PGS_TOK_NUMBER;
-		while (e < end)
-		{
-			if ((*e == '+' || *e == '-') && (e[-1] == 'e' || e[-1] == 'E') &&
-				!(p[0] == '0' && e - p >= 2 && (p[1] == 'x' || p[1] == 'X')))
-				e++;
-			else if (digit((unsigned char) *e) || ident_start((unsigned char) *e) ||
-					 (*e == '.' && !(e + 1 < end && e[1] == '.')))
-				e++;
-			else
-				break;
-		}
+		e = number_end(p, end);
 	}
 	else
 		t->kind = c == ';' ? PGS_TOK_SEMI : c == '(' ? PGS_TOK_LPAREN : c == ')' ? PGS_TOK_RPAREN : PGS_TOK_OTHER;
 
 	t->len = (size_t) (e - p);
-	for (const char *q = p; (q = memchr(q, '\n', (size_t) (e - q))) != NULL; q++)
+	for (const char *n = p; (n = memchr(n, '\n', (size_t) (e - n))) != NULL; n++)
 		lx->line++;
 	lx->pos += t->len;
 }

@@ -400,18 +400,133 @@ remove_stale_temps(const char *dir, const char *base)
 	closedir(d);
 }
 
+/* a new file in dir for base's contents: unnamed (O_TMPFILE) where the file system can, else named *tmp */
+static int
+open_temp(const char *dir, const char *base, bool exists, char **tmp)
+{
+	int			fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666),
+				rc;
+
+	if (fd >= 0)
+		return fd;
+	if (asprintf(tmp, "%s/.%s.pgscope.%ld", dir, base, (long) getpid()) < 0)
+	{
+		*tmp = NULL;
+		return -ENOMEM;
+	}
+	fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		rc = -errno;
+		free(*tmp);
+		*tmp = NULL;
+		return rc;
+	}
+	if (!exists)
+	{
+		mode_t		um = umask(0);
+
+		umask(um);
+		if (fchmod(fd, 0666 & ~um) != 0)
+		{
+			rc = -errno;
+			close(fd);
+			unlink(*tmp);
+			free(*tmp);
+			*tmp = NULL;
+			return rc;
+		}
+	}
+	return fd;
+}
+
+/* the replaced file's owner and mode, on its successor */
+static int
+keep_owner(int fd, const struct stat *st)
+{
+	if ((st->st_uid != geteuid() || st->st_gid != getegid()) && fchown(fd, st->st_uid, st->st_gid) != 0)
+		return -EPERM;
+	if (fchmod(fd, st->st_mode & 07777) != 0)
+		return -errno;
+	return 0;
+}
+
+/* the unnamed file fd gets a name in dir only now, *tmp, to be renamed over the target */
+static int
+name_temp(int fd, const char *dir, const char *base, char **tmp)
+{
+	char		proc[64];
+	int			rc;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (asprintf(tmp, "%s/.%s.pgscope.%ld", dir, base, (long) getpid()) < 0)
+	{
+		*tmp = NULL;
+		return -ENOMEM;
+	}
+	unlink(*tmp);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, *tmp, AT_SYMLINK_FOLLOW) != 0)
+	{
+		rc = -errno;
+		free(*tmp);
+		*tmp = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+/* a regular file (or none) at path: a new inode with data renamed into place, the old mode and owner kept */
+static int
+replace_file(const char *path, const struct stat *st, bool exists, const char *data, size_t len)
+{
+	char	   *dircopy = pgs_xstrdup(path),
+			   *basecopy = pgs_xstrdup(path),
+			   *tmp = NULL;
+	const char *dir = dirname(dircopy),
+			   *base = basename(basecopy);
+	int			fd,
+				rc;
+
+	remove_stale_temps(dir, base);
+	if ((fd = rc = open_temp(dir, base, exists, &tmp)) < 0)
+		goto cleanup;
+	if ((exists && (rc = keep_owner(fd, st)) != 0) || (rc = write_all(fd, data, len)) != 0)
+		goto cleanup;
+	if (fsync(fd) != 0)
+	{
+		rc = -errno;
+		goto cleanup;
+	}
+	if (tmp == NULL && (rc = name_temp(fd, dir, base, &tmp)) != 0)
+		goto cleanup;
+	rc = close(fd) != 0 ? -errno : 0;
+	fd = -1;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc == 0)
+	{
+		free(tmp);
+		tmp = NULL;
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+	{
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dircopy);
+	free(basecopy);
+	return rc;
+}
+
 int
 pgs_write_file(const char *path, const char *data, size_t len)
 {
 	struct stat st;
 	bool		exists;
-	char	   *dircopy = NULL,
-			   *basecopy = NULL,
-			   *tmp = NULL;
-	const char *dir,
-			   *base;
-	int			fd = -1,
-				rc;
+	int			rc;
 
 	if (path == NULL || strcmp(path, "-") == 0)
 	{
@@ -430,111 +545,9 @@ pgs_write_file(const char *path, const char *data, size_t len)
 		if (rc != -EAGAIN || tries > 3)
 			return rc;
 	}
-	/* a regular file (or none): a new inode renamed into place, the old mode and owner kept */
 	if (exists && access(path, W_OK) != 0)
 		return -errno;
-	dircopy = pgs_xstrdup(path);
-	basecopy = pgs_xstrdup(path);
-	dir = dirname(dircopy);
-	base = basename(basecopy);
-	remove_stale_temps(dir, base);
-	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
-	if (fd < 0)
-	{
-		if (asprintf(&tmp, "%s/.%s.pgscope.%ld", dir, base, (long) getpid()) < 0)
-		{
-			tmp = NULL;
-			rc = -ENOMEM;
-			goto cleanup;
-		}
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0)
-		{
-			rc = -errno;
-			free(tmp);
-			tmp = NULL;
-			goto cleanup;
-		}
-		if (!exists)
-		{
-			mode_t		um = umask(0);
-
-			umask(um);
-			if (fchmod(fd, 0666 & ~um) != 0)
-			{
-				rc = -errno;
-				goto cleanup;
-			}
-		}
-	}
-	if (exists)
-	{
-		if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
-			fchown(fd, st.st_uid, st.st_gid) != 0)
-		{
-			rc = -EPERM;
-			goto cleanup;
-		}
-		if (fchmod(fd, st.st_mode & 07777) != 0)
-		{
-			rc = -errno;
-			goto cleanup;
-		}
-	}
-	if ((rc = write_all(fd, data, len)) != 0)
-		goto cleanup;
-	if (fsync(fd) != 0)
-	{
-		rc = -errno;
-		goto cleanup;
-	}
-	if (tmp == NULL)
-	{
-		/* give the unnamed file a name only now, then rename it over the target */
-		char		proc[64];
-
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		if (asprintf(&tmp, "%s/.%s.pgscope.%ld", dir, base, (long) getpid()) < 0)
-		{
-			tmp = NULL;
-			rc = -ENOMEM;
-			goto cleanup;
-		}
-		unlink(tmp);
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0)
-		{
-			rc = -errno;
-			free(tmp);
-			tmp = NULL;
-			goto cleanup;
-		}
-	}
-	if (close(fd) != 0)
-	{
-		fd = -1;
-		rc = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-	{
-		rc = -errno;
-		goto cleanup;
-	}
-	free(tmp);
-	tmp = NULL;
-	rc = 0;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (tmp)
-	{
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dircopy);
-	free(basecopy);
-	return rc;
+	return replace_file(path, &st, exists, data, len);
 }
 
 int

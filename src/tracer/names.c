@@ -214,3 +214,17 @@ pgs_names_filenode(PgsNames *n, unsigned spc, unsigned db, unsigned relnode)
 {
 	return cached_name(n, 1, spc, db, relnode);
 }
+
+unsigned
+pgs_database_oid(PgsNames *n, const char *database)
+{
+	const char *params[1] = {database};
+	char	   *oid = pgs_names_fetch1(pgs_names_conn(n), "SELECT oid FROM pg_database WHERE datname = $1", 1, params);
+	unsigned	v;
+
+	if (oid == NULL)
+		pgs_usage("no database \"%s\" in the traced server (or it cannot be asked)", database);
+	v = (unsigned) strtoul(oid, NULL, 10);
+	free(oid);
+	return v;
+}

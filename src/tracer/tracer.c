@@ -40,22 +40,22 @@ pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg)
 {
 	switch (opt)
 	{
-		case 1001:
+		case PGS_OPT_BIN:
 			o->bin = arg;
 			return true;
 		case 'p':
-		case 1002:
+		case PGS_OPT_PID:
 			if (!pgs_parse_long(arg, 1, 4194304, &o->pid))
 				pgs_usage("--pid takes a process id, not \"%s\"", arg);
 			return true;
 		case 'D':
 			o->datadir = arg;
 			return true;
-		case 1003:
+		case PGS_OPT_DURATION:
 			if (!pgs_parse_double(arg, 0.1, 31 * 86400, &o->duration))
 				pgs_usage("--duration takes seconds from 0.1 on, not \"%s\"", arg);
 			return true;
-		case 1004:
+		case PGS_OPT_JSON:
 			o->json = true;
 			return true;
 	}
@@ -222,6 +222,71 @@ read_bin_facts(const char *path, BinFacts *f)
 
 /* ---------- USDT notes ---------- */
 
+/* the file offset of vaddr in a loadable segment (code: an executable one, by its memory size) */
+static bool
+file_offset(Elf *e, size_t nph, uint64_t vaddr, bool code, uint64_t *off)
+{
+	for (size_t i = 0; i < nph; i++)
+	{
+		GElf_Phdr	ph;
+
+		if (gelf_getphdr(e, (int) i, &ph) && ph.p_type == PT_LOAD && (!code || (ph.p_flags & PF_X)) &&
+			vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + (code ? ph.p_memsz : ph.p_filesz))
+		{
+			*off = vaddr - ph.p_vaddr + ph.p_offset;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* prelinked binaries move the sites: .stapsdt.base says by how much */
+static uint64_t
+stapsdt_base_of(Elf *e, size_t shstrndx)
+{
+	Elf_Scn    *scn = NULL;
+
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		const char *sname;
+
+		if (gelf_getshdr(scn, &sh) && (sname = elf_strptr(e, shstrndx, sh.sh_name)) &&
+			strcmp(sname, ".stapsdt.base") == 0)
+			return sh.sh_addr;
+	}
+	return 0;
+}
+
+/* one stapsdt note (desc of descsz bytes): when it is provider:name, its site and semaphore go to out */
+static bool
+take_note(Elf *e, size_t nph, uint64_t stapsdt_base, const char *desc, size_t descsz,
+		  const char *provider, const char *name, PgsUsdt *out)
+{
+	uint64_t	pc,
+				base,
+				sema,
+				off;
+	const char *prov = desc + 24,
+			   *pname;
+
+	if (descsz < 3 * 8 + 3)
+		return false;
+	memcpy(&pc, desc, 8);
+	memcpy(&base, desc + 8, 8);
+	memcpy(&sema, desc + 16, 8);
+	pname = prov + strnlen(prov, descsz - 24) + 1;
+	if (pname >= desc + descsz || strcmp(prov, provider) != 0 || strcmp(pname, name) != 0)
+		return false;
+	if (stapsdt_base && base)
+		pc += stapsdt_base - base;
+	if (out->nsites < PGS_USDT_MAX_SITES && file_offset(e, nph, pc, true, &off))
+		out->site_offsets[out->nsites++] = off;
+	out->semaphore = sema;
+	out->semaphore_offset = sema && file_offset(e, nph, sema, false, &off) ? off : 0;
+	return true;
+}
+
 int
 pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *out)
 {
@@ -230,8 +295,7 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 	Elf_Scn    *scn = NULL;
 	size_t		shstrndx,
 				nph;
-	uint64_t	stapsdt_base = 0;
-	int			rc = -ENOENT;
+	uint64_t	stapsdt_base;
 
 	memset(out, 0, sizeof(*out));
 	if (fd < 0)
@@ -245,16 +309,7 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 		close(fd);
 		return -ENOEXEC;
 	}
-	/* prelinked binaries move the sites: .stapsdt.base says by how much */
-	while ((scn = elf_nextscn(e, scn)) != NULL)
-	{
-		GElf_Shdr	sh;
-		const char *sname;
-
-		if (gelf_getshdr(scn, &sh) && (sname = elf_strptr(e, shstrndx, sh.sh_name)) &&
-			strcmp(sname, ".stapsdt.base") == 0)
-			stapsdt_base = sh.sh_addr;
-	}
+	stapsdt_base = stapsdt_base_of(e, shstrndx);
 	while ((scn = elf_nextscn(e, scn)) != NULL)
 	{
 		GElf_Shdr	sh;
@@ -267,53 +322,12 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_NOTE || (d = elf_getdata(scn, NULL)) == NULL)
 			continue;
 		while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0)
-		{
-			const char *desc = (const char *) d->d_buf + desc_off;
-			uint64_t	pc,
-						base,
-						sema;
-			const char *prov,
-					   *pname;
-
-			if (nh.n_type != 3 || nh.n_namesz != 8 || memcmp((const char *) d->d_buf + name_off, "stapsdt", 8) != 0 ||
-				nh.n_descsz < 3 * 8 + 3)
-				continue;
-			memcpy(&pc, desc, 8);
-			memcpy(&base, desc + 8, 8);
-			memcpy(&sema, desc + 16, 8);
-			prov = desc + 24;
-			pname = prov + strnlen(prov, nh.n_descsz - 24) + 1;
-			if (pname >= desc + nh.n_descsz || strcmp(prov, provider) != 0 || strcmp(pname, name) != 0)
-				continue;
-			if (stapsdt_base && base)
-				pc += stapsdt_base - base;
-			for (size_t i = 0; i < nph; i++)
-			{
-				GElf_Phdr	ph;
-
-				if (gelf_getphdr(e, (int) i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
-					pc >= ph.p_vaddr && pc < ph.p_vaddr + ph.p_memsz && out->nsites < PGS_USDT_MAX_SITES)
-				{
-					out->site_offsets[out->nsites++] = pc - ph.p_vaddr + ph.p_offset;
-					break;
-				}
-			}
-			out->semaphore = sema;
-			out->semaphore_offset = 0;
-			for (size_t i = 0; sema && i < nph; i++)
-			{
-				GElf_Phdr	ph;
-
-				if (gelf_getphdr(e, (int) i, &ph) && ph.p_type == PT_LOAD &&
-					sema >= ph.p_vaddr && sema < ph.p_vaddr + ph.p_filesz)
-					out->semaphore_offset = sema - ph.p_vaddr + ph.p_offset;
-			}
-			rc = 0;
-		}
+			if (nh.n_type == 3 && nh.n_namesz == 8 && memcmp((const char *) d->d_buf + name_off, "stapsdt", 8) == 0)
+				take_note(e, nph, stapsdt_base, (const char *) d->d_buf + desc_off, nh.n_descsz, provider, name, out);
 	}
 	elf_end(e);
 	close(fd);
-	return out->nsites > 0 ? rc : -ENOENT;
+	return out->nsites > 0 ? 0 : -ENOENT;
 }
 
 /* ---------- processes ---------- */
@@ -729,82 +743,81 @@ postmaster_of(const char *dir)
 	return found;
 }
 
-void
-pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
+/* the postmaster of -D's data directory, by the host's pid; exits 2 when none runs there */
+static int
+datadir_postmaster(const char *datadir)
 {
-	char		exe[PATH_MAX];
-	int			pid = (int) o->pid;
-	BinFacts	f;
+	char		path[PATH_MAX + 32];
+	FILE	   *pf;
+	int			pid = 0;
 
-	memset(t, 0, sizeof(*t));
-	if (o->datadir && o->pid)
-		pgs_usage("give either --pid or -D, not both");
-	if (o->datadir)
+	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
+	pf = fopen(path, "r");
+	if (pf == NULL || fscanf(pf, "%d", &pid) != 1)
+		pgs_usage("no running server in %s (cannot read %s)", datadir, path);
+	fclose(pf);
+	/* in a container postmaster.pid has the pid of its namespace: find the host's */
+	if (!works_in(pid, datadir))
+		pid = postmaster_of(datadir);
+	if (pid <= 0)
+		pgs_usage("the server of %s is not running", datadir);
+	return pid;
+}
+
+/* process pid as the target: a postmaster, or a backend (its parent a server too) */
+static void
+target_process(PgsTarget *t, int pid, const char *bin)
+{
+	char		exe[PATH_MAX],
+				pexe[PATH_MAX];
+	int			ppid;
+
+	if (!proc_exe(pid, exe, sizeof(exe)))
+		pgs_usage("no process %d (or it is not ours to trace)", pid);
+	if (!is_postgres_exe(exe))
+		pgs_usage("process %d (%s) is not a PostgreSQL server", pid, exe);
+	ppid = proc_ppid(pid);
+	if (ppid > 0 && proc_exe(ppid, pexe, sizeof(pexe)) && is_postgres_exe(pexe))
 	{
-		char		path[PATH_MAX + 32];
-		FILE	   *pf;
-
-		snprintf(path, sizeof(path), "%s/postmaster.pid", o->datadir);
-		pf = fopen(path, "r");
-		if (pf == NULL || fscanf(pf, "%d", &pid) != 1)
-			pgs_usage("no running server in %s (cannot read %s)", o->datadir, path);
-		fclose(pf);
-		/* in a container postmaster.pid has the pid of its namespace: find the host's */
-		if (!works_in(pid, o->datadir))
-			pid = postmaster_of(o->datadir);
-		if (pid <= 0)
-			pgs_usage("the server of %s is not running", o->datadir);
-		snprintf(t->datadir, sizeof(t->datadir), "%s", o->datadir);
-	}
-	if (pid)
-	{
-		int			ppid;
-		char		pexe[PATH_MAX];
-
-		if (!proc_exe(pid, exe, sizeof(exe)))
-			pgs_usage("no process %d (or it is not ours to trace)", pid);
-		if (!is_postgres_exe(exe))
-			pgs_usage("process %d (%s) is not a PostgreSQL server", pid, exe);
-		ppid = proc_ppid(pid);
-		if (ppid > 0 && proc_exe(ppid, pexe, sizeof(pexe)) && is_postgres_exe(pexe))
-		{
-			t->backend = pid;
-			t->postmaster = ppid;
-		}
-		else
-			t->postmaster = pid;
-		snprintf(t->bin, sizeof(t->bin), "%s", exe);
-		if (o->bin)
-		{
-			char		want[PATH_MAX];
-
-			if (realpath(o->bin, want) == NULL || strcmp(want, exe) != 0)
-				pgs_usage("process %d runs %s, not %s", pid, exe, o->bin);
-		}
-	}
-	else if (o->bin)
-	{
-		if (realpath(o->bin, t->bin) == NULL)
-			pgs_usage("cannot find %s: %s", o->bin, strerror(errno));
+		t->backend = pid;
+		t->postmaster = ppid;
 	}
 	else
+		t->postmaster = pid;
+	snprintf(t->bin, sizeof(t->bin), "%s", exe);
+	if (bin)
 	{
-		char		list[512];
-		int			n,
-					first;
+		char		want[PATH_MAX];
 
-		list_postmasters(list, sizeof(list), &n, &first);
-		if (n == 0)
-			pgs_die("no running PostgreSQL server found: start one, or give --pid, -D or --bin");
-		if (n > 1)
-			pgs_usage("%d PostgreSQL servers are running (postmaster pids %s): choose one with --pid or -D", n, list);
-		t->postmaster = first;
-		if (!proc_exe(first, t->bin, sizeof(t->bin)))
-			pgs_die("cannot read the executable of process %d", first);
+		if (realpath(bin, want) == NULL || strcmp(want, exe) != 0)
+			pgs_usage("process %d runs %s, not %s", pid, exe, bin);
 	}
+}
 
-	watch_pid = t->backend ? t->backend : t->postmaster;
-	watch_is_backend = t->backend != 0;
+/* with neither --pid, -D nor --bin: the only running server */
+static void
+target_only_server(PgsTarget *t)
+{
+	char		list[512];
+	int			n,
+				first;
+
+	list_postmasters(list, sizeof(list), &n, &first);
+	if (n == 0)
+		pgs_die("no running PostgreSQL server found: start one, or give --pid, -D or --bin");
+	if (n > 1)
+		pgs_usage("%d PostgreSQL servers are running (postmaster pids %s): choose one with --pid or -D", n, list);
+	t->postmaster = first;
+	if (!proc_exe(first, t->bin, sizeof(t->bin)))
+		pgs_die("cannot read the executable of process %d", first);
+}
+
+/* what the binary is: its version, its offsets table, its exported globals at their runtime addresses */
+static void
+target_binary(PgsTarget *t)
+{
+	BinFacts	f;
+
 	if (read_bin_facts(t->bin, &f) != 0)
 		pgs_usage("%s is not an ELF executable", t->bin);
 	if (!f.is_postgres)
@@ -835,23 +848,30 @@ pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 }
 
 void
-pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *), void *arg)
+pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o)
 {
-	double		start = pgs_now();
-	double		next = start + tick_seconds;
+	int			pid = (int) o->pid;
 
-	while (!pgs_stop && !pgs_duration_over(start, duration))
+	memset(t, 0, sizeof(*t));
+	if (o->datadir && o->pid)
+		pgs_usage("give either --pid or -D, not both");
+	if (o->datadir)
 	{
-		struct timespec ts = {0, 50 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);	/* a signal cuts it short */
-		if (tick && tick_seconds > 0 && pgs_now() >= next)
-		{
-			tick(arg);
-			next += tick_seconds;
-		}
+		pid = datadir_postmaster(o->datadir);
+		snprintf(t->datadir, sizeof(t->datadir), "%s", o->datadir);
 	}
-	pgs_ack_stop();
+	if (pid)
+		target_process(t, pid, o->bin);
+	else if (o->bin)
+	{
+		if (realpath(o->bin, t->bin) == NULL)
+			pgs_usage("cannot find %s: %s", o->bin, strerror(errno));
+	}
+	else
+		target_only_server(t);
+	watch_pid = t->backend ? t->backend : t->postmaster;
+	watch_is_backend = t->backend != 0;
+	target_binary(t);
 }
 
 void

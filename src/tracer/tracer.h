@@ -43,14 +43,19 @@ typedef struct PgsTargetOpts
 	bool		json;
 } PgsTargetOpts;
 
-#define PGS_TARGET_LONGOPTS \
-	{"bin", required_argument, NULL, 1001}, \
-	{"pid", required_argument, NULL, 1002}, \
-	{"datadir", required_argument, NULL, 'D'}, \
-	{"duration", required_argument, NULL, 1003}, \
-	{"json", no_argument, NULL, 1004}
+/* long options without a letter: the target's, --help, --dbname, then each command's own */
+enum
+{
+	PGS_OPT_BIN = 1001,
+	PGS_OPT_PID,
+	PGS_OPT_DURATION,
+	PGS_OPT_JSON,
+	PGS_OPT_HELP,
+	PGS_OPT_DBNAME,
+	PGS_OPT_OWN = 1100			/* a command's own options count from here */
+};
 
-/* handles the options above (and -p for --pid); true if opt was one of them */
+/* handles --bin, --pid (-p), -D, --duration, --json; true if opt was one of them */
 bool pgs_target_opt(PgsTargetOpts *o, int opt, const char *arg);
 
 /*
@@ -133,11 +138,77 @@ int pgs_host_pid(int postmaster, int server_pid);
 /* wall-clock "HH:MM:SS.mmm" (and ISO 8601 for JSON) of a CLOCK_MONOTONIC time */
 void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t isolen);
 
+/* ---------- a tracer command: its options, then what it attaches, then how it prints ---------- */
+
+/* what a command takes beyond the target options and --help */
+#define PGS_CMD_NAMES		0x1	/* -U USER, --dbname DB: how the server is asked for names */
+#define PGS_CMD_DATABASE	0x2	/* -d DATABASE: only that database */
+#define PGS_CMD_OFFSETS		0x4	/* it cannot work without the struct offsets of the server's version */
+
+typedef struct PgsCommand
+{
+	const char *cmd;			/* "pgscope wal" */
+	const char *usage;			/* what --help prints */
+	const char *shortopts;		/* its own short options ("i:"), NULL: none */
+	const struct option *opts;	/* its own long options, ids from PGS_OPT_OWN, {NULL} last; NULL: none */
+	unsigned	flags;			/* PGS_CMD_* */
+	/* takes one of its own options into self: false when opt is not one of them */
+	bool		(*option) (void *self, int opt, const char *arg);
+} PgsCommand;
+
+typedef struct PgsTracing
+{
+	PgsTargetOpts to;
+	PgsTarget	t;
+	const char *user;			/* -U */
+	const char *dbname;			/* --dbname */
+	const char *database;		/* -d */
+} PgsTracing;
+
 /*
- * Waits until duration seconds passed (< 0: forever) or a signal came,
- * calling tick(arg) every tick_seconds when tick is set.
+ * The start every tracer command shares: parses argv (the target options,
+ * --help, -U/--dbname/-d as c's flags say, then c's own through c->option),
+ * checks our privileges and finds the target.  Exits 0 after --help, 2 on a
+ * usage error, 1 when there is nothing to trace.
  */
-void pgs_tracer_wait(double duration, double tick_seconds, void (*tick) (void *), void *arg);
+void pgs_command_start(const PgsCommand *c, void *self, int argc, char **argv, PgsTracing *tr);
+
+/* "pgscope X: tracing WHAT of the cluster of postmaster N (PostgreSQL M)EXTRA", to stderr */
+void pgs_tracing_says(const PgsTarget *t, const char *what, const char *extra);
+
+/*
+ * Attaches prog to the traced processes of t's binary: a uprobe on the
+ * exported function func (ret: a uretprobe), or the USDT probe
+ * postgresql:name.  The link goes to the skeleton's links (skel->links.x),
+ * which its destroy frees; NULL when it cannot be (errno).
+ */
+struct bpf_program;
+struct bpf_link *pgs_attach_func(struct bpf_program *prog, const PgsTarget *t, const char *func, bool ret);
+struct bpf_link *pgs_attach_probe(struct bpf_program *prog, const PgsTarget *t, const char *name);
+
+/* the sum over the CPUs of entry key of a per-CPU array of __u64 */
+uint64_t pgs_percpu_sum(int fd, uint32_t key);
+
+/*
+ * The loop of every tracer, until duration seconds passed (< 0: on), a
+ * signal came or the target went away: every poll_ms (default 50) it
+ * drains rb (NULL: nothing to drain, it sleeps), calls every(arg) (which
+ * may return the next round's wait in ms, 0: poll_ms) and, every
+ * tick_seconds, tick(arg).  Then it acknowledges the stop (what follows
+ * must not be cancelled) and drains what is left.  0, or EXIT_RUNTIME when
+ * the events could not be read (said).
+ */
+struct ring_buffer;
+typedef struct PgsLoop
+{
+	struct ring_buffer *rb;
+	int			poll_ms;
+	int			(*every) (void *arg);
+	double		tick_seconds;
+	void		(*tick) (void *arg);
+	void	   *arg;
+} PgsLoop;
+int pgs_tracer_loop(const PgsLoop *l, double duration);
 
 /*
  * Calls cb(key, values, nvalues, arg) for every entry of BPF hash map fd:

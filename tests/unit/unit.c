@@ -15,8 +15,8 @@
 #include "sqllex.h"
 #include "sqlsplit.h"
 #include "util.h"
-#include "tracer/hist.h"
-#include "tracer/proto.h"
+#include "hist.h"
+#include "proto.h"
 
 static int	failures;
 static int	checks;

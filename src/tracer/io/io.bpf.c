@@ -129,14 +129,28 @@ BPF_USDT(on_buffer_extend_done)
 	return 0;
 }
 
-SEC("usdt")
-int
-BPF_USDT(on_md_start)
+static __always_inline void
+md_start(void)
 {
 	struct task_state *s = state();
 
 	if (s)
 		s->md_start = bpf_ktime_get_ns();
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_md_read_start)
+{
+	md_start();
+	return 0;
+}
+
+SEC("usdt")
+int
+BPF_USDT(on_md_write_start)
+{
+	md_start();
 	return 0;
 }
 

@@ -7,7 +7,6 @@
  */
 #include "tracer_cmds.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +60,7 @@ typedef struct LatencyCtx
 	KeyTable	queries;		/* normalized queries, whole run */
 	uint64_t	batch_statements;	/* statements without a time of their own */
 	PgsBuf		out;
+	double		interval;		/* -i */
 } LatencyCtx;
 
 static KeyStats *
@@ -258,89 +258,98 @@ static const char usage_text[] =
 	"  log2 histograms of statement latency every interval, then calls, mean, p50, p99 and\n"
 	"  max per normalized query; needs root or CAP_BPF+CAP_PERFMON\n";
 
+enum
+{
+	OPT_BY = PGS_OPT_OWN,
+	OPT_TOP
+};
+
+static bool
+option(void *self, int opt, const char *arg)
+{
+	LatencyCtx *c = self;
+
+	switch (opt)
+	{
+		case 'i':
+			if (!pgs_parse_double(arg, 0.1, 86400, &c->interval))
+				pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", arg);
+			return true;
+		case OPT_BY:
+			if (strcmp(arg, "query") == 0)
+				c->by = BY_QUERY;
+			else if (strcmp(arg, "database") == 0)
+				c->by = BY_DATABASE;
+			else if (strcmp(arg, "user") == 0)
+				c->by = BY_USER;
+			else
+				pgs_usage("--by takes query, database or user, not \"%s\"", arg);
+			return true;
+		case OPT_TOP:
+			if (!pgs_parse_long(arg, 1, 100000, &c->top))
+				pgs_usage("--top takes a whole number from 1 to 100000, not \"%s\"", arg);
+			return true;
+	}
+	return false;
+}
+
+static const struct option opts[] = {
+	{"interval", required_argument, NULL, 'i'},
+	{"by", required_argument, NULL, OPT_BY},
+	{"top", required_argument, NULL, OPT_TOP},
+	{NULL, 0, NULL, 0}
+};
+
+static const PgsCommand latency_command = {
+	.cmd = "pgscope latency",
+	.usage = usage_text,
+	.shortopts = "i:",
+	.opts = opts,
+	.flags = PGS_CMD_DATABASE,
+	.option = option,
+};
+
+/* the end: the last, partial interval, the query table, and what the run saw */
+static void
+finish(LatencyCtx *c, const PgsStmtSourceStats *st)
+{
+	if (c->overall.count)
+		on_tick(c);
+	print_query_table(c);
+	fprintf(stderr, "%s: %llu statements ended, %llu events lost\n", pgs_cmd,
+			(unsigned long long) st->seen, (unsigned long long) st->lost);
+	if (c->batch_statements)
+		fprintf(stderr, "%s: %llu statements ran in batches before their backend had the executor probes: "
+				"counted in calls, but without a time of their own they are not in the times and histograms\n", pgs_cmd,
+				(unsigned long long) c->batch_statements);
+	pgs_stmt_source_report(st);
+	if (c->queries.overflowed)
+		fprintf(stderr, "%s: %llu statements of texts beyond the first %d distinct ones are summed as \"(other queries)\"\n",
+				pgs_cmd, (unsigned long long) c->queries.overflowed, PGS_MAX_KEYS);
+}
+
 int
 cmd_latency(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		PGS_TARGET_LONGOPTS,
-		{"interval", required_argument, NULL, 'i'},
-		{"by", required_argument, NULL, 2001},
-		{"database", required_argument, NULL, 'd'},
-		{"top", required_argument, NULL, 2002},
-		{"help", no_argument, NULL, 2003},
-		{NULL, 0, NULL, 0}
-	};
-	PgsTargetOpts to = {.duration = -1};
-	PgsStmtSourceOpts so = {.capture_len = 1025, .duration = -1, .tick_seconds = 1};
+	PgsTracing	tr;
+	PgsStmtSourceOpts so = {.capture_len = 1025};
 	PgsStmtSourceStats st;
-	PgsTarget	t;
 	LatencyCtx *c = calloc(1, sizeof(LatencyCtx));
-	int			opt,
-				rc;
+	int			rc;
 
 	if (c == NULL)
 		pgs_die("out of memory");
-	pgs_cmd = "pgscope latency";
 	c->top = 20;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:d:i:", opts, NULL)) != -1)
-	{
-		if (pgs_target_opt(&to, opt, optarg))
-			continue;
-		switch (opt)
-		{
-			case 'i':
-				if (!pgs_parse_double(optarg, 0.1, 86400, &so.tick_seconds))
-					pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", optarg);
-				break;
-			case 2001:
-				if (strcmp(optarg, "query") == 0)
-					c->by = BY_QUERY;
-				else if (strcmp(optarg, "database") == 0)
-					c->by = BY_DATABASE;
-				else if (strcmp(optarg, "user") == 0)
-					c->by = BY_USER;
-				else
-					pgs_usage("--by takes query, database or user, not \"%s\"", optarg);
-				break;
-			case 'd':
-				c->database = optarg;
-				break;
-			case 2002:
-				if (!pgs_parse_long(optarg, 1, 100000, &c->top))
-					pgs_usage("--top takes a whole number from 1 to 100000, not \"%s\"", optarg);
-				break;
-			case 2003:
-				fputs(usage_text, stdout);
-				return 0;
-			default:
-				pgs_bad_option(argv, optind, optopt, "latency");
-		}
-	}
-	pgs_no_more_args(argc, argv, optind, "latency");
-
-	pgs_tracer_prepare();
-	pgs_resolve_target(&t, &to);
-	so.duration = to.duration;
-	c->json = to.json;
+	c->interval = 1;
+	pgs_command_start(&latency_command, c, argc, argv, &tr);
+	so.duration = tr.to.duration;
+	so.tick_seconds = c->interval;
+	c->database = tr.database;
+	c->json = tr.to.json;
 	pgs_buf_init(&c->out);
 	pgs_catch_signals();
-	rc = pgs_stmt_source_run(&t, &so, on_statement, on_tick, c, &st);
+	rc = pgs_stmt_source_run(&tr.t, &so, on_statement, on_tick, c, &st);
 	if (rc == 0 || pgs_target_gone)
-	{
-		if (c->overall.count)
-			on_tick(c);			/* the last, partial interval */
-		print_query_table(c);
-		fprintf(stderr, "%s: %llu statements ended, %llu events lost\n", pgs_cmd,
-				(unsigned long long) st.seen, (unsigned long long) st.lost);
-		if (c->batch_statements)
-			fprintf(stderr, "%s: %llu statements ran in batches before their backend had the executor probes: "
-					"counted in calls, but without a time of their own they are not in the times and histograms\n", pgs_cmd,
-					(unsigned long long) c->batch_statements);
-		pgs_stmt_source_report(&st);
-		if (c->queries.overflowed)
-			fprintf(stderr, "%s: %llu statements of texts beyond the first %d distinct ones are summed as \"(other queries)\"\n",
-					pgs_cmd, (unsigned long long) c->queries.overflowed, PGS_MAX_KEYS);
-	}
+		finish(c, &st);
 	return rc;
 }

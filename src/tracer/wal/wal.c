@@ -1,7 +1,7 @@
 /*
  * wal.c - "pgscope wal": WAL records by resource manager and record type,
  * WAL per backend, flush waits and checkpoints of a running server, from
- * bpf/wal.bpf.c.  WAL bytes per statement are in "pgscope queries
+ * wal.bpf.c.  WAL bytes per statement are in "pgscope queries
  * --breakdown".
  */
 #include "tracer_cmds.h"
@@ -9,7 +9,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,145 +243,90 @@ static const char usage_text[] =
 	"  checkpoints (printed as they happen); WAL per statement: pgscope queries --breakdown;\n"
 	"  needs root or CAP_BPF+CAP_PERFMON\n";
 
+static const PgsCommand wal_command = {
+	.cmd = "pgscope wal",
+	.usage = usage_text,
+	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE | PGS_CMD_OFFSETS,
+};
+
+/* the program with the offsets it reads by, attached: NULL when WAL records cannot be traced (said) */
+static struct wal_bpf *
+attach(const PgsTarget *t, unsigned only_db)
+{
+	struct wal_bpf *skel;
+
+	PGS_SKEL_OPEN(wal, skel, t);
+	skel->rodata->off_rdata_data = t->offsets->xlogrecdata_data;
+	skel->rodata->off_tot_len = t->offsets->xlogrecord_tot_len;
+	skel->rodata->off_info = t->offsets->xlogrecord_info;
+	skel->rodata->off_rmid = t->offsets->xlogrecord_rmid;
+	skel->rodata->filter_db = only_db;
+	skel->rodata->mydatabaseid_addr = t->mydatabaseid;
+	skel->rodata->checkpointstats_addr = t->checkpointstats;
+	skel->rodata->nbuffers_addr = t->nbuffers;
+	skel->rodata->off_bufs_written = t->offsets->ckpt_bufs_written;
+	skel->rodata->off_segs_added = t->offsets->ckpt_segs_added;
+	skel->rodata->off_segs_removed = t->offsets->ckpt_segs_removed;
+	skel->rodata->off_segs_recycled = t->offsets->ckpt_segs_recycled;
+	PGS_SKEL_LOAD(wal, skel);
+	if (!(skel->links.on_insert = pgs_attach_func(skel->progs.on_insert, t, "XLogInsertRecord", false)) ||
+		!(skel->links.on_insert_ret = pgs_attach_func(skel->progs.on_insert_ret, t, "XLogInsertRecord", true)))
+	{
+		pgs_err("WAL records unavailable: %s does not export XLogInsertRecord", t->bin);
+		goto cleanup;
+	}
+	if (!(skel->links.on_flush = pgs_attach_func(skel->progs.on_flush, t, "XLogFlush", false)) ||
+		!(skel->links.on_flush_ret = pgs_attach_func(skel->progs.on_flush_ret, t, "XLogFlush", true)))
+		pgs_err("flush waits unavailable: %s does not export XLogFlush", t->bin);
+	if (!(skel->links.on_checkpoint_start = pgs_attach_probe(skel->progs.on_checkpoint_start, t, "checkpoint__start")) ||
+		!(skel->links.on_checkpoint_ret = pgs_attach_func(skel->progs.on_checkpoint_ret, t, "CreateCheckPoint", true)))
+		pgs_err("checkpoints unavailable: no USDT probe postgresql:checkpoint__start or no exported CreateCheckPoint in %s", t->bin);
+	return skel;
+
+cleanup:
+	wal_bpf__destroy(skel);
+	return NULL;
+}
+
 int
 cmd_wal(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		PGS_TARGET_LONGOPTS,
-		{"help", no_argument, NULL, 2001},
-		{"database", required_argument, NULL, 'd'},
-		{"username", required_argument, NULL, 'U'},
-		{NULL, 0, NULL, 0}
-	};
-	PgsTargetOpts to = {.duration = -1};
-	PgsTarget	t;
+	PgsTracing	tr;
 	WalCtx		c = {0};
-	struct wal_bpf *skel = NULL;
-	struct ring_buffer *rb = NULL;
-	struct bpf_link *links[6] = {0};
-	int			opt,
-				err,
-				rc = EXIT_RUNTIME;
-	double		start;
-	const char *only_database = NULL,
-			   *user = NULL;
+	struct wal_bpf *skel;
 	unsigned	only_db = 0;
+	int			rc = EXIT_RUNTIME;
 
-	pgs_cmd = "pgscope wal";
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:d:U:", opts, NULL)) != -1)
+	pgs_command_start(&wal_command, &c, argc, argv, &tr);
+	c.json = tr.to.json;
+	if (tr.database)
 	{
-		if (pgs_target_opt(&to, opt, optarg))
-			continue;
-		if (opt == 'd')
-		{
-			only_database = optarg;
-			continue;
-		}
-		if (opt == 'U')
-		{
-			user = optarg;
-			continue;
-		}
-		if (opt == 2001)
-		{
-			fputs(usage_text, stdout);
-			return 0;
-		}
-		pgs_bad_option(argv, optind, optopt, "wal");
-	}
-	pgs_no_more_args(argc, argv, optind, "wal");
-	pgs_tracer_prepare();
-	pgs_resolve_target(&t, &to);
-	if (!t.offsets)
-		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
-				  t.major, t.major);
-	c.json = to.json;
-	if (only_database)
-	{
-		PgsNames   *names = pgs_names_open(&t, user, NULL);
-		const char *params[1] = {only_database};
-		char	   *oid = pgs_names_fetch1(pgs_names_conn(names), "SELECT oid FROM pg_database WHERE datname = $1", 1, params);
+		PgsNames   *names = pgs_names_open(&tr.t, tr.user, tr.dbname);
 
-		if (oid == NULL)
-			pgs_usage("no database \"%s\" in the traced server (or it cannot be asked)", only_database);
-		only_db = (unsigned) strtoul(oid, NULL, 10);
-		free(oid);
+		only_db = pgs_database_oid(names, tr.database);
 		pgs_names_close(names);
-		if (!t.mydatabaseid)
-			pgs_usage("-d needs the exported global MyDatabaseId, which %s lacks", t.bin);
+		if (!tr.t.mydatabaseid)
+			pgs_usage("-d needs the exported global MyDatabaseId, which %s lacks", tr.t.bin);
 	}
-
-	PGS_SKEL_OPEN(wal, skel, &t);
-	skel->rodata->off_rdata_data = t.offsets->xlogrecdata_data;
-	skel->rodata->off_tot_len = t.offsets->xlogrecord_tot_len;
-	skel->rodata->off_info = t.offsets->xlogrecord_info;
-	skel->rodata->off_rmid = t.offsets->xlogrecord_rmid;
-	skel->rodata->filter_db = only_db;
-	skel->rodata->mydatabaseid_addr = t.mydatabaseid;
-	skel->rodata->checkpointstats_addr = t.checkpointstats;
-	skel->rodata->nbuffers_addr = t.nbuffers;
-	skel->rodata->off_bufs_written = t.offsets->ckpt_bufs_written;
-	skel->rodata->off_segs_added = t.offsets->ckpt_segs_added;
-	skel->rodata->off_segs_removed = t.offsets->ckpt_segs_removed;
-	skel->rodata->off_segs_recycled = t.offsets->ckpt_segs_recycled;
-	PGS_SKEL_LOAD(wal, skel);
+	if ((skel = attach(&tr.t, only_db)) == NULL)
+		return rc;
 	{
-		int			pid = t.backend ? t.backend : -1;
-		LIBBPF_OPTS(bpf_uprobe_opts, ins, .func_name = "XLogInsertRecord");
-		LIBBPF_OPTS(bpf_uprobe_opts, insret, .func_name = "XLogInsertRecord", .retprobe = true);
-		LIBBPF_OPTS(bpf_uprobe_opts, fl, .func_name = "XLogFlush");
-		LIBBPF_OPTS(bpf_uprobe_opts, flret, .func_name = "XLogFlush", .retprobe = true);
+		PgsLoop		loop = {.rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, &c, NULL)};
 
-		links[0] = bpf_program__attach_uprobe_opts(skel->progs.on_insert, pid, t.bin, 0, &ins);
-		links[1] = links[0] ? bpf_program__attach_uprobe_opts(skel->progs.on_insert_ret, pid, t.bin, 0, &insret) : NULL;
-		if (!links[1])
+		if (loop.rb == NULL)
+			pgs_err("cannot open the ring buffer: %s", strerror(errno));
+		else
 		{
-			pgs_err("WAL records unavailable: %s does not export XLogInsertRecord", t.bin);
-			goto cleanup;
+			pgs_tracing_says(&tr.t, "WAL", NULL);
+			pgs_catch_signals();
+			if (pgs_tracer_loop(&loop, tr.to.duration) == 0)
+			{
+				print_summary(skel, &c);
+				rc = pgs_tracer_status();
+			}
 		}
-		links[2] = bpf_program__attach_uprobe_opts(skel->progs.on_flush, pid, t.bin, 0, &fl);
-		links[3] = links[2] ? bpf_program__attach_uprobe_opts(skel->progs.on_flush_ret, pid, t.bin, 0, &flret) : NULL;
-		if (!links[3])
-			pgs_err("flush waits unavailable: %s does not export XLogFlush", t.bin);
-		links[4] = bpf_program__attach_usdt(skel->progs.on_checkpoint_start, pid, t.bin, "postgresql", "checkpoint__start", NULL);
-		{
-			LIBBPF_OPTS(bpf_uprobe_opts, ck, .func_name = "CreateCheckPoint", .retprobe = true);
-
-			links[5] = bpf_program__attach_uprobe_opts(skel->progs.on_checkpoint_ret, pid, t.bin, 0, &ck);
-		}
-		if (!links[4] || !links[5])
-			pgs_err("checkpoints unavailable: no USDT probe postgresql:checkpoint__start or no exported CreateCheckPoint in %s", t.bin);
+		ring_buffer__free(loop.rb);
 	}
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, &c, NULL);
-	if (rb == NULL)
-	{
-		pgs_err("cannot open the ring buffer: %s", strerror(errno));
-		goto cleanup;
-	}
-	fprintf(stderr, "%s: tracing WAL of %s %d (PostgreSQL %d)\n", pgs_cmd,
-			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
-	fflush(stderr);
-	pgs_catch_signals();
-	start = pgs_now();
-	while (!pgs_stop && !pgs_duration_over(start, to.duration))
-	{
-		err = ring_buffer__poll(rb, 100);
-		if (err < 0 && err != -EINTR)
-		{
-			pgs_err("cannot read events: %s", strerror(-err));
-			goto cleanup;
-		}
-	}
-	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
-	ring_buffer__consume(rb);
-	print_summary(skel, &c);
-	rc = pgs_tracer_status();
-
-cleanup:
-	ring_buffer__free(rb);
-	for (int i = 0; i < 6; i++)
-		bpf_link__destroy(links[i]);
 	wal_bpf__destroy(skel);
 	return rc;
 }

@@ -46,6 +46,7 @@ typedef struct PollCtx
 	struct Probing *probing;
 	uint64_t	min_ns;
 	struct BackendStream *streams;	/* STREAM_SLOTS */
+	pgs_tick_cb tick;
 } PollCtx;
 
 static void probe_backend(struct Probing *pr, uint32_t pid);
@@ -404,52 +405,7 @@ on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static uint64_t
-read_counter(struct queries_bpf *skel, uint32_t idx)
-{
-	int			ncpu = libbpf_num_possible_cpus();
-	uint64_t   *vals,
-				sum = 0;
-
-	if (ncpu <= 0)
-		return 0;
-	vals = calloc(ncpu, sizeof(uint64_t));
-	if (vals && bpf_map_lookup_elem(bpf_map__fd(skel->maps.counters), &idx, vals) == 0)
-		for (int i = 0; i < ncpu; i++)
-			sum += vals[i];
-	free(vals);
-	return sum;
-}
-
 /* ---------- attaching ---------- */
-
-#define MAX_LINKS 64
-
-typedef struct Links
-{
-	struct bpf_link *l[MAX_LINKS];
-	int			n;
-} Links;
-
-static bool
-keep(Links *links, struct bpf_link *l)
-{
-	if (l == NULL)
-		return false;
-	if (links->n < MAX_LINKS)
-		links->l[links->n++] = l;
-	else
-		bpf_link__destroy(l);
-	return true;
-}
-
-static int
-attach_usdt(const PgsTarget *t, struct bpf_program *prog, const char *probe, Links *links)
-{
-	/* pid -1: every process of the binary, so backends forked later are traced too */
-	return keep(links, bpf_program__attach_usdt(prog, t->backend ? t->backend : -1, t->bin,
-												"postgresql", probe, NULL)) ? 0 : -errno;
-}
 
 static const char *const executor_probes[PGS_NPROBES] = {
 	"query__start", "query__execute__start", "query__execute__done", "transaction__abort"
@@ -467,19 +423,19 @@ executor_prog(struct queries_bpf *skel, int i)
 
 /* the executor probes in every backend (--exact-pipelines, --split): false when one is missing */
 static bool
-attach_executor_everywhere(const PgsTarget *t, struct queries_bpf *skel, Links *links)
+attach_executor_everywhere(const PgsTarget *t, struct queries_bpf *skel)
 {
-	for (int i = 0; i < PGS_NPROBES; i++)
-	{
-		int			err = attach_usdt(t, executor_prog(skel, i), executor_probes[i], links);
+	struct bpf_link **links[PGS_NPROBES] = {
+		&skel->links.on_query_start, &skel->links.on_execute_start, &skel->links.on_execute_done, &skel->links.on_abort
+	};
 
-		if (err)
+	for (int i = 0; i < PGS_NPROBES; i++)
+		if ((*links[i] = pgs_attach_probe(executor_prog(skel, i), t, executor_probes[i])) == NULL)
 		{
 			pgs_err("cannot attach to postgresql:%s in %s (%s): statements of pipelines and multi-statement "
-					"queries are counted and timed together, not one by one", executor_probes[i], t->bin, strerror(-err));
+					"queries are counted and timed together, not one by one", executor_probes[i], t->bin, strerror(errno));
 			return false;
 		}
-	}
 	return true;
 }
 
@@ -656,18 +612,108 @@ probing_end(Probing *pr)
 
 /* be_tls_read/be_tls_write: only TLS connections pay for these uprobes */
 static void
-attach_tls(const PgsTarget *t, struct queries_bpf *skel, Links *links)
+attach_tls(const PgsTarget *t, struct queries_bpf *skel)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, rd, .func_name = "be_tls_read");
-	LIBBPF_OPTS(bpf_uprobe_opts, rdret, .func_name = "be_tls_read", .retprobe = true);
-	LIBBPF_OPTS(bpf_uprobe_opts, wr, .func_name = "be_tls_write");
-	int			pid = t->backend ? t->backend : -1;
-
-	if (!keep(links, bpf_program__attach_uprobe_opts(skel->progs.on_tls_read, pid, t->bin, 0, &rd)) ||
-		!keep(links, bpf_program__attach_uprobe_opts(skel->progs.on_tls_read_ret, pid, t->bin, 0, &rdret)) ||
-		!keep(links, bpf_program__attach_uprobe_opts(skel->progs.on_tls_write, pid, t->bin, 0, &wr)))
+	if (!(skel->links.on_tls_read = pgs_attach_func(skel->progs.on_tls_read, t, "be_tls_read", false)) ||
+		!(skel->links.on_tls_read_ret = pgs_attach_func(skel->progs.on_tls_read_ret, t, "be_tls_read", true)) ||
+		!(skel->links.on_tls_write = pgs_attach_func(skel->progs.on_tls_write, t, "be_tls_write", false)))
 		pgs_err("TLS connections are not traced: %s does not export be_tls_read/be_tls_write (%s)",
 				t->bin, strerror(errno));
+}
+
+/* --split: the parse and plan probes; without them statements are still traced */
+static void
+attach_split(const PgsTarget *t, struct queries_bpf *skel)
+{
+	static const char *const probes[4] = {
+		"query__parse__start", "query__parse__done", "query__plan__start", "query__plan__done"
+	};
+	struct bpf_program *progs[4] = {
+		skel->progs.on_parse_start, skel->progs.on_parse_done, skel->progs.on_plan_start, skel->progs.on_plan_done
+	};
+	struct bpf_link **links[4] = {
+		&skel->links.on_parse_start, &skel->links.on_parse_done, &skel->links.on_plan_start, &skel->links.on_plan_done
+	};
+
+	for (int i = 0; i < 4; i++)
+		if ((*links[i] = pgs_attach_probe(progs[i], t, probes[i])) == NULL)
+		{
+			pgs_err("parse/plan/execute split unavailable: %s has no USDT probe postgresql:%s (%s); tracing statements without it",
+					t->bin, probes[i], strerror(errno));
+			return;
+		}
+}
+
+/* what the program reads in the backend, at the addresses and offsets of this binary */
+static void
+set_reading(struct queries_bpf *skel, const PgsTarget *t)
+{
+	if (t->myprocport && t->offsets)
+	{
+		skel->rodata->myprocport_addr = t->myprocport;
+		skel->rodata->off_database_name = t->offsets->port_database_name;
+		skel->rodata->off_user_name = t->offsets->port_user_name;
+	}
+	if (t->mybeentry && t->offsets && t->offsets->beentry_activity_raw)
+	{
+		skel->rodata->mybeentry_addr = t->mybeentry;
+		skel->rodata->off_activity_raw = t->offsets->beentry_activity_raw;
+	}
+	skel->rodata->my_wait_event_info_addr = t->my_wait_event_info;
+	if (t->offsets)
+	{
+		skel->rodata->pgbufferusage_addr = t->pgbufferusage;
+		skel->rodata->pgwalusage_addr = t->pgwalusage;
+		skel->rodata->off_blks_hit = t->offsets->bufusage_shared_hit;
+		skel->rodata->off_blks_read = t->offsets->bufusage_shared_read;
+		skel->rodata->off_wal_records = t->offsets->walusage_records;
+		skel->rodata->off_wal_bytes = t->offsets->walusage_bytes;
+	}
+}
+
+/* the program loaded with what o asks for, attached: NULL when statements cannot be traced (said) */
+static struct queries_bpf *
+attach(const PgsTarget *t, const PgsStmtSourceOpts *o, bool everywhere)
+{
+	struct queries_bpf *skel;
+
+	PGS_SKEL_OPEN(queries, skel, t);
+	skel->rodata->min_ns = o->min_ns;
+	skel->rodata->capture_len = o->capture_len;
+	skel->rodata->all_probed = everywhere;
+	skel->rodata->breakdown = o->breakdown;
+	skel->rodata->split = o->split;
+	set_reading(skel, t);
+	bpf_program__set_autoload(skel->progs.on_parse_start, o->split);
+	bpf_program__set_autoload(skel->progs.on_parse_done, o->split);
+	bpf_program__set_autoload(skel->progs.on_plan_start, o->split);
+	bpf_program__set_autoload(skel->progs.on_plan_done, o->split);
+	bpf_program__set_autoload(skel->progs.on_switch, o->breakdown);
+	if (o->breakdown && !t->my_wait_event_info)
+		pgs_err("wait event classes unavailable: %s does not export my_wait_event_info; off-CPU time is reported unclassified",
+				t->bin);
+	PGS_SKEL_LOAD(queries, skel);
+	if (!(skel->links.on_recv = bpf_program__attach(skel->progs.on_recv)) ||
+		!(skel->links.on_send = bpf_program__attach(skel->progs.on_send)))
+	{
+		pgs_err("cannot attach to the socket tracepoints sock:sock_recv_length/sock_send_length (Linux 6.6 or later): %s", strerror(errno));
+		goto cleanup;
+	}
+	if (o->breakdown && !(skel->links.on_switch = bpf_program__attach(skel->progs.on_switch)))
+	{
+		pgs_err("cannot attach to sched:sched_switch for --breakdown: %s", strerror(errno));
+		goto cleanup;
+	}
+	attach_tls(t, skel);
+	if (everywhere && !attach_executor_everywhere(t, skel))
+		goto cleanup;
+	if (o->split)
+		attach_split(t, skel);
+	return skel;
+
+cleanup:
+	queries_bpf__destroy(skel);
+	return NULL;
 }
 
 void
@@ -685,118 +731,66 @@ pgs_stmt_source_report(const PgsStmtSourceStats *st)
 				(unsigned long long) st->undecodable);
 }
 
-int
-pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb,
-					pgs_tick_cb tick, void *arg, PgsStmtSourceStats *stats)
+/* the loop's rounds: once a second, backends that exited lose their probes */
+typedef struct Rounds
 {
-	struct queries_bpf *skel = NULL;
-	struct ring_buffer *rb = NULL;
-	Links		links = {0};
-	Probing		probing = {.t = t};
-	PgsUsdt		usdt[PGS_NPROBES];
-	PollCtx		pc = {cb, arg, stats, &probing, o->min_ns, NULL};
-	int			rc = EXIT_RUNTIME;
-	double		start,
-				next_tick,
-				next_sweep;
-	int			err;
+	Probing    *probing;
+	double		next_sweep;
+	PollCtx    *pc;				/* the caller's tick and its argument */
+} Rounds;
 
-	memset(stats, 0, sizeof(*stats));
-	libbpf_set_print(libbpf_print);
-	pc.streams = calloc(STREAM_SLOTS, sizeof(BackendStream));
-	if (pc.streams == NULL)
-		pgs_die("out of memory");
-	probing.available = true;
+static int
+every_round(void *arg)
+{
+	Rounds	   *r = arg;
+
+	if (pgs_now() >= r->next_sweep)
+	{
+		probing_sweep(r->probing);
+		r->next_sweep += 1;
+	}
+	return 0;
+}
+
+static void
+tick_round(void *arg)
+{
+	Rounds	   *r = arg;
+
+	r->pc->tick(r->pc->arg);
+}
+
+static void
+read_stats(struct queries_bpf *skel, const Probing *probing, PgsStmtSourceStats *stats)
+{
+	int			fd = bpf_map__fd(skel->maps.counters);
+
+	stats->batches = pgs_percpu_sum(fd, PGS_C_BATCH) - stats->batch_singles;
+	stats->seen = pgs_percpu_sum(fd, PGS_C_ENDED) + stats->batch_seen;
+	stats->lost = pgs_percpu_sum(fd, PGS_C_LOST);
+	stats->undecodable = pgs_percpu_sum(fd, PGS_C_UNDECODABLE);
+	stats->gssapi = pgs_percpu_sum(fd, PGS_C_GSSAPI);
+	stats->multi = pgs_percpu_sum(fd, PGS_C_MULTI);
+	stats->probed = probing->attached;
+}
+
+/* whether the binary has the executor probes, with their sites in usdt (PGS_NPROBES) */
+static bool
+find_executor_probes(const PgsTarget *t, PgsUsdt *usdt)
+{
 	for (int i = 0; i < PGS_NPROBES; i++)
 		if (pgs_usdt_find(t->bin, "postgresql", executor_probes[i], &usdt[i]) != 0)
 		{
 			pgs_err("%s has no USDT probe postgresql:%s (a build without --enable-dtrace): statements of pipelines "
 					"and multi-statement queries are counted and timed together, not one by one", t->bin, executor_probes[i]);
-			probing.available = false;
-			break;
+			return false;
 		}
-	probing.everywhere = probing.available && (o->exact_pipelines || o->split);
-	probing.usdt = usdt;
-	PGS_SKEL_OPEN(queries, skel, t);
-	probing.skel = skel;
-	skel->rodata->min_ns = o->min_ns;
-	skel->rodata->capture_len = o->capture_len;
-	if (t->myprocport && t->offsets)
-	{
-		skel->rodata->myprocport_addr = t->myprocport;
-		skel->rodata->off_database_name = t->offsets->port_database_name;
-		skel->rodata->off_user_name = t->offsets->port_user_name;
-	}
-	if (t->mybeentry && t->offsets && t->offsets->beentry_activity_raw)
-	{
-		skel->rodata->mybeentry_addr = t->mybeentry;
-		skel->rodata->off_activity_raw = t->offsets->beentry_activity_raw;
-	}
-	skel->rodata->all_probed = probing.everywhere;
-	bpf_program__set_autoload(skel->progs.on_parse_start, o->split);
-	bpf_program__set_autoload(skel->progs.on_parse_done, o->split);
-	bpf_program__set_autoload(skel->progs.on_plan_start, o->split);
-	bpf_program__set_autoload(skel->progs.on_plan_done, o->split);
-	bpf_program__set_autoload(skel->progs.on_switch, o->breakdown);
-	skel->rodata->breakdown = o->breakdown;
-	skel->rodata->split = o->split;
-	skel->rodata->my_wait_event_info_addr = t->my_wait_event_info;
-	if (t->offsets)
-	{
-		skel->rodata->pgbufferusage_addr = t->pgbufferusage;
-		skel->rodata->pgwalusage_addr = t->pgwalusage;
-		skel->rodata->off_blks_hit = t->offsets->bufusage_shared_hit;
-		skel->rodata->off_blks_read = t->offsets->bufusage_shared_read;
-		skel->rodata->off_wal_records = t->offsets->walusage_records;
-		skel->rodata->off_wal_bytes = t->offsets->walusage_bytes;
-	}
-	if (o->breakdown && !t->my_wait_event_info)
-		pgs_err("wait event classes unavailable: %s does not export my_wait_event_info; off-CPU time is reported unclassified",
-				t->bin);
+	return true;
+}
 
-	PGS_SKEL_LOAD(queries, skel);
-	if (!keep(&links, bpf_program__attach(skel->progs.on_recv)) ||
-		!keep(&links, bpf_program__attach(skel->progs.on_send)))
-	{
-		pgs_err("cannot attach to the socket tracepoints sock:sock_recv_length/sock_send_length (Linux 6.6 or later): %s", strerror(errno));
-		goto cleanup;
-	}
-	if (o->breakdown && !keep(&links, bpf_program__attach(skel->progs.on_switch)))
-	{
-		pgs_err("cannot attach to sched:sched_switch for --breakdown: %s", strerror(errno));
-		goto cleanup;
-	}
-	attach_tls(t, skel, &links);
-	if (probing.everywhere && !attach_executor_everywhere(t, skel, &links))
-		goto cleanup;
-	if (o->split)
-	{
-		static const char *const probes[4] = {
-			"query__parse__start", "query__parse__done", "query__plan__start", "query__plan__done"
-		};
-		struct bpf_program *progs[4] = {
-			skel->progs.on_parse_start, skel->progs.on_parse_done, skel->progs.on_plan_start, skel->progs.on_plan_done
-		};
-
-		for (int i = 0; i < 4; i++)
-		{
-			err = attach_usdt(t, progs[i], probes[i], &links);
-			if (err)
-			{
-				/* the rest keeps working: statements are still traced */
-				pgs_err("parse/plan/execute split unavailable: %s has no USDT probe postgresql:%s (%s); tracing statements without it",
-						t->bin, probes[i], strerror(-err));
-				break;
-			}
-		}
-	}
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, &pc, NULL);
-	if (rb == NULL)
-	{
-		pgs_err("cannot open the ring buffer: %s", strerror(errno));
-		goto cleanup;
-	}
-
+static void
+say_tracing(const PgsTarget *t)
+{
 	if (t->postmaster)
 		fprintf(stderr, "%s: tracing %s %d (PostgreSQL %d, %s)%s\n", pgs_cmd, t->backend ? "backend" : "the cluster of postmaster",
 				t->backend ? t->backend : t->postmaster, t->major, t->bin,
@@ -804,52 +798,50 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 	else
 		fprintf(stderr, "%s: tracing every process of %s (PostgreSQL %d)\n", pgs_cmd, t->bin, t->major);
 	fflush(stderr);
+}
 
-	start = pgs_now();
-	next_tick = start + o->tick_seconds;
-	next_sweep = start + 1;
-	while (!pgs_stop && !pgs_duration_over(start, o->duration))
+int
+pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb,
+					pgs_tick_cb tick, void *arg, PgsStmtSourceStats *stats)
+{
+	PgsUsdt		usdt[PGS_NPROBES];
+	Probing		probing = {.t = t, .usdt = usdt};
+	PollCtx		pc = {cb, arg, stats, &probing, o->min_ns, NULL, tick};
+	Rounds		rounds = {&probing, pgs_now() + 1, &pc};
+	PgsLoop		loop = {.every = every_round, .arg = &rounds};
+	int			rc = EXIT_RUNTIME;
+
+	memset(stats, 0, sizeof(*stats));
+	libbpf_set_print(libbpf_print);
+	if ((pc.streams = calloc(STREAM_SLOTS, sizeof(BackendStream))) == NULL)
+		pgs_die("out of memory");
+	probing.available = find_executor_probes(t, usdt);
+	probing.everywhere = probing.available && (o->exact_pipelines || o->split);
+	if ((probing.skel = attach(t, o, probing.everywhere)) == NULL)
+		goto cleanup;
+	if ((loop.rb = ring_buffer__new(bpf_map__fd(probing.skel->maps.events), on_event, &pc, NULL)) == NULL)
 	{
-		/* events do not wake us (BPF_RB_NO_WAKEUP, but batches): sleep, then drain */
-		err = ring_buffer__poll(rb, 50);
-		if (err >= 0 || err == -EINTR)
-			err = ring_buffer__consume(rb);
-		if (err < 0 && err != -EINTR)
-		{
-			pgs_err("cannot read events: %s", strerror(-err));
-			goto cleanup;
-		}
-		if (tick && o->tick_seconds > 0 && pgs_now() >= next_tick)
-		{
-			tick(arg);
-			next_tick += o->tick_seconds;
-		}
-		if (pgs_now() >= next_sweep)
-		{
-			probing_sweep(&probing);
-			next_sweep += 1;
-		}
+		pgs_err("cannot open the ring buffer: %s", strerror(errno));
+		goto cleanup;
 	}
-	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
-	/* what is already in the buffer still counts */
-	ring_buffer__consume(rb);
-	stats->batches = read_counter(skel, PGS_C_BATCH) - stats->batch_singles;
-	stats->seen = read_counter(skel, PGS_C_ENDED) + stats->batch_seen;
-	stats->lost = read_counter(skel, PGS_C_LOST);
-	stats->undecodable = read_counter(skel, PGS_C_UNDECODABLE);
-	stats->gssapi = read_counter(skel, PGS_C_GSSAPI);
-	stats->multi = read_counter(skel, PGS_C_MULTI);
-	stats->probed = probing.attached;
-	rc = pgs_tracer_status();
+	say_tracing(t);
+	if (tick && o->tick_seconds > 0)
+	{
+		loop.tick = tick_round;
+		loop.tick_seconds = o->tick_seconds;
+	}
+	if (pgs_tracer_loop(&loop, o->duration) == 0)
+	{
+		read_stats(probing.skel, &probing, stats);
+		rc = pgs_tracer_status();
+	}
 
 cleanup:
-	ring_buffer__free(rb);
+	ring_buffer__free(loop.rb);
 	probing_end(&probing);
-	for (int i = 0; pc.streams && i < STREAM_SLOTS; i++)
+	for (int i = 0; i < STREAM_SLOTS; i++)
 		backend_stream_clear(&pc.streams[i]);
 	free(pc.streams);
-	for (int i = 0; i < links.n; i++)
-		bpf_link__destroy(links.l[i]);
-	queries_bpf__destroy(skel);
+	queries_bpf__destroy(probing.skel);
 	return rc;
 }

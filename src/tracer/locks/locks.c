@@ -4,7 +4,7 @@
  * the time the wait began; deadlocks with their cycle; row locks; with
  * --all every acquisition and release; --stats and a wait-for graph (--dot).
  *
- * The kernel side (bpf/locks.bpf.c) reports waits as they start and end.
+ * The kernel side (locks.bpf.c) reports waits as they start and end.
  * Names, holders and statements come over libpq from the traced server
  * itself (pg_locks, pg_stat_activity, pg_class), read when the wait starts
  * and cached, so relations dropped later keep their names.
@@ -14,7 +14,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <getopt.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -885,197 +884,171 @@ static const char usage_text[] =
 	"  graph (and an SVG when Graphviz is installed); holders are read over libpq for waits\n"
 	"  that last --holders-after ms (default 10; 0: every wait); needs root or CAP_BPF+CAP_PERFMON\n";
 
-int
-cmd_locks(int argc, char **argv)
+enum
 {
-	static const struct option opts[] = {
-		PGS_TARGET_LONGOPTS,
-		{"all", no_argument, NULL, 2001},
-		{"stats", no_argument, NULL, 2002},
-		{"dot", required_argument, NULL, 2003},
-		{"username", required_argument, NULL, 'U'},
-		{"dbname", required_argument, NULL, 2004},
-		{"help", no_argument, NULL, 2005},
-		{"holders-after", required_argument, NULL, 2006},
-		{NULL, 0, NULL, 0}
-	};
-	PgsTargetOpts to = {.duration = -1};
-	PgsTarget	t;
-	LocksCtx   *c = calloc(1, sizeof(LocksCtx));
-	double		holders_after_ms = 10;
-	const char *user = NULL,
-			   *dbname = NULL;
-	struct locks_bpf *skel = NULL;
-	struct ring_buffer *rb = NULL;
-	struct bpf_link *links[9] = {0};
-	int			opt,
-				err,
-				rc = EXIT_RUNTIME;
-	double		start;
+	OPT_ALL = PGS_OPT_OWN,
+	OPT_STATS,
+	OPT_DOT,
+	OPT_HOLDERS_AFTER
+};
 
-	if (c == NULL)
-		pgs_die("out of memory");
-	pgs_cmd = "pgscope locks";
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:U:", opts, NULL)) != -1)
+static bool
+option(void *self, int opt, const char *arg)
+{
+	LocksCtx   *c = self;
+	double		ms;
+	int			err;
+
+	switch (opt)
 	{
-		if (pgs_target_opt(&to, opt, optarg))
-			continue;
-		switch (opt)
-		{
-			case 2001:
-				c->all = true;
-				break;
-			case 2002:
-				c->stats = true;
-				break;
-			case 2003:
-				c->dot = optarg;
-				break;
-			case 'U':
-				user = optarg;
-				break;
-			case 2004:
-				dbname = optarg;
-				break;
-			case 2005:
-				fputs(usage_text, stdout);
-				return 0;
-			case 2006:
-				if (!pgs_parse_double(optarg, 0, 3600000, &holders_after_ms))
-					pgs_usage("--holders-after takes milliseconds (0 or more), not \"%s\"", optarg);
-				break;
-			default:
-				pgs_bad_option(argv, optind, optopt, "locks");
-		}
+		case OPT_ALL:
+			c->all = true;
+			return true;
+		case OPT_STATS:
+			c->stats = true;
+			return true;
+		case OPT_DOT:
+			/* a file we cannot write is said before anything is traced */
+			if ((err = pgs_output_check(arg)) != 0)
+				pgs_die("cannot write --dot %s: %s", arg, pgs_output_strerror(err));
+			c->dot = arg;
+			return true;
+		case OPT_HOLDERS_AFTER:
+			if (!pgs_parse_double(arg, 0, 3600000, &ms))
+				pgs_usage("--holders-after takes milliseconds (0 or more), not \"%s\"", arg);
+			c->holders_after_ns = (uint64_t) (ms * 1e6);
+			return true;
 	}
-	pgs_no_more_args(argc, argv, optind, "locks");
-	if (c->dot && (err = pgs_output_check(c->dot)) != 0)
-		pgs_die("cannot write --dot %s: %s", c->dot, pgs_output_strerror(err));
-	pgs_tracer_prepare();
-	pgs_resolve_target(&t, &to);
-	if (!t.offsets)
-		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
-				  t.major, t.major);
-	c->json = to.json;
-	c->holders_after_ns = (uint64_t) (holders_after_ms * 1e6);
-	pgs_buf_init(&c->out);
-	c->names = pgs_names_open(&t, user, dbname);
-	c->conn = pgs_names_conn(c->names);
-	c->postmaster = t.postmaster;
+	return false;
+}
 
-	PGS_SKEL_OPEN(locks, skel, &t);
-	skel->rodata->mydatabaseid_addr = t.mydatabaseid;
-	skel->rodata->off_rd_id = t.offsets->relation_rd_id;
-	skel->rodata->off_t_self = t.offsets->heaptuple_t_self;
-	skel->rodata->off_tag_field1 = t.offsets->locktag_field1;
-	skel->rodata->off_tag_field2 = t.offsets->locktag_field2;
-	skel->rodata->off_tag_field3 = t.offsets->locktag_field3;
-	skel->rodata->off_tag_field4 = t.offsets->locktag_field4;
-	skel->rodata->off_tag_type = t.offsets->locktag_type;
-	skel->rodata->off_tag_method = t.offsets->locktag_method;
-	bpf_program__set_autoload(skel->progs.on_acquire, c->all);
-	bpf_program__set_autoload(skel->progs.on_acquire_ret, c->all);
-	bpf_program__set_autoload(skel->progs.on_release, c->all);
-	bpf_program__set_autoload(skel->progs.on_release_all, c->all);
+static const struct option opts[] = {
+	{"all", no_argument, NULL, OPT_ALL},
+	{"stats", no_argument, NULL, OPT_STATS},
+	{"dot", required_argument, NULL, OPT_DOT},
+	{"holders-after", required_argument, NULL, OPT_HOLDERS_AFTER},
+	{NULL, 0, NULL, 0}
+};
+
+static const PgsCommand locks_command = {
+	.cmd = "pgscope locks",
+	.usage = usage_text,
+	.opts = opts,
+	.flags = PGS_CMD_NAMES | PGS_CMD_OFFSETS,
+	.option = option,
+};
+
+/* --all: every acquisition and release, besides the waits */
+static void
+attach_all(struct locks_bpf *skel, const PgsTarget *t)
+{
+	if (!(skel->links.on_acquire = pgs_attach_func(skel->progs.on_acquire, t, "LockAcquireExtended", false)) ||
+		!(skel->links.on_release = pgs_attach_func(skel->progs.on_release, t, "LockRelease", false)) ||
+		!(skel->links.on_acquire_ret = pgs_attach_func(skel->progs.on_acquire_ret, t, "LockAcquireExtended", true)) ||
+		!(skel->links.on_release_all = pgs_attach_func(skel->progs.on_release_all, t, "LockReleaseAll", false)))
+		pgs_err("--all unavailable: %s does not export LockAcquireExtended/LockRelease", t->bin);
+}
+
+/* the program with the offsets it reads by, attached: NULL when lock waits cannot be traced (said) */
+static struct locks_bpf *
+attach(const PgsTarget *t, bool all)
+{
+	struct locks_bpf *skel;
+
+	PGS_SKEL_OPEN(locks, skel, t);
+	skel->rodata->mydatabaseid_addr = t->mydatabaseid;
+	skel->rodata->off_rd_id = t->offsets->relation_rd_id;
+	skel->rodata->off_t_self = t->offsets->heaptuple_t_self;
+	skel->rodata->off_tag_field1 = t->offsets->locktag_field1;
+	skel->rodata->off_tag_field2 = t->offsets->locktag_field2;
+	skel->rodata->off_tag_field3 = t->offsets->locktag_field3;
+	skel->rodata->off_tag_field4 = t->offsets->locktag_field4;
+	skel->rodata->off_tag_type = t->offsets->locktag_type;
+	skel->rodata->off_tag_method = t->offsets->locktag_method;
+	bpf_program__set_autoload(skel->progs.on_acquire, all);
+	bpf_program__set_autoload(skel->progs.on_acquire_ret, all);
+	bpf_program__set_autoload(skel->progs.on_release, all);
+	bpf_program__set_autoload(skel->progs.on_release_all, all);
 	PGS_SKEL_LOAD(locks, skel);
+	if (!(skel->links.on_wait_start = pgs_attach_probe(skel->progs.on_wait_start, t, "lock__wait__start")) ||
+		!(skel->links.on_wait_done = pgs_attach_probe(skel->progs.on_wait_done, t, "lock__wait__done")))
 	{
-		int			pid = t.backend ? t.backend : -1;
-		LIBBPF_OPTS(bpf_uprobe_opts, up);
-		LIBBPF_OPTS(bpf_uprobe_opts, uret, .retprobe = true);
-
-		links[0] = bpf_program__attach_usdt(skel->progs.on_wait_start, pid, t.bin, "postgresql", "lock__wait__start", NULL);
-		links[1] = bpf_program__attach_usdt(skel->progs.on_wait_done, pid, t.bin, "postgresql", "lock__wait__done", NULL);
-		if (!links[0] || !links[1])
-		{
-			pgs_err("lock waits unavailable: %s has no USDT probes postgresql:lock__wait__start/done (a build without --enable-dtrace)", t.bin);
-			goto cleanup;
-		}
-		links[2] = bpf_program__attach_usdt(skel->progs.on_deadlock, pid, t.bin, "postgresql", "deadlock__found", NULL);
-		if (!links[2])
-			pgs_err("deadlock reports unavailable: no USDT probe postgresql:deadlock__found in %s", t.bin);
-		up.func_name = "heap_lock_tuple";
-		uret.func_name = "heap_lock_tuple";
-		links[3] = bpf_program__attach_uprobe_opts(skel->progs.on_lock_tuple, pid, t.bin, 0, &up);
-		links[4] = links[3] ? bpf_program__attach_uprobe_opts(skel->progs.on_lock_tuple_ret, pid, t.bin, 0, &uret) : NULL;
-		if (!links[4])
-			pgs_err("row locks unavailable: %s does not export heap_lock_tuple", t.bin);
-		if (c->all)
-		{
-			LIBBPF_OPTS(bpf_uprobe_opts, acq);
-			LIBBPF_OPTS(bpf_uprobe_opts, acqret, .retprobe = true);
-			LIBBPF_OPTS(bpf_uprobe_opts, rel);
-
-			acq.func_name = acqret.func_name = "LockAcquireExtended";
-			rel.func_name = "LockRelease";
-			links[5] = bpf_program__attach_uprobe_opts(skel->progs.on_acquire, pid, t.bin, 0, &acq);
-			links[6] = bpf_program__attach_uprobe_opts(skel->progs.on_release, pid, t.bin, 0, &rel);
-			links[7] = bpf_program__attach_uprobe_opts(skel->progs.on_acquire_ret, pid, t.bin, 0, &acqret);
-			{
-				LIBBPF_OPTS(bpf_uprobe_opts, relall, .func_name = "LockReleaseAll");
-
-				links[8] = bpf_program__attach_uprobe_opts(skel->progs.on_release_all, pid, t.bin, 0, &relall);
-			}
-			if (!links[5] || !links[6] || !links[7] || !links[8])
-				pgs_err("--all unavailable: %s does not export LockAcquireExtended/LockRelease", t.bin);
-		}
-	}
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, c, NULL);
-	if (rb == NULL)
-	{
-		pgs_err("cannot open the ring buffer: %s", strerror(errno));
+		pgs_err("lock waits unavailable: %s has no USDT probes postgresql:lock__wait__start/done (a build without --enable-dtrace)", t->bin);
 		goto cleanup;
 	}
-	fprintf(stderr, "%s: tracing lock waits of %s %d (PostgreSQL %d)%s\n", pgs_cmd,
-			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major,
-			c->conn ? "" : "; names, holders and statements unavailable");
-	fflush(stderr);
-	pgs_catch_signals();
-	start = pgs_now();
-	while (!pgs_stop && !pgs_duration_over(start, to.duration))
-	{
-		/* events do not wake us (BPF_RB_NO_WAKEUP, but deadlocks): sleep, then drain */
-		err = ring_buffer__poll(rb, c->nopen > 0 ? 5 : 50);
-		if (err >= 0 || err == -EINTR)
-			err = ring_buffer__consume(rb);
-		if (err < 0 && err != -EINTR)
-		{
-			pgs_err("cannot read events: %s", strerror(-err));
-			goto cleanup;
-		}
-		read_due_holders(c);
-	}
-	pgs_ack_stop();			/* what follows (names, summary) must not be cancelled */
-	ring_buffer__consume(rb);
-	/* waits still open at the end are reported as such */
+	if (!(skel->links.on_deadlock = pgs_attach_probe(skel->progs.on_deadlock, t, "deadlock__found")))
+		pgs_err("deadlock reports unavailable: no USDT probe postgresql:deadlock__found in %s", t->bin);
+	if (!(skel->links.on_lock_tuple = pgs_attach_func(skel->progs.on_lock_tuple, t, "heap_lock_tuple", false)) ||
+		!(skel->links.on_lock_tuple_ret = pgs_attach_func(skel->progs.on_lock_tuple_ret, t, "heap_lock_tuple", true)))
+		pgs_err("row locks unavailable: %s does not export heap_lock_tuple", t->bin);
+	if (all)
+		attach_all(skel, t);
+	return skel;
+
+cleanup:
+	locks_bpf__destroy(skel);
+	return NULL;
+}
+
+/* each round of the loop: the holders of waits that lasted long enough; soon again while waits are open */
+static int
+every_round(void *arg)
+{
+	LocksCtx   *c = arg;
+
+	read_due_holders(c);
+	return c->nopen > 0 ? 5 : 50;
+}
+
+/* the end: waits still open, then --stats, --dot and the counts */
+static int
+finish(LocksCtx *c, struct locks_bpf *skel)
+{
 	for (int i = 0; i < MAX_PIDS; i++)
 		if (c->waits[i].open)
 			close_wait(c, &c->waits[i], (uint64_t) (pgs_now() * 1e9), "still waiting");
 	if (c->stats)
 		print_stats(c);
 	if (c->dot && write_dot(c) != 0)
+		return EXIT_RUNTIME;
+	fprintf(stderr, "%s: %llu lock waits, %llu deadlocks, %llu row locks, %llu events lost\n", pgs_cmd,
+			(unsigned long long) c->nwaits, (unsigned long long) c->ndeadlocks, (unsigned long long) c->nrows,
+			(unsigned long long) pgs_percpu_sum(bpf_map__fd(skel->maps.counters), 0));
+	return pgs_tracer_status();
+}
+
+int
+cmd_locks(int argc, char **argv)
+{
+	PgsTracing	tr;
+	LocksCtx   *c = calloc(1, sizeof(LocksCtx));
+	struct locks_bpf *skel;
+	PgsLoop		loop = {.every = every_round, .arg = c};
+	int			rc = EXIT_RUNTIME;
+
+	if (c == NULL)
+		pgs_die("out of memory");
+	c->holders_after_ns = 10 * 1000000;
+	pgs_command_start(&locks_command, c, argc, argv, &tr);
+	c->json = tr.to.json;
+	pgs_buf_init(&c->out);
+	c->names = pgs_names_open(&tr.t, tr.user, tr.dbname);
+	c->conn = pgs_names_conn(c->names);
+	c->postmaster = tr.t.postmaster;
+	if ((skel = attach(&tr.t, c->all)) == NULL)
 		goto cleanup;
+	if ((loop.rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, c, NULL)) == NULL)
+		pgs_err("cannot open the ring buffer: %s", strerror(errno));
+	else
 	{
-		uint32_t	z = 0;
-		int			ncpu = libbpf_num_possible_cpus();
-		uint64_t   *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(uint64_t)),
-					lost = 0;
-
-		if (vals && bpf_map_lookup_elem(bpf_map__fd(skel->maps.counters), &z, vals) == 0)
-			for (int i = 0; i < ncpu; i++)
-				lost += vals[i];
-		free(vals);
-		fprintf(stderr, "%s: %llu lock waits, %llu deadlocks, %llu row locks, %llu events lost\n", pgs_cmd,
-				(unsigned long long) c->nwaits, (unsigned long long) c->ndeadlocks,
-				(unsigned long long) c->nrows, (unsigned long long) lost);
+		pgs_tracing_says(&tr.t, "lock waits", c->conn ? NULL : "; names, holders and statements unavailable");
+		pgs_catch_signals();
+		if (pgs_tracer_loop(&loop, tr.to.duration) == 0)
+			rc = finish(c, skel);
 	}
-	rc = pgs_tracer_status();
-
-cleanup:
-	ring_buffer__free(rb);
-	for (int i = 0; i < 9; i++)
-		bpf_link__destroy(links[i]);
+	ring_buffer__free(loop.rb);
 	locks_bpf__destroy(skel);
+cleanup:
 	pgs_names_close(c->names);
 	return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * stmt_source.h - the statement tracer as a source of finished statements:
- * loads and attaches bpf/queries.bpf.c for a target (socket tracepoints,
+ * loads and attaches queries.bpf.c for a target (socket tracepoints,
  * the TLS calls, the executor probes it switches on per backend), polls
  * its ring buffer, decodes each event and hands it to a callback.  "pgscope queries" prints
  * them, "pgscope latency" aggregates them.

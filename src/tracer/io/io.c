@@ -11,7 +11,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,147 +302,129 @@ static const char usage_text[] =
 	"  per backend the bytes of read/write syscalls and fsyncs; buffers per statement:\n"
 	"  pgscope queries --breakdown; needs root or CAP_BPF+CAP_PERFMON\n";
 
+enum
+{
+	OPT_BY = PGS_OPT_OWN,
+	OPT_HIST
+};
+
+typedef struct IoOpts
+{
+	bool		by_backend;
+	bool		by_query;
+	bool		hist;
+} IoOpts;
+
+static bool
+option(void *self, int opt, const char *arg)
+{
+	IoOpts	   *o = self;
+
+	switch (opt)
+	{
+		case OPT_BY:
+			if (strcmp(arg, "backend") == 0)
+				o->by_backend = true;
+			else if (strcmp(arg, "query") == 0)
+				o->by_query = true;
+			else if (strcmp(arg, "relation") != 0)
+				pgs_usage("--by takes relation, backend or query, not \"%s\"", arg);
+			return true;
+		case OPT_HIST:
+			o->hist = true;
+			return true;
+	}
+	return false;
+}
+
+static const struct option opts[] = {
+	{"by", required_argument, NULL, OPT_BY},
+	{"hist", no_argument, NULL, OPT_HIST},
+	{NULL, 0, NULL, 0}
+};
+
+static const PgsCommand io_command = {
+	.cmd = "pgscope io",
+	.usage = usage_text,
+	.opts = opts,
+	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE,
+	.option = option,
+};
+
+/* the buffer probes, which libbpf may not read on 18 (the per-backend half needs none: it keeps working) */
+static void
+attach_buffers(struct io_bpf *skel, const PgsTarget *t)
+{
+	PgsUsdt		u;
+
+	if (!(skel->links.on_buffer_done = pgs_attach_probe(skel->progs.on_buffer_done, t, "buffer__read__done")))
+	{
+		if (pgs_usdt_find(t->bin, "postgresql", "buffer__read__done", &u) == 0)
+			pgs_err("buffer hits and reads per relation unavailable: libbpf cannot read the arguments of "
+					"postgresql:buffer__read__done in %s (PostgreSQL 18 passes one RIP-relative)", t->bin);
+		else
+			pgs_err("buffer hits and reads per relation unavailable: %s has no USDT probe "
+					"postgresql:buffer__read__done (a build without --enable-dtrace)", t->bin);
+	}
+	/* PostgreSQL 17 on: relation extensions have their own probe (absent before: nothing to say) */
+	if (pgs_usdt_find(t->bin, "postgresql", "buffer__extend__done", &u) == 0)
+		skel->links.on_buffer_extend_done = pgs_attach_probe(skel->progs.on_buffer_extend_done, t, "buffer__extend__done");
+}
+
+/* the program attached, with what could be (what could not is said) */
+static struct io_bpf *
+attach(const PgsTarget *t)
+{
+	struct io_bpf *skel;
+
+	PGS_SKEL_OPEN(io, skel, t);
+	PGS_SKEL_LOAD(io, skel);
+	attach_buffers(skel, t);
+	if (!(skel->links.on_md_read_start = pgs_attach_probe(skel->progs.on_md_read_start, t, "smgr__md__read__start")) ||
+		!(skel->links.on_md_read_done = pgs_attach_probe(skel->progs.on_md_read_done, t, "smgr__md__read__done")) ||
+		!(skel->links.on_md_write_start = pgs_attach_probe(skel->progs.on_md_write_start, t, "smgr__md__write__start")) ||
+		!(skel->links.on_md_write_done = pgs_attach_probe(skel->progs.on_md_write_done, t, "smgr__md__write__done")))
+		pgs_err("read/write latency unavailable: no USDT probes postgresql:smgr__md__read/write__start/done in %s", t->bin);
+	if (!(skel->links.on_pread = bpf_program__attach(skel->progs.on_pread)) ||
+		!(skel->links.on_read = bpf_program__attach(skel->progs.on_read)) ||
+		!(skel->links.on_pwrite = bpf_program__attach(skel->progs.on_pwrite)) ||
+		!(skel->links.on_write = bpf_program__attach(skel->progs.on_write)))
+		pgs_err("syscall bytes unavailable: cannot attach to the read/write syscall tracepoints");
+	if (!(skel->links.on_fsync = pgs_attach_func(skel->progs.on_fsync, t, "pg_fsync", false)) ||
+		!(skel->links.on_fsync_ret = pgs_attach_func(skel->progs.on_fsync_ret, t, "pg_fsync", true)))
+		pgs_err("fsyncs unavailable: %s does not export pg_fsync", t->bin);
+	return skel;
+
+cleanup:
+	io_bpf__destroy(skel);
+	return NULL;
+}
+
 int
 cmd_io(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		PGS_TARGET_LONGOPTS,
-		{"by", required_argument, NULL, 2001},
-		{"database", required_argument, NULL, 'd'},
-		{"hist", no_argument, NULL, 2002},
-		{"username", required_argument, NULL, 'U'},
-		{"dbname", required_argument, NULL, 2003},
-		{"help", no_argument, NULL, 2004},
-		{NULL, 0, NULL, 0}
-	};
-	PgsTargetOpts to = {.duration = -1};
-	PgsTarget	t;
-	bool		by_backend = false,
-				by_query = false,
-				hist = false;
-	const char *only_database = NULL;
+	PgsTracing	tr;
+	IoOpts		o = {0};
+	PgsLoop		loop = {0};
+	struct io_bpf *skel;
+	PgsNames   *names;
 	unsigned	only_db = 0;
-	const char *user = NULL,
-			   *dbname = NULL;
-	struct io_bpf *skel = NULL;
-	struct bpf_link *links[11] = {0},
-			   *extend_link = NULL;
-	PgsNames   *names = NULL;
-	int			opt,
-				rc = EXIT_RUNTIME;
 
-	pgs_cmd = "pgscope io";
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:U:d:", opts, NULL)) != -1)
-	{
-		if (pgs_target_opt(&to, opt, optarg))
-			continue;
-		switch (opt)
-		{
-			case 2001:
-				if (strcmp(optarg, "backend") == 0)
-					by_backend = true;
-				else if (strcmp(optarg, "query") == 0)
-					by_query = true;
-				else if (strcmp(optarg, "relation") != 0)
-					pgs_usage("--by takes relation, backend or query, not \"%s\"", optarg);
-				break;
-			case 'd':
-				only_database = optarg;
-				break;
-			case 2002:
-				hist = true;
-				break;
-			case 'U':
-				user = optarg;
-				break;
-			case 2003:
-				dbname = optarg;
-				break;
-			case 2004:
-				fputs(usage_text, stdout);
-				return 0;
-			default:
-				pgs_bad_option(argv, optind, optopt, "io");
-		}
-	}
-	pgs_no_more_args(argc, argv, optind, "io");
-	pgs_tracer_prepare();
-	pgs_resolve_target(&t, &to);
-	if (by_query)
-		return io_by_query(&t, to.duration, to.json, only_database);
-
-	PGS_SKEL_OPEN(io, skel, &t);
-	PGS_SKEL_LOAD(io, skel);
-	{
-		int			pid = t.backend ? t.backend : -1;
-		LIBBPF_OPTS(bpf_uprobe_opts, fs, .func_name = "pg_fsync");
-		LIBBPF_OPTS(bpf_uprobe_opts, fsret, .func_name = "pg_fsync", .retprobe = true);
-
-		links[0] = bpf_program__attach_usdt(skel->progs.on_buffer_done, pid, t.bin, "postgresql", "buffer__read__done", NULL);
-		if (!links[0])
-		{
-			PgsUsdt		u;
-
-			/* the per-backend half needs no probe: it keeps working */
-			if (pgs_usdt_find(t.bin, "postgresql", "buffer__read__done", &u) == 0)
-				pgs_err("buffer hits and reads per relation unavailable: libbpf cannot read the arguments of "
-						"postgresql:buffer__read__done in %s (PostgreSQL 18 passes one RIP-relative)", t.bin);
-			else
-				pgs_err("buffer hits and reads per relation unavailable: %s has no USDT probe "
-						"postgresql:buffer__read__done (a build without --enable-dtrace)", t.bin);
-		}
-		{
-			/* PostgreSQL 17 on: relation extensions have their own probe (absent before: nothing to say) */
-			PgsUsdt		u;
-
-			if (pgs_usdt_find(t.bin, "postgresql", "buffer__extend__done", &u) == 0)
-				extend_link = bpf_program__attach_usdt(skel->progs.on_buffer_extend_done, pid, t.bin, "postgresql",
-													   "buffer__extend__done", NULL);
-		}
-		links[1] = bpf_program__attach_usdt(skel->progs.on_md_start, pid, t.bin, "postgresql", "smgr__md__read__start", NULL);
-		links[2] = bpf_program__attach_usdt(skel->progs.on_md_read_done, pid, t.bin, "postgresql", "smgr__md__read__done", NULL);
-		links[3] = bpf_program__attach_usdt(skel->progs.on_md_start, pid, t.bin, "postgresql", "smgr__md__write__start", NULL);
-		links[4] = bpf_program__attach_usdt(skel->progs.on_md_write_done, pid, t.bin, "postgresql", "smgr__md__write__done", NULL);
-		if (!links[1] || !links[2] || !links[3] || !links[4])
-			pgs_err("read/write latency unavailable: no USDT probes postgresql:smgr__md__read/write__start/done in %s", t.bin);
-		links[5] = bpf_program__attach(skel->progs.on_pread);
-		links[6] = bpf_program__attach(skel->progs.on_read);
-		links[7] = bpf_program__attach(skel->progs.on_pwrite);
-		links[8] = bpf_program__attach(skel->progs.on_write);
-		if (!links[5] || !links[6] || !links[7] || !links[8])
-			pgs_err("syscall bytes unavailable: cannot attach to the read/write syscall tracepoints");
-		links[9] = bpf_program__attach_uprobe_opts(skel->progs.on_fsync, pid, t.bin, 0, &fs);
-		links[10] = links[9] ? bpf_program__attach_uprobe_opts(skel->progs.on_fsync_ret, pid, t.bin, 0, &fsret) : NULL;
-		if (!links[10])
-			pgs_err("fsyncs unavailable: %s does not export pg_fsync", t.bin);
-	}
-	names = pgs_names_open(&t, user, dbname);
-	if (only_database)
-	{
-		const char *params[1] = {only_database};
-		char	   *oid = pgs_names_fetch1(pgs_names_conn(names), "SELECT oid FROM pg_database WHERE datname = $1", 1, params);
-
-		if (oid == NULL)
-			pgs_usage("no database \"%s\" in the traced server (or it cannot be asked)", only_database);
-		only_db = (unsigned) strtoul(oid, NULL, 10);
-		free(oid);
-	}
-	fprintf(stderr, "%s: tracing IO of %s %d (PostgreSQL %d)\n", pgs_cmd,
-			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
-	fflush(stderr);
+	pgs_command_start(&io_command, &o, argc, argv, &tr);
+	if (o.by_query)
+		return io_by_query(&tr.t, tr.to.duration, tr.to.json, tr.database);
+	if ((skel = attach(&tr.t)) == NULL)
+		return EXIT_RUNTIME;
+	names = pgs_names_open(&tr.t, tr.user, tr.dbname);
+	if (tr.database)
+		only_db = pgs_database_oid(names, tr.database);
+	pgs_tracing_says(&tr.t, "IO", NULL);
 	pgs_catch_signals();
-	pgs_tracer_wait(to.duration, 0, NULL, NULL);
-	if (!by_backend)
-		print_relations(skel, names, to.json, hist, only_db);
-	print_backends(skel, to.json);
-	rc = pgs_tracer_status();
-
-cleanup:
-	for (int i = 0; i < 11; i++)
-		bpf_link__destroy(links[i]);
-	bpf_link__destroy(extend_link);
+	pgs_tracer_loop(&loop, tr.to.duration);
+	if (!o.by_backend)
+		print_relations(skel, names, tr.to.json, o.hist, only_db);
+	print_backends(skel, tr.to.json);
 	io_bpf__destroy(skel);
 	pgs_names_close(names);
-	return rc;
+	return pgs_tracer_status();
 }

@@ -9,7 +9,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +95,7 @@ typedef struct NetCtx
 	bool		json;
 	const char *only_database;
 	PgsBuf		b;
+	struct net_bpf *skel;
 } NetCtx;
 
 /* learns who a backend is while it is still connected */
@@ -107,19 +107,14 @@ learn_one(const void *k, const void *v, int n, void *arg)
 	who_of(c->who, c->names, *(const uint32_t *) k);
 }
 
-typedef struct Tick
-{
-	struct net_bpf *skel;
-	NetCtx	   *ctx;
-} Tick;
-
+/* who the backends are is learnt while they are connected */
 static void
 learn_every(void *arg)
 {
-	Tick	   *t = arg;
+	NetCtx	   *c = arg;
 
-	pgs_map_foreach(bpf_map__fd(t->skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
-					learn_one, t->ctx);
+	pgs_map_foreach(bpf_map__fd(c->skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
+					learn_one, c);
 }
 
 static void
@@ -164,109 +159,65 @@ static const char usage_text[] =
 	"  per backend and client: bytes and calls on the client socket, requests, time serving them and\n"
 	"  time waiting for the client; needs root or CAP_BPF+CAP_PERFMON\n";
 
-int
-cmd_net(int argc, char **argv)
+static const PgsCommand net_command = {
+	.cmd = "pgscope net",
+	.usage = usage_text,
+	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE,
+};
+
+/* the program attached: NULL when the socket tracepoints cannot be had (said) */
+static struct net_bpf *
+attach(const PgsTarget *t)
 {
-	static const struct option opts[] = {
-		PGS_TARGET_LONGOPTS,
-		{"username", required_argument, NULL, 'U'},
-		{"dbname", required_argument, NULL, 2001},
-		{"help", no_argument, NULL, 2002},
-		{"database", required_argument, NULL, 'd'},
-		{NULL, 0, NULL, 0}
-	};
-	PgsTargetOpts to = {.duration = -1};
-	PgsTarget	t;
-	const char *user = NULL,
-			   *dbname = NULL,
-			   *only_database = NULL;
-	struct net_bpf *skel = NULL;
-	struct bpf_link *links[5] = {0};
-	PgsNames   *names = NULL;
-	Who		   *who = NULL;
-	int			opt,
-				rc = EXIT_RUNTIME;
-	NetCtx		ctx = {0};
-	Tick		tick;
+	struct net_bpf *skel;
 
-	pgs_cmd = "pgscope net";
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:U:d:", opts, NULL)) != -1)
-	{
-		if (pgs_target_opt(&to, opt, optarg))
-			continue;
-		switch (opt)
-		{
-			case 'U':
-				user = optarg;
-				break;
-			case 'd':
-				only_database = optarg;
-				break;
-			case 2001:
-				dbname = optarg;
-				break;
-			case 2002:
-				fputs(usage_text, stdout);
-				return 0;
-			default:
-				pgs_bad_option(argv, optind, optopt, "net");
-		}
-	}
-	pgs_no_more_args(argc, argv, optind, "net");
-	pgs_tracer_prepare();
-	pgs_resolve_target(&t, &to);
-
-	PGS_SKEL_OPEN(net, skel, &t);
+	PGS_SKEL_OPEN(net, skel, t);
 	PGS_SKEL_LOAD(net, skel);
-	links[0] = bpf_program__attach(skel->progs.on_recv);
-	links[1] = links[0] ? bpf_program__attach(skel->progs.on_send) : NULL;
-	if (!links[1])
+	if (!(skel->links.on_recv = bpf_program__attach(skel->progs.on_recv)) ||
+		!(skel->links.on_send = bpf_program__attach(skel->progs.on_send)))
 	{
 		pgs_err("cannot attach to the socket tracepoints sock:sock_recv_length/sock_send_length (Linux 6.6 or later): %s",
 				strerror(errno));
 		goto cleanup;
 	}
-	{
-		/* TLS connections' requests in plain text; only they pay for these uprobes */
-		LIBBPF_OPTS(bpf_uprobe_opts, rd, .func_name = "be_tls_read");
-		LIBBPF_OPTS(bpf_uprobe_opts, rdret, .func_name = "be_tls_read", .retprobe = true);
-		LIBBPF_OPTS(bpf_uprobe_opts, wr, .func_name = "be_tls_write");
-		int			pid = t.backend ? t.backend : -1;
-
-		links[2] = bpf_program__attach_uprobe_opts(skel->progs.on_tls_read, pid, t.bin, 0, &rd);
-		links[3] = links[2] ? bpf_program__attach_uprobe_opts(skel->progs.on_tls_read_ret, pid, t.bin, 0, &rdret) : NULL;
-		links[4] = links[3] ? bpf_program__attach_uprobe_opts(skel->progs.on_tls_write, pid, t.bin, 0, &wr) : NULL;
-		if (!links[4])
-			pgs_err("requests of TLS connections are not seen: %s does not export be_tls_read/be_tls_write", t.bin);
-	}
-	names = pgs_names_open(&t, user, dbname);
-	fprintf(stderr, "%s: tracing client traffic of %s %d (PostgreSQL %d)\n", pgs_cmd,
-			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
-	fflush(stderr);
-	pgs_catch_signals();
-	pgs_buf_init(&ctx.b);
-	ctx.who = &who;
-	ctx.names = names;
-	ctx.json = to.json;
-	ctx.only_database = only_database;
-	/* who the backends are is learnt while they are connected */
-	tick.skel = skel;
-	tick.ctx = &ctx;
-	pgs_tracer_wait(to.duration, 0.2, learn_every, &tick);
-	if (!to.json)
-		printf("%8s %-22s %-12s %-12s %12s %12s %8s %8s %9s %12s %14s\n", "PID", "CLIENT", "DATABASE", "USER",
-			   "BYTES_IN", "BYTES_OUT", "RECVS", "SENDS", "REQUESTS", "SERVING_MS", "CLIENT_WAIT_MS");
-	pgs_map_foreach(bpf_map__fd(skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
-					report_one, &ctx);
-	fflush(stdout);
-	pgs_buf_free(&ctx.b);
-	rc = pgs_tracer_status();
+	/* TLS connections' requests in plain text; only they pay for these uprobes */
+	if (!(skel->links.on_tls_read = pgs_attach_func(skel->progs.on_tls_read, t, "be_tls_read", false)) ||
+		!(skel->links.on_tls_read_ret = pgs_attach_func(skel->progs.on_tls_read_ret, t, "be_tls_read", true)) ||
+		!(skel->links.on_tls_write = pgs_attach_func(skel->progs.on_tls_write, t, "be_tls_write", false)))
+		pgs_err("requests of TLS connections are not seen: %s does not export be_tls_read/be_tls_write", t->bin);
+	return skel;
 
 cleanup:
-	for (int i = 0; i < 5; i++)
-		bpf_link__destroy(links[i]);
 	net_bpf__destroy(skel);
-	pgs_names_close(names);
-	return rc;
+	return NULL;
+}
+
+int
+cmd_net(int argc, char **argv)
+{
+	PgsTracing	tr;
+	Who		   *who = NULL;
+	NetCtx		c = {.who = &who};
+	PgsLoop		loop = {.tick_seconds = 0.2, .tick = learn_every, .arg = &c};
+
+	pgs_command_start(&net_command, NULL, argc, argv, &tr);
+	if ((c.skel = attach(&tr.t)) == NULL)
+		return EXIT_RUNTIME;
+	c.names = pgs_names_open(&tr.t, tr.user, tr.dbname);
+	c.json = tr.to.json;
+	c.only_database = tr.database;
+	pgs_buf_init(&c.b);
+	pgs_tracing_says(&tr.t, "client traffic", NULL);
+	pgs_catch_signals();
+	pgs_tracer_loop(&loop, tr.to.duration);
+	if (!c.json)
+		printf("%8s %-22s %-12s %-12s %12s %12s %8s %8s %9s %12s %14s\n", "PID", "CLIENT", "DATABASE", "USER",
+			   "BYTES_IN", "BYTES_OUT", "RECVS", "SENDS", "REQUESTS", "SERVING_MS", "CLIENT_WAIT_MS");
+	pgs_map_foreach(bpf_map__fd(c.skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
+					report_one, &c);
+	fflush(stdout);
+	pgs_buf_free(&c.b);
+	net_bpf__destroy(c.skel);
+	pgs_names_close(c.names);
+	return pgs_tracer_status();
 }

@@ -2,14 +2,13 @@
  * lwlocks.c - "pgscope lwlocks": LWLock waits of the whole cluster per
  * tranche and mode (waits, total and max wait, log2 histograms; with
  * --acquisitions also how often each was taken), aggregated in the kernel
- * by bpf/lwlocks.bpf.c and printed every interval or at the end.
+ * by lwlocks.bpf.c and printed every interval or at the end.
  */
 #include "tracer_cmds.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,24 +145,26 @@ print_rows(const Row *rows, size_t n, const LwOpts *o, const char *when)
 	pgs_buf_free(&b);
 }
 
-typedef struct TickCtx
+/* the command's state: its options, and the program once attached */
+typedef struct Lw
 {
+	LwOpts		o;
+	double		interval;		/* -i */
 	struct lwlocks_bpf *skel;
-	const LwOpts *o;
-} TickCtx;
+} Lw;
 
 /* every -i seconds: the cumulative table so far */
 static void
 print_tick(void *arg)
 {
-	TickCtx    *t = arg;
+	Lw		   *lw = arg;
 	size_t		n;
-	Row		   *rows = collect(t->skel, &n);
+	Row		   *rows = collect(lw->skel, &n);
 	char		hms[32],
 				iso[48];
 
 	pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
-	print_rows(rows, n, t->o, t->o->json ? iso : hms);
+	print_rows(rows, n, &lw->o, lw->o.json ? iso : hms);
 	free(rows);
 }
 
@@ -174,103 +175,99 @@ static const char usage_text[] =
 	"  histograms (--hist); --acquisitions also counts every acquisition (costly); prints every\n"
 	"  -i seconds (cumulative) or at the end; needs root or CAP_BPF+CAP_PERFMON\n";
 
+enum
+{
+	OPT_ACQUISITIONS = PGS_OPT_OWN,
+	OPT_HIST
+};
+
+static bool
+option(void *self, int opt, const char *arg)
+{
+	Lw		   *lw = self;
+
+	switch (opt)
+	{
+		case 'i':
+			if (!pgs_parse_double(arg, 0.1, 86400, &lw->interval))
+				pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", arg);
+			return true;
+		case OPT_ACQUISITIONS:
+			lw->o.acquisitions = true;
+			return true;
+		case OPT_HIST:
+			lw->o.show_hist = true;
+			return true;
+	}
+	return false;
+}
+
+static const struct option opts[] = {
+	{"interval", required_argument, NULL, 'i'},
+	{"acquisitions", no_argument, NULL, OPT_ACQUISITIONS},
+	{"hist", no_argument, NULL, OPT_HIST},
+	{NULL, 0, NULL, 0}
+};
+
+static const PgsCommand lwlocks_command = {
+	.cmd = "pgscope lwlocks",
+	.usage = usage_text,
+	.shortopts = "i:",
+	.opts = opts,
+	.option = option,
+};
+
+/* the program attached: NULL when LWLock waits cannot be traced (said) */
+static struct lwlocks_bpf *
+attach(const PgsTarget *t, bool acquisitions)
+{
+	struct lwlocks_bpf *skel;
+
+	PGS_SKEL_OPEN(lwlocks, skel, t);
+	bpf_program__set_autoload(skel->progs.on_acquire, acquisitions);
+	PGS_SKEL_LOAD(lwlocks, skel);
+	if (!(skel->links.on_wait_start = pgs_attach_probe(skel->progs.on_wait_start, t, "lwlock__wait__start")) ||
+		!(skel->links.on_wait_done = pgs_attach_probe(skel->progs.on_wait_done, t, "lwlock__wait__done")))
+	{
+		pgs_err("LWLock waits unavailable: %s has no USDT probes postgresql:lwlock__wait__start/done (a build without --enable-dtrace)", t->bin);
+		goto cleanup;
+	}
+	if (acquisitions && !(skel->links.on_acquire = pgs_attach_probe(skel->progs.on_acquire, t, "lwlock__acquire")))
+		pgs_err("acquisition counts unavailable: no USDT probe postgresql:lwlock__acquire in %s", t->bin);
+	return skel;
+
+cleanup:
+	lwlocks_bpf__destroy(skel);
+	return NULL;
+}
+
 int
 cmd_lwlocks(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		PGS_TARGET_LONGOPTS,
-		{"interval", required_argument, NULL, 'i'},
-		{"acquisitions", no_argument, NULL, 2001},
-		{"hist", no_argument, NULL, 2002},
-		{"help", no_argument, NULL, 2003},
-		{NULL, 0, NULL, 0}
-	};
-	PgsTargetOpts to = {.duration = -1};
-	PgsTarget	t;
-	LwOpts		o = {0};
-	double		interval = 0;
-	TickCtx		tick_ctx;
-	struct lwlocks_bpf *skel = NULL;
-	struct bpf_link *links[3] = {0};
-	int			opt,
-				rc = EXIT_RUNTIME;
+	PgsTracing	tr;
+	Lw			lw = {0};
+	PgsLoop		loop = {.tick = print_tick, .arg = &lw};
+	size_t		n;
+	Row		   *rows;
+	char		hms[32],
+				iso[48];
+	uint64_t	waits = 0;
 
-	pgs_cmd = "pgscope lwlocks";
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:D:i:", opts, NULL)) != -1)
-	{
-		if (pgs_target_opt(&to, opt, optarg))
-			continue;
-		switch (opt)
-		{
-			case 'i':
-				if (!pgs_parse_double(optarg, 0.1, 86400, &interval))
-					pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", optarg);
-				break;
-			case 2001:
-				o.acquisitions = true;
-				break;
-			case 2002:
-				o.show_hist = true;
-				break;
-			case 2003:
-				fputs(usage_text, stdout);
-				return 0;
-			default:
-				pgs_bad_option(argv, optind, optopt, "lwlocks");
-		}
-	}
-	pgs_no_more_args(argc, argv, optind, "lwlocks");
-	pgs_tracer_prepare();
-	pgs_resolve_target(&t, &to);
-	o.json = to.json;
-
-	PGS_SKEL_OPEN(lwlocks, skel, &t);
-	bpf_program__set_autoload(skel->progs.on_acquire, o.acquisitions);
-	PGS_SKEL_LOAD(lwlocks, skel);
-	{
-		int			pid = t.backend ? t.backend : -1;
-
-		links[0] = bpf_program__attach_usdt(skel->progs.on_wait_start, pid, t.bin, "postgresql", "lwlock__wait__start", NULL);
-		links[1] = bpf_program__attach_usdt(skel->progs.on_wait_done, pid, t.bin, "postgresql", "lwlock__wait__done", NULL);
-		if (!links[0] || !links[1])
-		{
-			pgs_err("LWLock waits unavailable: %s has no USDT probes postgresql:lwlock__wait__start/done (a build without --enable-dtrace)", t.bin);
-			goto cleanup;
-		}
-		if (o.acquisitions)
-		{
-			links[2] = bpf_program__attach_usdt(skel->progs.on_acquire, pid, t.bin, "postgresql", "lwlock__acquire", NULL);
-			if (!links[2])
-				pgs_err("acquisition counts unavailable: no USDT probe postgresql:lwlock__acquire in %s", t.bin);
-		}
-	}
-	fprintf(stderr, "%s: tracing LWLock waits of %s %d (PostgreSQL %d)\n", pgs_cmd,
-			t.backend ? "backend" : "the cluster of postmaster", t.backend ? t.backend : t.postmaster, t.major);
-	fflush(stderr);
+	pgs_command_start(&lwlocks_command, &lw, argc, argv, &tr);
+	lw.o.json = tr.to.json;
+	if ((lw.skel = attach(&tr.t, lw.o.acquisitions)) == NULL)
+		return EXIT_RUNTIME;
+	pgs_tracing_says(&tr.t, "LWLock waits", NULL);
 	pgs_catch_signals();
-	tick_ctx.skel = skel;
-	tick_ctx.o = &o;
-	pgs_tracer_wait(to.duration, interval, print_tick, &tick_ctx);
-	{
-		size_t		n;
-		Row		   *rows = collect(skel, &n);
-		char		hms[32],
-					iso[48];
-		uint64_t	waits = 0;
-
-		pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
-		print_rows(rows, n, &o, o.json ? iso : "totals");
-		for (size_t i = 0; i < n; i++)
-			waits += rows[i].hist.count;
-		fprintf(stderr, "%s: %llu LWLock waits in %zu tranche/mode pairs\n", pgs_cmd, (unsigned long long) waits, n);
-		free(rows);
-	}
-	rc = pgs_tracer_status();
-
-cleanup:
-	for (int i = 0; i < 3; i++)
-		bpf_link__destroy(links[i]);
-	lwlocks_bpf__destroy(skel);
-	return rc;
+	loop.tick_seconds = lw.interval;
+	pgs_tracer_loop(&loop, tr.to.duration);
+	rows = collect(lw.skel, &n);
+	pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
+	print_rows(rows, n, &lw.o, lw.o.json ? iso : "totals");
+	for (size_t i = 0; i < n; i++)
+		waits += rows[i].hist.count;
+	fprintf(stderr, "%s: %llu LWLock waits in %zu tranche/mode pairs\n", pgs_cmd, (unsigned long long) waits, n);
+	free(rows);
+	lwlocks_bpf__destroy(lw.skel);
+	return pgs_tracer_status();
 }

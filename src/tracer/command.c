@@ -1,0 +1,199 @@
+/*
+ * command.c - the one way a tracer command runs: its options (the target's,
+ * --help, the names and database options, then its own), the checks before
+ * anything is loaded, the "tracing ..." line, attaching to the server
+ * binary, and the loop that drains events until the duration, a signal or
+ * the target's exit.  A command is left to say what it attaches and how it
+ * prints.
+ */
+#include "tracer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "util.h"
+
+static const struct option target_opts[] = {
+	{"bin", required_argument, NULL, PGS_OPT_BIN},
+	{"pid", required_argument, NULL, PGS_OPT_PID},
+	{"datadir", required_argument, NULL, 'D'},
+	{"duration", required_argument, NULL, PGS_OPT_DURATION},
+	{"json", no_argument, NULL, PGS_OPT_JSON},
+	{"help", no_argument, NULL, PGS_OPT_HELP},
+};
+static const struct option names_opts[] = {
+	{"username", required_argument, NULL, 'U'},
+	{"dbname", required_argument, NULL, PGS_OPT_DBNAME},
+};
+static const struct option database_opt = {"database", required_argument, NULL, 'd'};
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* the getopt_long table of command c: the shared options its flags ask for, then its own */
+static struct option *
+option_table(const PgsCommand *c, char *shortopts, size_t len)
+{
+	size_t		own = 0,
+				n = 0;
+	struct option *all;
+
+	while (c->opts && c->opts[own].name)
+		own++;
+	all = calloc(LEN(target_opts) + LEN(names_opts) + 1 + own + 1, sizeof(*all));
+	if (all == NULL)
+		pgs_die("out of memory");
+	for (size_t i = 0; i < LEN(target_opts); i++)
+		all[n++] = target_opts[i];
+	for (size_t i = 0; (c->flags & PGS_CMD_NAMES) && i < LEN(names_opts); i++)
+		all[n++] = names_opts[i];
+	if (c->flags & PGS_CMD_DATABASE)
+		all[n++] = database_opt;
+	for (size_t i = 0; i < own; i++)
+		all[n++] = c->opts[i];
+	snprintf(shortopts, len, "p:D:%s%s%s", c->flags & PGS_CMD_NAMES ? "U:" : "",
+			 c->flags & PGS_CMD_DATABASE ? "d:" : "", c->shortopts ? c->shortopts : "");
+	return all;
+}
+
+/* one of the options every command (or every one with these flags) takes; false: not one */
+static bool
+shared_option(PgsTracing *tr, int opt, const char *arg)
+{
+	if (pgs_target_opt(&tr->to, opt, arg))
+		return true;
+	switch (opt)
+	{
+		case 'U':
+			tr->user = arg;
+			return true;
+		case PGS_OPT_DBNAME:
+			tr->dbname = arg;
+			return true;
+		case 'd':
+			tr->database = arg;
+			return true;
+	}
+	return false;
+}
+
+void
+pgs_command_start(const PgsCommand *c, void *self, int argc, char **argv, PgsTracing *tr)
+{
+	char		shortopts[64];
+	struct option *opts = option_table(c, shortopts, sizeof(shortopts));
+	int			opt;
+
+	memset(tr, 0, sizeof(*tr));
+	tr->to.duration = -1;
+	pgs_cmd = c->cmd;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1)
+	{
+		if (opt == PGS_OPT_HELP)
+		{
+			fputs(c->usage, stdout);
+			exit(0);
+		}
+		if (opt != '?' && (shared_option(tr, opt, optarg) || (c->option && c->option(self, opt, optarg))))
+			continue;
+		pgs_bad_option(argv, optind, optopt, c->cmd + strlen("pgscope "));
+	}
+	free(opts);
+	pgs_no_more_args(argc, argv, optind, c->cmd + strlen("pgscope "));
+	pgs_tracer_prepare();
+	pgs_resolve_target(&tr->t, &tr->to);
+	if ((c->flags & PGS_CMD_OFFSETS) && !tr->t.offsets)
+		pgs_usage("no struct offsets for PostgreSQL %d: install postgresql-server-dev-%d and rebuild pgscope",
+				  tr->t.major, tr->t.major);
+}
+
+void
+pgs_tracing_says(const PgsTarget *t, const char *what, const char *extra)
+{
+	fprintf(stderr, "%s: tracing %s%s%s %d (PostgreSQL %d)%s\n", pgs_cmd, what ? what : "", what ? " of " : "",
+			t->backend ? "backend" : "the cluster of postmaster", t->backend ? t->backend : t->postmaster,
+			t->major, extra ? extra : "");
+	fflush(stderr);
+}
+
+struct bpf_link *
+pgs_attach_func(struct bpf_program *prog, const PgsTarget *t, const char *func, bool ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = func, .retprobe = ret);
+
+	return bpf_program__attach_uprobe_opts(prog, t->backend ? t->backend : -1, t->bin, 0, &o);
+}
+
+struct bpf_link *
+pgs_attach_probe(struct bpf_program *prog, const PgsTarget *t, const char *name)
+{
+	return bpf_program__attach_usdt(prog, t->backend ? t->backend : -1, t->bin, "postgresql", name, NULL);
+}
+
+uint64_t
+pgs_percpu_sum(int fd, uint32_t key)
+{
+	int			ncpu = libbpf_num_possible_cpus();
+	uint64_t   *v = calloc(ncpu > 0 ? ncpu : 1, sizeof(uint64_t)),
+				sum = 0;
+
+	if (v && bpf_map_lookup_elem(fd, &key, v) == 0)
+		for (int i = 0; i < ncpu; i++)
+			sum += v[i];
+	free(v);
+	return sum;
+}
+
+int
+pgs_tracer_loop(const PgsLoop *l, double duration)
+{
+	double		start = pgs_now(),
+				next_tick = start + l->tick_seconds;
+	int			wait_ms = l->poll_ms > 0 ? l->poll_ms : 50,
+				err = 0;
+
+	while (!pgs_stop && !pgs_duration_over(start, duration))
+	{
+		if (l->rb)
+		{
+			/* events do not wake us (BPF_RB_NO_WAKEUP but for a few): sleep, then drain */
+			err = ring_buffer__poll(l->rb, wait_ms);
+			if (err >= 0 || err == -EINTR)
+				err = ring_buffer__consume(l->rb);
+			if (err < 0 && err != -EINTR)
+			{
+				pgs_err("cannot read events: %s", strerror(-err));
+				pgs_ack_stop();
+				return EXIT_RUNTIME;
+			}
+		}
+		else
+		{
+			struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+
+			nanosleep(&ts, NULL);	/* a signal cuts it short */
+		}
+		if (l->tick && l->tick_seconds > 0 && pgs_now() >= next_tick)
+		{
+			l->tick(l->arg);
+			next_tick += l->tick_seconds;
+		}
+		if (l->every)
+		{
+			int			next = l->every(l->arg);
+
+			wait_ms = next > 0 ? next : l->poll_ms > 0 ? l->poll_ms : 50;
+		}
+	}
+	pgs_ack_stop();				/* what follows (names, summary) must not be cancelled */
+	/* what is already in the buffer still counts */
+	if (l->rb)
+		ring_buffer__consume(l->rb);
+	return 0;
+}

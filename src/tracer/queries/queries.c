@@ -1,0 +1,256 @@
+/*
+ * queries.c - "pgscope queries": one line per finished statement of a
+ * running PostgreSQL server, both protocols, with its database, user,
+ * duration, error flag and text; --min-ms filters in the kernel.
+ */
+#include "tracer_cmds.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stmt_source.h"
+#include "tracer.h"
+#include "util.h"
+
+typedef struct QueriesCtx
+{
+	const char *database;
+	bool		json;
+	bool		split;
+	bool		breakdown;
+	uint64_t	shown;
+	PgsBuf		line;
+	PgsStmtSourceOpts so;		/* what the statement source attaches */
+	double		min_ms;
+	long		query_len;
+} QueriesCtx;
+
+static const char usage_text[] =
+	"usage: pgscope queries [--pid PID | -D DATADIR | --bin PATH] [--min-ms MS] [-d DATABASE]\n"
+	"                       [--json] [--duration SEC] [--query-len BYTES] [--split] [--breakdown]\n"
+	"                       [--exact-pipelines]\n"
+	"  one line per statement the server executes (simple, extended and prepared protocol,\n"
+	"  pipelines, batches, multi-statement queries, TLS connections): time, pid, database,\n"
+	"  user, duration, error flag, text; --split adds parse/plan/execute times from the server's\n"
+	"  USDT probes (costs more); --breakdown splits each statement's time into on-CPU and\n"
+	"  off-CPU by wait event class; --exact-pipelines attaches the executor probes to every\n"
+	"  backend at once, so that even a backend's first pipeline is timed statement by statement\n"
+	"  (every statement then pays for two probe hits); needs root or CAP_BPF+CAP_PERFMON\n";
+
+/* the backend's pid as its server knows it (differs in a container), cached per host pid */
+static uint32_t
+server_pid_of(uint32_t pid)
+{
+	static uint32_t host[4096],
+				server[4096];
+	unsigned	slot = pid % 4096;
+
+	if (host[slot] != pid)
+	{
+		host[slot] = pid;
+		server[slot] = (uint32_t) pgs_server_pid((int) pid);
+	}
+	return server[slot];
+}
+
+/* one statement as a JSON line into b */
+static void
+statement_json(PgsBuf *b, const PgsStatement *s, const char *iso)
+{
+	pgs_buf_printf(b, "{\"time\":\"%s\",\"pid\":%u,\"server_pid\":%u,\"database\":", iso, s->pid,
+				   server_pid_of(s->pid));
+	pgs_buf_json_string(b, s->database);
+	pgs_buf_puts(b, ",\"user\":");
+	pgs_buf_json_string(b, s->user);
+	/* a statement of a batch has no time of its own: the batch's is given as such, never as its */
+	if (s->batch)
+		pgs_buf_printf(b, ",\"duration_ms\":null,\"batch_ms\":%.3f,\"batch_size\":%u",
+					   s->duration_ns / 1e6, s->batch_size);
+	else
+		pgs_buf_printf(b, ",\"duration_ms\":%.3f", s->duration_ns / 1e6);
+	if (s->split)
+		pgs_buf_printf(b, ",\"parse_ms\":%.3f,\"plan_ms\":%.3f,\"execute_ms\":%.3f",
+					   s->parse_ns / 1e6, s->plan_ns / 1e6, s->exec_ns / 1e6);
+	if (s->breakdown)
+	{
+		pgs_buf_printf(b, ",\"breakdown_ms\":{\"CPU\":%.3f", s->cpu_ns / 1e6);
+		for (int i = 0; i < PGS_WAIT_CLASSES; i++)
+			if (s->off_ns[i])
+				pgs_buf_printf(b, ",\"%s\":%.3f", pgs_wait_class_names[i], s->off_ns[i] / 1e6);
+		pgs_buf_printf(b, "},\"shared_blks_hit\":%llu,\"shared_blks_read\":%llu,\"wal_records\":%llu,\"wal_bytes\":%llu",
+					   (unsigned long long) s->blks_hit, (unsigned long long) s->blks_read,
+					   (unsigned long long) s->wal_records, (unsigned long long) s->wal_bytes);
+	}
+	pgs_buf_printf(b, ",\"error\":%s,\"protocol\":\"%s\",\"tls\":%s,\"pipelined\":%s,\"truncated\":%s,"
+				   "\"text_source\":\"%s\",\"query\":",
+				   s->error ? "true" : "false", pgs_protocol_names[s->protocol], s->tls ? "true" : "false",
+				   s->executor || s->batch ? "true" : "false", s->truncated ? "true" : "false",
+				   s->text_unknown ? "unknown" : s->text_from_activity ? "pg_stat_activity" : "protocol");
+	pgs_buf_json_string(b, s->text);
+	pgs_buf_puts(b, "}\n");
+}
+
+/* --breakdown's column: "cpu 1.2 Timeout 200.1 | hit 3 read 0 wal 0 B" (each off-CPU class that took time) */
+static void
+breakdown_column(PgsBuf *b, const PgsStatement *s)
+{
+	PgsBuf		bd;
+
+	pgs_buf_init(&bd);
+	pgs_buf_printf(&bd, "cpu %.1f", s->cpu_ns / 1e6);
+	for (int i = 0; i < PGS_WAIT_CLASSES; i++)
+		if (s->off_ns[i] >= 50000)
+			pgs_buf_printf(&bd, " %s %.1f", pgs_wait_class_names[i], s->off_ns[i] / 1e6);
+	pgs_buf_printf(&bd, " | hit %llu read %llu wal %llu B", (unsigned long long) s->blks_hit,
+				   (unsigned long long) s->blks_read, (unsigned long long) s->wal_bytes);
+	pgs_buf_printf(b, " %-60s", bd.data);
+	pgs_buf_free(&bd);
+}
+
+/* one statement as a line of the table into b */
+static void
+statement_line(PgsBuf *b, const PgsStatement *s, const QueriesCtx *q, const char *hms)
+{
+	pgs_buf_printf(b, "%-12s %7u %-12.12s %-12.12s ", hms, s->pid,
+				   s->database[0] ? s->database : "?", s->user[0] ? s->user : "?");
+	if (s->batch)
+		pgs_buf_printf(b, "%11s", "(batch)");
+	else
+		pgs_buf_printf(b, "%11.3f", s->duration_ns / 1e6);
+	if (q->split && s->split)
+		pgs_buf_printf(b, " %9.3f %9.3f %9.3f", s->parse_ns / 1e6, s->plan_ns / 1e6, s->exec_ns / 1e6);
+	else if (q->split)
+		pgs_buf_printf(b, " %9s %9s %9s", "-", "-", "-");
+	if (q->breakdown)
+		breakdown_column(b, s);
+	pgs_buf_printf(b, " %s ", s->error ? "E" : " ");
+	if (s->batch)
+		pgs_buf_printf(b, "[one of %u statements of one read, %.3f ms together] ", s->batch_size,
+					   s->duration_ns / 1e6);
+	for (const char *p = s->text; *p; p++)
+		pgs_buf_append(b, (*p == '\n' || *p == '\r' || *p == '\t') ? " " : p, 1);
+	if (s->truncated)
+		pgs_buf_puts(b, "...");
+	pgs_buf_puts(b, "\n");
+}
+
+static void
+print_statement(const PgsStatement *s, void *arg)
+{
+	QueriesCtx *q = arg;
+	char		hms[32],
+				iso[48];
+
+	if (q->database && strcmp(q->database, s->database) != 0)
+		return;
+	pgs_mono_to_clock(s->end_ns - s->duration_ns, hms, sizeof(hms), iso, sizeof(iso));
+	q->line.len = 0;
+	q->line.data[0] = '\0';
+	if (q->json)
+		statement_json(&q->line, s, iso);
+	else
+		statement_line(&q->line, s, q, hms);
+	if (pgs_emit(q->line.data, q->line.len))
+		q->shown++;
+}
+
+enum
+{
+	OPT_MIN_MS = PGS_OPT_OWN,
+	OPT_QUERY_LEN,
+	OPT_SPLIT,
+	OPT_BREAKDOWN,
+	OPT_EXACT_PIPELINES
+};
+
+static bool
+option(void *self, int opt, const char *arg)
+{
+	QueriesCtx *q = self;
+
+	switch (opt)
+	{
+		case OPT_MIN_MS:
+			if (!pgs_parse_double(arg, 0, 1e9, &q->min_ms))
+				pgs_usage("--min-ms takes milliseconds (0 or more), not \"%s\"", arg);
+			return true;
+		case OPT_QUERY_LEN:
+			if (!pgs_parse_long(arg, 64, 4095, &q->query_len))
+				pgs_usage("--query-len takes bytes from 64 to 4095, not \"%s\"", arg);
+			return true;
+		case OPT_SPLIT:
+			q->so.split = true;
+			return true;
+		case OPT_BREAKDOWN:
+			q->so.breakdown = true;
+			return true;
+		case OPT_EXACT_PIPELINES:
+			q->so.exact_pipelines = true;
+			return true;
+	}
+	return false;
+}
+
+static const struct option opts[] = {
+	{"min-ms", required_argument, NULL, OPT_MIN_MS},
+	{"query-len", required_argument, NULL, OPT_QUERY_LEN},
+	{"split", no_argument, NULL, OPT_SPLIT},
+	{"breakdown", no_argument, NULL, OPT_BREAKDOWN},
+	{"exact-pipelines", no_argument, NULL, OPT_EXACT_PIPELINES},
+	{NULL, 0, NULL, 0}
+};
+
+static const PgsCommand queries_command = {
+	.cmd = "pgscope queries",
+	.usage = usage_text,
+	.opts = opts,
+	.flags = PGS_CMD_DATABASE,
+	.option = option,
+};
+
+static void
+print_header(const QueriesCtx *q)
+{
+	printf("%-12s %7s %-12s %-12s %11s", "TIME", "PID", "DATABASE", "USER", "MS");
+	if (q->so.split)
+		printf(" %9s %9s %9s", "PARSE", "PLAN", "EXECUTE");
+	if (q->so.breakdown)
+		printf(" %-60s", "BREAKDOWN (ms) | BUFFERS, WAL");
+	printf(" E QUERY\n");
+	fflush(stdout);
+}
+
+int
+cmd_queries(int argc, char **argv)
+{
+	PgsTracing	tr;
+	QueriesCtx	q = {.query_len = 1024};
+	PgsStmtSourceStats st;
+	int			rc;
+
+	pgs_command_start(&queries_command, &q, argc, argv, &tr);
+	if (!tr.t.offsets)
+		pgs_err("no struct offsets for PostgreSQL %d (install postgresql-server-dev-%d and rebuild): database and user names unavailable",
+				tr.t.major, tr.t.major);
+	q.so.min_ns = (uint64_t) (q.min_ms * 1e6);
+	/* the captured request also holds the message header and, for Parse, a name */
+	q.so.capture_len = (uint32_t) q.query_len + 1;
+	q.so.duration = tr.to.duration;
+	q.database = tr.database;
+	q.json = tr.to.json;
+	q.split = q.so.split;
+	q.breakdown = q.so.breakdown;
+	pgs_buf_init(&q.line);
+	if (!q.json)
+		print_header(&q);
+	pgs_catch_signals();
+	rc = pgs_stmt_source_run(&tr.t, &q.so, print_statement, NULL, &q, &st);
+	if (rc == 0 || pgs_target_gone)
+		fprintf(stderr, "%s: %llu statements ended, %llu shown, %llu events lost%s\n", pgs_cmd,
+				(unsigned long long) st.seen, (unsigned long long) q.shown, (unsigned long long) st.lost,
+				pgs_output_closed ? " (standard output was closed: stopped)" : "");
+	pgs_stmt_source_report(&st);
+	pgs_buf_free(&q.line);
+	return rc;
+}
