@@ -133,7 +133,7 @@ alloc_stmts(PgsFunc *fn, int nstmts)
 	int			i;
 
 	fn->stmts = MemoryContextAllocZero(pgs_cxt, sizeof(PgsStmt) * (nstmts + 1));
-	fn->merged_stmts = MemoryContextAllocZero(pgs_cxt, sizeof(PgsStmt) * (nstmts + 1));
+	fn->merged_stmts = MemoryContextAllocZero(pgs_cxt, sizeof(PgsCounters) * (nstmts + 1));
 	for (i = 0; i <= nstmts; i++)
 		fn->stmts[i].type = -1;
 	fn->nstmts = nstmts;
@@ -214,13 +214,13 @@ pgs_local_function(PLpgSQL_function *func, const char *do_source)
 	else if (fn->nstmts < (int) func->nstatements)
 	{
 		/* cannot happen for one version; grow rather than index out of bounds */
-		PgsStmt    *old = fn->stmts,
-				   *oldm = fn->merged_stmts;
+		PgsStmt    *old = fn->stmts;
+		PgsCounters *oldm = fn->merged_stmts;
 		int			oldn = fn->nstmts;
 
 		alloc_stmts(fn, func->nstatements);
 		memcpy(fn->stmts, old, sizeof(PgsStmt) * (oldn + 1));
-		memcpy(fn->merged_stmts, oldm, sizeof(PgsStmt) * (oldn + 1));
+		memcpy(fn->merged_stmts, oldm, sizeof(PgsCounters) * (oldn + 1));
 		pgs_number_statements(fn, func);
 	}
 
@@ -314,11 +314,9 @@ pgs_local_foreach(pgs_func_visitor fv, pgs_cg_visitor cv, void *arg)
 void
 pgs_func_mark_merged(PgsFunc *fn)
 {
-	fn->merged_calls = fn->calls;
-	fn->merged_errors = fn->errors;
-	fn->merged_total = fn->total;
-	fn->merged_self = fn->self;
-	memcpy(fn->merged_stmts, fn->stmts, sizeof(PgsStmt) * (fn->nstmts + 1));
+	fn->merged = fn->counters;
+	for (int i = 0; i <= fn->nstmts; i++)
+		fn->merged_stmts[i] = fn->stmts[i].counters;
 }
 
 static void
@@ -330,9 +328,7 @@ mark_merged_func(PgsFunc *fn, void *arg)
 static void
 mark_merged_cg(PgsCgNode *n, void *arg)
 {
-	n->merged_calls = n->calls;
-	n->merged_total = n->total;
-	n->merged_self = n->self;
+	n->merged = n->counters;
 }
 
 /* What the store holds now is never to be merged (see plugin.c's shared_rebase). */
@@ -345,23 +341,19 @@ pgs_local_mark_merged(void)
 static void
 zero_func(PgsFunc *fn, void *arg)
 {
-	fn->calls = fn->errors = fn->total = fn->self = fn->max = 0;
-	fn->merged_calls = fn->merged_errors = fn->merged_total = fn->merged_self = 0;
-	memset(fn->merged_stmts, 0, sizeof(PgsStmt) * (fn->nstmts + 1));
+	memset(&fn->counters, 0, sizeof(PgsCounters));
+	memset(&fn->merged, 0, sizeof(PgsCounters));
+	memset(fn->merged_stmts, 0, sizeof(PgsCounters) * (fn->nstmts + 1));
 	/* what was seen of each statement (line, type, place) stays */
 	for (int i = 0; i <= fn->nstmts; i++)
-	{
-		PgsStmt    *st = &fn->stmts[i];
-
-		st->count = st->errors = st->total = st->self = st->max = 0;
-	}
+		memset(&fn->stmts[i].counters, 0, sizeof(PgsCounters));
 }
 
 static void
 zero_cg(PgsCgNode *n, void *arg)
 {
-	n->calls = n->total = n->self = 0;
-	n->merged_calls = n->merged_total = n->merged_self = 0;
+	memset(&n->counters, 0, sizeof(PgsCounters));
+	memset(&n->merged, 0, sizeof(PgsCounters));
 }
 
 /*
@@ -392,7 +384,7 @@ pgs_local_calls(void)
 		return 0;
 	hash_seq_init(&hs, func_table);
 	while ((fn = hash_seq_search(&hs)) != NULL)
-		calls += fn->calls;
+		calls += fn->counters.calls;
 	return calls;
 }
 
@@ -410,11 +402,7 @@ snap_func(PgsFunc *fn, void *arg)
 	sf->signature = fn->signature;
 	sf->source = fn->source;
 	sf->seq = fn->seq;
-	sf->calls = fn->calls;
-	sf->errors = fn->errors;
-	sf->total = pgs_ticks_to_ns(fn->total);
-	sf->self = pgs_ticks_to_ns(fn->self);
-	sf->max = pgs_ticks_to_ns(fn->max);
+	sf->counters = pgs_counters_ns(&fn->counters);
 	sf->nstmts = fn->nstmts;
 	sf->stmts = palloc0(sizeof(PgsSnapStmt) * (fn->nstmts + 1));
 	for (int i = 1; i <= fn->nstmts; i++)
@@ -424,11 +412,7 @@ snap_func(PgsFunc *fn, void *arg)
 
 		t->lineno = s->lineno;
 		t->type = s->type;
-		t->count = s->count;
-		t->errors = s->errors;
-		t->total = pgs_ticks_to_ns(s->total);
-		t->self = pgs_ticks_to_ns(s->self);
-		t->max = pgs_ticks_to_ns(s->max);
+		t->counters = pgs_counters_ns(&s->counters);
 	}
 }
 
@@ -446,16 +430,14 @@ snap_cg(PgsCgNode *n, void *arg)
 	PgsCgNode  *p;
 	int			i;
 
-	if (n->calls == 0)
+	if (n->counters.calls == 0)
 		return;
 	c = &snap->cg[snap->ncg++];
 	c->depth = n->depth;
 	c->frames = palloc(sizeof(int32) * n->depth);
 	for (p = n, i = n->depth - 1; p != &cg_root && i >= 0; p = p->parent, i--)
 		c->frames[i] = p->fn ? p->fn->snap_index : -1;
-	c->calls = n->calls;
-	c->total = pgs_ticks_to_ns(n->total);
-	c->self = pgs_ticks_to_ns(n->self);
+	c->counters = pgs_counters_ns(&n->counters);
 }
 
 PgsSnapshot *

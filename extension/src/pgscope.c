@@ -1,7 +1,8 @@
 /*
  * pgscope.c
- *		Module entry point: configuration parameters, the clock, and the
- *		wiring of the executor hooks (plugin.c) and shared tables (shmem.c).
+ *		Module entry point: configuration parameters, the clock and the
+ *		conversion of counters to nanoseconds, and the wiring of the executor
+ *		hooks (plugin.c) and shared tables (shmem.c).
  *
  * Loaded three ways: from shared_preload_libraries (shared tables,
  * instance-wide and per-pid activation), from session_preload_libraries or
@@ -95,6 +96,37 @@ pgs_ticks_to_ns(uint64 ticks)
 		ns_per_tick = (double) (n - anchor_ns) / (double) (t - anchor_ticks);
 	}
 	return (uint64) llround((double) ticks * ns_per_tick);
+}
+
+/* Counters of the local profile in nanoseconds, for a snapshot. */
+PgsCounters
+pgs_counters_ns(const PgsCounters *ticks)
+{
+	PgsCounters ns = *ticks;
+
+	ns.total = pgs_ticks_to_ns(ticks->total);
+	ns.self = pgs_ticks_to_ns(ticks->self);
+	ns.max = pgs_ticks_to_ns(ticks->max);
+	return ns;
+}
+
+/*
+ * What cur gained since merged, in nanoseconds, for pgs_counters_add() into a
+ * shared entry; its max is cur's own, which that keeps if it is larger.  Both
+ * sides are converted before subtracting, so however many merges it takes, a
+ * shared sum is the conversion of the local one: no rounding accumulates.
+ */
+PgsCounters
+pgs_counters_since_ns(const PgsCounters *cur, const PgsCounters *merged)
+{
+	PgsCounters delta;
+
+	delta.calls = cur->calls - merged->calls;
+	delta.errors = cur->errors - merged->errors;
+	delta.total = pgs_ticks_to_ns(cur->total) - pgs_ticks_to_ns(merged->total);
+	delta.self = pgs_ticks_to_ns(cur->self) - pgs_ticks_to_ns(merged->self);
+	delta.max = pgs_ticks_to_ns(cur->max);
+	return delta;
 }
 
 static void

@@ -1,9 +1,9 @@
 /*
  * pgscope.h
  *		Structures shared by the parts of the pgscope PL/pgSQL profiler: the
- *		per-backend ("local") profile the executor hooks fill, the snapshot
- *		form both local and shared data are read through, and the entry points
- *		of each source file.
+ *		counters every store keeps, the per-backend ("local") profile the
+ *		executor hooks fill, the snapshot form both local and shared data are
+ *		read through, and the entry points of each source file.
  *
  * Time is kept in clock ticks in backend-local data (TSC ticks where the CPU
  * has an invariant TSC, nanoseconds otherwise) and converted to nanoseconds
@@ -89,15 +89,57 @@ typedef struct PgsFuncKey
 	uint16		pad;
 } PgsFuncKey;
 
+/* ---------- counters ---------- */
+
+/*
+ * What is counted for a statement, a function version and a call stack, in
+ * every store: the backend-local profile (ticks), the shared tables and the
+ * snapshots (nanoseconds).  It is embedded in each of them and copied whole;
+ * sums go through pgs_counters_add(), and the conversion to nanoseconds
+ * through the two functions below, so the units change in one place.  Call
+ * stacks count neither errors nor a maximum (both stay zero).
+ */
+typedef struct PgsCounters
+{
+	uint64		calls;			/* a statement's executions, a function's or a
+								 * stack's calls */
+	uint64		errors;			/* of those, ended by an error */
+	uint64		total;			/* inclusive, outermost activations only */
+	uint64		self;			/* minus nested statements and called functions */
+	uint64		max;			/* longest single run */
+} PgsCounters;
+
+static inline void
+pgs_counters_add(PgsCounters *dst, const PgsCounters *src)
+{
+	dst->calls += src->calls;
+	dst->errors += src->errors;
+	dst->total += src->total;
+	dst->self += src->self;
+	dst->max = Max(dst->max, src->max);
+}
+
+/*
+ * Whether cur has anything the shared tables lack.  A run that ends always
+ * adds a call, so comparing calls would do; total and self cost nothing more.
+ */
+static inline bool
+pgs_counters_unmerged(const PgsCounters *cur, const PgsCounters *merged)
+{
+	return cur->calls != merged->calls || cur->self != merged->self ||
+		cur->total != merged->total;
+}
+
+/* ticks to nanoseconds (pgscope.c) */
+extern PGS_INTERNAL PgsCounters pgs_counters_ns(const PgsCounters *ticks);
+extern PGS_INTERNAL PgsCounters pgs_counters_since_ns(const PgsCounters *cur,
+													  const PgsCounters *merged);
+
 /* ---------- backend-local profile (ticks) ---------- */
 
 typedef struct PgsStmt
 {
-	uint64		count;
-	uint64		errors;
-	uint64		total;			/* inclusive, outermost activations only */
-	uint64		self;			/* minus nested statements and called functions */
-	uint64		max;
+	PgsCounters counters;		/* calls: executions */
 	int32		lineno;
 	int32		type;			/* PLpgSQL_stmt_type, -1 when never seen */
 	/* where it sits, from the function's statement tree (kept by a reset) */
@@ -120,19 +162,13 @@ typedef struct PgsStmt
 typedef struct PgsFunc
 {
 	PgsFuncKey	key;			/* hash key: must be first */
-	uint64		calls;
-	uint64		errors;
-	uint64		total;			/* inclusive, outermost activations only */
-	uint64		self;			/* minus called functions */
-	uint64		max;
+	PgsCounters counters;		/* self: minus called functions */
 	int32		nstmts;			/* statements are stmts[1..nstmts] */
 	int32		active;			/* open profiled activations (recursion) */
 	PgsStmt    *stmts;
-	PgsStmt    *merged_stmts;	/* what the shared tables already have */
-	uint64		merged_calls;
-	uint64		merged_errors;
-	uint64		merged_total;
-	uint64		merged_self;
+	/* what the shared tables already have, of the function and per statement */
+	PgsCounters merged;
+	PgsCounters *merged_stmts;	/* [0..nstmts], like stmts */
 	int32		kind;			/* PgsFuncKind */
 	char	   *signature;
 	char	   *source;			/* NULL when unknown */
@@ -155,12 +191,8 @@ typedef struct PgsCgNode
 	struct PgsCgNode *sibling;
 	uint64		hash;			/* of the whole path, for the shared table */
 	int32		depth;
-	uint64		calls;
-	uint64		total;
-	uint64		self;
-	uint64		merged_calls;
-	uint64		merged_total;
-	uint64		merged_self;
+	PgsCounters counters;		/* calls, total, self */
+	PgsCounters merged;			/* what the shared tables already have */
 	int32		shared_slot;
 	uint32		shared_generation;
 } PgsCgNode;
@@ -171,11 +203,7 @@ typedef struct PgsSnapStmt
 {
 	int32		lineno;
 	int32		type;
-	uint64		count;
-	uint64		errors;
-	uint64		total;
-	uint64		self;
-	uint64		max;
+	PgsCounters counters;
 } PgsSnapStmt;
 
 typedef struct PgsSnapFunc
@@ -185,11 +213,7 @@ typedef struct PgsSnapFunc
 	const char *signature;
 	const char *source;
 	uint64		seq;
-	uint64		calls;
-	uint64		errors;
-	uint64		total;
-	uint64		self;
-	uint64		max;
+	PgsCounters counters;
 	int32		nstmts;
 	PgsSnapStmt *stmts;			/* [1..nstmts] */
 } PgsSnapFunc;
@@ -199,9 +223,7 @@ typedef struct PgsSnapCg
 	int32		depth;
 	int32	   *frames;			/* index into the snapshot's funcs, -1 = folded marker,
 								 * -2 = unknown */
-	uint64		calls;
-	uint64		total;
-	uint64		self;
+	PgsCounters counters;
 } PgsSnapCg;
 
 typedef struct PgsSnapshot

@@ -292,21 +292,22 @@ close_stmt_frame(PgsFrame *f, uint64 now, bool error)
 {
 	uint64		el = now - f->start;
 	PgsStmt    *s = f->st;
+	PgsCounters *c = &s->counters;
 
-	if (unlikely(s->count++ == 0))
+	if (unlikely(c->calls++ == 0))
 	{
 		/* first run since the function was seen or reset: it is "seen" now */
 		s->lineno = f->stmt->lineno;
 		s->type = f->stmt->cmd_type;
 	}
 	if (error)
-		s->errors++;
+		c->errors++;
 	s->active--;
 	if (f->outer)
-		s->total += el;
-	s->self += el - f->child;
-	if (el > s->max)
-		s->max = el;
+		c->total += el;
+	c->self += el - f->child;
+	if (el > c->max)
+		c->max = el;
 	if (f > frames)
 		f[-1].child += el;
 }
@@ -316,22 +317,24 @@ close_function_frame(PgsFrame *f, uint64 now, bool error)
 {
 	uint64		el = now - f->start;
 	PgsFunc    *fn = f->fn;
-	PgsCgNode  *cg = f->cg;
+	PgsCounters *fc = &fn->counters;
+	PgsCounters *cc = &f->cg->counters;
 
-	fn->calls++;
+	fc->calls++;
 	if (error)
-		fn->errors++;
+		fc->errors++;
 	if (f->outer)
-		fn->total += el;
-	fn->self += el - f->callee;
-	if (el > fn->max)
-		fn->max = el;
+		fc->total += el;
+	fc->self += el - f->callee;
+	if (el > fc->max)
+		fc->max = el;
 	fn->active--;
 
-	cg->calls++;
+	/* a stack's errors and max are not kept */
+	cc->calls++;
 	if (f->cg_outer)
-		cg->total += el;
-	cg->self += el - f->callee;
+		cc->total += el;
+	cc->self += el - f->callee;
 	cur_fn = f->caller;
 
 	if (f->caller >= 0)

@@ -58,26 +58,19 @@ typedef struct PgsSharedFunc
 	slock_t		mutex;
 	int32		kind;
 	uint64		seq;
-	uint64		calls;
-	uint64		errors;
-	uint64		total;
-	uint64		self;
-	uint64		max;
+	PgsCounters counters;		/* under mutex */
 	int32		nstmts;
 	int32		stmt_base;		/* -1: statements did not fit */
 	int32		sig_off;		/* -1: did not fit */
 	int32		src_off;		/* -1: unknown or did not fit */
 } PgsSharedFunc;
 
+/* a statement slot: all of it under its function's mutex */
 typedef struct PgsSharedStmt
 {
 	int32		lineno;
 	int32		type;
-	uint64		count;
-	uint64		errors;
-	uint64		total;
-	uint64		self;
-	uint64		max;
+	PgsCounters counters;
 } PgsSharedStmt;
 
 typedef struct PgsCgKey
@@ -92,9 +85,7 @@ typedef struct PgsSharedCg
 	PgsCgKey	key;
 	slock_t		mutex;
 	int32		depth;
-	uint64		calls;
-	uint64		total;
-	uint64		self;
+	PgsCounters counters;		/* under mutex; calls, total, self */
 	int32		frames[FLEXIBLE_ARRAY_MEMBER];	/* shared function slots,
 												 * -1 folded, -2 unknown */
 } PgsSharedCg;
@@ -421,25 +412,18 @@ func_slot(PgsFunc *fn, MergeState *ms)
 	return slot;
 }
 
-static inline uint64
-delta_ns(uint64 cur, uint64 merged)
-{
-	return pgs_ticks_to_ns(cur) - pgs_ticks_to_ns(merged);
-}
-
 static void
 merge_func(PgsFunc *fn, void *arg)
 {
 	MergeState *ms = arg;
 	PgsSharedFunc *sf;
+	PgsCounters delta;
 	int32		slot;
-	bool		dirty = fn->calls != fn->merged_calls || fn->self != fn->merged_self ||
-		fn->total != fn->merged_total;
+	bool		dirty = pgs_counters_unmerged(&fn->counters, &fn->merged);
 	int			i;
 
 	for (i = 1; !dirty && i <= fn->nstmts; i++)
-		dirty = fn->stmts[i].count != fn->merged_stmts[i].count ||
-			fn->stmts[i].self != fn->merged_stmts[i].self;
+		dirty = pgs_counters_unmerged(&fn->stmts[i].counters, &fn->merged_stmts[i]);
 	if (!dirty)
 		return;
 
@@ -450,11 +434,8 @@ merge_func(PgsFunc *fn, void *arg)
 	{
 		sf = &sfuncs[slot];
 		SpinLockAcquire(&sf->mutex);
-		sf->calls += fn->calls - fn->merged_calls;
-		sf->errors += fn->errors - fn->merged_errors;
-		sf->total += delta_ns(fn->total, fn->merged_total);
-		sf->self += delta_ns(fn->self, fn->merged_self);
-		sf->max = Max(sf->max, pgs_ticks_to_ns(fn->max));
+		delta = pgs_counters_since_ns(&fn->counters, &fn->merged);
+		pgs_counters_add(&sf->counters, &delta);
 		if (sf->stmt_base >= 0)
 		{
 			int			n = Min(sf->nstmts, fn->nstmts);
@@ -462,28 +443,20 @@ merge_func(PgsFunc *fn, void *arg)
 			for (i = 1; i <= n; i++)
 			{
 				PgsStmt    *s = &fn->stmts[i];
-				PgsStmt    *m = &fn->merged_stmts[i];
 				PgsSharedStmt *t = &sstmts[sf->stmt_base + i];
 
-				if (s->count == m->count && s->self == m->self)
+				if (!pgs_counters_unmerged(&s->counters, &fn->merged_stmts[i]))
 					continue;
 				t->lineno = s->lineno;
 				t->type = s->type;
-				t->count += s->count - m->count;
-				t->errors += s->errors - m->errors;
-				t->total += delta_ns(s->total, m->total);
-				t->self += delta_ns(s->self, m->self);
-				t->max = Max(t->max, pgs_ticks_to_ns(s->max));
+				delta = pgs_counters_since_ns(&s->counters, &fn->merged_stmts[i]);
+				pgs_counters_add(&t->counters, &delta);
 			}
 		}
 		SpinLockRelease(&sf->mutex);
 	}
 	/* merged, or dropped for lack of room: either way not retried */
-	fn->merged_calls = fn->calls;
-	fn->merged_errors = fn->errors;
-	fn->merged_total = fn->total;
-	fn->merged_self = fn->self;
-	memcpy(fn->merged_stmts, fn->stmts, sizeof(PgsStmt) * (fn->nstmts + 1));
+	pgs_func_mark_merged(fn);
 }
 
 static void
@@ -493,10 +466,11 @@ merge_cg(PgsCgNode *n, void *arg)
 	PgsCgKey	key;
 	PgsCgIdx   *ix;
 	PgsSharedCg *c;
+	PgsCounters delta;
 	int32		slot;
 	bool		found;
 
-	if (n->calls == n->merged_calls && n->self == n->merged_self && n->total == n->merged_total)
+	if (!pgs_counters_unmerged(&n->counters, &n->merged))
 		return;
 	if (n->shared_generation == hdr->generation && n->shared_slot >= 0)
 		slot = n->shared_slot;
@@ -524,9 +498,7 @@ merge_cg(PgsCgNode *n, void *arg)
 				if (!hdr->callgraph_overflow)
 					ms->log_callgraph = true;
 				hdr->callgraph_overflow = true;
-				n->merged_calls = n->calls;
-				n->merged_total = n->total;
-				n->merged_self = n->self;
+				n->merged = n->counters;
 				return;
 			}
 			slot = hdr->ncg++;
@@ -558,13 +530,10 @@ merge_cg(PgsCgNode *n, void *arg)
 	}
 	c = cg_at(slot);
 	SpinLockAcquire(&c->mutex);
-	c->calls += n->calls - n->merged_calls;
-	c->total += delta_ns(n->total, n->merged_total);
-	c->self += delta_ns(n->self, n->merged_self);
+	delta = pgs_counters_since_ns(&n->counters, &n->merged);
+	pgs_counters_add(&c->counters, &delta);
 	SpinLockRelease(&c->mutex);
-	n->merged_calls = n->calls;
-	n->merged_total = n->total;
-	n->merged_self = n->self;
+	n->merged = n->counters;
 }
 
 /*
@@ -657,22 +626,14 @@ pgs_shared_snapshot(void)
 		f->nstmts = sf->stmt_base >= 0 ? sf->nstmts : 0;
 		f->stmts = palloc0(sizeof(PgsSnapStmt) * (f->nstmts + 1));
 		SpinLockAcquire(&sf->mutex);
-		f->calls = sf->calls;
-		f->errors = sf->errors;
-		f->total = sf->total;
-		f->self = sf->self;
-		f->max = sf->max;
+		f->counters = sf->counters;
 		for (int j = 1; j <= f->nstmts; j++)
 		{
 			PgsSharedStmt *t = &sstmts[sf->stmt_base + j];
 
 			f->stmts[j].lineno = t->lineno;
-			f->stmts[j].type = t->count ? t->type : -1;
-			f->stmts[j].count = t->count;
-			f->stmts[j].errors = t->errors;
-			f->stmts[j].total = t->total;
-			f->stmts[j].self = t->self;
-			f->stmts[j].max = t->max;
+			f->stmts[j].type = t->counters.calls ? t->type : -1;
+			f->stmts[j].counters = t->counters;
 		}
 		SpinLockRelease(&sf->mutex);
 	}
@@ -690,9 +651,7 @@ pgs_shared_snapshot(void)
 		for (int j = 0; j < c->depth; j++)
 			s->frames[j] = c->frames[j] >= 0 ? map[c->frames[j]] : c->frames[j];
 		SpinLockAcquire(&c->mutex);
-		s->calls = c->calls;
-		s->total = c->total;
-		s->self = c->self;
+		s->counters = c->counters;
 		SpinLockRelease(&c->mutex);
 	}
 	LWLockRelease(hdr->lock);

@@ -275,11 +275,11 @@ pgscope_functions(PG_FUNCTION_ARGS)
 		v[3] = CStringGetTextDatum(pgs_kind_name(f->kind));
 		v[4] = BoolGetDatum(si->is_current[i]);
 		v[5] = BoolGetDatum(si->is_latest[i]);
-		v[6] = Int64GetDatum(f->calls);
-		v[7] = Int64GetDatum(f->errors);
-		v[8] = Int64GetDatum(f->total);
-		v[9] = Int64GetDatum(f->self);
-		v[10] = Int64GetDatum(f->max);
+		v[6] = Int64GetDatum(f->counters.calls);
+		v[7] = Int64GetDatum(f->counters.errors);
+		v[8] = Int64GetDatum(f->counters.total);
+		v[9] = Int64GetDatum(f->counters.self);
+		v[10] = Int64GetDatum(f->counters.max);
 		v[11] = text_or_null(f->source, &n[11]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
@@ -308,7 +308,7 @@ pgscope_statements(PG_FUNCTION_ARGS)
 			Datum		v[11];
 			bool		n[11] = {0};
 
-			if (s->count == 0 && s->type < 0)
+			if (s->counters.calls == 0 && s->type < 0)
 				continue;
 			v[0] = Int64GetDatum(pgs_func_id(&f->key));
 			v[1] = ObjectIdGetDatum(f->key.oid);
@@ -316,11 +316,11 @@ pgscope_statements(PG_FUNCTION_ARGS)
 			v[3] = Int32GetDatum(j);
 			v[4] = Int32GetDatum(s->lineno);
 			v[5] = CStringGetTextDatum(pgs_stmt_typename(s->type));
-			v[6] = Int64GetDatum(s->count);
-			v[7] = Int64GetDatum(s->errors);
-			v[8] = Int64GetDatum(s->total);
-			v[9] = Int64GetDatum(s->self);
-			v[10] = Int64GetDatum(s->max);
+			v[6] = Int64GetDatum(s->counters.calls);
+			v[7] = Int64GetDatum(s->counters.errors);
+			v[8] = Int64GetDatum(s->counters.total);
+			v[9] = Int64GetDatum(s->counters.self);
+			v[10] = Int64GetDatum(s->counters.max);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 		}
 	}
@@ -356,20 +356,10 @@ pgscope_lines(PG_FUNCTION_ARGS)
 			Datum		v[14];
 			bool		n[14] = {0};
 			int32		nst = 0;
-			uint64		cnt = 0,
-						err = 0,
-						tot = 0,
-						slf = 0,
-						mx = 0;
+			PgsCounters sum = {0};
 
 			if (line == 0)
-			{
-				cnt = f->calls;
-				err = f->errors;
-				tot = f->total;
-				slf = f->self;
-				mx = f->max;
-			}
+				sum = f->counters;
 			else
 			{
 				for (j = 1; j <= f->nstmts; j++)
@@ -379,11 +369,7 @@ pgscope_lines(PG_FUNCTION_ARGS)
 					if (s->type < 0 || s->lineno != line)
 						continue;
 					nst++;
-					cnt += s->count;
-					err += s->errors;
-					tot += s->total;
-					slf += s->self;
-					mx = Max(mx, s->max);
+					pgs_counters_add(&sum, &s->counters);
 				}
 			}
 			v[0] = Int64GetDatum(pgs_func_id(&f->key));
@@ -397,11 +383,11 @@ pgscope_lines(PG_FUNCTION_ARGS)
 			else
 				v[6] = text_or_null(line <= nlines ? lines[line] : NULL, &n[6]);
 			v[7] = Int32GetDatum(nst);
-			v[8] = Int64GetDatum(cnt);
-			v[9] = Int64GetDatum(err);
-			v[10] = Int64GetDatum(tot);
-			v[11] = Int64GetDatum(slf);
-			v[12] = Int64GetDatum(mx);
+			v[8] = Int64GetDatum(sum.calls);
+			v[9] = Int64GetDatum(sum.errors);
+			v[10] = Int64GetDatum(sum.total);
+			v[11] = Int64GetDatum(sum.self);
+			v[12] = Int64GetDatum(sum.max);
 			v[13] = BoolGetDatum(si->is_current[i]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 		}
@@ -452,10 +438,11 @@ pgscope_callgraph(PG_FUNCTION_ARGS)
 		v[0] = PointerGetDatum(construct_array(names, c->depth, TEXTOID, -1, false, TYPALIGN_INT));
 		v[1] = PointerGetDatum(construct_array(ids, c->depth, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		v[2] = PointerGetDatum(construct_array(oids, c->depth, OIDOID, 4, true, TYPALIGN_INT));
-		v[3] = Int64GetDatum(c->calls);
-		v[4] = Int64GetDatum(c->total);
-		v[5] = Int64GetDatum(c->total > c->self ? c->total - c->self : 0);
-		v[6] = Int64GetDatum(c->self);
+		v[3] = Int64GetDatum(c->counters.calls);
+		v[4] = Int64GetDatum(c->counters.total);
+		v[5] = Int64GetDatum(c->counters.total > c->counters.self ?
+							 c->counters.total - c->counters.self : 0);
+		v[6] = Int64GetDatum(c->counters.self);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
 	return (Datum) 0;
