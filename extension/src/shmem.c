@@ -4,11 +4,20 @@
  *		shared_preload_libraries).
  *
  * Locking protocol (after pg_stat_statements): one LWLock guards the shape of
- * the tables.  Lookups and counter updates take it shared and update each
- * entry's counters under that entry's spinlock (a function's spinlock also
- * covers its statement slots); inserting entries, reset, and nothing else,
- * take it exclusive.  The activation fields are read without a lock (each
- * is a single aligned word) and written under the header spinlock.
+ * the tables: which entries exist, their keys, strings, statement slots and
+ * call stacks, all written once when an entry is inserted.  Lookups, merges
+ * and snapshots take it shared; inserting entries, reset, and nothing else,
+ * take it exclusive.  Under the shared lock, counters change concurrently:
+ * each entry's are read and written under that entry's spinlock, and a
+ * function's spinlock also covers its statement slots.  A spinlock is held
+ * for one entry's copy or sum at a time, never across a loop over entries
+ * (a function's statements included), and whatever is computed for it (the
+ * conversion to nanoseconds, whose first call may sleep while it calibrates
+ * the clock) is computed before it is taken.  So a reader sees each entry
+ * consistent, not a function and all its statements at one instant, as
+ * pg_stat_statements guarantees nothing across entries either.  The
+ * activation fields are read without a lock (each is a single aligned word)
+ * and written under the header spinlock.
  *
  * Tables have a fixed size from GUCs.  Entry counts are checked before every
  * insert, so a full table sets its overflow flag, logs once and is skipped;
@@ -324,6 +333,15 @@ typedef struct MergeState
 	bool		log_source;
 } MergeState;
 
+/* A table is full: flag it, and have it logged once, after the lock is released. */
+static void
+note_overflow(bool *overflow, bool *log)
+{
+	if (!*overflow)
+		*log = true;
+	*overflow = true;
+}
+
 /* Copy a string into the pool; -1 when it does not fit.  Exclusive lock held. */
 static int32
 pool_put(const char *s, MergeState *ms)
@@ -336,9 +354,7 @@ pool_put(const char *s, MergeState *ms)
 	len = strlen(s) + 1;
 	if (hdr->src_used + len > pgs_max_source_bytes)
 	{
-		if (!hdr->source_overflow)
-			ms->log_source = true;
-		hdr->source_overflow = true;
+		note_overflow(&hdr->source_overflow, &ms->log_source);
 		return -1;
 	}
 	off = hdr->src_used;
@@ -347,12 +363,41 @@ pool_put(const char *s, MergeState *ms)
 	return off;
 }
 
+/* A new function entry in slot, with room for its statements if there is. */
+static void
+init_shared_func(int32 slot, PgsFunc *fn, MergeState *ms)
+{
+	PgsSharedFunc *sf = &sfuncs[slot];
+
+	memset(sf, 0, sizeof(*sf));
+	sf->key = fn->key;
+	SpinLockInit(&sf->mutex);
+	sf->kind = fn->kind;
+	sf->seq = ++hdr->seq;
+	sf->stmt_base = -1;
+	if (hdr->nstmts + fn->nstmts + 1 <= pgs_max_statements)
+	{
+		sf->stmt_base = hdr->nstmts;
+		sf->nstmts = fn->nstmts;
+		memset(&sstmts[sf->stmt_base], 0, sizeof(PgsSharedStmt) * (fn->nstmts + 1));
+		hdr->nstmts += fn->nstmts + 1;
+	}
+	else
+		note_overflow(&hdr->statements_overflow, &ms->log_statements);
+	sf->sig_off = pool_put(fn->signature, ms);
+	sf->src_off = pool_put(fn->source, ms);
+}
+
+/*
+ * fn's slot in the shared function table: -1 when it has none yet and the
+ * lock is only shared (the exclusive pass inserts it), -2 when the table is
+ * full.
+ */
 static int32
 func_slot(PgsFunc *fn, MergeState *ms)
 {
 	PgsFuncIdx *ix;
 	bool		found;
-	PgsSharedFunc *sf;
 	int32		slot;
 
 	if (fn->shared_generation == hdr->generation && fn->shared_slot >= 0)
@@ -367,172 +412,171 @@ func_slot(PgsFunc *fn, MergeState *ms)
 	}
 	else
 	{
-		if (hdr->nfuncs >= pgs_max_functions)
+		if (hdr->nfuncs >= pgs_max_functions ||
+			(ix = hash_search(func_index, &fn->key, HASH_ENTER_NULL, &found)) == NULL)
 		{
-			if (!hdr->functions_overflow)
-				ms->log_functions = true;
-			hdr->functions_overflow = true;
-			return -2;
-		}
-		ix = hash_search(func_index, &fn->key, HASH_ENTER_NULL, &found);
-		if (ix == NULL)
-		{
-			if (!hdr->functions_overflow)
-				ms->log_functions = true;
-			hdr->functions_overflow = true;
+			note_overflow(&hdr->functions_overflow, &ms->log_functions);
 			return -2;
 		}
 		slot = hdr->nfuncs++;
 		ix->slot = slot;
-		sf = &sfuncs[slot];
-		memset(sf, 0, sizeof(*sf));
-		sf->key = fn->key;
-		SpinLockInit(&sf->mutex);
-		sf->kind = fn->kind;
-		sf->seq = ++hdr->seq;
-		sf->stmt_base = -1;
-		if (hdr->nstmts + fn->nstmts + 1 <= pgs_max_statements)
-		{
-			sf->stmt_base = hdr->nstmts;
-			sf->nstmts = fn->nstmts;
-			memset(&sstmts[sf->stmt_base], 0, sizeof(PgsSharedStmt) * (fn->nstmts + 1));
-			hdr->nstmts += fn->nstmts + 1;
-		}
-		else
-		{
-			if (!hdr->statements_overflow)
-				ms->log_statements = true;
-			hdr->statements_overflow = true;
-		}
-		sf->sig_off = pool_put(fn->signature, ms);
-		sf->src_off = pool_put(fn->source, ms);
+		init_shared_func(slot, fn, ms);
 	}
 	fn->shared_slot = slot;
 	fn->shared_generation = hdr->generation;
 	return slot;
 }
 
+static bool
+func_unmerged(PgsFunc *fn)
+{
+	if (pgs_counters_unmerged(&fn->counters, &fn->merged))
+		return true;
+	/* statements of an activation still running, before the function ends */
+	for (int i = 1; i <= fn->nstmts; i++)
+		if (pgs_counters_unmerged(&fn->stmts[i].counters, &fn->merged_stmts[i]))
+			return true;
+	return false;
+}
+
+/* Add what fn gained since its last merge to its shared entry sf. */
+static void
+add_func_counters(PgsSharedFunc *sf, PgsFunc *fn)
+{
+	PgsCounters delta = pgs_counters_since_ns(&fn->counters, &fn->merged);
+	int			n;
+
+	SpinLockAcquire(&sf->mutex);
+	pgs_counters_add(&sf->counters, &delta);
+	SpinLockRelease(&sf->mutex);
+
+	/* stmt_base and nstmts were set at insert: the LWLock covers them */
+	if (sf->stmt_base < 0)
+		return;
+	n = Min(sf->nstmts, fn->nstmts);
+	for (int i = 1; i <= n; i++)
+	{
+		PgsStmt    *s = &fn->stmts[i];
+		PgsSharedStmt *t = &sstmts[sf->stmt_base + i];
+
+		if (!pgs_counters_unmerged(&s->counters, &fn->merged_stmts[i]))
+			continue;
+		delta = pgs_counters_since_ns(&s->counters, &fn->merged_stmts[i]);
+		SpinLockAcquire(&sf->mutex);
+		t->lineno = s->lineno;
+		t->type = s->type;
+		pgs_counters_add(&t->counters, &delta);
+		SpinLockRelease(&sf->mutex);
+	}
+}
+
 static void
 merge_func(PgsFunc *fn, void *arg)
 {
 	MergeState *ms = arg;
-	PgsSharedFunc *sf;
-	PgsCounters delta;
 	int32		slot;
-	bool		dirty = pgs_counters_unmerged(&fn->counters, &fn->merged);
-	int			i;
 
-	for (i = 1; !dirty && i <= fn->nstmts; i++)
-		dirty = pgs_counters_unmerged(&fn->stmts[i].counters, &fn->merged_stmts[i]);
-	if (!dirty)
+	if (!func_unmerged(fn))
 		return;
-
 	slot = func_slot(fn, ms);
 	if (slot == -1)
 		return;					/* retried in the exclusive pass */
 	if (slot >= 0)
-	{
-		sf = &sfuncs[slot];
-		SpinLockAcquire(&sf->mutex);
-		delta = pgs_counters_since_ns(&fn->counters, &fn->merged);
-		pgs_counters_add(&sf->counters, &delta);
-		if (sf->stmt_base >= 0)
-		{
-			int			n = Min(sf->nstmts, fn->nstmts);
-
-			for (i = 1; i <= n; i++)
-			{
-				PgsStmt    *s = &fn->stmts[i];
-				PgsSharedStmt *t = &sstmts[sf->stmt_base + i];
-
-				if (!pgs_counters_unmerged(&s->counters, &fn->merged_stmts[i]))
-					continue;
-				t->lineno = s->lineno;
-				t->type = s->type;
-				delta = pgs_counters_since_ns(&s->counters, &fn->merged_stmts[i]);
-				pgs_counters_add(&t->counters, &delta);
-			}
-		}
-		SpinLockRelease(&sf->mutex);
-	}
+		add_func_counters(&sfuncs[slot], fn);
 	/* merged, or dropped for lack of room: either way not retried */
 	pgs_func_mark_merged(fn);
+}
+
+/* A new call-stack entry in slot for n; its frames are function slots. */
+static void
+init_shared_cg(int32 slot, PgsCgKey *key, PgsCgNode *n, MergeState *ms)
+{
+	PgsSharedCg *c = cg_at(slot);
+	PgsCgNode  *p;
+	int			i;
+
+	memset(c, 0, cg_entry_size());
+	c->key = *key;
+	SpinLockInit(&c->mutex);
+	c->depth = Min(n->depth, cg_frames_cap());
+	for (p = n, i = n->depth - 1; p->parent != NULL && i >= 0; p = p->parent, i--)
+	{
+		int32		fs;
+
+		if (i >= cg_frames_cap())
+			continue;
+		if (p->fn == NULL)
+			fs = -1;
+		else
+		{
+			fs = func_slot(p->fn, ms);
+			if (fs < 0)
+				fs = -2;
+		}
+		c->frames[i] = fs;
+	}
+}
+
+/* n's slot in the shared call-graph table; -1 and -2 as for func_slot() */
+static int32
+cg_slot(PgsCgNode *n, MergeState *ms)
+{
+	PgsCgKey	key;
+	PgsCgIdx   *ix;
+	int32		slot;
+	bool		found;
+
+	if (n->shared_generation == hdr->generation && n->shared_slot >= 0)
+		return n->shared_slot;
+	memset(&key, 0, sizeof(key));
+	key.db = MyDatabaseId;
+	key.hash = n->hash;
+	ix = hash_search(cg_index, &key, HASH_FIND, NULL);
+	if (ix)
+		slot = ix->slot;
+	else if (!ms->exclusive)
+	{
+		ms->missing = true;
+		return -1;
+	}
+	else
+	{
+		if (hdr->ncg >= pgs_max_callgraphs ||
+			(ix = hash_search(cg_index, &key, HASH_ENTER_NULL, &found)) == NULL)
+		{
+			note_overflow(&hdr->callgraph_overflow, &ms->log_callgraph);
+			return -2;
+		}
+		slot = hdr->ncg++;
+		ix->slot = slot;
+		init_shared_cg(slot, &key, n, ms);
+	}
+	n->shared_slot = slot;
+	n->shared_generation = hdr->generation;
+	return slot;
 }
 
 static void
 merge_cg(PgsCgNode *n, void *arg)
 {
 	MergeState *ms = arg;
-	PgsCgKey	key;
-	PgsCgIdx   *ix;
-	PgsSharedCg *c;
-	PgsCounters delta;
 	int32		slot;
-	bool		found;
 
 	if (!pgs_counters_unmerged(&n->counters, &n->merged))
 		return;
-	if (n->shared_generation == hdr->generation && n->shared_slot >= 0)
-		slot = n->shared_slot;
-	else
+	slot = cg_slot(n, ms);
+	if (slot == -1)
+		return;					/* retried in the exclusive pass */
+	if (slot >= 0)
 	{
-		memset(&key, 0, sizeof(key));
-		key.db = MyDatabaseId;
-		key.hash = n->hash;
-		ix = hash_search(cg_index, &key, HASH_FIND, NULL);
-		if (ix)
-			slot = ix->slot;
-		else if (!ms->exclusive)
-		{
-			ms->missing = true;
-			return;
-		}
-		else
-		{
-			PgsCgNode  *p;
-			int			i;
+		PgsSharedCg *c = cg_at(slot);
+		PgsCounters delta = pgs_counters_since_ns(&n->counters, &n->merged);
 
-			if (hdr->ncg >= pgs_max_callgraphs ||
-				(ix = hash_search(cg_index, &key, HASH_ENTER_NULL, &found)) == NULL)
-			{
-				if (!hdr->callgraph_overflow)
-					ms->log_callgraph = true;
-				hdr->callgraph_overflow = true;
-				n->merged = n->counters;
-				return;
-			}
-			slot = hdr->ncg++;
-			ix->slot = slot;
-			c = cg_at(slot);
-			memset(c, 0, cg_entry_size());
-			c->key = key;
-			SpinLockInit(&c->mutex);
-			c->depth = Min(n->depth, cg_frames_cap());
-			for (p = n, i = n->depth - 1; p->parent != NULL && i >= 0; p = p->parent, i--)
-			{
-				int32		fs;
-
-				if (i >= cg_frames_cap())
-					continue;
-				if (p->fn == NULL)
-					fs = -1;
-				else
-				{
-					fs = func_slot(p->fn, ms);
-					if (fs < 0)
-						fs = -2;
-				}
-				c->frames[i] = fs;
-			}
-		}
-		n->shared_slot = slot;
-		n->shared_generation = hdr->generation;
+		SpinLockAcquire(&c->mutex);
+		pgs_counters_add(&c->counters, &delta);
+		SpinLockRelease(&c->mutex);
 	}
-	c = cg_at(slot);
-	SpinLockAcquire(&c->mutex);
-	delta = pgs_counters_since_ns(&n->counters, &n->merged);
-	pgs_counters_add(&c->counters, &delta);
-	SpinLockRelease(&c->mutex);
+	/* merged, or dropped for lack of room: either way not retried */
 	n->merged = n->counters;
 }
 
@@ -598,6 +642,59 @@ pgs_shared_reset(void)
 
 /* ---------- snapshot for SQL (current database only) ---------- */
 
+/* Copy function sf into f.  The LWLock is held (shared). */
+static void
+snap_shared_func(PgsSharedFunc *sf, PgsSnapFunc *f)
+{
+	/* written once at insert, under the exclusive lock */
+	f->key = sf->key;
+	f->kind = sf->kind;
+	f->seq = sf->seq;
+	f->signature = sf->sig_off >= 0 ? pstrdup(spool + sf->sig_off) : NULL;
+	f->source = sf->src_off >= 0 ? pstrdup(spool + sf->src_off) : NULL;
+	f->nstmts = sf->stmt_base >= 0 ? sf->nstmts : 0;
+	f->stmts = palloc0(sizeof(PgsSnapStmt) * (f->nstmts + 1));
+
+	/* merged concurrently: one entry at a time under its spinlock */
+	SpinLockAcquire(&sf->mutex);
+	f->counters = sf->counters;
+	SpinLockRelease(&sf->mutex);
+	for (int j = 1; j <= f->nstmts; j++)
+	{
+		PgsSharedStmt *t = &sstmts[sf->stmt_base + j];
+		PgsSnapStmt *s = &f->stmts[j];
+
+		SpinLockAcquire(&sf->mutex);
+		s->lineno = t->lineno;
+		s->type = t->type;
+		s->counters = t->counters;
+		SpinLockRelease(&sf->mutex);
+		if (s->counters.calls == 0)
+			s->type = -1;
+	}
+}
+
+/*
+ * Copy call stack c into s; map turns shared function slots into indexes of
+ * the snapshot.  The LWLock is held (shared).
+ */
+static void
+snap_shared_cg(PgsSharedCg *c, const int32 *map, PgsSnapCg *s)
+{
+	s->depth = c->depth;
+	s->frames = palloc(sizeof(int32) * Max(c->depth, 1));
+	for (int j = 0; j < c->depth; j++)
+		s->frames[j] = c->frames[j] >= 0 ? map[c->frames[j]] : c->frames[j];
+	SpinLockAcquire(&c->mutex);
+	s->counters = c->counters;
+	SpinLockRelease(&c->mutex);
+}
+
+/*
+ * The shared tables' entries of this database.  The shared LWLock keeps the
+ * set of entries fixed while the loops run (merges may add to counters
+ * meanwhile; an insert waits); no spinlock is held across an entry.
+ */
 PgsSnapshot *
 pgs_shared_snapshot(void)
 {
@@ -610,49 +707,20 @@ pgs_shared_snapshot(void)
 	snap->funcs = palloc0(sizeof(PgsSnapFunc) * (hdr->nfuncs + 1));
 	for (i = 0; i < hdr->nfuncs; i++)
 	{
-		PgsSharedFunc *sf = &sfuncs[i];
-		PgsSnapFunc *f;
-
 		map[i] = -2;
-		if (sf->key.db != MyDatabaseId)
+		if (sfuncs[i].key.db != MyDatabaseId)
 			continue;
 		map[i] = snap->nfuncs;
-		f = &snap->funcs[snap->nfuncs++];
-		f->key = sf->key;
-		f->kind = sf->kind;
-		f->seq = sf->seq;
-		f->signature = sf->sig_off >= 0 ? pstrdup(spool + sf->sig_off) : NULL;
-		f->source = sf->src_off >= 0 ? pstrdup(spool + sf->src_off) : NULL;
-		f->nstmts = sf->stmt_base >= 0 ? sf->nstmts : 0;
-		f->stmts = palloc0(sizeof(PgsSnapStmt) * (f->nstmts + 1));
-		SpinLockAcquire(&sf->mutex);
-		f->counters = sf->counters;
-		for (int j = 1; j <= f->nstmts; j++)
-		{
-			PgsSharedStmt *t = &sstmts[sf->stmt_base + j];
-
-			f->stmts[j].lineno = t->lineno;
-			f->stmts[j].type = t->counters.calls ? t->type : -1;
-			f->stmts[j].counters = t->counters;
-		}
-		SpinLockRelease(&sf->mutex);
+		snap_shared_func(&sfuncs[i], &snap->funcs[snap->nfuncs++]);
 	}
 	snap->cg = palloc0(sizeof(PgsSnapCg) * (hdr->ncg + 1));
 	for (i = 0; i < hdr->ncg; i++)
 	{
 		PgsSharedCg *c = cg_at(i);
-		PgsSnapCg  *s;
 
 		if (c->key.db != MyDatabaseId)
 			continue;
-		s = &snap->cg[snap->ncg++];
-		s->depth = c->depth;
-		s->frames = palloc(sizeof(int32) * Max(c->depth, 1));
-		for (int j = 0; j < c->depth; j++)
-			s->frames[j] = c->frames[j] >= 0 ? map[c->frames[j]] : c->frames[j];
-		SpinLockAcquire(&c->mutex);
-		s->counters = c->counters;
-		SpinLockRelease(&c->mutex);
+		snap_shared_cg(c, map, &snap->cg[snap->ncg++]);
 	}
 	LWLockRelease(hdr->lock);
 	return snap;
