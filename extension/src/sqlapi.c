@@ -33,6 +33,19 @@
 
 #define PGS_MAX_ARRAY_ELEMS 100000
 
+/*
+ * Result columns of the C functions, as pgscope--1.0.sql declares them.  Rows
+ * are filled left to right (values[i++]) and the count asserted at the end,
+ * so a column added in one place and not the other is caught in a debug
+ * build.
+ */
+#define PGS_FUNCTIONS_COLS 12
+#define PGS_STATEMENTS_COLS 11
+#define PGS_LINES_COLS 14
+#define PGS_CALLGRAPH_COLS 7
+#define PGS_STATUS_COLS 18
+#define PGS_FUNCS_SOURCE_COLS 3
+
 static const char *const stmt_type_names[] = {
 	"block", "assign", "if", "case", "loop", "while", "for (integer)",
 	"for (query)", "for (cursor)", "foreach", "exit", "return", "return next",
@@ -217,11 +230,30 @@ take_snapshot(bool shared)
 	return si;
 }
 
-static Datum
-text_or_null(const char *s, bool *isnull)
+/* Column i as text s, NULL when there is none; returns the next column. */
+static int
+put_text(Datum *values, bool *nulls, int i, const char *s)
 {
-	*isnull = (s == NULL);
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
+	if (s)
+		values[i] = CStringGetTextDatum(s);
+	else
+		nulls[i] = true;
+	return i + 1;
+}
+
+/*
+ * The counters from column i on, in the order every reader declares them:
+ * calls, errors, total, self, max.  Returns the next column.
+ */
+static int
+put_counters(Datum *values, int i, const PgsCounters *c)
+{
+	values[i++] = Int64GetDatum(c->calls);
+	values[i++] = Int64GetDatum(c->errors);
+	values[i++] = Int64GetDatum(c->total);
+	values[i++] = Int64GetDatum(c->self);
+	values[i++] = Int64GetDatum(c->max);
+	return i;
 }
 
 /* Split source into lines (1-based); a trailing empty line is dropped. */
@@ -258,30 +290,28 @@ pgscope_functions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SnapInfo   *si;
-	int			i;
+	int			fi;
 
 	require_arg(fcinfo, 0, "shared");
 	si = take_snapshot(PG_GETARG_BOOL(0));
 	pgs_init_materialized_srf(fcinfo);
-	for (i = 0; i < si->snap->nfuncs; i++)
+	for (fi = 0; fi < si->snap->nfuncs; fi++)
 	{
-		PgsSnapFunc *f = &si->snap->funcs[i];
-		Datum		v[12];
-		bool		n[12] = {0};
+		PgsSnapFunc *f = &si->snap->funcs[fi];
+		Datum		values[PGS_FUNCTIONS_COLS];
+		bool		nulls[PGS_FUNCTIONS_COLS] = {0};
+		int			i = 0;
 
-		v[0] = Int64GetDatum(pgs_func_id(&f->key));
-		v[1] = ObjectIdGetDatum(f->key.oid);
-		v[2] = text_or_null(f->signature, &n[2]);
-		v[3] = CStringGetTextDatum(pgs_kind_name(f->kind));
-		v[4] = BoolGetDatum(si->is_current[i]);
-		v[5] = BoolGetDatum(si->is_latest[i]);
-		v[6] = Int64GetDatum(f->counters.calls);
-		v[7] = Int64GetDatum(f->counters.errors);
-		v[8] = Int64GetDatum(f->counters.total);
-		v[9] = Int64GetDatum(f->counters.self);
-		v[10] = Int64GetDatum(f->counters.max);
-		v[11] = text_or_null(f->source, &n[11]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		values[i++] = Int64GetDatum(pgs_func_id(&f->key));
+		values[i++] = ObjectIdGetDatum(f->key.oid);
+		i = put_text(values, nulls, i, f->signature);
+		values[i++] = CStringGetTextDatum(pgs_kind_name(f->kind));
+		values[i++] = BoolGetDatum(si->is_current[fi]);
+		values[i++] = BoolGetDatum(si->is_latest[fi]);
+		i = put_counters(values, i, &f->counters);
+		i = put_text(values, nulls, i, f->source);
+		Assert(i == PGS_FUNCTIONS_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }
@@ -292,39 +322,61 @@ pgscope_statements(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SnapInfo   *si;
-	int			i,
+	int			fi,
 				j;
 
 	require_arg(fcinfo, 0, "shared");
 	si = take_snapshot(PG_GETARG_BOOL(0));
 	pgs_init_materialized_srf(fcinfo);
-	for (i = 0; i < si->snap->nfuncs; i++)
+	for (fi = 0; fi < si->snap->nfuncs; fi++)
 	{
-		PgsSnapFunc *f = &si->snap->funcs[i];
+		PgsSnapFunc *f = &si->snap->funcs[fi];
 
 		for (j = 1; j <= f->nstmts; j++)
 		{
 			PgsSnapStmt *s = &f->stmts[j];
-			Datum		v[11];
-			bool		n[11] = {0};
+			Datum		values[PGS_STATEMENTS_COLS];
+			bool		nulls[PGS_STATEMENTS_COLS] = {0};
+			int			i = 0;
 
 			if (s->counters.calls == 0 && s->type < 0)
 				continue;
-			v[0] = Int64GetDatum(pgs_func_id(&f->key));
-			v[1] = ObjectIdGetDatum(f->key.oid);
-			v[2] = text_or_null(f->signature, &n[2]);
-			v[3] = Int32GetDatum(j);
-			v[4] = Int32GetDatum(s->lineno);
-			v[5] = CStringGetTextDatum(pgs_stmt_typename(s->type));
-			v[6] = Int64GetDatum(s->counters.calls);
-			v[7] = Int64GetDatum(s->counters.errors);
-			v[8] = Int64GetDatum(s->counters.total);
-			v[9] = Int64GetDatum(s->counters.self);
-			v[10] = Int64GetDatum(s->counters.max);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+			values[i++] = Int64GetDatum(pgs_func_id(&f->key));
+			values[i++] = ObjectIdGetDatum(f->key.oid);
+			i = put_text(values, nulls, i, f->signature);
+			values[i++] = Int32GetDatum(j);
+			values[i++] = Int32GetDatum(s->lineno);
+			values[i++] = CStringGetTextDatum(pgs_stmt_typename(s->type));
+			i = put_counters(values, i, &s->counters);
+			Assert(i == PGS_STATEMENTS_COLS);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
 	return (Datum) 0;
+}
+
+/*
+ * The counters of f's source line (line 0: the function's own) and how many
+ * statements start on it.
+ */
+static PgsCounters
+line_counters(const PgsSnapFunc *f, int line, int32 *nstmts)
+{
+	PgsCounters sum = {0};
+
+	*nstmts = 0;
+	if (line == 0)
+		return f->counters;
+	for (int j = 1; j <= f->nstmts; j++)
+	{
+		const PgsSnapStmt *s = &f->stmts[j];
+
+		if (s->type < 0 || s->lineno != line)
+			continue;
+		(*nstmts)++;
+		pgs_counters_add(&sum, &s->counters);
+	}
+	return sum;
 }
 
 PG_FUNCTION_INFO_V1(pgscope_lines);
@@ -333,16 +385,16 @@ pgscope_lines(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SnapInfo   *si;
-	int			i,
+	int			fi,
 				j,
 				line;
 
 	require_arg(fcinfo, 0, "shared");
 	si = take_snapshot(PG_GETARG_BOOL(0));
 	pgs_init_materialized_srf(fcinfo);
-	for (i = 0; i < si->snap->nfuncs; i++)
+	for (fi = 0; fi < si->snap->nfuncs; fi++)
 	{
-		PgsSnapFunc *f = &si->snap->funcs[i];
+		PgsSnapFunc *f = &si->snap->funcs[fi];
 		char	  **lines = NULL;
 		int			nlines = f->source ? split_lines(f->source, &lines) : 0;
 		int			maxline = nlines;
@@ -353,43 +405,26 @@ pgscope_lines(PG_FUNCTION_ARGS)
 
 		for (line = 0; line <= maxline; line++)
 		{
-			Datum		v[14];
-			bool		n[14] = {0};
-			int32		nst = 0;
-			PgsCounters sum = {0};
+			Datum		values[PGS_LINES_COLS];
+			bool		nulls[PGS_LINES_COLS] = {0};
+			int			i = 0;
+			int32		nstmts;
+			PgsCounters c = line_counters(f, line, &nstmts);
 
-			if (line == 0)
-				sum = f->counters;
-			else
-			{
-				for (j = 1; j <= f->nstmts; j++)
-				{
-					PgsSnapStmt *s = &f->stmts[j];
-
-					if (s->type < 0 || s->lineno != line)
-						continue;
-					nst++;
-					pgs_counters_add(&sum, &s->counters);
-				}
-			}
-			v[0] = Int64GetDatum(pgs_func_id(&f->key));
-			v[1] = ObjectIdGetDatum(f->key.oid);
-			v[2] = text_or_null(f->signature, &n[2]);
-			v[3] = BoolGetDatum(si->is_latest[i]);
-			v[4] = CStringGetTextDatum(pgs_kind_name(f->kind));
-			v[5] = Int32GetDatum(line);
-			if (line == 0)
-				v[6] = text_or_null(f->signature, &n[6]);
-			else
-				v[6] = text_or_null(line <= nlines ? lines[line] : NULL, &n[6]);
-			v[7] = Int32GetDatum(nst);
-			v[8] = Int64GetDatum(sum.calls);
-			v[9] = Int64GetDatum(sum.errors);
-			v[10] = Int64GetDatum(sum.total);
-			v[11] = Int64GetDatum(sum.self);
-			v[12] = Int64GetDatum(sum.max);
-			v[13] = BoolGetDatum(si->is_current[i]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+			values[i++] = Int64GetDatum(pgs_func_id(&f->key));
+			values[i++] = ObjectIdGetDatum(f->key.oid);
+			i = put_text(values, nulls, i, f->signature);
+			values[i++] = BoolGetDatum(si->is_latest[fi]);
+			values[i++] = CStringGetTextDatum(pgs_kind_name(f->kind));
+			values[i++] = Int32GetDatum(line);
+			/* line 0 stands for the whole function: its text is the signature */
+			i = put_text(values, nulls, i,
+						 line == 0 ? f->signature : line <= nlines ? lines[line] : NULL);
+			values[i++] = Int32GetDatum(nstmts);
+			i = put_counters(values, i, &c);
+			values[i++] = BoolGetDatum(si->is_current[fi]);
+			Assert(i == PGS_LINES_COLS);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
 	return (Datum) 0;
@@ -401,20 +436,22 @@ pgscope_callgraph(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SnapInfo   *si;
-	int			i,
+	int			ci,
 				j;
 
 	require_arg(fcinfo, 0, "shared");
 	si = take_snapshot(PG_GETARG_BOOL(0));
 	pgs_init_materialized_srf(fcinfo);
-	for (i = 0; i < si->snap->ncg; i++)
+	for (ci = 0; ci < si->snap->ncg; ci++)
 	{
-		PgsSnapCg  *c = &si->snap->cg[i];
+		PgsSnapCg  *c = &si->snap->cg[ci];
+		const PgsCounters *cnt = &c->counters;
 		Datum	   *names = palloc(sizeof(Datum) * Max(c->depth, 1));
 		Datum	   *ids = palloc(sizeof(Datum) * Max(c->depth, 1));
 		Datum	   *oids = palloc(sizeof(Datum) * Max(c->depth, 1));
-		Datum		v[7];
-		bool		n[7] = {0};
+		Datum		values[PGS_CALLGRAPH_COLS];
+		bool		nulls[PGS_CALLGRAPH_COLS] = {0};
+		int			i = 0;
 
 		for (j = 0; j < c->depth; j++)
 		{
@@ -435,15 +472,16 @@ pgscope_callgraph(PG_FUNCTION_ARGS)
 				oids[j] = ObjectIdGetDatum(InvalidOid);
 			}
 		}
-		v[0] = PointerGetDatum(construct_array(names, c->depth, TEXTOID, -1, false, TYPALIGN_INT));
-		v[1] = PointerGetDatum(construct_array(ids, c->depth, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		v[2] = PointerGetDatum(construct_array(oids, c->depth, OIDOID, 4, true, TYPALIGN_INT));
-		v[3] = Int64GetDatum(c->counters.calls);
-		v[4] = Int64GetDatum(c->counters.total);
-		v[5] = Int64GetDatum(c->counters.total > c->counters.self ?
-							 c->counters.total - c->counters.self : 0);
-		v[6] = Int64GetDatum(c->counters.self);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		values[i++] = PointerGetDatum(construct_array(names, c->depth, TEXTOID, -1, false, TYPALIGN_INT));
+		values[i++] = PointerGetDatum(construct_array(ids, c->depth, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[i++] = PointerGetDatum(construct_array(oids, c->depth, OIDOID, 4, true, TYPALIGN_INT));
+		values[i++] = Int64GetDatum(cnt->calls);
+		values[i++] = Int64GetDatum(cnt->total);
+		/* children: what the stack's calls spent in functions they called */
+		values[i++] = Int64GetDatum(cnt->total > cnt->self ? cnt->total - cnt->self : 0);
+		values[i++] = Int64GetDatum(cnt->self);
+		Assert(i == PGS_CALLGRAPH_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }
@@ -454,34 +492,36 @@ pgscope_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	PgsSharedStatus st;
-	Datum		v[18];
-	bool		n[18] = {0};
+	Datum		values[PGS_STATUS_COLS];
+	bool		nulls[PGS_STATUS_COLS] = {0};
+	int			i = 0;
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	pgs_shared_status(&st);
-	v[0] = BoolGetDatum(pgs_loaded_at_startup);
-	v[1] = BoolGetDatum(pgs_session_enabled);
-	v[2] = BoolGetDatum(st.global_enabled && (st.global_expires == 0 || now < st.global_expires));
-	v[3] = TimestampTzGetDatum(st.global_expires);
-	n[3] = !st.global_enabled || st.global_expires == 0;
-	v[4] = Int32GetDatum((st.pid_expires == 0 || now < st.pid_expires) ? st.pid : 0);
-	v[5] = TimestampTzGetDatum(st.pid_expires);
-	n[5] = st.pid == 0 || st.pid_expires == 0;
-	v[6] = Int32GetDatum(st.collect_interval);
-	v[7] = BoolGetDatum(pgs_plugin_slot_owned());
-	v[8] = BoolGetDatum(pgs_plugin_chained());
-	v[9] = Int64GetDatum(pgs_callbacks_seen());
-	v[10] = BoolGetDatum(st.functions_overflow);
-	v[11] = BoolGetDatum(st.statements_overflow);
-	v[12] = BoolGetDatum(st.callgraph_overflow);
-	v[13] = BoolGetDatum(st.source_overflow);
-	v[14] = Int32GetDatum(st.nfuncs);
-	v[15] = Int32GetDatum(st.nstmts);
-	v[16] = Int32GetDatum(st.ncg);
-	v[17] = BoolGetDatum(pgs_shared_available());
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, v, n)));
+	values[i++] = BoolGetDatum(pgs_loaded_at_startup);
+	values[i++] = BoolGetDatum(pgs_session_enabled);
+	values[i++] = BoolGetDatum(st.global_enabled && (st.global_expires == 0 || now < st.global_expires));
+	values[i] = TimestampTzGetDatum(st.global_expires);
+	nulls[i++] = !st.global_enabled || st.global_expires == 0;
+	values[i++] = Int32GetDatum((st.pid_expires == 0 || now < st.pid_expires) ? st.pid : 0);
+	values[i] = TimestampTzGetDatum(st.pid_expires);
+	nulls[i++] = st.pid == 0 || st.pid_expires == 0;
+	values[i++] = Int32GetDatum(st.collect_interval);
+	values[i++] = BoolGetDatum(pgs_plugin_slot_owned());
+	values[i++] = BoolGetDatum(pgs_plugin_chained());
+	values[i++] = Int64GetDatum(pgs_callbacks_seen());
+	values[i++] = BoolGetDatum(st.functions_overflow);
+	values[i++] = BoolGetDatum(st.statements_overflow);
+	values[i++] = BoolGetDatum(st.callgraph_overflow);
+	values[i++] = BoolGetDatum(st.source_overflow);
+	values[i++] = Int32GetDatum(st.nfuncs);
+	values[i++] = Int32GetDatum(st.nstmts);
+	values[i++] = Int32GetDatum(st.ncg);
+	values[i++] = BoolGetDatum(pgs_shared_available());
+	Assert(i == PGS_STATUS_COLS);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /* ---------- switches ---------- */
@@ -706,9 +746,9 @@ pgscope_funcs_source(PG_FUNCTION_ARGS)
 	int			nstores = 0;
 
 	pgs_init_materialized_srf(fcinfo);
-	for (int i = 0; i < count; i++)
+	for (int oi = 0; oi < count; oi++)
 	{
-		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(oids[i]));
+		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(oids[oi]));
 		char	   *src = NULL;
 		char	   *sig = NULL;
 		char	  **lines;
@@ -721,7 +761,7 @@ pgscope_funcs_source(PG_FUNCTION_ARGS)
 
 			src = isnull ? pstrdup("") : TextDatumGetCString(d);
 			ReleaseSysCache(tup);
-			sig = format_procedure_qualified(oids[i]);
+			sig = format_procedure_qualified(oids[oi]);
 		}
 		else
 		{
@@ -729,22 +769,24 @@ pgscope_funcs_source(PG_FUNCTION_ARGS)
 
 			if (nstores == 0)
 				nstores = profile_stores(stores);
-			f = find_profiled(stores, nstores, oids[i]);
+			f = find_profiled(stores, nstores, oids[oi]);
 			if (f == NULL)
-				unknown_oid(oids[i]);
+				unknown_oid(oids[oi]);
 			src = f->source ? pstrdup(f->source) : pstrdup("");
 			sig = pstrdup(f->signature ? f->signature : "unknown");
 		}
 		nlines = split_lines(src, &lines);
 		for (int l = 0; l <= nlines; l++)
 		{
-			Datum		v[3];
-			bool		n[3] = {0};
+			Datum		values[PGS_FUNCS_SOURCE_COLS];
+			bool		nulls[PGS_FUNCS_SOURCE_COLS] = {0};
+			int			i = 0;
 
-			v[0] = ObjectIdGetDatum(oids[i]);
-			v[1] = Int64GetDatum(l);
-			v[2] = CStringGetTextDatum(l == 0 ? psprintf("-- Line 0 %s", sig) : lines[l]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+			values[i++] = ObjectIdGetDatum(oids[oi]);
+			values[i++] = Int64GetDatum(l);
+			values[i++] = CStringGetTextDatum(l == 0 ? psprintf("-- Line 0 %s", sig) : lines[l]);
+			Assert(i == PGS_FUNCS_SOURCE_COLS);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
 	return (Datum) 0;
