@@ -194,10 +194,11 @@ command_line(int argc, char **argv)
 }
 
 static void
-parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
+parse_opts(int argc, char **argv, PlprofOpts *o, const char *cmd, const char *allowed)
 {
 	int			opt;
 
+	pgs_cmd = cmd;
 	memset(o, 0, sizeof(*o));
 	o->format = PGS_FORMAT_HTML;
 	o->top = 20;
@@ -234,6 +235,16 @@ parse_opts(int argc, char **argv, PlprofOpts *o, const char *allowed)
 		if (rc != 0)
 			pgs_die("cannot write %s: %s", o->output, pgs_output_strerror(rc));
 	}
+}
+
+/* a connection to the server of o's options, where the extension is installed (else exits 1) */
+static PGconn *
+connect_profiler(PlprofOpts *o)
+{
+	PGconn	   *c = pgs_connect(&o->conn);
+
+	pgs_require_extension(c);
+	return c;
 }
 
 /* prints s with control characters escaped, so a stored name cannot drive the terminal */
@@ -656,8 +667,7 @@ cmd_run(int argc, char **argv)
 	PGconn	   *c;
 	char	   *doc;
 
-	pgs_cmd = "pgscope plprof run";
-	parse_opts(argc, argv, &o, "command file output save title rollback format top dry-run");
+	parse_opts(argc, argv, &o, "pgscope plprof run", "command file output save title rollback format top dry-run");
 	no_positional(argc, argv);
 	if ((o.command_sql == NULL) == (o.file == NULL))
 		pgs_usage("give the workload as either -c SQL or -f FILE");
@@ -670,8 +680,7 @@ cmd_run(int argc, char **argv)
 	}
 
 	pgs_catch_signals();
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	if (o.save)
 		check_save(c, o.save);
 	PQclear(pgs_query_or_die(c, "start profiling", "SELECT pgscope_reset(false), pgscope_enable(true)", 0, NULL));
@@ -865,15 +874,13 @@ cmd_monitor(int argc, char **argv)
 	char	   *doc;
 	int			rc;
 
-	pgs_cmd = "pgscope plprof monitor";
-	parse_opts(argc, argv, &o, "pid all duration interval output save title format top");
+	parse_opts(argc, argv, &o, "pgscope plprof monitor", "pid all duration interval output save title format top");
 	no_positional(argc, argv);
 	if (o.all == (o.pid != 0))
 		pgs_usage("give either --pid N or --all");
 	if (o.duration < 0)
 		pgs_usage("--duration SEC is required");
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	pgs_require_shared(c);
 	claim_monitor(c);
 	snprintf(pidbuf, sizeof(pidbuf), "%ld", o.pid);
@@ -915,12 +922,10 @@ cmd_save(int argc, char **argv)
 	char	   *doc;
 	const char *name;
 
-	pgs_cmd = "pgscope plprof save";
-	parse_opts(argc, argv, &o, "title replace");
+	parse_opts(argc, argv, &o, "pgscope plprof save", "title replace");
 	name = positional(argc, argv, "a dataset NAME");
 	check_name(name, "the dataset NAME");
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	pgs_require_shared(c);
 	doc = fetch_profile(c, true, &o);
 	save_dataset(c, name, doc, o.replace);
@@ -936,11 +941,9 @@ cmd_list(int argc, char **argv)
 	PGconn	   *c;
 	PGresult   *r;
 
-	pgs_cmd = "pgscope plprof list";
-	parse_opts(argc, argv, &o, "");
+	parse_opts(argc, argv, &o, "pgscope plprof list", "");
 	no_positional(argc, argv);
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	r = pgs_query_or_die(c, "list datasets",
 						 "SELECT name, to_char(created, 'YYYY-MM-DD HH24:MI:SS'), "
 						 "       jsonb_array_length(profile->'functions'), "
@@ -971,11 +974,9 @@ cmd_show(int argc, char **argv)
 	const char *params[2];
 	char		top[32];
 
-	pgs_cmd = "pgscope plprof show";
-	parse_opts(argc, argv, &o, "top");
+	parse_opts(argc, argv, &o, "pgscope plprof show", "top");
 	name = positional(argc, argv, "a dataset NAME");
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	snprintf(top, sizeof(top), "%ld", o.top);
 	params[0] = name;
 	params[1] = top;
@@ -1031,12 +1032,10 @@ cmd_delete(int argc, char **argv)
 	const char *params[1];
 	bool		found;
 
-	pgs_cmd = "pgscope plprof delete";
-	parse_opts(argc, argv, &o, "");
+	parse_opts(argc, argv, &o, "pgscope plprof delete", "");
 	name = positional(argc, argv, "a dataset NAME");
 	params[0] = name;
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	r = pgs_query_or_die(c, "delete the dataset", "DELETE FROM pgscope_dataset WHERE name = $1 RETURNING 1", 1, params);
 	found = PQntuples(r) > 0;
 	PQclear(r);
@@ -1055,13 +1054,11 @@ cmd_report(int argc, char **argv)
 	char	   *doc;
 	int			rc;
 
-	pgs_cmd = "pgscope plprof report";
-	parse_opts(argc, argv, &o, "name shared output title format top");
+	parse_opts(argc, argv, &o, "pgscope plprof report", "name shared output title format top");
 	no_positional(argc, argv);
 	if ((o.name == NULL) == !o.shared)
 		pgs_usage("give either --name NAME (a saved dataset) or --shared (the instance-wide profile now)");
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	if (o.shared)
 	{
 		pgs_require_shared(c);
@@ -1083,12 +1080,10 @@ cmd_export(int argc, char **argv)
 	char	   *doc;
 	int			rc;
 
-	pgs_cmd = "pgscope plprof export";
-	parse_opts(argc, argv, &o, "output");
+	parse_opts(argc, argv, &o, "pgscope plprof export", "output");
 	o.name = positional(argc, argv, "a dataset NAME");
 	o.format = PGS_FORMAT_JSON;
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	doc = fetch_dataset(c, o.name);
 	rc = emit(c, doc, &o);
 	free(doc);
@@ -1156,13 +1151,11 @@ cmd_import(int argc, char **argv)
 	char		err[2048];
 	size_t		len;
 
-	pgs_cmd = "pgscope plprof import";
-	parse_opts(argc, argv, &o, "name replace");
+	parse_opts(argc, argv, &o, "pgscope plprof import", "name replace");
 	file = positional(argc, argv, "a FILE to import (- for standard input)");
 	pgs_catch_signals();
 	doc = read_document(file, &len);
-	c = pgs_connect(&o.conn);
-	pgs_require_extension(c);
+	c = connect_profiler(&o);
 	if (o.name == NULL)
 	{
 		/* the document's own name must make a good dataset name too */

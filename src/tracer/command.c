@@ -151,12 +151,20 @@ pgs_percpu_sum(int fd, uint32_t key)
 }
 
 int
-pgs_tracer_loop(const PgsLoop *l, double duration)
+pgs_tracer_loop(const PgsLoop *l, const PgsTarget *t, double duration)
 {
-	double		start = pgs_now(),
-				next_tick = start + l->tick_seconds;
+	double		start,
+				next_tick;
 	int			wait_ms = l->poll_ms > 0 ? l->poll_ms : 50,
 				err = 0;
+
+	if (l->what)
+	{
+		pgs_tracing_says(t, l->what, l->note);
+		pgs_catch_signals();
+	}
+	start = pgs_now();
+	next_tick = start + l->tick_seconds;
 
 	while (!pgs_stop && !pgs_duration_over(start, duration))
 	{

@@ -191,7 +191,9 @@ uint64_t pgs_percpu_sum(int fd, uint32_t key);
 
 /*
  * The loop of every tracer, until duration seconds passed (< 0: on), a
- * signal came or the target went away: every poll_ms (default 50) it
+ * signal came or the target went away.  With what set it first says
+ * "tracing WHAT of ..." (and note) and starts catching signals; every
+ * poll_ms (default 50) it
  * drains rb (NULL: nothing to drain, it sleeps), calls every(arg) (which
  * may return the next round's wait in ms, 0: poll_ms) and, every
  * tick_seconds, tick(arg).  Then it acknowledges the stop (what follows
@@ -201,6 +203,8 @@ uint64_t pgs_percpu_sum(int fd, uint32_t key);
 struct ring_buffer;
 typedef struct PgsLoop
 {
+	const char *what;			/* "WAL": what the "tracing" line names, NULL: the caller says */
+	const char *note;			/* what that line adds, NULL: nothing */
 	struct ring_buffer *rb;
 	int			poll_ms;
 	int			(*every) (void *arg);
@@ -208,7 +212,7 @@ typedef struct PgsLoop
 	void		(*tick) (void *arg);
 	void	   *arg;
 } PgsLoop;
-int pgs_tracer_loop(const PgsLoop *l, double duration);
+int pgs_tracer_loop(const PgsLoop *l, const PgsTarget *t, double duration);
 
 /*
  * Calls cb(key, values, nvalues, arg) for every entry of BPF hash map fd:

@@ -418,9 +418,8 @@ cmd_io(int argc, char **argv)
 	names = pgs_names_open(&tr.t, tr.user, tr.dbname);
 	if (tr.database)
 		only_db = pgs_database_oid(names, tr.database);
-	pgs_tracing_says(&tr.t, "IO", NULL);
-	pgs_catch_signals();
-	pgs_tracer_loop(&loop, tr.to.duration);
+	loop.what = "IO";
+	pgs_tracer_loop(&loop, &tr.t, tr.to.duration);
 	if (!o.by_backend)
 		print_relations(skel, names, tr.to.json, o.hist, only_db);
 	print_backends(skel, tr.to.json);

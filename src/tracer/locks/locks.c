@@ -1023,7 +1023,7 @@ cmd_locks(int argc, char **argv)
 	PgsTracing	tr;
 	LocksCtx   *c = calloc(1, sizeof(LocksCtx));
 	struct locks_bpf *skel;
-	PgsLoop		loop = {.every = every_round, .arg = c};
+	PgsLoop		loop = {.what = "lock waits", .every = every_round, .arg = c};
 	int			rc = EXIT_RUNTIME;
 
 	if (c == NULL)
@@ -1035,17 +1035,13 @@ cmd_locks(int argc, char **argv)
 	c->names = pgs_names_open(&tr.t, tr.user, tr.dbname);
 	c->conn = pgs_names_conn(c->names);
 	c->postmaster = tr.t.postmaster;
+	loop.note = c->conn ? NULL : "; names, holders and statements unavailable";
 	if ((skel = attach(&tr.t, c->all)) == NULL)
 		goto cleanup;
 	if ((loop.rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, c, NULL)) == NULL)
 		pgs_err("cannot open the ring buffer: %s", strerror(errno));
-	else
-	{
-		pgs_tracing_says(&tr.t, "lock waits", c->conn ? NULL : "; names, holders and statements unavailable");
-		pgs_catch_signals();
-		if (pgs_tracer_loop(&loop, tr.to.duration) == 0)
-			rc = finish(c, skel);
-	}
+	else if (pgs_tracer_loop(&loop, &tr.t, tr.to.duration) == 0)
+		rc = finish(c, skel);
 	ring_buffer__free(loop.rb);
 	locks_bpf__destroy(skel);
 cleanup:

@@ -257,10 +257,9 @@ cmd_lwlocks(int argc, char **argv)
 	lw.o.json = tr.to.json;
 	if ((lw.skel = attach(&tr.t, lw.o.acquisitions)) == NULL)
 		return EXIT_RUNTIME;
-	pgs_tracing_says(&tr.t, "LWLock waits", NULL);
-	pgs_catch_signals();
+	loop.what = "LWLock waits";
 	loop.tick_seconds = lw.interval;
-	pgs_tracer_loop(&loop, tr.to.duration);
+	pgs_tracer_loop(&loop, &tr.t, tr.to.duration);
 	rows = collect(lw.skel, &n);
 	pgs_mono_to_clock((uint64_t) (pgs_now() * 1e9), hms, sizeof(hms), iso, sizeof(iso));
 	print_rows(rows, n, &lw.o, lw.o.json ? iso : "totals");

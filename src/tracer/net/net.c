@@ -207,9 +207,8 @@ cmd_net(int argc, char **argv)
 	c.json = tr.to.json;
 	c.only_database = tr.database;
 	pgs_buf_init(&c.b);
-	pgs_tracing_says(&tr.t, "client traffic", NULL);
-	pgs_catch_signals();
-	pgs_tracer_loop(&loop, tr.to.duration);
+	loop.what = "client traffic";
+	pgs_tracer_loop(&loop, &tr.t, tr.to.duration);
 	if (!c.json)
 		printf("%8s %-22s %-12s %-12s %12s %12s %8s %8s %9s %12s %14s\n", "PID", "CLIENT", "DATABASE", "USER",
 			   "BYTES_IN", "BYTES_OUT", "RECVS", "SENDS", "REQUESTS", "SERVING_MS", "CLIENT_WAIT_MS");

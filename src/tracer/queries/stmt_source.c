@@ -830,7 +830,7 @@ pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb 
 		loop.tick = tick_round;
 		loop.tick_seconds = o->tick_seconds;
 	}
-	if (pgs_tracer_loop(&loop, o->duration) == 0)
+	if (pgs_tracer_loop(&loop, t, o->duration) == 0)
 	{
 		read_stats(probing.skel, &probing, stats);
 		rc = pgs_tracer_status();

@@ -317,9 +317,8 @@ cmd_wal(int argc, char **argv)
 			pgs_err("cannot open the ring buffer: %s", strerror(errno));
 		else
 		{
-			pgs_tracing_says(&tr.t, "WAL", NULL);
-			pgs_catch_signals();
-			if (pgs_tracer_loop(&loop, tr.to.duration) == 0)
+			loop.what = "WAL";
+			if (pgs_tracer_loop(&loop, &tr.t, tr.to.duration) == 0)
 			{
 				print_summary(skel, &c);
 				rc = pgs_tracer_status();
