@@ -209,6 +209,20 @@ for args in "plprof run" "plprof run -c x -f y" "plprof run -c 'SELECT 1' --top 
   [ "$(wc -l <"$W/err")" = 1 ] || { cat "$W/err"; fail "one line for: $args"; }
 done
 
+# the tracers' options: exit 2, one line that names what is wrong (an unknown letter is not a missing value)
+for spec in 'queries -x|unknown option "-x"' 'queries --min-ms|option needs a value: "--min-ms"' \
+            'lwlocks -i 0|-i takes seconds from 0.1' 'latency --by foo|--by takes query, database or user, not "foo"' \
+            'io --by x|--by takes relation, backend or query' 'locks --holders-after -1|--holders-after takes milliseconds' \
+            'wal extra|unexpected argument "extra"' 'net --dbname|option needs a value: "--dbname"' \
+            'locks --dot /nonexistent/x.dot|cannot write --dot /nonexistent/x.dot'; do
+  args=${spec%%|*}
+  run "$PGSCOPE" $args
+  case $spec in *"cannot write"*) want=1 ;; *) want=2 ;; esac   # (a file we cannot write is a runtime error)
+  expect_status "$want" "pgscope $args"
+  expect_err "${spec#*|}" "pgscope $args says what is wrong"
+  [ "$(wc -l <"$W/err")" = 1 ] || { cat "$W/err"; fail "one line for: $args"; }
+done
+
 # ---- bad connections and missing pieces: runtime errors exit 1 with one line
 run "$PGSCOPE" plprof list -d "host=127.0.0.1 port=1 user=postgres connect_timeout=2"
 expect_status 1 "unreachable server"

@@ -40,7 +40,8 @@ static struct option *
 option_table(const PgsCommand *c, char *shortopts, size_t len)
 {
 	size_t		own = 0,
-				n = 0;
+				n = 0,
+				sl;
 	struct option *all;
 
 	while (c->opts && c->opts[own].name)
@@ -54,10 +55,19 @@ option_table(const PgsCommand *c, char *shortopts, size_t len)
 		all[n++] = names_opts[i];
 	if (c->flags & PGS_CMD_DATABASE)
 		all[n++] = database_opt;
+	/* the leading ':' tells a missing value (':') from an unknown option ('?') */
+	snprintf(shortopts, len, ":p:D:%s%s", c->flags & PGS_CMD_NAMES ? "U:" : "", c->flags & PGS_CMD_DATABASE ? "d:" : "");
 	for (size_t i = 0; i < own; i++)
-		all[n++] = c->opts[i];
-	snprintf(shortopts, len, "p:D:%s%s%s", c->flags & PGS_CMD_NAMES ? "U:" : "",
-			 c->flags & PGS_CMD_DATABASE ? "d:" : "", c->shortopts ? c->shortopts : "");
+	{
+		const PgsOptSpec *sp = &c->opts[i];
+		bool		arg = sp->kind != PGS_ARG_FLAG;
+
+		all[n++] = (struct option) {sp->name, arg ? required_argument : no_argument, NULL,
+			sp->letter ? sp->letter : PGS_OPT_OWN + (int) i};
+		sl = strlen(shortopts);
+		if (sp->letter && sl + 3 < len)
+			snprintf(shortopts + sl, len - sl, "%c%s", sp->letter, arg ? ":" : "");
+	}
 	return all;
 }
 
@@ -82,6 +92,76 @@ shared_option(PgsTracing *tr, int opt, const char *arg)
 	return false;
 }
 
+/* the number of word among choices ("a|b|c") from 1, 0 when it is none of them */
+static int
+choice_of(const char *choices, const char *word)
+{
+	size_t		wl = strlen(word);
+	int			n = 1;
+
+	for (const char *p = choices; *p; n++)
+	{
+		size_t		l = strcspn(p, "|");
+
+		if (l == wl && strncmp(p, word, l) == 0)
+			return n;
+		p += l + (p[l] == '|');
+	}
+	return 0;
+}
+
+/* the command's own option sp, given arg, into its state self: exits 2 on a bad value */
+static void
+take_option(const PgsOptSpec *sp, void *self, const char *arg)
+{
+	char	   *field = (char *) self + sp->offset,
+				flag[64];
+	int			err;
+
+	if (sp->letter)
+		snprintf(flag, sizeof(flag), "-%c", sp->letter);
+	else
+		snprintf(flag, sizeof(flag), "--%s", sp->name);
+	switch (sp->kind)
+	{
+		case PGS_ARG_FLAG:
+			*(bool *) field = true;
+			return;
+		case PGS_ARG_DOUBLE:
+			if (pgs_parse_double(arg, sp->min, sp->max, (double *) field))
+				return;
+			break;
+		case PGS_ARG_LONG:
+			if (pgs_parse_long(arg, (long) sp->min, (long) sp->max, (long *) field))
+				return;
+			break;
+		case PGS_ARG_CHOICE:
+			if ((*(int *) field = choice_of(sp->choices, arg)) > 0)
+				return;
+			break;
+		case PGS_ARG_OUTPUT:
+			/* a file we cannot write is said before anything is traced */
+			if ((err = pgs_output_check(arg)) != 0)
+				pgs_die("cannot write %s %s: %s", flag, arg, pgs_output_strerror(err));
+			*(const char **) field = arg;
+			return;
+	}
+	pgs_usage("%s takes %s, not \"%s\"", flag, sp->what, arg);
+}
+
+/* the command's own option opt (a letter, or PGS_OPT_OWN + its index); false: not one of them */
+static bool
+own_option(const PgsCommand *c, void *self, int opt, const char *arg)
+{
+	for (int i = 0; c->opts && c->opts[i].name; i++)
+		if (opt == (c->opts[i].letter ? c->opts[i].letter : PGS_OPT_OWN + i))
+		{
+			take_option(&c->opts[i], self, arg);
+			return true;
+		}
+	return false;
+}
+
 void
 pgs_command_start(const PgsCommand *c, void *self, int argc, char **argv, PgsTracing *tr)
 {
@@ -100,9 +180,9 @@ pgs_command_start(const PgsCommand *c, void *self, int argc, char **argv, PgsTra
 			fputs(c->usage, stdout);
 			exit(0);
 		}
-		if (opt != '?' && (shared_option(tr, opt, optarg) || (c->option && c->option(self, opt, optarg))))
+		if (opt != '?' && opt != ':' && (shared_option(tr, opt, optarg) || own_option(c, self, opt, optarg)))
 			continue;
-		pgs_bad_option(argv, optind, optopt, c->cmd + strlen("pgscope "));
+		pgs_bad_option(argv, optind, opt == ':', c->cmd + strlen("pgscope "));
 	}
 	free(opts);
 	pgs_no_more_args(argc, argv, optind, c->cmd + strlen("pgscope "));

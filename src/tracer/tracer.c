@@ -936,9 +936,9 @@ pgs_map_rows(int fd, size_t key_size, size_t value_size, size_t row_size, pgs_ro
 }
 
 void
-pgs_bad_option(char **argv, int optind, int optopt, const char *cmd)
+pgs_bad_option(char **argv, int optind, bool missing, const char *cmd)
 {
-	pgs_usage("%s \"%s\" (see pgscope %s --help)", optopt ? "option needs a value:" : "unknown option",
+	pgs_usage("%s \"%s\" (see pgscope %s --help)", missing ? "option needs a value:" : "unknown option",
 			  argv[optind - 1], cmd);
 }
 

@@ -43,7 +43,7 @@ typedef struct PgsTargetOpts
 	bool		json;
 } PgsTargetOpts;
 
-/* long options without a letter: the target's, --help, --dbname, then each command's own */
+/* long options without a letter: the target's, --help, --dbname (a command's own: PGS_OPT_OWN + index) */
 enum
 {
 	PGS_OPT_BIN = 1001,
@@ -145,15 +145,41 @@ void pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, si
 #define PGS_CMD_DATABASE	0x2	/* -d DATABASE: only that database */
 #define PGS_CMD_OFFSETS		0x4	/* it cannot work without the struct offsets of the server's version */
 
+/* a command's own option, described: pgs_command_start parses it into the command's state */
+typedef enum PgsArgKind
+{
+	PGS_ARG_FLAG,				/* bool, true when given */
+	PGS_ARG_DOUBLE,				/* double within min..max */
+	PGS_ARG_LONG,				/* long within min..max */
+	PGS_ARG_CHOICE,				/* int: the word's number in choices from 1 (0: not given) */
+	PGS_ARG_OUTPUT				/* const char *: a path we will write, checked before anything is traced */
+} PgsArgKind;
+
+typedef struct PgsOptSpec
+{
+	const char *name;			/* "min-ms": --min-ms; NULL ends a list */
+	char		letter;			/* 'i': -i too (and its name in errors), 0: none */
+	PgsArgKind	kind;
+	size_t		offset;			/* where in the command's state (offsetof) */
+	double		min,
+				max;			/* a number's range */
+	const char *what;			/* what it takes, in its usage error: "milliseconds (0 or more)" */
+	const char *choices;		/* a choice's words: "query|database|user" */
+} PgsOptSpec;
+
+/* entries of a PgsOptSpec list: option NAME (with LETTER, or 0) into field F of the command's state S */
+#define PGS_OPT_FLAG(name, s, f) {(name), 0, PGS_ARG_FLAG, offsetof(s, f), 0, 0, NULL, NULL}
+#define PGS_OPT_NUMBER(name, letter, kind, s, f, lo, hi, what) {(name), (letter), (kind), offsetof(s, f), (lo), (hi), (what), NULL}
+#define PGS_OPT_CHOICE(name, s, f, what, choices) {(name), 0, PGS_ARG_CHOICE, offsetof(s, f), 0, 0, (what), (choices)}
+#define PGS_OPT_OUTPUT(name, s, f) {(name), 0, PGS_ARG_OUTPUT, offsetof(s, f), 0, 0, NULL, NULL}
+#define PGS_OPT_END {NULL, 0, PGS_ARG_FLAG, 0, 0, 0, NULL, NULL}
+
 typedef struct PgsCommand
 {
 	const char *cmd;			/* "pgscope wal" */
 	const char *usage;			/* what --help prints */
-	const char *shortopts;		/* its own short options ("i:"), NULL: none */
-	const struct option *opts;	/* its own long options, ids from PGS_OPT_OWN, {NULL} last; NULL: none */
+	const PgsOptSpec *opts;		/* its own options, NULL: none */
 	unsigned	flags;			/* PGS_CMD_* */
-	/* takes one of its own options into self: false when opt is not one of them */
-	bool		(*option) (void *self, int opt, const char *arg);
 } PgsCommand;
 
 typedef struct PgsTracing
@@ -167,7 +193,7 @@ typedef struct PgsTracing
 
 /*
  * The start every tracer command shares: parses argv (the target options,
- * --help, -U/--dbname/-d as c's flags say, then c's own through c->option),
+ * --help, -U/--dbname/-d as c's flags say, then c's own into self),
  * checks our privileges and finds the target.  Exits 0 after --help, 2 on a
  * usage error, 1 when there is nothing to trace.
  */
@@ -240,8 +266,8 @@ void	   *pgs_map_rows(int fd, size_t key_size, size_t value_size, size_t row_siz
 /* a new zeroed row at the end */
 void	   *pgs_rows_add(PgsRows *rows);
 
-/* the usage error for the option getopt could not take (exits 2) */
-_Noreturn void pgs_bad_option(char **argv, int optind, int optopt, const char *cmd);
+/* the usage error for the option getopt could not take: unknown, or missing its value (exits 2) */
+_Noreturn void pgs_bad_option(char **argv, int optind, bool missing, const char *cmd);
 /* the usage error for an argument left after the options (exits 2) */
 void pgs_no_more_args(int argc, char **argv, int optind, const char *cmd);
 

@@ -302,45 +302,24 @@ static const char usage_text[] =
 	"  per backend the bytes of read/write syscalls and fsyncs; buffers per statement:\n"
 	"  pgscope queries --breakdown; needs root or CAP_BPF+CAP_PERFMON\n";
 
+/* --by's words, in order */
 enum
 {
-	OPT_BY = PGS_OPT_OWN,
-	OPT_HIST
+	BY_RELATION = 1,
+	BY_BACKEND,
+	BY_QUERY
 };
 
 typedef struct IoOpts
 {
-	bool		by_backend;
-	bool		by_query;
+	int			by;				/* BY_*, 0: not given (by relation) */
 	bool		hist;
 } IoOpts;
 
-static bool
-option(void *self, int opt, const char *arg)
-{
-	IoOpts	   *o = self;
-
-	switch (opt)
-	{
-		case OPT_BY:
-			if (strcmp(arg, "backend") == 0)
-				o->by_backend = true;
-			else if (strcmp(arg, "query") == 0)
-				o->by_query = true;
-			else if (strcmp(arg, "relation") != 0)
-				pgs_usage("--by takes relation, backend or query, not \"%s\"", arg);
-			return true;
-		case OPT_HIST:
-			o->hist = true;
-			return true;
-	}
-	return false;
-}
-
-static const struct option opts[] = {
-	{"by", required_argument, NULL, OPT_BY},
-	{"hist", no_argument, NULL, OPT_HIST},
-	{NULL, 0, NULL, 0}
+static const PgsOptSpec opts[] = {
+	PGS_OPT_CHOICE("by", IoOpts, by, "relation, backend or query", "relation|backend|query"),
+	PGS_OPT_FLAG("hist", IoOpts, hist),
+	PGS_OPT_END
 };
 
 static const PgsCommand io_command = {
@@ -348,7 +327,6 @@ static const PgsCommand io_command = {
 	.usage = usage_text,
 	.opts = opts,
 	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE,
-	.option = option,
 };
 
 /* the buffer probes, which libbpf may not read on 18 (the per-backend half needs none: it keeps working) */
@@ -411,7 +389,7 @@ cmd_io(int argc, char **argv)
 	unsigned	only_db = 0;
 
 	pgs_command_start(&io_command, &o, argc, argv, &tr);
-	if (o.by_query)
+	if (o.by == BY_QUERY)
 		return io_by_query(&tr.t, tr.to.duration, tr.to.json, tr.database);
 	if ((skel = attach(&tr.t)) == NULL)
 		return EXIT_RUNTIME;
@@ -420,7 +398,7 @@ cmd_io(int argc, char **argv)
 		only_db = pgs_database_oid(names, tr.database);
 	loop.what = "IO";
 	pgs_tracer_loop(&loop, &tr.t, tr.to.duration);
-	if (!o.by_backend)
+	if (o.by != BY_BACKEND)
 		print_relations(skel, names, tr.to.json, o.hist, only_db);
 	print_backends(skel, tr.to.json);
 	io_bpf__destroy(skel);

@@ -137,6 +137,7 @@ typedef struct LocksCtx
 				ndeadlocks,
 				nrows;
 	PgsBuf		out;
+	double		holders_after_ms;	/* --holders-after */
 	uint64_t	holders_after_ns;	/* read holders of waits lasting this long */
 	int			nopen;
 } LocksCtx;
@@ -884,50 +885,12 @@ static const char usage_text[] =
 	"  graph (and an SVG when Graphviz is installed); holders are read over libpq for waits\n"
 	"  that last --holders-after ms (default 10; 0: every wait); needs root or CAP_BPF+CAP_PERFMON\n";
 
-enum
-{
-	OPT_ALL = PGS_OPT_OWN,
-	OPT_STATS,
-	OPT_DOT,
-	OPT_HOLDERS_AFTER
-};
-
-static bool
-option(void *self, int opt, const char *arg)
-{
-	LocksCtx   *c = self;
-	double		ms;
-	int			err;
-
-	switch (opt)
-	{
-		case OPT_ALL:
-			c->all = true;
-			return true;
-		case OPT_STATS:
-			c->stats = true;
-			return true;
-		case OPT_DOT:
-			/* a file we cannot write is said before anything is traced */
-			if ((err = pgs_output_check(arg)) != 0)
-				pgs_die("cannot write --dot %s: %s", arg, pgs_output_strerror(err));
-			c->dot = arg;
-			return true;
-		case OPT_HOLDERS_AFTER:
-			if (!pgs_parse_double(arg, 0, 3600000, &ms))
-				pgs_usage("--holders-after takes milliseconds (0 or more), not \"%s\"", arg);
-			c->holders_after_ns = (uint64_t) (ms * 1e6);
-			return true;
-	}
-	return false;
-}
-
-static const struct option opts[] = {
-	{"all", no_argument, NULL, OPT_ALL},
-	{"stats", no_argument, NULL, OPT_STATS},
-	{"dot", required_argument, NULL, OPT_DOT},
-	{"holders-after", required_argument, NULL, OPT_HOLDERS_AFTER},
-	{NULL, 0, NULL, 0}
+static const PgsOptSpec opts[] = {
+	PGS_OPT_FLAG("all", LocksCtx, all),
+	PGS_OPT_FLAG("stats", LocksCtx, stats),
+	PGS_OPT_OUTPUT("dot", LocksCtx, dot),
+	PGS_OPT_NUMBER("holders-after", 0, PGS_ARG_DOUBLE, LocksCtx, holders_after_ms, 0, 3600000, "milliseconds (0 or more)"),
+	PGS_OPT_END
 };
 
 static const PgsCommand locks_command = {
@@ -935,7 +898,6 @@ static const PgsCommand locks_command = {
 	.usage = usage_text,
 	.opts = opts,
 	.flags = PGS_CMD_NAMES | PGS_CMD_OFFSETS,
-	.option = option,
 };
 
 /* --all: every acquisition and release, besides the waits */
@@ -1028,8 +990,9 @@ cmd_locks(int argc, char **argv)
 
 	if (c == NULL)
 		pgs_die("out of memory");
-	c->holders_after_ns = 10 * 1000000;
+	c->holders_after_ms = 10;
 	pgs_command_start(&locks_command, c, argc, argv, &tr);
+	c->holders_after_ns = (uint64_t) (c->holders_after_ms * 1e6);
 	c->json = tr.to.json;
 	pgs_buf_init(&c->out);
 	c->names = pgs_names_open(&tr.t, tr.user, tr.dbname);

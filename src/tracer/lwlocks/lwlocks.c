@@ -175,46 +175,17 @@ static const char usage_text[] =
 	"  histograms (--hist); --acquisitions also counts every acquisition (costly); prints every\n"
 	"  -i seconds (cumulative) or at the end; needs root or CAP_BPF+CAP_PERFMON\n";
 
-enum
-{
-	OPT_ACQUISITIONS = PGS_OPT_OWN,
-	OPT_HIST
-};
-
-static bool
-option(void *self, int opt, const char *arg)
-{
-	Lw		   *lw = self;
-
-	switch (opt)
-	{
-		case 'i':
-			if (!pgs_parse_double(arg, 0.1, 86400, &lw->interval))
-				pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", arg);
-			return true;
-		case OPT_ACQUISITIONS:
-			lw->o.acquisitions = true;
-			return true;
-		case OPT_HIST:
-			lw->o.show_hist = true;
-			return true;
-	}
-	return false;
-}
-
-static const struct option opts[] = {
-	{"interval", required_argument, NULL, 'i'},
-	{"acquisitions", no_argument, NULL, OPT_ACQUISITIONS},
-	{"hist", no_argument, NULL, OPT_HIST},
-	{NULL, 0, NULL, 0}
+static const PgsOptSpec opts[] = {
+	PGS_OPT_NUMBER("interval", 'i', PGS_ARG_DOUBLE, Lw, interval, 0.1, 86400, "seconds from 0.1 to 86400"),
+	PGS_OPT_FLAG("acquisitions", Lw, o.acquisitions),
+	PGS_OPT_FLAG("hist", Lw, o.show_hist),
+	PGS_OPT_END
 };
 
 static const PgsCommand lwlocks_command = {
 	.cmd = "pgscope lwlocks",
 	.usage = usage_text,
-	.shortopts = "i:",
 	.opts = opts,
-	.option = option,
 };
 
 /* the program attached: NULL when LWLock waits cannot be traced (said) */

@@ -51,7 +51,7 @@ typedef struct KeyTable
 
 typedef struct LatencyCtx
 {
-	ByKind		by;
+	int			by;				/* ByKind (an int: --by is parsed into it) */
 	bool		json;
 	long		top;
 	const char *database;
@@ -258,55 +258,19 @@ static const char usage_text[] =
 	"  log2 histograms of statement latency every interval, then calls, mean, p50, p99 and\n"
 	"  max per normalized query; needs root or CAP_BPF+CAP_PERFMON\n";
 
-enum
-{
-	OPT_BY = PGS_OPT_OWN,
-	OPT_TOP
-};
-
-static bool
-option(void *self, int opt, const char *arg)
-{
-	LatencyCtx *c = self;
-
-	switch (opt)
-	{
-		case 'i':
-			if (!pgs_parse_double(arg, 0.1, 86400, &c->interval))
-				pgs_usage("-i takes seconds from 0.1 to 86400, not \"%s\"", arg);
-			return true;
-		case OPT_BY:
-			if (strcmp(arg, "query") == 0)
-				c->by = BY_QUERY;
-			else if (strcmp(arg, "database") == 0)
-				c->by = BY_DATABASE;
-			else if (strcmp(arg, "user") == 0)
-				c->by = BY_USER;
-			else
-				pgs_usage("--by takes query, database or user, not \"%s\"", arg);
-			return true;
-		case OPT_TOP:
-			if (!pgs_parse_long(arg, 1, 100000, &c->top))
-				pgs_usage("--top takes a whole number from 1 to 100000, not \"%s\"", arg);
-			return true;
-	}
-	return false;
-}
-
-static const struct option opts[] = {
-	{"interval", required_argument, NULL, 'i'},
-	{"by", required_argument, NULL, OPT_BY},
-	{"top", required_argument, NULL, OPT_TOP},
-	{NULL, 0, NULL, 0}
+static const PgsOptSpec opts[] = {
+	PGS_OPT_NUMBER("interval", 'i', PGS_ARG_DOUBLE, LatencyCtx, interval, 0.1, 86400, "seconds from 0.1 to 86400"),
+	/* its words in ByKind's order, from BY_QUERY (1) */
+	PGS_OPT_CHOICE("by", LatencyCtx, by, "query, database or user", "query|database|user"),
+	PGS_OPT_NUMBER("top", 0, PGS_ARG_LONG, LatencyCtx, top, 1, 100000, "a whole number from 1 to 100000"),
+	PGS_OPT_END
 };
 
 static const PgsCommand latency_command = {
 	.cmd = "pgscope latency",
 	.usage = usage_text,
-	.shortopts = "i:",
 	.opts = opts,
 	.flags = PGS_CMD_DATABASE,
-	.option = option,
 };
 
 /* the end: the last, partial interval, the query table, and what the run saw */

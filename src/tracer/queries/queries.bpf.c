@@ -633,15 +633,65 @@ idle(struct backend *b, __u64 now)
 		b->last_wait_ns = 0;
 }
 
+/*
+ * A read with at least one statement to execute: the one before ends, and
+ * this one's is timed here, or by the executor probes when it holds several.
+ */
+static __noinline void
+read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
+{
+	bool		several_q = false;
+	__u64		len;
+
+	/* what the previous read brought is over: the backend asked for more when it was done */
+	if (b->unit_start)
+		end_read(b, b->last_wait_ns ? b->last_wait_ns : now, 0);
+	b->last_wait_ns = 0;
+	/* a statement whose first messages came in an earlier read began then */
+	if (b->begun && b->begun <= now)
+		now = b->begun;
+	b->begun = 0;
+
+	/* the messages travel with the statement: its text for user space (all of a read of several) */
+	len = w->units >= 2 ? w->n : (w->n < capture_len ? w->n : capture_len);
+	if (len > PGS_MAX_REQ)
+		len = PGS_MAX_REQ;
+	barrier_var(len);
+	if (b->multi)
+	{
+		/* a pipeline goes on: the executor probes time what this read brought */
+		several(b, w->tgid, w->units, now, w->buf, w->n, first_off);
+		return;
+	}
+	b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) w->buf) ? 0 : len;
+	b->ev.req_off = first_off;
+	b->ev.read_seq = b->read_seq;
+	b->ev.lead = b->lead;
+	if (w->units == 1 && w->q_len && w->q_off == 0)
+	{
+		struct semi_scan s = {.b = b, .from = 5, .to = w->q_len > 4 ? w->q_len - 4 : 0};
+
+		if (s.to > b->ev.req_len)
+			s.to = b->ev.req_len;
+		bpf_loop(PGS_MAX_REQ / 8, semi_one, &s, 0);
+		several_q = s.found;	/* perhaps several statements: let the executor count them */
+	}
+	if (w->units >= 2 || several_q)
+	{
+		b->ev.flags = w->n > len ? PGS_F_TRUNCATED : 0;
+		several(b, w->tgid, w->units, now, w->buf, w->n, first_off);
+		return;
+	}
+	start_unit(b, w->tgid, now, w->n > len ? PGS_F_TRUNCATED : 0);
+}
+
 /* bytes the backend read: plain from its socket, or the plain text of a TLS record */
 static __noinline void
 input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
 	struct walk w = {.buf = buf, .n = n, .tgid = tgid};
-	bool		several_q = false;
 	__u32		first_off;
 	__u8		first = 0;
-	__u64		len;
 
 	if (b->desync || n == 0)
 		return;
@@ -759,46 +809,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if ((w.binds && (w.skip || w.part || (w.last != PGS_FE_SYNC && w.last != PGS_FE_FLUSH && w.last != PGS_FE_QUERY))) ||
 		(b->stream && w.units < 2))
 		send_read(b, tgid, buf, n, first_off);
-	/* what the previous read brought is over: the backend asked for more when it was done */
-	if (b->unit_start)
-		end_read(b, b->last_wait_ns ? b->last_wait_ns : now, 0);
-	b->last_wait_ns = 0;
-	/* a statement whose first messages came in an earlier read began then */
-	if (b->begun && b->begun <= now)
-		now = b->begun;
-	b->begun = 0;
-
-	/* the messages travel with the statement: its text for user space (all of a read of several) */
-	len = w.units >= 2 ? n : (n < capture_len ? n : capture_len);
-	if (len > PGS_MAX_REQ)
-		len = PGS_MAX_REQ;
-	barrier_var(len);
-	if (b->multi)
-	{
-		/* a pipeline goes on: the executor probes time what this read brought */
-		several(b, tgid, w.units, now, buf, n, first_off);
-		return;
-	}
-	b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) buf) ? 0 : len;
-	b->ev.req_off = first_off;
-	b->ev.read_seq = b->read_seq;
-	b->ev.lead = b->lead;
-	if (w.units == 1 && w.q_len && w.q_off == 0)
-	{
-		struct semi_scan s = {.b = b, .from = 5, .to = w.q_len > 4 ? w.q_len - 4 : 0};
-
-		if (s.to > b->ev.req_len)
-			s.to = b->ev.req_len;
-		bpf_loop(PGS_MAX_REQ / 8, semi_one, &s, 0);
-		several_q = s.found;	/* perhaps several statements: let the executor count them */
-	}
-	if (w.units >= 2 || several_q)
-	{
-		b->ev.flags = n > len ? PGS_F_TRUNCATED : 0;
-		several(b, tgid, w.units, now, buf, n, first_off);
-		return;
-	}
-	start_unit(b, tgid, now, n > len ? PGS_F_TRUNCATED : 0);
+	read_statements(b, &w, first_off, now);
 }
 
 /* an ErrorResponse anywhere among the messages of a send (a pipeline's answers come together) */

@@ -155,50 +155,13 @@ print_statement(const PgsStatement *s, void *arg)
 		q->shown++;
 }
 
-enum
-{
-	OPT_MIN_MS = PGS_OPT_OWN,
-	OPT_QUERY_LEN,
-	OPT_SPLIT,
-	OPT_BREAKDOWN,
-	OPT_EXACT_PIPELINES
-};
-
-static bool
-option(void *self, int opt, const char *arg)
-{
-	QueriesCtx *q = self;
-
-	switch (opt)
-	{
-		case OPT_MIN_MS:
-			if (!pgs_parse_double(arg, 0, 1e9, &q->min_ms))
-				pgs_usage("--min-ms takes milliseconds (0 or more), not \"%s\"", arg);
-			return true;
-		case OPT_QUERY_LEN:
-			if (!pgs_parse_long(arg, 64, 4095, &q->query_len))
-				pgs_usage("--query-len takes bytes from 64 to 4095, not \"%s\"", arg);
-			return true;
-		case OPT_SPLIT:
-			q->so.split = true;
-			return true;
-		case OPT_BREAKDOWN:
-			q->so.breakdown = true;
-			return true;
-		case OPT_EXACT_PIPELINES:
-			q->so.exact_pipelines = true;
-			return true;
-	}
-	return false;
-}
-
-static const struct option opts[] = {
-	{"min-ms", required_argument, NULL, OPT_MIN_MS},
-	{"query-len", required_argument, NULL, OPT_QUERY_LEN},
-	{"split", no_argument, NULL, OPT_SPLIT},
-	{"breakdown", no_argument, NULL, OPT_BREAKDOWN},
-	{"exact-pipelines", no_argument, NULL, OPT_EXACT_PIPELINES},
-	{NULL, 0, NULL, 0}
+static const PgsOptSpec opts[] = {
+	PGS_OPT_NUMBER("min-ms", 0, PGS_ARG_DOUBLE, QueriesCtx, min_ms, 0, 1e9, "milliseconds (0 or more)"),
+	PGS_OPT_NUMBER("query-len", 0, PGS_ARG_LONG, QueriesCtx, query_len, 64, 4095, "bytes from 64 to 4095"),
+	PGS_OPT_FLAG("split", QueriesCtx, so.split),
+	PGS_OPT_FLAG("breakdown", QueriesCtx, so.breakdown),
+	PGS_OPT_FLAG("exact-pipelines", QueriesCtx, so.exact_pipelines),
+	PGS_OPT_END
 };
 
 static const PgsCommand queries_command = {
@@ -206,7 +169,6 @@ static const PgsCommand queries_command = {
 	.usage = usage_text,
 	.opts = opts,
 	.flags = PGS_CMD_DATABASE,
-	.option = option,
 };
 
 static void
