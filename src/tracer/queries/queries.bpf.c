@@ -634,6 +634,80 @@ idle(struct backend *b, __u64 now)
 }
 
 /*
+ * A message header cut in two by the last read: completed from this one
+ * and its message skipped (w->off), or w->bad; true when even this read did
+ * not complete it.
+ */
+static __noinline bool
+complete_header(struct backend *b, struct walk *w)
+{
+	__u32		have = b->hdr_have,
+				n = w->n,
+				need,
+				sz,
+				mlen;
+
+	barrier_var(have);			/* masks the verifier needs, which the compiler would drop */
+	have &= 7;
+	need = 5 - have;
+	sz = need > n ? n : need;
+	barrier_var(sz);
+	sz &= 7;
+	if (bpf_probe_read_user(&b->hdr[have], sz, (void *) w->buf))
+		w->bad = 1;
+	else if (need > n)
+	{
+		b->hdr_have += n;
+		if (b->stream)
+			send_read(b, w->tgid, w->buf, n, n);
+		return true;
+	}
+	b->hdr_have = 0;
+	mlen = ((__u32) b->hdr[1] << 24) | ((__u32) b->hdr[2] << 16) | ((__u32) b->hdr[3] << 8) | b->hdr[4];
+	if (w->bad || !known_type(b->hdr[0]) || mlen < 4 || mlen > 0x40000000)
+	{
+		w->bad = 1;
+		return false;
+	}
+	if (b->hdr[0] == PGS_FE_EXECUTE || b->hdr[0] == PGS_FE_QUERY)
+	{
+		w->units++;				/* its text went with the earlier read */
+		b->lead = 1;
+	}
+	w->off = need + mlen - 4;
+	if (w->off > n)
+	{
+		b->skip = w->off - n;
+		w->off = n;
+	}
+	return false;
+}
+
+/* not protocol messages as we know them: say so, and wait for a request boundary */
+static __always_inline void
+lost_track(struct backend *b)
+{
+	count(PGS_C_UNDECODABLE);
+	b->desync = 1;
+	b->unit_start = 0;
+	b->begun = 0;
+	b->skip = 0;
+	b->hdr_have = 0;
+}
+
+/* the start of a header the end of the read cut: kept for the next read to complete */
+static __always_inline void
+keep_header_part(struct backend *b, struct walk *w)
+{
+	__u32		part = w->part > 4 ? 4 : w->part;
+
+	b->hdr_have = part;
+	barrier_var(part);
+	part &= 7;
+	bpf_probe_read_user(b->hdr, part, (void *) (w->buf + w->off));
+}
+
+/*
  * A read with at least one statement to execute: the one before ends, and
  * this one's is timed here, or by the executor probes when it holds several.
  */
@@ -713,45 +787,8 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	}
 	else if (b->hdr_have && b->hdr_have < 5)
 	{
-		/* a header cut in two: complete it from this read */
-		__u32		have = b->hdr_have,
-					need,
-					sz,
-					mlen;
-
-		barrier_var(have);		/* masks the verifier needs, which the compiler would drop */
-		have &= 7;
-		need = 5 - have;
-		sz = need > n ? n : need;
-		barrier_var(sz);
-		sz &= 7;
-		if (bpf_probe_read_user(&b->hdr[have], sz, (void *) buf))
-			w.bad = 1;
-		else if (need > n)
-		{
-			b->hdr_have += n;
-			if (b->stream)
-				send_read(b, tgid, buf, n, n);
+		if (complete_header(b, &w))
 			return;
-		}
-		b->hdr_have = 0;
-		mlen = ((__u32) b->hdr[1] << 24) | ((__u32) b->hdr[2] << 16) | ((__u32) b->hdr[3] << 8) | b->hdr[4];
-		if (w.bad || !known_type(b->hdr[0]) || mlen < 4 || mlen > 0x40000000)
-			w.bad = 1;
-		else
-		{
-			if (b->hdr[0] == PGS_FE_EXECUTE || b->hdr[0] == PGS_FE_QUERY)
-			{
-				w.units++;		/* its text went with the earlier read */
-				b->lead = 1;
-			}
-			w.off = need + mlen - 4;
-			if (w.off > n)
-			{
-				b->skip = w.off - n;
-				w.off = n;
-			}
-		}
 	}
 	else if (!b->unit_start && !b->multi && !b->batch &&
 			 !bpf_probe_read_user(&first, 1, (void *) buf) && first == 0)
@@ -771,24 +808,11 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		bpf_loop(PGS_MAX_MSGS, walk_one, &w, 0);
 	if (w.bad || (w.off < n && !w.part))
 	{
-		/* not protocol messages as we know them: say so, and wait for a request boundary */
-		count(PGS_C_UNDECODABLE);
-		b->desync = 1;
-		b->unit_start = 0;
-		b->begun = 0;
-		b->skip = 0;
-		b->hdr_have = 0;
+		lost_track(b);
 		return;
 	}
 	if (w.part)
-	{
-		__u32		part = w.part > 4 ? 4 : w.part;
-
-		b->hdr_have = part;
-		barrier_var(part);
-		part &= 7;
-		bpf_probe_read_user(b->hdr, part, (void *) (buf + w.off));
-	}
+		keep_header_part(b, &w);
 	b->skip = w.skip;
 	if (w.units == 0)
 	{
