@@ -62,6 +62,20 @@ find_bindir(char *out, size_t len)
 	return -ENOENT;
 }
 
+/* in a child: standard output and error appended to logpath */
+static void
+output_to(const char *logpath)
+{
+	int			fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+	if (fd >= 0)
+	{
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+}
+
 /* Runs argv (as postgres when we are root) with output appended to logpath; exit status or -errno. */
 static int
 run_as_postgres(char *const argv[], const char *logpath)
@@ -73,14 +87,7 @@ run_as_postgres(char *const argv[], const char *logpath)
 		return -errno;
 	if (pid == 0)
 	{
-		int			fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (fd >= 0)
-		{
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-			close(fd);
-		}
+		output_to(logpath);
 		if (geteuid() == 0)
 		{
 			struct passwd *pw = getpwnam("postgres");
@@ -202,14 +209,7 @@ run_in_root(const char *root, char *const argv[], const char *logpath)
 		return -errno;
 	if (pid == 0)
 	{
-		int			fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (fd >= 0)
-		{
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-			close(fd);
-		}
+		output_to(logpath);
 		if (chroot(root) != 0 || chdir("/") != 0 || setgroups(0, NULL) != 0 ||
 			setgid(gid) != 0 || setuid(uid) != 0)
 		{

@@ -631,6 +631,34 @@ ns_pid_of(int pid, char *out, size_t len)
 }
 
 /* "pgscope targets": the running servers one could trace */
+/* one row of pgscope targets: postmaster pid running exe (a server in a container: its pid there too) */
+static void
+print_target(int pid, const char *exe)
+{
+	char		cwd[PATH_MAX],
+				link[64],
+				nspid[32],
+				vcwd[PATH_MAX],
+				vexe[PATH_MAX];
+	ssize_t		len;
+
+	/* the postmaster works in its data directory */
+	snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
+	len = readlink(link, cwd, sizeof(cwd) - 1);
+	cwd[len > 0 ? len : 0] = '\0';
+	/* a server in a container: its paths as the host reaches them */
+	ns_pid_of(pid, nspid, sizeof(nspid));
+	if (access(exe, F_OK) == 0)
+		snprintf(vexe, sizeof(vexe), "%s", exe);
+	else
+		pgs_proc_visible_path(pid, exe, vexe, sizeof(vexe));
+	if (len > 0 && access(cwd, F_OK) != 0)
+		pgs_proc_visible_path(pid, cwd, vcwd, sizeof(vcwd));
+	else
+		snprintf(vcwd, sizeof(vcwd), "%s", len > 0 ? cwd : "?");
+	printf("%8d %8s %7d  %-40s %s\n", pid, nspid, server_major(vexe), vcwd, vexe);
+}
+
 int
 cmd_targets(int argc, char **argv)
 {
@@ -655,44 +683,20 @@ cmd_targets(int argc, char **argv)
 	printf("%8s %8s %7s  %-40s %s\n", "PID", "NS PID", "VERSION", "DATA DIRECTORY", "BINARY");
 	while ((de = readdir(d)) != NULL)
 	{
-		char		exe[PATH_MAX],
-					cwd[PATH_MAX],
-					link[64];
-		ssize_t		len;
+		char		exe[PATH_MAX];
 		int			pid;
 
 		if (!isdigit((unsigned char) de->d_name[0]))
 			continue;
 		pid = atoi(de->d_name);
-		if (!is_postmaster(pid, exe, sizeof(exe)))
+		if (is_postmaster(pid, exe, sizeof(exe)))
 		{
-			/* only a link we may not read hides a server; backends are not postmasters */
-			if (!proc_exe(pid, exe, sizeof(exe)) && errno == EACCES && proc_is_named(pid, "postgres"))
-				hidden++;
-			continue;
+			print_target(pid, exe);
+			n++;
 		}
-		/* the postmaster works in its data directory */
-		snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
-		len = readlink(link, cwd, sizeof(cwd) - 1);
-		cwd[len > 0 ? len : 0] = '\0';
-		{
-			/* a server in a container: its pid there, and its paths as the host reaches them */
-			char		nspid[32];
-			char		vcwd[PATH_MAX],
-						vexe[PATH_MAX];
-
-			ns_pid_of(pid, nspid, sizeof(nspid));
-			if (access(exe, F_OK) == 0)
-				snprintf(vexe, sizeof(vexe), "%s", exe);
-			else
-				pgs_proc_visible_path(pid, exe, vexe, sizeof(vexe));
-			if (len > 0 && access(cwd, F_OK) != 0)
-				pgs_proc_visible_path(pid, cwd, vcwd, sizeof(vcwd));
-			else
-				snprintf(vcwd, sizeof(vcwd), "%s", len > 0 ? cwd : "?");
-			printf("%8d %8s %7d  %-40s %s\n", pid, nspid, server_major(vexe), vcwd, vexe);
-		}
-		n++;
+		/* only a link we may not read hides a server; backends are not postmasters */
+		else if (!proc_exe(pid, exe, sizeof(exe)) && errno == EACCES && proc_is_named(pid, "postgres"))
+			hidden++;
 	}
 	closedir(d);
 	if (hidden > 0)
