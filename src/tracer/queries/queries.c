@@ -17,8 +17,6 @@ typedef struct QueriesCtx
 {
 	const char *database;
 	bool		json;
-	bool		split;
-	bool		breakdown;
 	uint64_t	shown;
 	PgsBuf		line;
 	PgsStmtSourceOpts so;		/* what the statement source attaches */
@@ -118,11 +116,11 @@ statement_line(PgsBuf *b, const PgsStatement *s, const QueriesCtx *q, const char
 		pgs_buf_printf(b, "%11s", "(batch)");
 	else
 		pgs_buf_printf(b, "%11.3f", s->duration_ns / 1e6);
-	if (q->split && s->split)
+	if (q->so.split && s->split)
 		pgs_buf_printf(b, " %9.3f %9.3f %9.3f", s->parse_ns / 1e6, s->plan_ns / 1e6, s->exec_ns / 1e6);
-	else if (q->split)
+	else if (q->so.split)
 		pgs_buf_printf(b, " %9s %9s %9s", "-", "-", "-");
-	if (q->breakdown)
+	if (q->so.breakdown)
 		breakdown_column(b, s);
 	pgs_buf_printf(b, " %s ", s->error ? "E" : " ");
 	if (s->batch)
@@ -201,8 +199,6 @@ cmd_queries(int argc, char **argv)
 	q.so.duration = tr.to.duration;
 	q.database = tr.database;
 	q.json = tr.to.json;
-	q.split = q.so.split;
-	q.breakdown = q.so.breakdown;
 	pgs_buf_init(&q.line);
 	if (!q.json)
 		print_header(&q);
