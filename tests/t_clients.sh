@@ -110,15 +110,21 @@ for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep
   grep -E "\"query\":\"[^\"]* AS $m([^a-z_]|\")" "$W/q.json" |
     sed -n 's/.*"server_pid":\([0-9]*\).*"duration_ms":\(null\|[0-9.]*\).*/\1 \2/p' >"$W/tr.$m"
   # per backend (the log names it by the server's pid), the n-th execution in the log is the n-th in the trace
-  res=$(awk 'NR == FNR { n[$1]++; logged[$1, n[$1]] = $2; next }
+  # A split statement (a 30 KB Parse, then 50 ms later its Bind and Execute) costs the backend more
+  # than its log lines say: reading the message and freeing the parse's and the plan's memory after
+  # each message (MessageContext) fall outside them, 5-8% of the parse here, more on a loaded machine.
+  # So it may run over by 30%; what the check is for: losing the Parse's time (-50%) or counting the
+  # client's 50 ms pause (+150%).
+  over=0.1; case $m in *_split) over=0.3 ;; esac
+  res=$(awk -v over="$over" 'NR == FNR { n[$1]++; logged[$1, n[$1]] = $2; next }
              { k[$1]++; if ($2 == "null") { batch++; next }
                l = logged[$1, k[$1]]; if (l == "") { missing++; next }
-               d = $2 - l; if (d < 0) d = -d; tol = l * 0.1; if (tol < 0.3) tol = 0.3
+               d = $2 - l; tol = l * (d > 0 ? over : 0.1); if (d < 0) d = -d; if (tol < 0.3) tol = 0.3
                if (d > tol) { bad++; if (bad < 4) printf "pid %s #%d traced %s log %s; ", $1, k[$1], $2, l } else ok++ }
              END { printf "%d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0 }' "$W/log.$m" "$W/tr.$m")
   read -r ok bad missing batch <<<"${res##*; }"
   [ "$bad" = 0 ] && [ "$missing" = 0 ] && [ "$ok" -gt 0 ] || fail "$m durations against the log: $res"
-  echo "ok: $m: $ok durations within 10% or 0.3 ms of the server's log lines ($batch in batches timed together)"
+  echo "ok: $m: $ok durations within 10% (over: $(awk -v o="$over" 'BEGIN { print o * 100 }')%) or 0.3 ms of the server's log lines ($batch in batches timed together)"
 done
 
 # ---- robust decoding: long Binds, COPY both ways, the function-call protocol, a cancel, a client
