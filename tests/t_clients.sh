@@ -109,22 +109,28 @@ for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep
       if ($0 ~ /  (execute [^:]*|statement): /) { print $1, d + pend[$1]; pend[$1] = 0 } }' "$LOG" >"$W/log.$m"
   grep -E "\"query\":\"[^\"]* AS $m([^a-z_]|\")" "$W/q.json" |
     sed -n 's/.*"server_pid":\([0-9]*\).*"duration_ms":\(null\|[0-9.]*\).*/\1 \2/p' >"$W/tr.$m"
-  # per backend (the log names it by the server's pid), the n-th execution in the log is the n-th in the trace
-  # A split statement (a 30 KB Parse, then 50 ms later its Bind and Execute) costs the backend more
-  # than its log lines say: reading the message and freeing the parse's and the plan's memory after
-  # each message (MessageContext) fall outside them, 5-8% of the parse here, more on a loaded machine.
-  # So it may run over by 30%; what the check is for: losing the Parse's time (-50%) or counting the
-  # client's 50 ms pause (+150%).
+  # per backend (the log names it by the server's pid), the n-th execution in the log is the n-th in the trace.
+  # A traced statement spans the log's window and more: from the read of its request to its last reply
+  # (ReadyForQuery, or the next statement's start in a pipeline), while the log times from after the
+  # message is read to before its own line is written.  So under by more than 10% or 0.3 ms is an
+  # error (time lost); over by as much is allowed once in ten (a preemption of the backend in that
+  # margin, seen at +0.7 ms on a loaded machine), never by more than 25% + 1 ms.  A split statement
+  # (a 30 KB Parse, then 50 ms later its Bind and Execute) has more outside the log: reading the
+  # message, and freeing the parse's and the plan's memory after each message (MessageContext), 5-8%
+  # of the parse here: it may run over by 30%.  The checks are for losing the Parse's time (-50%) or
+  # counting a client's pause (+50 ms in the split pipeline).
   over=0.1; case $m in *_split) over=0.3 ;; esac
   res=$(awk -v over="$over" 'NR == FNR { n[$1]++; logged[$1, n[$1]] = $2; next }
              { k[$1]++; if ($2 == "null") { batch++; next }
                l = logged[$1, k[$1]]; if (l == "") { missing++; next }
-               d = $2 - l; tol = l * (d > 0 ? over : 0.1); if (d < 0) d = -d; if (tol < 0.3) tol = 0.3
-               if (d > tol) { bad++; if (bad < 4) printf "pid %s #%d traced %s log %s; ", $1, k[$1], $2, l } else ok++ }
-             END { printf "%d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0 }' "$W/log.$m" "$W/tr.$m")
-  read -r ok bad missing batch <<<"${res##*; }"
+               d = $2 - l; tol = l * (d > 0 ? over : 0.1); if (tol < 0.3) tol = 0.3
+               if (d > tol && d <= l * 0.25 + 1) { slow++; if (slow < 4) printf "pid %s #%d traced %s log %s (over); ", $1, k[$1], $2, l }
+               else if (d > tol || -d > tol) { bad++; if (bad < 4) printf "pid %s #%d traced %s log %s; ", $1, k[$1], $2, l } else ok++ }
+             END { if (slow * 10 > ok + slow) bad += slow; printf "%d %d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0, slow + 0 }' "$W/log.$m" "$W/tr.$m")
+  read -r ok bad missing batch slow <<<"${res##*; }"
+  detail=""; case $res in *"; "*) detail=": ${res%; *}" ;; esac
   [ "$bad" = 0 ] && [ "$missing" = 0 ] && [ "$ok" -gt 0 ] || fail "$m durations against the log: $res"
-  echo "ok: $m: $ok durations within 10% (over: $(awk -v o="$over" 'BEGIN { print o * 100 }')%) or 0.3 ms of the server's log lines ($batch in batches timed together)"
+  echo "ok: $m: $ok durations within 10% (over: $(awk -v o="$over" 'BEGIN { print o * 100 }')%) or 0.3 ms of the server's log lines, $slow over by less than 25% + 1 ms ($batch in batches timed together)$detail"
 done
 
 # ---- robust decoding: long Binds, COPY both ways, the function-call protocol, a cancel, a client
