@@ -12,9 +12,9 @@ BIN       := build/pgscope
 # holds what the BPF programs share
 TRACERS   := $(sort $(dir $(wildcard src/tracer/*/*.bpf.c)))
 BPF_SRCS  := $(wildcard src/tracer/*/*.bpf.c)
-SRCS      := $(wildcard src/*.c src/tracer/*.c) $(filter-out %.bpf.c,$(wildcard src/tracer/*/*.c))
+SRCS      := $(wildcard src/*.c src/tracer/*.c src/agent/*.c) $(filter-out %.bpf.c,$(wildcard src/tracer/*/*.c))
 OBJS      := $(patsubst src/%.c,build/%.o,$(SRCS)) build/assets.o
-INCS      := -Isrc -Isrc/tracer -Isrc/tracer/common $(patsubst %/,-I%,$(TRACERS)) -Ibuild -I$(PQ_INC)
+INCS      := -Isrc -Isrc/agent -Isrc/tracer -Isrc/tracer/common $(patsubst %/,-I%,$(TRACERS)) -Ibuild -I$(PQ_INC)
 ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -dumpmachine)
 GEN_HDRS  := $(patsubst %.bpf.c,build/%.skel.h,$(notdir $(BPF_SRCS))) build/pg_offsets.h
@@ -41,15 +41,15 @@ build/pipeline: tests/clients/pipeline.c | build/.dir
 
 # unit tests of the binary's pure functions: its objects but main.o, and a runner of our own
 build/unit: tests/unit/unit.c $(filter-out build/main.o,$(OBJS))
-	$(CC) $(CFLAGS) $(WARN) $(INCS) -o $@ $^ -lpq -lbpf -lelf -lz
+	$(CC) $(CFLAGS) $(WARN) $(INCS) -o $@ $^ -lpq -lbpf -lelf -lz -lm -lpthread
 
 extension:
 	@$(MAKE) -s -C extension
 
 $(BIN): $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $(OBJS) -lpq -lbpf -lelf -lz
+	$(CC) $(CFLAGS) -o $@ $(OBJS) -lpq -lbpf -lelf -lz -lm -lpthread
 
-build/%.o: src/%.c $(wildcard src/*.h src/tracer/*.h src/tracer/*/*.h) $(GEN_HDRS) | build/.dir
+build/%.o: src/%.c $(wildcard src/*.h src/agent/*.h src/tracer/*.h src/tracer/*/*.h) $(GEN_HDRS) | build/.dir
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(INCS) -c -o $@ $<
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev gcc make libkrb5-dev
       postgresql-15-plpgsql-check chromium chromium-driver
-      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev)
+      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev prometheus)
 [ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -18,4 +18,16 @@ fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
+# prometheus (the agent's tests scrape with it) would start its system service on every
+# interface: no service starts during this install (Debian's policy-rc.d), ours run on loopback
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+fi
+trap '[ "$own_policy" = 0 ] || rm -f "$policy"' EXIT
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# and it stays off at boot too (the tests start their own, on loopback)
+if printf '%s\n' "${missing[@]}" | grep -qx prometheus && command -v systemctl >/dev/null; then
+  systemctl disable --quiet prometheus 2>/dev/null || true
+fi

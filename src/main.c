@@ -9,6 +9,7 @@
 #include "cluster.h"
 #include "demo.h"
 #include "plprof.h"
+#include "agent.h"
 #include "tracer_cmds.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@ static const struct
 	{"lwlocks", cmd_lwlocks, "eBPF: LWLock waits per tranche and mode for the whole cluster"},
 	{"wal", cmd_wal, "eBPF: WAL records by resource manager and type, per backend, flushes, checkpoints"},
 	{"io", cmd_io, "eBPF: buffer hits and reads, read/write latency per relation; syscall bytes and fsyncs per backend"},
+	{"agent", cmd_agent, "eBPF: an always-on agent serving Prometheus metrics of every cluster's statements"},
 	{"net", cmd_net, "eBPF: client traffic per backend: bytes, requests, serving vs waiting for the client"},
 	/* the tests' fixture (and the demo's machinery): works, but not listed as a user command */
 	{"cluster", cmd_cluster, NULL},

@@ -421,6 +421,8 @@ proc_is_named(int pid, const char *name)
 	return strcmp(comm, name) == 0;
 }
 
+static bool proc_alive(int pid);
+
 static bool
 is_postgres_exe(const char *exe)
 {
@@ -747,9 +749,8 @@ postmaster_of(const char *dir)
 	return found;
 }
 
-/* the postmaster of -D's data directory, by the host's pid; exits 2 when none runs there */
-static int
-datadir_postmaster(const char *datadir)
+int
+pgs_datadir_postmaster(const char *datadir)
 {
 	char		path[PATH_MAX + 32];
 	FILE	   *pf;
@@ -757,13 +758,26 @@ datadir_postmaster(const char *datadir)
 
 	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
 	pf = fopen(path, "r");
-	if (pf == NULL || fscanf(pf, "%d", &pid) != 1)
-		pgs_usage("no running server in %s (cannot read %s)", datadir, path);
+	if (pf == NULL)
+		return -1;
+	if (fscanf(pf, "%d", &pid) != 1)
+		pid = -1;
 	fclose(pf);
 	/* in a container postmaster.pid has the pid of its namespace: find the host's */
-	if (!works_in(pid, datadir))
+	if (pid > 0 && !works_in(pid, datadir))
 		pid = postmaster_of(datadir);
-	if (pid <= 0)
+	return pid;
+}
+
+/* the postmaster of -D's data directory, by the host's pid; exits 2 when none runs there */
+static int
+datadir_postmaster(const char *datadir)
+{
+	int			pid = pgs_datadir_postmaster(datadir);
+
+	if (pid < 0)
+		pgs_usage("no running server in %s (cannot read %s/postmaster.pid)", datadir, datadir);
+	if (pid == 0)
 		pgs_usage("the server of %s is not running", datadir);
 	return pid;
 }
@@ -816,19 +830,19 @@ target_only_server(PgsTarget *t)
 		pgs_die("cannot read the executable of process %d", first);
 }
 
-/* what the binary is: its version, its offsets table, its exported globals at their runtime addresses */
-static void
-target_binary(PgsTarget *t)
+/* what the binary is: its version, its offsets table, its exported globals at their runtime addresses; NULL or why not */
+static const char *
+binary_facts(PgsTarget *t, char *why, size_t len)
 {
 	BinFacts	f;
 
 	if (read_bin_facts(t->bin, &f) != 0)
-		pgs_usage("%s is not an ELF executable", t->bin);
+		return snprintf(why, len, "%s is not an ELF executable", t->bin), why;
 	if (!f.is_postgres)
-		pgs_usage("%s is not a PostgreSQL server binary (it does not export PostgresMain)", t->bin);
+		return snprintf(why, len, "%s is not a PostgreSQL server binary (it does not export PostgresMain)", t->bin), why;
 	t->major = server_major(t->bin);
 	if (t->major == 0)
-		pgs_usage("cannot tell which PostgreSQL version %s is", t->bin);
+		return snprintf(why, len, "cannot tell which PostgreSQL version %s is", t->bin), why;
 	for (size_t i = 0; i < sizeof(pgs_pg_offsets) / sizeof(pgs_pg_offsets[0]); i++)
 		if (pgs_pg_offsets[i].major == t->major)
 			t->offsets = &pgs_pg_offsets[i];
@@ -849,6 +863,62 @@ target_binary(PgsTarget *t)
 			}
 		}
 	}
+	return NULL;
+}
+
+static void
+target_binary(PgsTarget *t)
+{
+	char		why[PATH_MAX + 128];
+
+	if (binary_facts(t, why, sizeof(why)) != NULL)
+		pgs_usage("%s", why);
+}
+
+int
+pgs_list_postmasters(int *pids, int max)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *de;
+	int			n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max)
+	{
+		char		exe[PATH_MAX];
+		int			pid;
+
+		if (!isdigit((unsigned char) de->d_name[0]))
+			continue;
+		pid = atoi(de->d_name);
+		if (is_postmaster(pid, exe, sizeof(exe)))
+			pids[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+const char *
+pgs_target_of_postmaster(PgsTarget *t, int pid, char *why, size_t len)
+{
+	char		cwd[64];
+	ssize_t		n;
+
+	memset(t, 0, sizeof(*t));
+	if (!is_postmaster(pid, t->bin, sizeof(t->bin)))
+		return snprintf(why, len, "process %d is not a PostgreSQL postmaster (any more)", pid), why;
+	t->postmaster = pid;
+	snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", pid);
+	if ((n = readlink(cwd, t->datadir, sizeof(t->datadir) - 1)) > 0)
+		t->datadir[n] = '\0';
+	return binary_facts(t, why, len);
+}
+
+bool
+pgs_process_alive(int pid)
+{
+	return proc_alive(pid);
 }
 
 void

@@ -76,6 +76,18 @@ bool pgs_tracer_sys_admin(void);
 void pgs_resolve_target(PgsTarget *t, const PgsTargetOpts *o);
 
 /*
+ * For a process that watches servers come and go (the agent), without
+ * exiting: the running postmasters' host pids (up to max, their number);
+ * a target for one of them (NULL, or why not, in why); the postmaster of
+ * a data directory (0: not running, -1: no postmaster.pid); whether pid
+ * lives (a zombie does not).
+ */
+int pgs_list_postmasters(int *pids, int max);
+const char *pgs_target_of_postmaster(PgsTarget *t, int pid, char *why, size_t len);
+int pgs_datadir_postmaster(const char *datadir);
+bool pgs_process_alive(int pid);
+
+/*
  * Every tracer drives its skeleton the same way (open, set rodata, load,
  * attach, poll, destroy) with one "cleanup:" label; these are its first and
  * third steps.  PGS_SKEL_OPEN also sets the process filter of filter.bpf.h.

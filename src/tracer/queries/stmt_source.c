@@ -731,23 +731,26 @@ pgs_stmt_source_report(const PgsStmtSourceStats *st)
 				(unsigned long long) st->undecodable);
 }
 
-/* the loop's rounds: once a second, backends that exited lose their probes */
-typedef struct Rounds
+/* an open source: its program, the per-backend probes, the decoding state */
+struct PgsStmtSource
 {
-	Probing    *probing;
-	double		next_sweep;
-	PollCtx    *pc;				/* the caller's tick and its argument */
-} Rounds;
+	PgsUsdt		usdt[PGS_NPROBES];
+	Probing		probing;
+	PollCtx		pc;
+	PgsStmtSourceStats stats;
+	struct ring_buffer *rb;
+	double		next_sweep;		/* once a second, backends that exited lose their probes */
+};
 
 static int
 every_round(void *arg)
 {
-	Rounds	   *r = arg;
+	PgsStmtSource *src = arg;
 
-	if (pgs_now() >= r->next_sweep)
+	if (pgs_now() >= src->next_sweep)
 	{
-		probing_sweep(r->probing);
-		r->next_sweep += 1;
+		probing_sweep(&src->probing);
+		src->next_sweep = pgs_now() + 1;
 	}
 	return 0;
 }
@@ -755,9 +758,9 @@ every_round(void *arg)
 static void
 tick_round(void *arg)
 {
-	Rounds	   *r = arg;
+	PgsStmtSource *src = arg;
 
-	r->pc->tick(r->pc->arg);
+	src->pc.tick(src->pc.arg);
 }
 
 static void
@@ -800,48 +803,109 @@ say_tracing(const PgsTarget *t)
 	fflush(stderr);
 }
 
+PgsStmtSource *
+pgs_stmt_source_open(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb, void *arg)
+{
+	PgsStmtSource *src = calloc(1, sizeof(PgsStmtSource));
+
+	if (src == NULL || (src->pc.streams = calloc(STREAM_SLOTS, sizeof(BackendStream))) == NULL)
+		pgs_die("out of memory");
+	libbpf_set_print(libbpf_print);
+	src->pc = (PollCtx) {cb, arg, &src->stats, &src->probing, o->min_ns, src->pc.streams, NULL};
+	src->probing = (Probing) {.t = t, .usdt = src->usdt};
+	src->next_sweep = pgs_now() + 1;
+	src->probing.available = find_executor_probes(t, src->usdt);
+	src->probing.everywhere = src->probing.available && (o->exact_pipelines || o->split);
+	if ((src->probing.skel = attach(t, o, src->probing.everywhere)) == NULL)
+		goto fail;
+	if ((src->rb = ring_buffer__new(bpf_map__fd(src->probing.skel->maps.events), on_event, &src->pc, NULL)) == NULL)
+	{
+		pgs_err("cannot open the ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	return src;
+
+fail:
+	pgs_stmt_source_close(src);
+	return NULL;
+}
+
+int
+pgs_stmt_source_poll(PgsStmtSource *src, int timeout_ms)
+{
+	/* events do not wake a poll (BPF_RB_NO_WAKEUP but for a few): it waits, then drains */
+	int			n = ring_buffer__poll(src->rb, timeout_ms);
+
+	if (n >= 0 || n == -EINTR)
+		n = ring_buffer__consume(src->rb);
+	every_round(src);
+	return n == -EINTR ? 0 : n;
+}
+
+void
+pgs_stmt_source_stats(PgsStmtSource *src, PgsStmtSourceStats *stats)
+{
+	read_stats(src->probing.skel, &src->probing, &src->stats);
+	*stats = src->stats;
+}
+
+uint64_t
+pgs_stmt_source_run_ns(PgsStmtSource *src)
+{
+	struct bpf_program *prog;
+	uint64_t	ns = 0;
+
+	bpf_object__for_each_program(prog, src->probing.skel->obj)
+	{
+		struct bpf_prog_info info;
+		__u32		len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_program__fd(prog) >= 0 && bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
+			ns += info.run_time_ns;
+	}
+	return ns;
+}
+
+void
+pgs_stmt_source_close(PgsStmtSource *src)
+{
+	if (src == NULL)
+		return;
+	ring_buffer__free(src->rb);
+	probing_end(&src->probing);
+	for (int i = 0; i < STREAM_SLOTS; i++)
+		backend_stream_clear(&src->pc.streams[i]);
+	free(src->pc.streams);
+	queries_bpf__destroy(src->probing.skel);
+	free(src);
+}
+
 int
 pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb,
 					pgs_tick_cb tick, void *arg, PgsStmtSourceStats *stats)
 {
-	PgsUsdt		usdt[PGS_NPROBES];
-	Probing		probing = {.t = t, .usdt = usdt};
-	PollCtx		pc = {cb, arg, stats, &probing, o->min_ns, NULL, tick};
-	Rounds		rounds = {&probing, pgs_now() + 1, &pc};
-	PgsLoop		loop = {.every = every_round, .arg = &rounds};
+	PgsStmtSource *src = pgs_stmt_source_open(t, o, cb, arg);
+	PgsLoop		loop = {.every = every_round};
 	int			rc = EXIT_RUNTIME;
 
 	memset(stats, 0, sizeof(*stats));
-	libbpf_set_print(libbpf_print);
-	if ((pc.streams = calloc(STREAM_SLOTS, sizeof(BackendStream))) == NULL)
-		pgs_die("out of memory");
-	probing.available = find_executor_probes(t, usdt);
-	probing.everywhere = probing.available && (o->exact_pipelines || o->split);
-	if ((probing.skel = attach(t, o, probing.everywhere)) == NULL)
-		goto cleanup;
-	if ((loop.rb = ring_buffer__new(bpf_map__fd(probing.skel->maps.events), on_event, &pc, NULL)) == NULL)
-	{
-		pgs_err("cannot open the ring buffer: %s", strerror(errno));
-		goto cleanup;
-	}
+	if (src == NULL)
+		return rc;
+	loop.rb = src->rb;
+	loop.arg = src;
 	say_tracing(t);
 	if (tick && o->tick_seconds > 0)
 	{
+		src->pc.tick = tick;
 		loop.tick = tick_round;
 		loop.tick_seconds = o->tick_seconds;
 	}
 	if (pgs_tracer_loop(&loop, t, o->duration) == 0)
 	{
-		read_stats(probing.skel, &probing, stats);
+		pgs_stmt_source_stats(src, stats);
 		rc = pgs_tracer_status();
 	}
-
-cleanup:
-	ring_buffer__free(loop.rb);
-	probing_end(&probing);
-	for (int i = 0; i < STREAM_SLOTS; i++)
-		backend_stream_clear(&pc.streams[i]);
-	free(pc.streams);
-	queries_bpf__destroy(probing.skel);
+	pgs_stmt_source_close(src);
 	return rc;
 }

@@ -82,7 +82,21 @@ typedef void (*pgs_tick_cb) (void *arg);
 /* the summary's lines on what was not traced or not decodable, to stderr (nothing when all was) */
 void pgs_stmt_source_report(const PgsStmtSourceStats *stats);
 
-/* 0 when it ran (until duration or a signal), 1 on a runtime failure (already said) */
+/*
+ * A source driven by its caller (the agent: several at once): open loads
+ * and attaches for t (which must outlive it), NULL when it cannot (said);
+ * poll waits up to timeout_ms, drains its events into cb, and drops the
+ * probes of backends that exited; stats reads the kernel's counters too.
+ */
+typedef struct PgsStmtSource PgsStmtSource;
+PgsStmtSource *pgs_stmt_source_open(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb, void *arg);
+int pgs_stmt_source_poll(PgsStmtSource *src, int timeout_ms);
+void pgs_stmt_source_stats(PgsStmtSource *src, PgsStmtSourceStats *stats);
+void pgs_stmt_source_close(PgsStmtSource *src);
+/* the run time of its programs (0 unless kernel.bpf_stats_enabled is on) */
+uint64_t pgs_stmt_source_run_ns(PgsStmtSource *src);
+
+/* the same, until duration or a signal: 0 when it ran, 1 on a runtime failure (already said) */
 int pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb,
 						pgs_tick_cb tick, void *arg, PgsStmtSourceStats *stats);
 

@@ -1,0 +1,484 @@
+/*
+ * agent.c - "pgscope agent": the statement tracer as a long-running agent.
+ * It attaches to every running cluster (or those of --pid/-D), follows
+ * servers that start, restart or stop (a scan every --rescan seconds, one
+ * log line per attach and detach), folds each finished statement into
+ * bounded aggregates (metrics.c) and serves them to Prometheus (http.c).
+ * SIGHUP re-reads --config; SIGTERM and Ctrl-C detach everything and exit 0.
+ */
+#include "agent.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "metrics.h"
+#include "stmt_source.h"
+#include "tracer.h"
+#include "util.h"
+
+#define MAX_TARGETS 64
+#define MAX_GIVEN 16
+
+typedef struct AgentOpts
+{
+	const char *listen;
+	long		top;
+	bool		no_breakdown;
+	double		rescan;
+	int			npids;
+	long		pids[MAX_GIVEN];
+	int			ndirs;
+	char	   *dirs[MAX_GIVEN];
+	const char *config;
+} AgentOpts;
+
+typedef struct Attached
+{
+	PgsTarget	t;				/* the source points into it: heap, never moved */
+	PgsStmtSource *src;
+	char		cluster[PATH_MAX];	/* its data directory: the metrics' cluster label */
+	PgsStmtSourceStats last;	/* the kernel's counters at the last refresh */
+	PgsAgentMetrics *m_ref;
+} Attached;
+
+typedef struct Agent
+{
+	AgentOpts	o;
+	PgsAgentMetrics *m;
+	PgsHttp    *http;
+	Attached   *att[MAX_TARGETS];
+	int			natt;
+	int			failed[MAX_TARGETS];	/* postmasters an attach failed for: not retried, not said again */
+	int			nfailed;
+	PgsAgentSelf self;
+	uint64_t	lost_before,	/* the counters of sources already closed */
+				undecodable_before;
+} Agent;
+
+static volatile sig_atomic_t reload_pending = 0;
+
+static const char usage_text[] =
+	"usage: pgscope agent [--prometheus HOST:PORT] [--pid PID]... [-D DATADIR]... [--top N]\n"
+	"                     [--no-breakdown] [--rescan SEC] [--config FILE]\n"
+	"  an always-on agent: traces the statements of every running cluster (or of those given),\n"
+	"  follows servers that start, restart or stop, and serves Prometheus metrics at\n"
+	"  http://HOST:PORT/metrics (default " PGS_AGENT_DEFAULT_LISTEN ": loopback); --top N queries by\n"
+	"  total time get series of their own (default 100); --config FILE holds more options, one\n"
+	"  per line (\"top 50\", \"pid 1234\"), re-read on SIGHUP; needs root or CAP_BPF+CAP_PERFMON\n";
+
+static void
+on_hup(int sig)
+{
+	(void) sig;
+	reload_pending = 1;
+}
+
+/* one option by its long name (the command line's and the config file's): 0, or 2 when bad */
+static int
+agent_option(AgentOpts *o, const char *name, const char *arg)
+{
+	double		d;
+	long		l;
+
+	if (strcmp(name, "prometheus") == 0 && pgs_http_addr_ok(arg))
+		o->listen = pgs_xstrdup(arg);
+	else if (strcmp(name, "top") == 0 && pgs_parse_long(arg, 1, 10000, &l))
+		o->top = l;
+	else if (strcmp(name, "rescan") == 0 && pgs_parse_double(arg, 0.1, 3600, &d))
+		o->rescan = d;
+	else if (strcmp(name, "pid") == 0 && o->npids < MAX_GIVEN && pgs_parse_long(arg, 1, 1L << 22, &l))
+		o->pids[o->npids++] = l;
+	else if (strcmp(name, "datadir") == 0 && o->ndirs < MAX_GIVEN)
+		o->dirs[o->ndirs++] = pgs_xstrdup(arg);
+	else if (strcmp(name, "no-breakdown") == 0)
+		o->no_breakdown = true;
+	else if (strcmp(name, "config") == 0)
+		o->config = pgs_xstrdup(arg);
+	else
+		return 2;
+	return 0;
+}
+
+/* --config FILE: "name value" per line, # comments; 0, or 2 when a line is bad (said) */
+static int
+read_config(AgentOpts *o, const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	char		line[1024];
+	int			rc = 0,
+				lineno = 0;
+
+	if (f == NULL)
+	{
+		pgs_err("cannot read %s: %s", path, strerror(errno));
+		return 2;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f))
+	{
+		char	   *name = line + strspn(line, " \t"),
+				   *arg;
+
+		lineno++;
+		line[strcspn(line, "\r\n#")] = '\0';
+		if (*name == '\0')
+			continue;
+		arg = name + strcspn(name, " \t");
+		if (*arg)
+			*arg++ = '\0';
+		arg += strspn(arg, " \t");
+		arg[strcspn(arg, " \t")] = '\0';
+		if (strcmp(name, "config") == 0 || (rc = agent_option(o, name, *arg ? arg : NULL)) != 0)
+		{
+			pgs_err("%s:%d: not an option with a good value: \"%s%s%s\"", path, lineno, name, *arg ? " " : "", arg);
+			rc = 2;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static void
+parse_args(AgentOpts *o, int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"prometheus", required_argument, NULL, 'P'}, {"pid", required_argument, NULL, 'p'},
+		{"top", required_argument, NULL, 't'}, {"no-breakdown", no_argument, NULL, 'n'},
+		{"rescan", required_argument, NULL, 'r'}, {"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	*o = (AgentOpts) {.listen = PGS_AGENT_DEFAULT_LISTEN, .top = 100, .rescan = 2};
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:D:", longs, NULL)) != -1)
+	{
+		const char *name = c == 'D' ? "datadir" : NULL;
+
+		for (int i = 0; name == NULL && longs[i].name; i++)
+			if (longs[i].val == c)
+				name = longs[i].name;
+		if (c == 'h')
+		{
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (c == '?' || c == ':')
+			pgs_bad_option(argv, optind, c == ':', "agent");
+		if (agent_option(o, name, optarg) != 0)
+			pgs_usage("bad value for --%s: \"%s\"", name, optarg ? optarg : "");
+	}
+	pgs_no_more_args(argc, argv, optind, "agent");
+	if (o->config && read_config(o, o->config) != 0)
+		exit(2);
+}
+
+/* ---------- targets: found, attached, dropped ---------- */
+
+static bool
+is_attached(const Agent *a, int pid)
+{
+	for (int i = 0; i < a->natt; i++)
+		if (a->att[i]->t.postmaster == pid)
+			return true;
+	return false;
+}
+
+static bool
+failed_before(const Agent *a, int pid)
+{
+	for (int i = 0; i < a->nfailed; i++)
+		if (a->failed[i] == pid)
+			return true;
+	return false;
+}
+
+static void
+attach_failed(Agent *a, int pid, const char *why)
+{
+	pgs_err("cannot attach to the server of postmaster %d: %s", pid, why);
+	a->self.attach_failures++;
+	if (a->nfailed < MAX_TARGETS)
+		a->failed[a->nfailed++] = pid;
+}
+
+static void
+on_statement(const PgsStatement *s, void *arg)
+{
+	Attached   *at = arg;
+
+	pgs_agent_metrics_add(at->m_ref, at->cluster, s);
+}
+
+static void
+attach_one(Agent *a, int pid)
+{
+	Attached   *at;
+	char		why[PATH_MAX + 128];
+	PgsStmtSourceOpts so = {.capture_len = 1025, .breakdown = !a->o.no_breakdown, .duration = -1};
+
+	if (a->natt >= MAX_TARGETS)
+	{
+		attach_failed(a, pid, "the agent follows at most 64 clusters");
+		return;
+	}
+	at = pgs_xmalloc(sizeof(Attached));
+	memset(at, 0, sizeof(*at));
+	at->m_ref = a->m;
+	if (pgs_target_of_postmaster(&at->t, pid, why, sizeof(why)) != NULL)
+	{
+		free(at);
+		attach_failed(a, pid, why);
+		return;
+	}
+	snprintf(at->cluster, sizeof(at->cluster), "%s", at->t.datadir[0] ? at->t.datadir : "unknown");
+	if ((at->src = pgs_stmt_source_open(&at->t, &so, on_statement, at)) == NULL)
+	{
+		free(at);
+		attach_failed(a, pid, "the statement tracer could not attach (said above)");
+		return;
+	}
+	a->att[a->natt++] = at;
+	a->self.attaches++;
+	pgs_err("attached to the cluster in %s (postmaster %d, PostgreSQL %d, %s)%s", at->cluster, pid, at->t.major,
+			at->t.bin, at->t.offsets && at->t.myprocport ? "" : "; database and user names unavailable");
+}
+
+/* the kernel's counters of at, into the agent's totals */
+static void
+refresh_counters(Agent *a, Attached *at)
+{
+	pgs_stmt_source_stats(at->src, &at->last);
+}
+
+static void
+detach(Agent *a, int i, const char *why)
+{
+	Attached   *at = a->att[i];
+
+	refresh_counters(a, at);
+	a->lost_before += at->last.lost;
+	a->undecodable_before += at->last.undecodable;
+	pgs_stmt_source_close(at->src);
+	pgs_err("detached from the cluster in %s (postmaster %d): %s", at->cluster, at->t.postmaster, why);
+	free(at);
+	a->att[i] = a->att[--a->natt];
+}
+
+/* the postmasters wanted now: those of --pid and -D (followed through restarts), or every one */
+static int
+wanted(Agent *a, int *pids, int max)
+{
+	int			n = 0;
+
+	if (a->o.npids == 0 && a->o.ndirs == 0)
+		return pgs_list_postmasters(pids, max);
+	for (int i = 0; i < a->o.npids && n < max; i++)
+	{
+		PgsTarget	t;
+		char		why[PATH_MAX + 128];
+
+		/* a --pid is its data directory from then on: a restarted server has another pid */
+		if (pgs_target_of_postmaster(&t, (int) a->o.pids[i], why, sizeof(why)) == NULL && t.datadir[0] &&
+			a->o.ndirs < MAX_GIVEN)
+		{
+			a->o.dirs[a->o.ndirs++] = pgs_xstrdup(t.datadir);
+			a->o.pids[i--] = a->o.pids[--a->o.npids];
+		}
+		else if (pgs_process_alive((int) a->o.pids[i]))
+			pids[n++] = (int) a->o.pids[i];
+	}
+	for (int i = 0; i < a->o.ndirs && n < max; i++)
+	{
+		int			pid = pgs_datadir_postmaster(a->o.dirs[i]);
+
+		if (pid > 0)
+			pids[n++] = pid;
+	}
+	return n;
+}
+
+static void
+scan(Agent *a)
+{
+	int			pids[MAX_TARGETS],
+				n;
+
+	for (int i = a->natt - 1; i >= 0; i--)
+		if (!pgs_process_alive(a->att[i]->t.postmaster))
+			detach(a, i, "the server stopped");
+	n = wanted(a, pids, MAX_TARGETS);
+	for (int i = 0; i < n; i++)
+		if (!is_attached(a, pids[i]) && !failed_before(a, pids[i]))
+			attach_one(a, pids[i]);
+	/* a server no longer wanted (a SIGHUP changed the list) */
+	for (int i = a->natt - 1; i >= 0; i--)
+	{
+		bool		keep = false;
+
+		for (int j = 0; j < n && !keep; j++)
+			keep = pids[j] == a->att[i]->t.postmaster;
+		if (!keep)
+			detach(a, i, "no longer among the targets");
+	}
+}
+
+/* the agent's own figures for the next scrape */
+static void
+refresh_self(Agent *a)
+{
+	a->self.targets = a->natt;
+	a->self.events_lost = a->lost_before;
+	a->self.undecodable = a->undecodable_before;
+	a->self.bpf_run_ns = 0;
+	for (int i = 0; i < a->natt; i++)
+	{
+		refresh_counters(a, a->att[i]);
+		a->self.events_lost += a->att[i]->last.lost;
+		a->self.undecodable += a->att[i]->last.undecodable;
+		a->self.bpf_run_ns += pgs_stmt_source_run_ns(a->att[i]->src);
+	}
+	pgs_agent_metrics_set_self(a->m, &a->self);
+}
+
+/* ---------- the loop ---------- */
+
+static void
+render(PgsBuf *out, void *arg)
+{
+	pgs_agent_metrics_render(arg, out);
+}
+
+/* systemd's Type=notify: READY=1 to $NOTIFY_SOCKET (nothing when not started by it) */
+static void
+notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int			fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *) &sa,
+		   (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(path)));
+	close(fd);
+}
+
+/* SIGHUP: the command line's options again, then the config file's; a bad file keeps what was in force */
+static void
+reload(Agent *a, const AgentOpts *base)
+{
+	AgentOpts	o = *base;
+	char		why[256];
+
+	reload_pending = 0;
+	if (base->config == NULL)
+	{
+		pgs_err("SIGHUP: no --config file to re-read");
+		return;
+	}
+	if (read_config(&o, base->config) != 0)
+	{
+		pgs_err("SIGHUP: %s has errors: the options in force are kept", base->config);
+		return;
+	}
+	if (strcmp(o.listen, a->o.listen) != 0)
+	{
+		PgsHttp    *h = pgs_http_start(o.listen, render, a->m, why, sizeof(why));
+
+		if (h == NULL)
+		{
+			pgs_err("SIGHUP: %s: still serving on %s", why, a->o.listen);
+			o.listen = a->o.listen;
+		}
+		else
+		{
+			pgs_http_stop(a->http);
+			a->http = h;
+		}
+	}
+	a->o = o;
+	a->nfailed = 0;
+	pgs_agent_metrics_set_top(a->m, (int) o.top);
+	pgs_err("SIGHUP: re-read %s (metrics on %s, top %ld)", base->config, o.listen, o.top);
+	scan(a);
+}
+
+/* until SIGTERM or Ctrl-C: drain every source, rescan every --rescan seconds, refresh the own figures */
+static void
+run(Agent *a, const AgentOpts *base)
+{
+	double		next_scan = 0,
+				next_self = 0;
+
+	while (!pgs_stop)
+	{
+		double		now = pgs_now();
+
+		if (reload_pending)
+			reload(a, base);
+		if (now >= next_scan)
+		{
+			scan(a);
+			next_scan = now + a->o.rescan;
+		}
+		for (int i = a->natt - 1; i >= 0; i--)
+			if (pgs_stmt_source_poll(a->att[i]->src, 0) < 0)
+				detach(a, i, "its events could not be read");
+		if (now >= next_self)
+		{
+			refresh_self(a);
+			next_self = now + 1;
+		}
+		/* events do not wake us: a round every 50 ms (a signal cuts the sleep short) */
+		nanosleep(&(struct timespec) {0, 50 * 1000000L}, NULL);
+	}
+}
+
+int
+cmd_agent(int argc, char **argv)
+{
+	Agent		a;
+	AgentOpts	base;
+	char		why[256];
+	struct sigaction sa = {.sa_handler = on_hup};
+
+	pgs_cmd = "pgscope agent";
+	memset(&a, 0, sizeof(a));
+	parse_args(&a.o, argc, argv);
+	base = a.o;
+	pgs_tracer_prepare();
+	a.m = pgs_agent_metrics_new((int) a.o.top);
+	if ((a.http = pgs_http_start(a.o.listen, render, a.m, why, sizeof(why))) == NULL)
+		pgs_die("%s", why);
+	pgs_catch_signals();
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	pgs_err("serving metrics at http://%s/metrics", a.o.listen);
+	scan(&a);
+	notify_ready();
+	run(&a, &base);
+	pgs_ack_stop();
+	while (a.natt > 0)
+		detach(&a, a.natt - 1, "the agent is stopping");
+	pgs_http_stop(a.http);
+	pgs_agent_metrics_free(a.m);
+	pgs_err("stopped");
+	return 0;
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Issue 13: pgscope agent, scraped by Debian's Prometheus (on loopback, started
+# here) while pgbench runs a known workload: statement counts through PromQL
+# against pg_stat_statements' calls, the latency histogram's median and the
+# Timeout wait class against pg_sleep statements, promtool's lint, the query
+# series summing to the statement counts, a server restart followed, bad
+# input, and nothing left attached after SIGTERM.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+command -v prometheus >/dev/null || fail "Debian's prometheus is not installed (scripts/deps.sh)"
+agent="" prom=""
+stop_all() {
+  [ -z "$agent" ] || kill -TERM "$agent" 2>/dev/null || true
+  [ -z "$prom" ] || kill -TERM "$prom" 2>/dev/null || true
+  wait 2>/dev/null || true
+  cleanup
+}
+trap stop_all EXIT
+
+start_cluster "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'"
+W=$WORK
+PM=$(pm_pid)
+q "CREATE EXTENSION pg_stat_statements"
+q "CREATE DATABASE agentdb"
+q "CREATE ROLE sleeper LOGIN"
+q "GRANT ALL ON DATABASE agentdb TO sleeper"
+pgbench -i -q -s 1 agentdb >/dev/null 2>&1
+
+# a port nobody listens on (a listener answers the connect)
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  fail "no free port"
+}
+APORT=$(free_port)
+PPORT=$(free_port)
+
+# ---- bad input: one line, exit 2 for usage, 1 for a port in use
+set +e
+"$PGSCOPE" agent --prometheus nonsense >/dev/null 2>"$W/bad.err"; rc=$?
+set -e
+expect_eq "$rc" 2 "a bad --prometheus address is a usage error"
+expect_eq "$(wc -l <"$W/bad.err")" 1 "one line for it"
+
+"$PGSCOPE" agent --pid "$PM" --prometheus "127.0.0.1:$APORT" >"$W/agent.out" 2>"$W/agent.err" &
+agent=$!
+for _ in $(seq 1 100); do grep -q "attached to" "$W/agent.err" && break; sleep 0.1; done
+grep -q "attached to the cluster in .* (postmaster $PM," "$W/agent.err" || fail "the agent did not attach: $(cat "$W/agent.err")"
+echo "ok: the agent attached ($(grep -c 'attached to' "$W/agent.err") line)"
+set +e
+"$PGSCOPE" agent --pid "$PM" --prometheus "127.0.0.1:$APORT" >/dev/null 2>"$W/inuse.err"; rc=$?
+set -e
+expect_eq "$rc" 1 "a port in use is a runtime failure"
+grep -q "cannot listen on 127.0.0.1:$APORT: Address already in use" "$W/inuse.err" || fail "$(cat "$W/inuse.err")"
+
+# ---- Prometheus scrapes the agent every second
+cat >"$W/prom.yml" <<EOF
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: pgscope
+    static_configs: [{targets: ['127.0.0.1:$APORT']}]
+EOF
+prometheus --config.file="$W/prom.yml" --storage.tsdb.path="$W/tsdb" --web.listen-address="127.0.0.1:$PPORT" \
+  >"$W/prom.log" 2>&1 &
+prom=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null && break; sleep 0.2; done
+curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null || fail "prometheus did not start: $(tail -5 "$W/prom.log")"
+# an instant PromQL query's single value ("" when there is none)
+promql() {
+  curl -sfG "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
+    sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'
+}
+# the value once Prometheus has scraped what the agent holds now (two scrapes later)
+settled() {
+  local v
+  sleep 2.5
+  for _ in $(seq 1 40); do v=$(promql "$1"); [ -n "$v" ] && { echo "$v"; return; }; sleep 0.5; done
+  echo ""
+}
+for _ in $(seq 1 60); do [ -n "$(promql 'pgscope_targets_attached')" ] && break; sleep 0.5; done
+expect_eq "$(promql 'pgscope_targets_attached')" 1 "Prometheus scrapes the agent: one target attached"
+
+# ---- a known workload: pgbench -S and 100 pg_sleep(0.02) statements as their own user
+count_q='sum(pgscope_statements_total{database="agentdb"}) or vector(0)'
+before=$(settled "$count_q")
+q "SELECT pg_stat_statements_reset()" >/dev/null
+printf 'SELECT pg_sleep(0.02) AS agent_sleep;\n' >"$W/sleep.sql"
+pgbench -n -f "$W/sleep.sql" -t 50 -c 2 -U sleeper agentdb >/dev/null 2>&1 || fail "pgbench (sleep)"
+pgbench -n -S -t 1000 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S"
+after=$(settled "$count_q")
+pgss=$(q "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'agentdb'")
+expect_eq "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%d", a - b }')" "$pgss" \
+  "PromQL: the increase of pgscope_statements_total{database=agentdb} = pg_stat_statements calls"
+p50=$(promql 'histogram_quantile(0.5, sum by (le) (pgscope_statement_duration_seconds_bucket{user="sleeper"}))')
+mean=$(q "SELECT round((mean_exec_time / 1000)::numeric, 4) FROM pg_stat_statements WHERE query ~ 'agent_sleep'")
+awk -v p="$p50" 'BEGIN { exit !(p > 0.01 && p <= 0.025) }' ||
+  fail "histogram_quantile(0.5) for the pg_sleep(0.02) statements: $p50 (pg_stat_statements' mean $mean s)"
+echo "ok: their median through histogram_quantile is $p50 s (pg_stat_statements' mean $mean s)"
+expect_eq "$(promql 'sum(pgscope_statement_duration_seconds_count{user="sleeper"})')" 100 "100 timed statements of the sleeper"
+tmo=$(promql 'sum(pgscope_statement_wait_seconds_total{database="agentdb",class="Timeout"})')
+awk -v t="$tmo" 'BEGIN { exit !(t >= 1.9 && t <= 2.6) }' ||
+  fail "the Timeout class (pg_sleep) over 100 x 20 ms statements: $tmo s"
+echo "ok: the breakdown's Timeout class holds their sleep: $tmo s"
+expect_eq "$(promql 'sum(pgscope_query_calls_total) - sum(pgscope_statements_total)')" 0 \
+  "the query series (top N and other) add up to the statements"
+[ -n "$(promql 'pgscope_query_info{query=~".*pg_sleep.*"}')" ] || fail "no pgscope_query_info for the pg_sleep query"
+echo "ok: the pg_sleep query has a series of its own, with its text in pgscope_query_info"
+expect_eq "$(promql 'sum(pgscope_events_lost_total)')" 0 "no events lost"
+
+# ---- the exposition itself: promtool's lint, a +Inf bucket per histogram, no duplicate series
+curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/metrics.txt" || fail "GET /metrics"
+cp "$W/metrics.txt" "$ROOT/build/test-logs/t_agent.metrics.txt"
+promtool check metrics <"$W/metrics.txt" >"$W/lint.txt" 2>&1 || fail "promtool check metrics: $(head -5 "$W/lint.txt")"
+echo "ok: promtool check metrics passes"
+expect_eq "$(grep -c '^pgscope_statement_duration_seconds_bucket{.*le="+Inf"}' "$W/metrics.txt")" \
+  "$(grep -c '^pgscope_statement_duration_seconds_count{' "$W/metrics.txt")" "every histogram series has its +Inf bucket"
+expect_eq "$(grep -v '^#' "$W/metrics.txt" | sed 's/ [^ ]*$//' | sort | uniq -d | wc -l)" 0 "no duplicate series"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/nothing")" 404 "another path is 404"
+
+# ---- a server restart is followed: detached, attached again, its statements counted
+"$PGSCOPE" cluster restart "$PGDIR" >/dev/null
+PM2=$(pm_pid)
+for _ in $(seq 1 100); do grep -q "(postmaster $PM2," "$W/agent.err" && break; sleep 0.1; done
+grep -q "detached from the cluster in .* (postmaster $PM): the server stopped" "$W/agent.err" ||
+  fail "no detach line: $(cat "$W/agent.err")"
+grep -q "attached to the cluster in .* (postmaster $PM2," "$W/agent.err" || fail "not attached again: $(cat "$W/agent.err")"
+echo "ok: the restart was followed (postmaster $PM, then $PM2)"
+before=$(settled "$count_q")
+for i in $(seq 1 20); do echo "SELECT $i AS after_restart;"; done | psql -X -q agentdb >/dev/null
+after=$(settled "$count_q")
+expect_eq "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%d", a - b }')" 20 "the 20 statements after the restart"
+expect_eq "$(promql 'pgscope_attaches_total')" 2 "two attaches"
+
+# ---- SIGTERM: detached, exit 0, nothing left attached
+kill -TERM "$agent"
+rc=0; wait "$agent" || rc=$?
+agent=""
+expect_eq "$rc" 0 "the agent exits 0 on SIGTERM"
+grep -q "stopped" "$W/agent.err" || fail "no stop line"
+expect_eq "$(bpftool prog show 2>/dev/null | grep -c 'on_recv\|on_send' || true)" 0 "no BPF program stays attached"
