@@ -30,7 +30,7 @@ all: deps
 deps:
 	@scripts/deps.sh
 
-bin: $(BIN) build/report_check build/pipeline build/unit
+bin: $(BIN) build/report_check build/pipeline build/otlp_sink build/unit
 
 build/report_check: tests/browser/report_check.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -o $@ $<
@@ -38,6 +38,10 @@ build/report_check: tests/browser/report_check.c | build/.dir
 # a libpq client in pipeline mode, for the tracer's tests
 build/pipeline: tests/clients/pipeline.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -I$(PQ_INC) -o $@ $< -lpq
+
+# a stand-in OTLP/HTTP receiver, for the agent's tests
+build/otlp_sink: tests/clients/otlp_sink.c | build/.dir
+	$(CC) $(CFLAGS) $(WARN) -o $@ $<
 
 # unit tests of the binary's pure functions: its objects but main.o, and a runner of our own
 build/unit: tests/unit/unit.c $(filter-out build/main.o,$(OBJS))
@@ -109,6 +113,7 @@ bench:
 	@bench/tracer.sh
 	@bench/locks.sh
 	@bench/clients.sh
+	@bench/agent.sh
 	@bench/majors.sh
 
 clean:

@@ -111,6 +111,37 @@ expect_eq "$(promql 'sum(pgscope_query_calls_total) - sum(pgscope_statements_tot
 echo "ok: the pg_sleep query has a series of its own, with its text in pgscope_query_info"
 expect_eq "$(promql 'sum(pgscope_events_lost_total)')" 0 "no events lost"
 
+# ---- the other tracers: WAL bytes against pg_stat_wal over a write workload, traffic, the families
+wal_q='sum(pgscope_wal_bytes_total)'
+q "SELECT pg_stat_force_next_flush()" >/dev/null
+wal_before=$(settled "$wal_q")
+sw_before=$(q "SELECT wal_bytes FROM pg_stat_wal")
+pgbench -n -t 200 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench (writes)"
+q "SELECT pg_stat_force_next_flush()" >/dev/null
+sleep 1
+wal_after=$(settled "$wal_q")
+sw_after=$(q "SELECT wal_bytes FROM pg_stat_wal")
+awk -v a="$(awk -v x="$wal_after" -v y="$wal_before" 'BEGIN { print x - y }')" -v s="$((sw_after - sw_before))" \
+  'BEGIN { d = a - s; if (d < 0) d = -d; exit !(s > 100000 && d <= s * 0.05) }' ||
+  fail "WAL bytes: the agent's increase $wal_before -> $wal_after, pg_stat_wal's $sw_before -> $sw_after"
+echo "ok: WAL bytes over a pgbench write workload: $(awk -v x="$wal_after" -v y="$wal_before" 'BEGIN { print x - y }') (pg_stat_wal: $((sw_after - sw_before)))"
+for f in pgscope_wal_records_total pgscope_io_read_seconds_count pgscope_network_receive_bytes_total pgscope_client_requests_total; do
+  [ -n "$(promql "sum($f)")" ] || fail "no $f"
+done
+echo "ok: WAL, IO and client traffic families are scraped"
+
+# ---- 100,000 distinct query texts: the tracked texts stay within their bound, the memory with them
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "SELECT %d AS distinct_%d;\n", i, i }' >"$W/distinct.sql"
+psql -X -q -f "$W/distinct.sql" agentdb >/dev/null
+cand=$(settled 'pgscope_query_candidates')
+evicted=$(promql 'pgscope_query_candidates_evicted_total')
+rss=$(promql 'pgscope_agent_resident_memory_bytes')
+awk -v c="$cand" -v e="$evicted" 'BEGIN { exit !(c <= 5000 && e >= 90000) }' ||
+  fail "after 100,000 distinct texts: $cand tracked, $evicted evicted"
+expect_eq "$(promql 'sum(pgscope_query_calls_total) - sum(pgscope_statements_total)')" 0 \
+  "and the query series still add up to the statements"
+echo "ok: 100,000 distinct texts: $cand tracked (bound 5000), $evicted evicted, the agent's RSS $((rss / 1048576)) MB"
+
 # ---- the exposition itself: promtool's lint, a +Inf bucket per histogram, no duplicate series
 curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/metrics.txt" || fail "GET /metrics"
 cp "$W/metrics.txt" "$ROOT/build/test-logs/t_agent.metrics.txt"
@@ -142,3 +173,72 @@ agent=""
 expect_eq "$rc" 0 "the agent exits 0 on SIGTERM"
 grep -q "stopped" "$W/agent.err" || fail "no stop line"
 expect_eq "$(bpftool prog show 2>/dev/null | grep -c 'on_recv\|on_send' || true)" 0 "no BPF program stays attached"
+
+# ---- OpenTelemetry: a span per statement to an OTLP/HTTP receiver (tests/clients/otlp_sink.c keeps
+# every request's body), parents from sqlcommenter traceparents, sampling, a receiver that is down
+SPORT=$(free_port)
+mkdir -p "$W/spans"
+"$ROOT/build/otlp_sink" "$SPORT" "$W/spans" 2>"$W/sink.err" &
+sink=$!
+trap 'kill "$sink" 2>/dev/null; stop_all' EXIT
+set +e
+"$PGSCOPE" agent --otlp "https://127.0.0.1:$SPORT" >/dev/null 2>"$W/bad.err"; rc=$?
+set -e
+expect_eq "$rc" 2 "an https or malformed --otlp URL is a usage error"
+touch "$W/spans/fail"		# the receiver is down at first
+"$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
+  >"$W/agent2.out" 2>"$W/agent2.err" &
+agent=$!
+for _ in $(seq 1 100); do grep -q "attached to" "$W/agent2.err" && break; sleep 0.1; done
+tid=4bf92f3577b34da6a3ce929d0e0e4736 sid=00f067aa0ba902b7
+for i in $(seq 1 10); do echo "SELECT $i AS with_parent /*traceparent='00-$tid-$sid-01'*/;"; done >"$W/tp.sql"
+echo "SELECT 1 AS bad_parent /*traceparent='00-XYZ-$sid-01'*/;" >>"$W/tp.sql"
+psql -X -q -f "$W/tp.sql" agentdb >/dev/null
+pgbench -n -S -t 100 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S (spans)"
+sleep 2
+grep -q "cannot send spans to http://127.0.0.1:$SPORT" "$W/agent2.err" || fail "no word of the receiver being down: $(cat "$W/agent2.err")"
+rm -f "$W/spans/fail"		# it comes back: the queued spans follow
+for _ in $(seq 1 100); do grep -q "spans reach" "$W/agent2.err" && break; sleep 0.2; done
+curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/m2.txt" || fail "GET /metrics (agent with --otlp)"
+total=$(awk '$1 ~ /^pgscope_statements_total/ { s += $2 } END { print s + 0 }' "$W/m2.txt")
+expect_eq "$(awk '$1 == "pgscope_otlp_bad_traceparent_total" { print $2 }' "$W/m2.txt")" 1 "the malformed traceparent is counted"
+awk '$1 == "pgscope_otlp_export_failures_total" { exit !($2 >= 1) }' "$W/m2.txt" || fail "no failure counted while the receiver was down"
+kill -TERM "$agent"; wait "$agent" || fail "the agent with --otlp failed: $(cat "$W/agent2.err")"
+agent=""
+cat "$W"/spans/*.json >"$W/spans.all"
+nspans=$(grep -o '"traceId":"' "$W/spans.all" | wc -l)
+expect_eq "$nspans" "$total" "as many spans as statements (the receiver down for 2 s at first)"
+expect_eq "$(grep -o "\"traceId\":\"$tid\",\"spanId\":\"[0-9a-f]\{16\}\",\"parentSpanId\":\"$sid\"" "$W/spans.all" | wc -l)" 10 \
+  "the 10 statements with a traceparent are children of its span"
+expect_eq "$(grep -o '"traceId":"[0-9a-f]\{32\}","spanId":"[0-9a-f]\{16\}"' "$W/spans.all" | wc -l)" "$nspans" \
+  "every id in lowercase hex of the right length"
+expect_eq "$(grep -o '"startTimeUnixNano":"[0-9]\{19\}","endTimeUnixNano":"[0-9]\{19\}"' "$W/spans.all" | wc -l)" "$nspans" \
+  "times as strings of nanoseconds"
+expect_eq "$(grep -o '"key":"db.system.name","value":{"stringValue":"postgresql"}' "$W/spans.all" | wc -l)" "$nspans" \
+  "db.system.name on every span"
+grep -q '"key":"db.query.text","value":{"stringValue":"SELECT abalance FROM pgbench_accounts WHERE aid = \$1;\?"}' "$W/spans.all" ||
+  fail "db.query.text normalized: $(grep -o '"db.query.text[^}]*}' "$W/spans.all" | sort | uniq -c | head -5)"
+grep -q '"name":"SELECT pgbench_accounts","kind":2' "$W/spans.all" || fail "span name = db.query.summary, kind SERVER"
+echo "ok: attributes and names as the semantic conventions say (db.query.text normalized, kind SERVER)"
+expect_eq "$(grep -c 'bad_parent' "$W/spans.all")" 1 "a malformed traceparent is ignored: the statement still has its span"
+
+# head sampling at ratio 0: only errors, statements of --slow-ms or more and sampled parents' children
+rm -f "$W"/spans/*.json
+"$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
+  --sample-ratio 0 --slow-ms 15 >/dev/null 2>"$W/agent3.err" &
+agent=$!
+for _ in $(seq 1 100); do grep -q "attached to" "$W/agent3.err" && break; sleep 0.1; done
+{ for i in $(seq 1 20); do echo "SELECT $i AS fast_one;"; done
+  for i in $(seq 1 5); do echo "SELECT pg_sleep(0.02) AS slow_one;"; done
+  for i in $(seq 1 2); do echo "SELECT 1 / 0 AS failing_one;"; done
+  for i in $(seq 1 3); do echo "SELECT $i AS sampled_parent /*traceparent='00-$tid-$sid-01'*/;"; done
+  for i in $(seq 1 3); do echo "SELECT $i AS unsampled_parent /*traceparent='00-$tid-$sid-00'*/;"; done
+} | psql -X -q agentdb >/dev/null 2>&1
+sleep 2.5
+kill -TERM "$agent"; wait "$agent" || fail "the sampling agent failed: $(cat "$W/agent3.err")"
+agent=""
+cat "$W"/spans/*.json >"$W/sampled.all" 2>/dev/null || : >"$W/sampled.all"
+for m in fast_one:0 slow_one:5 failing_one:2 sampled_parent:3 unsampled_parent:0; do
+  expect_eq "$(grep -o "AS ${m%:*}" "$W/sampled.all" | wc -l)" "${m#*:}" "sampled at ratio 0: ${m%:*}"
+done
+grep -q '"status":{"code":2}' "$W/sampled.all" || fail "an error's span has status ERROR"

@@ -22,8 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expo.h"
 #include "http.h"
 #include "metrics.h"
+#include "otlp.h"
 #include "stmt_source.h"
 #include "tracer.h"
 #include "util.h"
@@ -36,12 +38,14 @@ typedef struct AgentOpts
 	const char *listen;
 	long		top;
 	bool		no_breakdown;
+	bool		statements_only;
 	double		rescan;
 	int			npids;
 	long		pids[MAX_GIVEN];
 	int			ndirs;
 	char	   *dirs[MAX_GIVEN];
 	const char *config;
+	PgsOtlpOpts otlp;			/* otlp.url NULL: no traces */
 } AgentOpts;
 
 typedef struct Attached
@@ -51,13 +55,19 @@ typedef struct Attached
 	char		cluster[PATH_MAX];	/* its data directory: the metrics' cluster label */
 	PgsStmtSourceStats last;	/* the kernel's counters at the last refresh */
 	PgsAgentMetrics *m_ref;
+	PgsOtlp    *otlp_ref;
+	int			port;			/* the server's, from postmaster.pid (0: unknown) */
+	void	   *parts[4];		/* the other tracers' (parts[i] of agent_parts[i]), NULL: not attached */
 } Attached;
+
+static const PgsAgentPart *const agent_parts[4] = {&pgs_wal_part, &pgs_lwlocks_part, &pgs_io_part, &pgs_net_part};
 
 typedef struct Agent
 {
 	AgentOpts	o;
 	PgsAgentMetrics *m;
 	PgsHttp    *http;
+	PgsOtlp    *otlp;
 	Attached   *att[MAX_TARGETS];
 	int			natt;
 	int			failed[MAX_TARGETS];	/* postmasters an attach failed for: not retried, not said again */
@@ -71,12 +81,16 @@ static volatile sig_atomic_t reload_pending = 0;
 
 static const char usage_text[] =
 	"usage: pgscope agent [--prometheus HOST:PORT] [--pid PID]... [-D DATADIR]... [--top N]\n"
-	"                     [--no-breakdown] [--rescan SEC] [--config FILE]\n"
-	"  an always-on agent: traces the statements of every running cluster (or of those given),\n"
+	"                     [--no-breakdown] [--statements-only] [--rescan SEC] [--config FILE]\n"
+	"                     [--otlp http://HOST:PORT[/v1/traces] [--sample-ratio R] [--slow-ms MS] [--raw-query]]\n"
+	"  an always-on agent: traces the statements, WAL, LWLock waits, IO latency and client traffic\n"
+	"  of every running cluster (or of those given; --statements-only: the statements alone),\n"
 	"  follows servers that start, restart or stop, and serves Prometheus metrics at\n"
 	"  http://HOST:PORT/metrics (default " PGS_AGENT_DEFAULT_LISTEN ": loopback); --top N queries by\n"
 	"  total time get series of their own (default 100); --config FILE holds more options, one\n"
-	"  per line (\"top 50\", \"pid 1234\"), re-read on SIGHUP; needs root or CAP_BPF+CAP_PERFMON\n";
+	"  per line (\"top 50\", \"pid 1234\"), re-read on SIGHUP; --otlp sends a span per statement\n"
+	"  (OTLP/HTTP JSON; R of them, default 1, but errors, statements of --slow-ms (1000) or more and\n"
+	"  those whose sqlcommenter traceparent is sampled always); needs root or CAP_BPF+CAP_PERFMON\n";
 
 static void
 on_hup(int sig)
@@ -104,8 +118,18 @@ agent_option(AgentOpts *o, const char *name, const char *arg)
 		o->dirs[o->ndirs++] = pgs_xstrdup(arg);
 	else if (strcmp(name, "no-breakdown") == 0)
 		o->no_breakdown = true;
+	else if (strcmp(name, "statements-only") == 0)
+		o->statements_only = true;
 	else if (strcmp(name, "config") == 0)
 		o->config = pgs_xstrdup(arg);
+	else if (strcmp(name, "otlp") == 0 && pgs_otlp_url_ok(arg))
+		o->otlp.url = pgs_xstrdup(arg);
+	else if (strcmp(name, "sample-ratio") == 0 && pgs_parse_double(arg, 0, 1, &d))
+		o->otlp.sample_ratio = d;
+	else if (strcmp(name, "slow-ms") == 0 && pgs_parse_double(arg, 0, 1e9, &d))
+		o->otlp.slow_ms = d;
+	else if (strcmp(name, "raw-query") == 0)
+		o->otlp.raw_query = true;
 	else
 		return 2;
 	return 0;
@@ -156,11 +180,15 @@ parse_args(AgentOpts *o, int argc, char **argv)
 		{"prometheus", required_argument, NULL, 'P'}, {"pid", required_argument, NULL, 'p'},
 		{"top", required_argument, NULL, 't'}, {"no-breakdown", no_argument, NULL, 'n'},
 		{"rescan", required_argument, NULL, 'r'}, {"config", required_argument, NULL, 'c'},
+		{"statements-only", no_argument, NULL, 's'}, {"otlp", required_argument, NULL, 'o'},
+		{"sample-ratio", required_argument, NULL, 'R'}, {"slow-ms", required_argument, NULL, 'S'},
+		{"raw-query", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}
 	};
 	int			c;
 
-	*o = (AgentOpts) {.listen = PGS_AGENT_DEFAULT_LISTEN, .top = 100, .rescan = 2};
+	*o = (AgentOpts) {.listen = PGS_AGENT_DEFAULT_LISTEN, .top = 100, .rescan = 2,
+	.otlp = {.sample_ratio = 1, .slow_ms = 1000}};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:D:", longs, NULL)) != -1)
 	{
@@ -219,6 +247,29 @@ on_statement(const PgsStatement *s, void *arg)
 	Attached   *at = arg;
 
 	pgs_agent_metrics_add(at->m_ref, at->cluster, s);
+	if (at->otlp_ref)
+		pgs_otlp_statement(at->otlp_ref, s, at->port);
+}
+
+/* the server's port: the fourth line of its postmaster.pid (0: unknown) */
+static int
+server_port(const PgsTarget *t)
+{
+	char		path[PATH_MAX + 32],
+				seen[PATH_MAX + 64],
+				line[256];
+	FILE	   *f;
+	int			port = 0;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", t->datadir);
+	pgs_proc_visible_path(t->postmaster, path, seen, sizeof(seen));
+	if ((f = fopen(seen, "r")) == NULL)
+		return 0;
+	for (int i = 0; i < 4 && fgets(line, sizeof(line), f); i++)
+		if (i == 3)
+			port = atoi(line);
+	fclose(f);
+	return port;
 }
 
 static void
@@ -243,12 +294,17 @@ attach_one(Agent *a, int pid)
 		return;
 	}
 	snprintf(at->cluster, sizeof(at->cluster), "%s", at->t.datadir[0] ? at->t.datadir : "unknown");
+	at->otlp_ref = a->otlp;
+	at->port = server_port(&at->t);
 	if ((at->src = pgs_stmt_source_open(&at->t, &so, on_statement, at)) == NULL)
 	{
 		free(at);
 		attach_failed(a, pid, "the statement tracer could not attach (said above)");
 		return;
 	}
+	for (int i = 0; i < 4 && !a->o.statements_only; i++)
+		if ((at->parts[i] = agent_parts[i]->open(&at->t)) == NULL)
+			pgs_err("no %s metrics for the cluster in %s (said above)", agent_parts[i]->name, at->cluster);
 	a->att[a->natt++] = at;
 	a->self.attaches++;
 	pgs_err("attached to the cluster in %s (postmaster %d, PostgreSQL %d, %s)%s", at->cluster, pid, at->t.major,
@@ -271,6 +327,9 @@ detach(Agent *a, int i, const char *why)
 	a->lost_before += at->last.lost;
 	a->undecodable_before += at->last.undecodable;
 	pgs_stmt_source_close(at->src);
+	for (int p = 0; p < 4; p++)
+		if (at->parts[p])
+			agent_parts[p]->close(at->parts[p]);
 	pgs_err("detached from the cluster in %s (postmaster %d): %s", at->cluster, at->t.postmaster, why);
 	free(at);
 	a->att[i] = a->att[--a->natt];
@@ -334,6 +393,31 @@ scan(Agent *a)
 	}
 }
 
+/* the other tracers' metrics of every cluster, for the next scrapes */
+static void
+refresh_parts(Agent *a)
+{
+	PgsExpo    *e = pgs_expo_new();
+	PgsBuf		text;
+
+	for (int i = 0; i < a->natt; i++)
+	{
+		PgsBuf		labels;
+
+		pgs_buf_init(&labels);
+		pgs_expo_label(&labels, "cluster", a->att[i]->cluster);
+		for (int p = 0; p < 4; p++)
+			if (a->att[i]->parts[p])
+				agent_parts[p]->render(a->att[i]->parts[p], labels.data, e);
+		pgs_buf_free(&labels);
+	}
+	pgs_buf_init(&text);
+	pgs_expo_write(e, &text);
+	pgs_agent_metrics_set_extra(a->m, &text);
+	pgs_buf_free(&text);
+	pgs_expo_free(e);
+}
+
 /* the agent's own figures for the next scrape */
 static void
 refresh_self(Agent *a)
@@ -348,6 +432,18 @@ refresh_self(Agent *a)
 		a->self.events_lost += a->att[i]->last.lost;
 		a->self.undecodable += a->att[i]->last.undecodable;
 		a->self.bpf_run_ns += pgs_stmt_source_run_ns(a->att[i]->src);
+	}
+	if (a->otlp)
+	{
+		PgsOtlpStats st;
+
+		pgs_otlp_stats(a->otlp, &st);
+		a->self.otlp = true;
+		a->self.spans_exported = st.exported;
+		a->self.spans_dropped = st.dropped;
+		a->self.span_failures = st.failures;
+		a->self.spans_queued = st.queued;
+		a->self.bad_traceparent = st.bad_traceparent;
 	}
 	pgs_agent_metrics_set_self(a->m, &a->self);
 }
@@ -444,6 +540,7 @@ run(Agent *a, const AgentOpts *base)
 		if (now >= next_self)
 		{
 			refresh_self(a);
+			refresh_parts(a);
 			next_self = now + 1;
 		}
 		/* events do not wake us: a round every 50 ms (a signal cuts the sleep short) */
@@ -471,12 +568,18 @@ cmd_agent(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGHUP, &sa, NULL);
 	pgs_err("serving metrics at http://%s/metrics", a.o.listen);
+	if (a.o.otlp.url && (a.otlp = pgs_otlp_start(&a.o.otlp, why, sizeof(why))) == NULL)
+		pgs_die("%s", why);
+	if (a.otlp)
+		pgs_err("sending spans to %s (sample ratio %g; errors and statements of %g ms or more always)", a.o.otlp.url,
+				a.o.otlp.sample_ratio, a.o.otlp.slow_ms);
 	scan(&a);
 	notify_ready();
 	run(&a, &base);
 	pgs_ack_stop();
 	while (a.natt > 0)
 		detach(&a, a.natt - 1, "the agent is stopping");
+	pgs_otlp_stop(a.otlp);
 	pgs_http_stop(a.http);
 	pgs_agent_metrics_free(a.m);
 	pgs_err("stopped");

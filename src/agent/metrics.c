@@ -79,6 +79,7 @@ struct PgsAgentMetrics
 	double		last_decay;
 	unsigned	rand_state;
 	PgsAgentSelf self;
+	PgsBuf		extra;			/* the other tracers' families, rendered by the tracer loop */
 };
 
 static Query *weakest_exported(PgsAgentMetrics *m);
@@ -124,6 +125,7 @@ pgs_agent_metrics_new(int top)
 	m->free_query = -1;
 	m->last_decay = mono_seconds();
 	m->rand_state = 12345;
+	pgs_buf_init(&m->extra);
 	return m;
 }
 
@@ -142,6 +144,7 @@ pgs_agent_metrics_free(PgsAgentMetrics *m)
 		free(m->queries[i].text);
 	free(m->series);
 	free(m->queries);
+	pgs_buf_free(&m->extra);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -331,6 +334,15 @@ pgs_agent_metrics_set_top(PgsAgentMetrics *m, int top)
 		w->exported = false;
 		m->exported--;
 	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void
+pgs_agent_metrics_set_extra(PgsAgentMetrics *m, const PgsBuf *text)
+{
+	pthread_mutex_lock(&m->lock);
+	m->extra.len = 0;
+	pgs_buf_append(&m->extra, text->data, text->len);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -595,6 +607,19 @@ render_self(PgsAgentMetrics *m, PgsBuf *b)
 		family(b, "pgscope_agent_resident_memory_bytes", "gauge", "The agent's resident memory.");
 		pgs_buf_printf(b, "pgscope_agent_resident_memory_bytes %ld\n", pages * sysconf(_SC_PAGESIZE));
 	}
+	if (s->otlp)
+	{
+		family(b, "pgscope_otlp_spans_exported_total", "counter", "Spans the OTLP receiver accepted.");
+		pgs_buf_printf(b, "pgscope_otlp_spans_exported_total %llu\n", (unsigned long long) s->spans_exported);
+		family(b, "pgscope_otlp_spans_dropped_total", "counter", "Spans lost: the queue was full, or the receiver refused them.");
+		pgs_buf_printf(b, "pgscope_otlp_spans_dropped_total %llu\n", (unsigned long long) s->spans_dropped);
+		family(b, "pgscope_otlp_export_failures_total", "counter", "Requests to the OTLP receiver that failed (retried with backoff).");
+		pgs_buf_printf(b, "pgscope_otlp_export_failures_total %llu\n", (unsigned long long) s->span_failures);
+		family(b, "pgscope_otlp_spans_queued", "gauge", "Spans waiting for the exporter.");
+		pgs_buf_printf(b, "pgscope_otlp_spans_queued %llu\n", (unsigned long long) s->spans_queued);
+		family(b, "pgscope_otlp_bad_traceparent_total", "counter", "Malformed traceparent comments (ignored).");
+		pgs_buf_printf(b, "pgscope_otlp_bad_traceparent_total %llu\n", (unsigned long long) s->bad_traceparent);
+	}
 	if (s->bpf_stats)
 	{
 		family(b, "pgscope_bpf_run_seconds_total", "counter", "Time the agent's BPF programs ran in the kernel (kernel.bpf_stats_enabled).");
@@ -611,6 +636,7 @@ pgs_agent_metrics_render(PgsAgentMetrics *m, PgsBuf *out)
 	render_histograms(m, out);
 	render_waits(m, out);
 	render_queries(m, out);
+	pgs_buf_append(out, m->extra.data, m->extra.len);
 	render_self(m, out);
 	pthread_mutex_unlock(&m->lock);
 }

@@ -31,6 +31,12 @@ typedef struct PgsAgentSelf
 	uint64_t	undecodable;	/* reads skipped to the next ReadyForQuery */
 	uint64_t	bpf_run_ns;		/* the programs' run time (kernel.bpf_stats_enabled), 0: unknown */
 	bool		bpf_stats;		/* whether bpf_run_ns is measured */
+	bool		otlp;			/* spans are sent: the figures below */
+	uint64_t	spans_exported,
+				spans_dropped,
+				span_failures,
+				spans_queued,
+				bad_traceparent;
 } PgsAgentSelf;
 
 PgsAgentMetrics *pgs_agent_metrics_new(int top);
@@ -40,6 +46,8 @@ void pgs_agent_metrics_free(PgsAgentMetrics *m);
 void pgs_agent_metrics_add(PgsAgentMetrics *m, const char *cluster, const PgsStatement *s);
 /* how many queries get series of their own */
 void pgs_agent_metrics_set_top(PgsAgentMetrics *m, int top);
+/* the other tracers' families (expo.h), served after the statements' */
+void pgs_agent_metrics_set_extra(PgsAgentMetrics *m, const PgsBuf *text);
 void pgs_agent_metrics_set_self(PgsAgentMetrics *m, const PgsAgentSelf *self);
 
 /* the exposition (text format 0.0.4) into out */

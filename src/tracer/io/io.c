@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "expo.h"
 #include "hist.h"
 #include "io.h"
 #include "io.skel.h"
@@ -349,24 +350,29 @@ attach_buffers(struct io_bpf *skel, const PgsTarget *t)
 		skel->links.on_buffer_extend_done = pgs_attach_probe(skel->progs.on_buffer_extend_done, t, "buffer__extend__done");
 }
 
-/* the program attached, with what could be (what could not is said) */
+/*
+ * The program attached, with what could be (what could not is said); the
+ * agent's (latency) leaves out the buffer probes, hit on every buffer a
+ * statement touches, and the syscall tracepoints.
+ */
 static struct io_bpf *
-attach(const PgsTarget *t)
+attach(const PgsTarget *t, bool latency)
 {
 	struct io_bpf *skel;
 
 	PGS_SKEL_OPEN(io, skel, t);
 	PGS_SKEL_LOAD(io, skel);
-	attach_buffers(skel, t);
+	if (!latency)
+		attach_buffers(skel, t);
 	if (!(skel->links.on_md_read_start = pgs_attach_probe(skel->progs.on_md_read_start, t, "smgr__md__read__start")) ||
 		!(skel->links.on_md_read_done = pgs_attach_probe(skel->progs.on_md_read_done, t, "smgr__md__read__done")) ||
 		!(skel->links.on_md_write_start = pgs_attach_probe(skel->progs.on_md_write_start, t, "smgr__md__write__start")) ||
 		!(skel->links.on_md_write_done = pgs_attach_probe(skel->progs.on_md_write_done, t, "smgr__md__write__done")))
 		pgs_err("read/write latency unavailable: no USDT probes postgresql:smgr__md__read/write__start/done in %s", t->bin);
-	if (!(skel->links.on_pread = bpf_program__attach(skel->progs.on_pread)) ||
+	if (!latency && (!(skel->links.on_pread = bpf_program__attach(skel->progs.on_pread)) ||
 		!(skel->links.on_read = bpf_program__attach(skel->progs.on_read)) ||
 		!(skel->links.on_pwrite = bpf_program__attach(skel->progs.on_pwrite)) ||
-		!(skel->links.on_write = bpf_program__attach(skel->progs.on_write)))
+		!(skel->links.on_write = bpf_program__attach(skel->progs.on_write))))
 		pgs_err("syscall bytes unavailable: cannot attach to the read/write syscall tracepoints");
 	if (!(skel->links.on_fsync = pgs_attach_func(skel->progs.on_fsync, t, "pg_fsync", false)) ||
 		!(skel->links.on_fsync_ret = pgs_attach_func(skel->progs.on_fsync_ret, t, "pg_fsync", true)))
@@ -391,7 +397,7 @@ cmd_io(int argc, char **argv)
 	pgs_command_start(&io_command, &o, argc, argv, &tr);
 	if (o.by == BY_QUERY)
 		return io_by_query(&tr.t, tr.to.duration, tr.to.json, tr.database);
-	if ((skel = attach(&tr.t)) == NULL)
+	if ((skel = attach(&tr.t, false)) == NULL)
 		return EXIT_RUNTIME;
 	names = pgs_names_open(&tr.t, tr.user, tr.dbname);
 	if (tr.database)
@@ -405,3 +411,52 @@ cmd_io(int argc, char **argv)
 	pgs_names_close(names);
 	return pgs_tracer_status();
 }
+
+/* ---------- what the agent exports: read and write latency, bytes read ---------- */
+
+static void *
+part_open(const PgsTarget *t)
+{
+	return attach(t, true);
+}
+
+static void
+part_render(void *p, const char *labels, PgsExpo *e)
+{
+	struct io_bpf *skel = p;
+	size_t		n;
+	IoRow	   *rows = pgs_map_rows(bpf_map__fd(skel->maps.relations), sizeof(struct pgs_io_key),
+									sizeof(struct pgs_io_stats), sizeof(IoRow), fill_row, cmp_rows, &n);
+	struct
+	{
+		struct pgs_io_stats s;
+	}			sums;
+
+	memset(&sums, 0, sizeof(sums));
+	for (size_t i = 0; i < n; i++)
+	{
+		sums.s.md_read_bytes += rows[i].s.md_read_bytes;
+		sums.s.read_ns += rows[i].s.read_ns;
+		sums.s.write_ns += rows[i].s.write_ns;
+		for (int j = 0; j < PGS_IO_SLOTS; j++)
+		{
+			sums.s.read_hist[j] += rows[i].s.read_hist[j];
+			sums.s.write_hist[j] += rows[i].s.write_hist[j];
+		}
+	}
+	pgs_expo_log2_hist(e, "pgscope_io_read_seconds", "Relation reads (smgr): their latency.", labels,
+					   (const uint64_t *) sums.s.read_hist, PGS_IO_SLOTS, sums.s.read_ns / 1e9);
+	pgs_expo_log2_hist(e, "pgscope_io_write_seconds", "Relation writes (smgr): their latency.", labels,
+					   (const uint64_t *) sums.s.write_hist, PGS_IO_SLOTS, sums.s.write_ns / 1e9);
+	pgs_expo_sample(e, "pgscope_io_read_bytes_total", "counter", "Bytes of relations read (smgr).", labels,
+					(double) sums.s.md_read_bytes);
+	free(rows);
+}
+
+static void
+part_close(void *p)
+{
+	io_bpf__destroy(p);
+}
+
+const PgsAgentPart pgs_io_part = {"io", part_open, part_render, part_close};

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "expo.h"
 #include "hist.h"
 #include "lwlocks.h"
 #include "lwlocks.skel.h"
@@ -241,3 +242,42 @@ cmd_lwlocks(int argc, char **argv)
 	lwlocks_bpf__destroy(lw.skel);
 	return pgs_tracer_status();
 }
+
+/* ---------- what the agent exports: waits and wait time per tranche ---------- */
+
+static void *
+part_open(const PgsTarget *t)
+{
+	return attach(t, false);
+}
+
+static void
+part_render(void *p, const char *labels, PgsExpo *e)
+{
+	size_t		n;
+	Row		   *rows = collect(p, &n);
+
+	for (size_t i = 0; i < n; i++)
+	{
+		PgsBuf		l;
+
+		pgs_buf_init(&l);
+		pgs_buf_puts(&l, labels);
+		pgs_expo_label(&l, "tranche", rows[i].name);
+		pgs_expo_label(&l, "mode", rows[i].mode < 3 ? lw_modes[rows[i].mode] : "?");
+		pgs_expo_sample(e, "pgscope_lwlock_waits_total", "counter", "LWLock waits, by tranche and mode.", l.data,
+						(double) rows[i].hist.count);
+		pgs_expo_sample(e, "pgscope_lwlock_wait_seconds_total", "counter", "Time spent waiting for LWLocks, by tranche and mode.",
+						l.data, rows[i].hist.sum_ns / 1e9);
+		pgs_buf_free(&l);
+	}
+	free(rows);
+}
+
+static void
+part_close(void *p)
+{
+	lwlocks_bpf__destroy(p);
+}
+
+const PgsAgentPart pgs_lwlocks_part = {"lwlocks", part_open, part_render, part_close};

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "conn.h"
+#include "expo.h"
 #include "names.h"
 #include "net.h"
 #include "net.skel.h"
@@ -220,3 +221,79 @@ cmd_net(int argc, char **argv)
 	pgs_names_close(c.names);
 	return pgs_tracer_status();
 }
+
+/* ---------- what the agent exports: client bytes and requests, kept across backends that exited ---------- */
+
+typedef struct NetPart
+{
+	struct net_bpf *skel;
+	struct pgs_net_backend retired;	/* what backends that exited had, their entries dropped */
+	struct pgs_net_backend sum;	/* the last render's total */
+} NetPart;
+
+static void *
+part_open(const PgsTarget *t)
+{
+	struct net_bpf *skel = attach(t);
+	NetPart    *np;
+
+	if (skel == NULL)
+		return NULL;
+	np = pgs_xmalloc(sizeof(NetPart));
+	memset(np, 0, sizeof(*np));
+	np->skel = skel;
+	return np;
+}
+
+static void
+add_backend(struct pgs_net_backend *to, const struct pgs_net_backend *v)
+{
+	to->bytes_in += v->bytes_in;
+	to->bytes_out += v->bytes_out;
+	to->requests += v->requests;
+	to->serving_ns += v->serving_ns;
+	to->client_ns += v->client_ns;
+}
+
+static void
+sum_one(const void *k, const void *v, int n, void *arg)
+{
+	NetPart    *np = arg;
+
+	add_backend(&np->sum, v);
+	if (!pgs_process_alive((int) *(const uint32_t *) k))
+	{
+		add_backend(&np->retired, v);
+		bpf_map_delete_elem(bpf_map__fd(np->skel->maps.backends), k);
+	}
+}
+
+static void
+part_render(void *p, const char *labels, PgsExpo *e)
+{
+	NetPart    *np = p;
+
+	np->sum = np->retired;
+	pgs_map_foreach(bpf_map__fd(np->skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
+					sum_one, np);
+	pgs_expo_sample(e, "pgscope_network_receive_bytes_total", "counter", "Bytes the backends received from their clients.",
+					labels, (double) np->sum.bytes_in);
+	pgs_expo_sample(e, "pgscope_network_transmit_bytes_total", "counter", "Bytes the backends sent to their clients.",
+					labels, (double) np->sum.bytes_out);
+	pgs_expo_sample(e, "pgscope_client_requests_total", "counter", "Requests (round trips) clients made.",
+					labels, (double) np->sum.requests);
+	pgs_expo_sample(e, "pgscope_client_wait_seconds_total", "counter",
+					"Time backends waited for their clients between a reply and the next request.", labels,
+					np->sum.client_ns / 1e9);
+}
+
+static void
+part_close(void *p)
+{
+	NetPart    *np = p;
+
+	net_bpf__destroy(np->skel);
+	free(np);
+}
+
+const PgsAgentPart pgs_net_part = {"net", part_open, part_render, part_close};

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expo.h"
 #include "hist.h"
 #include "names.h"
 #include "tracer.h"
@@ -329,3 +330,68 @@ cmd_wal(int argc, char **argv)
 	wal_bpf__destroy(skel);
 	return rc;
 }
+
+/* ---------- what the agent exports: records and bytes per resource manager, flush waits ---------- */
+
+static void *
+part_open(const PgsTarget *t)
+{
+	if (!t->offsets)
+	{
+		pgs_err("WAL metrics unavailable: no struct offsets for PostgreSQL %d", t->major);
+		return NULL;
+	}
+	return attach(t, 0);
+}
+
+/* sums per resource manager; entries of backends that exited are dropped (the map stays bounded) */
+static void
+part_render(void *p, const char *labels, PgsExpo *e)
+{
+	struct wal_bpf *skel = p;
+	size_t		n;
+	WalRow	   *rows = pgs_map_rows(bpf_map__fd(skel->maps.records), sizeof(struct pgs_wal_key),
+									sizeof(struct pgs_wal_stats), sizeof(WalRow), fill_row, cmp_bytes, &n);
+	uint64_t	rec[256] = {0},
+				bytes[256] = {0};
+	PgsHist		fl;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		if (rows[i].key.pid)
+		{
+			if (!pgs_process_alive((int) rows[i].key.pid))
+				bpf_map_delete_elem(bpf_map__fd(skel->maps.records), &rows[i].key);
+			continue;
+		}
+		rec[rows[i].key.rmid] += rows[i].records;
+		bytes[rows[i].key.rmid] += rows[i].bytes;
+	}
+	for (int rm = 0; rm < 256; rm++)
+	{
+		PgsBuf		l;
+		char		id[16];
+
+		if (!rec[rm])
+			continue;
+		snprintf(id, sizeof(id), "rmgr_%d", rm);
+		pgs_buf_init(&l);
+		pgs_buf_puts(&l, labels);
+		pgs_expo_label(&l, "rmgr", rm < (int) (sizeof(rmgr_names) / sizeof(rmgr_names[0])) ? rmgr_names[rm] : id);
+		pgs_expo_sample(e, "pgscope_wal_records_total", "counter", "WAL records inserted, by resource manager.", l.data, (double) rec[rm]);
+		pgs_expo_sample(e, "pgscope_wal_bytes_total", "counter", "WAL bytes inserted (record lengths), by resource manager.", l.data, (double) bytes[rm]);
+		pgs_buf_free(&l);
+	}
+	read_flushes(skel, &fl);
+	pgs_expo_log2_hist(e, "pgscope_wal_flush_seconds", "Time backends spent in XLogFlush.", labels, fl.slots,
+					   PGS_WAL_SLOTS, fl.sum_ns / 1e9);
+	free(rows);
+}
+
+static void
+part_close(void *p)
+{
+	wal_bpf__destroy(p);
+}
+
+const PgsAgentPart pgs_wal_part = {"wal", part_open, part_render, part_close};
