@@ -29,6 +29,7 @@
 #define PGS_F_ACTIVITY 0x20		/* text[] holds the backend's pg_stat_activity text */
 #define PGS_F_TLS 0x40			/* seen through the server's TLS calls */
 #define PGS_F_BATCH_START 0x80	/* PGS_EV_READ: this read starts a batch (the backend wants the probes) */
+#define PGS_F_PACKED 0x100		/* the request's bytes follow the text's text_len bytes, not at req */
 
 /* counters (a per-CPU array) */
 #define PGS_C_LOST 0			/* events the ring buffer had no room for */

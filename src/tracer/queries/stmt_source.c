@@ -90,7 +90,7 @@ field_string(const char *src, size_t max)
  * when none has it, a text that says so.
  */
 static char *
-statement_text(const struct pgs_query_event *e, size_t len, PgsStatement *s)
+statement_text(const struct pgs_query_event *e, const char *req, size_t len, PgsStatement *s)
 {
 	char	   *text = NULL,
 			   *activity = NULL;
@@ -103,9 +103,9 @@ statement_text(const struct pgs_query_event *e, size_t len, PgsStatement *s)
 		unsigned	qindex = e->unit >> 16,
 					unit = e->unit & 0xffff;
 
-		s->protocol = len > 0 && e->req[0] == PGS_FE_QUERY ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
+		s->protocol = len > 0 && req[0] == PGS_FE_QUERY ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
 		if (s->protocol == PGS_PROTO_SIMPLE)
-			text = pgs_proto_query_statement(e->req, len, qindex, unit, &s->truncated);
+			text = pgs_proto_query_statement(req, len, qindex, unit, &s->truncated);
 		if (text == NULL && activity)
 		{
 			text = s->protocol == PGS_PROTO_SIMPLE ? pgs_sql_statement(activity, unit) : NULL;
@@ -119,9 +119,9 @@ statement_text(const struct pgs_query_event *e, size_t len, PgsStatement *s)
 		/* a read may begin with the rest of a message: the first whole one is at req_off */
 		size_t		off = e->req_off < len ? e->req_off : len;
 
-		if (len > off && e->req[off] == PGS_FE_PARSE)
-			pgs_proto_learn(e->pid, e->req + off, len - off);
-		text = pgs_proto_text(e->pid, e->req + off, len - off, &s->protocol, &s->truncated);
+		if (len > off && req[off] == PGS_FE_PARSE)
+			pgs_proto_learn(e->pid, req + off, len - off);
+		text = pgs_proto_text(e->pid, req + off, len - off, &s->protocol, &s->truncated);
 		if (text == NULL && activity)
 		{
 			text = pgs_xstrdup(activity);
@@ -343,20 +343,28 @@ on_event(void *ctx, void *data, size_t size)
 	char	   *db,
 			   *user,
 			   *text;
-	size_t		len;
+	size_t		len,
+				head;
+	const char *req;
 
-	if (size < offsetof(struct pgs_query_event, req))
+	/* a packed event's request follows its text (PGS_F_PACKED), others' is at req */
+	if (size < offsetof(struct pgs_query_event, text))
 		return 0;
+	head = (e->flags & PGS_F_PACKED) ? offsetof(struct pgs_query_event, text) +
+		(e->text_len < PGS_MAX_TEXT ? e->text_len : PGS_MAX_TEXT) : offsetof(struct pgs_query_event, req);
+	if (size < head)
+		return 0;
+	req = (const char *) data + head;
 	len = e->req_len;
-	if (len > size - offsetof(struct pgs_query_event, req))
-		len = size - offsetof(struct pgs_query_event, req);
+	if (len > size - head)
+		len = size - head;
 	if (getenv("PGSCOPE_DEBUG_EVENTS"))
 	{
 		fprintf(stderr, "event kind %u pid %u seq %u lead %u unit %u done %u off %u len %zu flags %x dur %.3f ms types:",
 				e->kind, e->pid, e->read_seq, e->lead, e->unit, e->done, e->req_off, len, e->flags, e->duration_ns / 1e6);
 		for (size_t p = e->req_off; p + 5 <= len;)
 		{
-			const unsigned char *m = (const unsigned char *) e->req + p;
+			const unsigned char *m = (const unsigned char *) req + p;
 			uint32_t	ml = ((uint32_t) m[1] << 24) | ((uint32_t) m[2] << 16) | ((uint32_t) m[3] << 8) | m[4];
 
 			fputc(m[0], stderr);
@@ -368,7 +376,7 @@ on_event(void *ctx, void *data, size_t size)
 	}
 	if (e->kind == PGS_EV_PARSE)
 	{
-		pgs_proto_learn(e->pid, e->req, len);
+		pgs_proto_learn(e->pid, req, len);
 		return 0;
 	}
 	if (e->kind == PGS_EV_BATCH)
@@ -387,7 +395,7 @@ on_event(void *ctx, void *data, size_t size)
 	memset(&s, 0, sizeof(s));
 	db = field_string(e->database, PGS_NAME_LEN);
 	user = field_string(e->user, PGS_NAME_LEN);
-	text = statement_text(e, len, &s);
+	text = statement_text(e, req, len, &s);
 	if (s.truncated || (e->flags & PGS_F_TRUNCATED))
 	{
 		s.truncated = true;
