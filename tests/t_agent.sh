@@ -125,6 +125,24 @@ awk -v a="$(awk -v x="$wal_after" -v y="$wal_before" 'BEGIN { print x - y }')" -
   'BEGIN { d = a - s; if (d < 0) d = -d; exit !(s > 100000 && d <= s * 0.05) }' ||
   fail "WAL bytes: the agent's increase $wal_before -> $wal_after, pg_stat_wal's $sw_before -> $sw_after"
 echo "ok: WAL bytes over a pgbench write workload: $(awk -v x="$wal_after" -v y="$wal_before" 'BEGIN { print x - y }') (pg_stat_wal: $((sw_after - sw_before)))"
+# a lock wait of about 1 s and a deadlock
+psql -X -q agentdb -c "CREATE TABLE lockme (id int PRIMARY KEY, v int)" -c "INSERT INTO lockme VALUES (1, 0), (2, 0)"
+psql -X -q agentdb -c "BEGIN" -c "LOCK TABLE lockme IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(1)" -c "COMMIT" >/dev/null &
+holder=$!
+sleep 0.3
+psql -X -q agentdb -c "BEGIN" -c "LOCK TABLE lockme IN SHARE MODE" -c "COMMIT" >/dev/null
+wait "$holder"
+psql -X -q agentdb -c "BEGIN" -c "UPDATE lockme SET v = 1 WHERE id = 1" -c "SELECT pg_sleep(0.5)" \
+  -c "UPDATE lockme SET v = 1 WHERE id = 2" -c "COMMIT" >/dev/null 2>&1 &
+one=$!
+psql -X -q agentdb -c "BEGIN" -c "UPDATE lockme SET v = 2 WHERE id = 2" -c "SELECT pg_sleep(0.5)" \
+  -c "UPDATE lockme SET v = 2 WHERE id = 1" -c "COMMIT" >/dev/null 2>&1 || true
+wait "$one" || true
+expect_eq "$(settled 'sum(pgscope_deadlocks_total)')" 1 "the deadlock is counted"
+lw=$(promql 'sum(pgscope_lock_wait_seconds_sum{locktype="relation",mode="ShareLock"})')
+awk -v s="$lw" 'BEGIN { exit !(s >= 0.5 && s <= 1.5) }' || fail "the ShareLock wait on the relation: $lw s (about 0.7 s)"
+expect_eq "$(promql 'sum(pgscope_lock_wait_seconds_count{locktype="relation",mode="ShareLock"})')" 1 "one ShareLock wait"
+echo "ok: a lock wait of $lw s in pgscope_lock_wait_seconds, by lock type and mode"
 for f in pgscope_wal_records_total pgscope_io_read_seconds_count pgscope_network_receive_bytes_total pgscope_client_requests_total; do
   [ -n "$(promql "sum($f)")" ] || fail "no $f"
 done
@@ -242,3 +260,5 @@ for m in fast_one:0 slow_one:5 failing_one:2 sampled_parent:3 unsampled_parent:0
   expect_eq "$(grep -o "AS ${m%:*}" "$W/sampled.all" | wc -l)" "${m#*:}" "sampled at ratio 0: ${m%:*}"
 done
 grep -q '"status":{"code":2}' "$W/sampled.all" || fail "an error's span has status ERROR"
+expect_eq "$(grep -o '"key":"db.response.status_code","value":{"stringValue":"22012"}' "$W/sampled.all" | wc -l)" 2 \
+  "the failing statements' spans carry their SQLSTATE (db.response.status_code)"

@@ -83,6 +83,7 @@ done
 for m in lp_fail tlp_fail; do
   expect_eq "$(traced "$m")" 3 "$m: two statements and the failing one"
   expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"error":true')" 1 "$m: one with its error"
+  expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"sqlstate":"22012"')" 1 "$m: its SQLSTATE (division by zero)"
   expect_eq "$(pgss "$m")" 2 "$m: pg_stat_statements counts the two that succeeded"
 done
 expect_eq "$(grep tls_ "$W/q.json" | grep -c '"tls":false' || true)" 0 "TLS statements are flagged as such"

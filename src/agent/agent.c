@@ -57,10 +57,12 @@ typedef struct Attached
 	PgsAgentMetrics *m_ref;
 	PgsOtlp    *otlp_ref;
 	int			port;			/* the server's, from postmaster.pid (0: unknown) */
-	void	   *parts[4];		/* the other tracers' (parts[i] of agent_parts[i]), NULL: not attached */
+	void	   *parts[5];		/* the other tracers' (parts[i] of agent_parts[i]), NULL: not attached */
 } Attached;
 
-static const PgsAgentPart *const agent_parts[4] = {&pgs_wal_part, &pgs_lwlocks_part, &pgs_io_part, &pgs_net_part};
+#define NPARTS 5
+static const PgsAgentPart *const agent_parts[NPARTS] = {&pgs_locks_part, &pgs_wal_part, &pgs_lwlocks_part, &pgs_io_part,
+&pgs_net_part};
 
 typedef struct Agent
 {
@@ -83,7 +85,7 @@ static const char usage_text[] =
 	"usage: pgscope agent [--prometheus HOST:PORT] [--pid PID]... [-D DATADIR]... [--top N]\n"
 	"                     [--no-breakdown] [--statements-only] [--rescan SEC] [--config FILE]\n"
 	"                     [--otlp http://HOST:PORT[/v1/traces] [--sample-ratio R] [--slow-ms MS] [--raw-query]]\n"
-	"  an always-on agent: traces the statements, WAL, LWLock waits, IO latency and client traffic\n"
+	"  an always-on agent: traces the statements, lock and LWLock waits, WAL, IO latency and traffic\n"
 	"  of every running cluster (or of those given; --statements-only: the statements alone),\n"
 	"  follows servers that start, restart or stop, and serves Prometheus metrics at\n"
 	"  http://HOST:PORT/metrics (default " PGS_AGENT_DEFAULT_LISTEN ": loopback); --top N queries by\n"
@@ -302,7 +304,7 @@ attach_one(Agent *a, int pid)
 		attach_failed(a, pid, "the statement tracer could not attach (said above)");
 		return;
 	}
-	for (int i = 0; i < 4 && !a->o.statements_only; i++)
+	for (int i = 0; i < NPARTS && !a->o.statements_only; i++)
 		if ((at->parts[i] = agent_parts[i]->open(&at->t)) == NULL)
 			pgs_err("no %s metrics for the cluster in %s (said above)", agent_parts[i]->name, at->cluster);
 	a->att[a->natt++] = at;
@@ -327,7 +329,7 @@ detach(Agent *a, int i, const char *why)
 	a->lost_before += at->last.lost;
 	a->undecodable_before += at->last.undecodable;
 	pgs_stmt_source_close(at->src);
-	for (int p = 0; p < 4; p++)
+	for (int p = 0; p < NPARTS; p++)
 		if (at->parts[p])
 			agent_parts[p]->close(at->parts[p]);
 	pgs_err("detached from the cluster in %s (postmaster %d): %s", at->cluster, at->t.postmaster, why);
@@ -406,7 +408,7 @@ refresh_parts(Agent *a)
 
 		pgs_buf_init(&labels);
 		pgs_expo_label(&labels, "cluster", a->att[i]->cluster);
-		for (int p = 0; p < 4; p++)
+		for (int p = 0; p < NPARTS; p++)
 			if (a->att[i]->parts[p])
 				agent_parts[p]->render(a->att[i]->parts[p], labels.data, e);
 		pgs_buf_free(&labels);

@@ -248,7 +248,11 @@ encode_span(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char 
 	attr_int(&b, &first, "postgresql.backend.pid", s->pid);
 	attr_str(&b, &first, "postgresql.user", s->user);
 	if (s->error)
-		attr_str(&b, &first, "error.type", "_OTHER");
+	{
+		attr_str(&b, &first, "error.type", s->sqlstate[0] ? s->sqlstate : "_OTHER");
+		if (s->sqlstate[0])
+			attr_str(&b, &first, "db.response.status_code", s->sqlstate);
+	}
 	pgs_buf_puts(&b, "]");
 	if (s->breakdown)
 		breakdown_events(&b, s, end);

@@ -45,6 +45,7 @@ typedef struct PgsAgentPart
 
 extern const PgsAgentPart pgs_wal_part,
 			pgs_lwlocks_part,
+			pgs_locks_part,
 			pgs_net_part,
 			pgs_io_part;
 

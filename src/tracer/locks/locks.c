@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "expo.h"
+#include "hist.h"
 #include "locks.h"
 #include "locks.skel.h"
 #include "names.h"
@@ -1011,3 +1013,102 @@ cleanup:
 	pgs_names_close(c->names);
 	return rc;
 }
+
+/* ---------- what the agent exports: lock wait histograms by lock type and mode, deadlocks ---------- */
+
+#define PART_MODES 9
+
+typedef struct LocksPart
+{
+	struct locks_bpf *skel;
+	struct ring_buffer *rb;
+	uint64_t	hist[PGS_LOCKTAG_COUNT][PART_MODES][PGS_HIST_SLOTS];
+	uint64_t	sum_ns[PGS_LOCKTAG_COUNT][PART_MODES];
+	uint64_t	deadlocks;
+} LocksPart;
+
+static int
+part_event(void *ctx, void *data, size_t size)
+{
+	LocksPart  *lp = ctx;
+	const struct pgs_lock_event *e = data;
+	PgsHist		one;
+
+	if (size < sizeof(*e))
+		return 0;
+	if (e->kind == PGS_LK_DEADLOCK)
+		lp->deadlocks++;
+	if (e->kind != PGS_LK_WAIT_END || e->type >= PGS_LOCKTAG_COUNT || e->mode < 0 || e->mode >= PART_MODES)
+		return 0;
+	memset(&one, 0, sizeof(one));
+	pgs_hist_add(&one, e->duration_ns);
+	for (int s = 0; s < PGS_HIST_SLOTS; s++)
+		lp->hist[e->type][e->mode][s] += one.slots[s];
+	lp->sum_ns[e->type][e->mode] += e->duration_ns;
+	return 0;
+}
+
+static void *
+part_open(const PgsTarget *t)
+{
+	LocksPart  *lp;
+	struct locks_bpf *skel;
+
+	if (!t->offsets)
+	{
+		pgs_err("lock metrics unavailable: no struct offsets for PostgreSQL %d", t->major);
+		return NULL;
+	}
+	if ((skel = attach(t, false)) == NULL)
+		return NULL;
+	lp = pgs_xmalloc(sizeof(LocksPart));
+	memset(lp, 0, sizeof(*lp));
+	lp->skel = skel;
+	if ((lp->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), part_event, lp, NULL)) == NULL)
+	{
+		pgs_err("cannot open the lock events' ring buffer: %s", strerror(errno));
+		locks_bpf__destroy(skel);
+		free(lp);
+		return NULL;
+	}
+	return lp;
+}
+
+static void
+part_render(void *p, const char *labels, PgsExpo *e)
+{
+	LocksPart  *lp = p;
+
+	ring_buffer__consume(lp->rb);
+	for (int t = 0; t < PGS_LOCKTAG_COUNT; t++)
+		for (int m = 1; m < PART_MODES; m++)
+		{
+			PgsBuf		l;
+			uint64_t	n = 0;
+
+			for (int s = 0; s < PGS_HIST_SLOTS; s++)
+				n += lp->hist[t][m][s];
+			if (n == 0)
+				continue;
+			pgs_buf_init(&l);
+			pgs_buf_puts(&l, labels);
+			pgs_expo_label(&l, "locktype", tag_types[t] ? tag_types[t] : "?");
+			pgs_expo_label(&l, "mode", lock_modes[m]);
+			pgs_expo_log2_hist(e, "pgscope_lock_wait_seconds", "Heavyweight lock waits: how long, by lock type and mode.",
+							   l.data, lp->hist[t][m], PGS_HIST_SLOTS, lp->sum_ns[t][m] / 1e9);
+			pgs_buf_free(&l);
+		}
+	pgs_expo_sample(e, "pgscope_deadlocks_total", "counter", "Deadlocks the backends found.", labels, (double) lp->deadlocks);
+}
+
+static void
+part_close(void *p)
+{
+	LocksPart  *lp = p;
+
+	ring_buffer__free(lp->rb);
+	locks_bpf__destroy(lp->skel);
+	free(lp);
+}
+
+const PgsAgentPart pgs_locks_part = {"locks", part_open, part_render, part_close};

@@ -292,6 +292,7 @@ emit(struct backend *b, __u32 req_len)
 	if (tl > PGS_MAX_TEXT || len > PGS_MAX_REQ ||
 		bpf_ringbuf_output(&events, out, offsetof(struct pgs_query_event, text) + tl + len, BPF_RB_NO_WAKEUP))
 		count(PGS_C_LOST);
+	b->ev.sqlstate[0] = '\0';		/* an error's code is its statement's alone */
 }
 
 /* ---------- statements ---------- */
@@ -362,7 +363,10 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
 	b->unit_start = 0;
 	count(PGS_C_ENDED);
 	if (dur < min_ns)
+	{
+		b->ev.sqlstate[0] = '\0';
 		return;
+	}
 	b->ev.end_ns = end;
 	b->ev.duration_ns = dur;
 	/*
@@ -890,6 +894,38 @@ struct send_walk
 	__u32		done;			/* CommandComplete, PortalSuspended, EmptyQueryResponse before the error */
 };
 
+/*
+ * The SQLSTATE of the ErrorResponse at addr: its 'C' field (after the
+ * severities 'S' and 'V', whose length depends on the server's language).
+ */
+static __noinline void
+sqlstate_at(struct backend *b, __u64 addr)
+{
+	__u8		m[96] = {};
+	bool		start = true;
+
+	if (bpf_probe_read_user(m, sizeof(m), (void *) addr) || m[0] != PGS_BE_ERROR)
+		return;
+	for (int i = 5; i < 90; i++)
+	{
+		if (start)
+		{
+			if (m[i] == 'C')
+			{
+				for (int k = 0; k < 5; k++)
+					b->ev.sqlstate[k] = (char) m[i + 1 + k];
+				b->ev.sqlstate[5] = '\0';
+				return;
+			}
+			if (m[i] == 0)
+				return;
+			start = false;
+		}
+		else if (m[i] == 0)
+			start = true;
+	}
+}
+
 static long
 send_one(__u32 i, struct send_walk *w)
 {
@@ -904,7 +940,7 @@ send_one(__u32 i, struct send_walk *w)
 	if (h[0] == PGS_BE_ERROR && h[5] == PGS_ERR_FIELD_SEVERITY)
 	{
 		w->error = 1;
-		return 1;
+		return 1;				/* at w->off */
 	}
 	if (h[0] == PGS_BE_COMMAND_COMPLETE || h[0] == PGS_BE_PORTAL_SUSPENDED || h[0] == PGS_BE_EMPTY_QUERY)
 		w->done++;
@@ -922,6 +958,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
 	bool		ready,
 				error;
+	__u32		err_off = 0;	/* where the ErrorResponse starts */
 
 	if (n == 1 && (b->ssl_requested || b->gss_requested))
 	{
@@ -949,6 +986,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		bpf_loop(2048, send_one, &sw, 0);
 		b->batch_done += sw.done;
 		error = sw.error;
+		err_off = sw.off;
 		if (error)
 			b->ev.flags |= PGS_F_ERROR;
 	}
@@ -958,6 +996,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 
 		bpf_loop(512, send_one, &sw, 0);
 		error = sw.error;
+		err_off = sw.off;
 	}
 	if (!error && !ready && n <= 1024 && b->unit_start && !b->multi && !b->batch)
 	{
@@ -969,7 +1008,10 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 
 		bpf_loop(64, send_one, &sw, 0);
 		error = sw.error;
+		err_off = sw.off;
 	}
+	if (error)
+		sqlstate_at(b, buf + err_off);
 	if (error && b->unit_start && !b->multi)
 		b->ev.flags |= PGS_F_ERROR;
 	if (error && b->multi && !b->unit_start)

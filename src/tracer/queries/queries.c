@@ -80,6 +80,8 @@ statement_json(PgsBuf *b, const PgsStatement *s, const char *iso)
 					   (unsigned long long) s->blks_hit, (unsigned long long) s->blks_read,
 					   (unsigned long long) s->wal_records, (unsigned long long) s->wal_bytes);
 	}
+	if (s->error && s->sqlstate[0])
+		pgs_buf_printf(b, ",\"sqlstate\":\"%s\"", s->sqlstate);
 	pgs_buf_printf(b, ",\"error\":%s,\"protocol\":\"%s\",\"tls\":%s,\"pipelined\":%s,\"truncated\":%s,"
 				   "\"text_source\":\"%s\",\"query\":",
 				   s->error ? "true" : "false", pgs_protocol_names[s->protocol], s->tls ? "true" : "false",

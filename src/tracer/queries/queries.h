@@ -79,6 +79,7 @@ struct pgs_query_event
 	__u32		req_off;		/* where the first whole message of req starts (a read may begin
 								 * with the rest of a message) */
 	__u32		read_seq;		/* the backend's reads, counted: consecutive batches are consecutive */
+	char		sqlstate[8];	/* PGS_F_ERROR: the ErrorResponse's code (5 characters), "" unknown */
 	__u32		lead;			/* PGS_EV_BATCH: statements whose message began in the previous read */
 	__u32		done;			/* PGS_EV_BATCH: statements the server answered as done (CommandComplete,
 								 * PortalSuspended, EmptyQueryResponse) */

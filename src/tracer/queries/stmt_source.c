@@ -160,6 +160,8 @@ fill_common(PgsStatement *s, const struct pgs_query_event *e)
 	s->wal_records = e->wal_records;
 	s->wal_bytes = e->wal_bytes;
 	s->error = e->flags & PGS_F_ERROR;
+	if (s->error && e->sqlstate[0])
+		snprintf(s->sqlstate, sizeof(s->sqlstate), "%.5s", e->sqlstate);
 }
 
 /*

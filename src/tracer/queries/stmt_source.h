@@ -32,6 +32,7 @@ typedef struct PgsStatement
 	uint64_t	wal_records;
 	uint64_t	wal_bytes;
 	bool		error;
+	char		sqlstate[6];	/* error: its SQLSTATE, "" when unknown */
 	bool		truncated;
 	bool		executor;		/* one of several statements of a read, timed by the executor's probes */
 	bool		batch;			/* one of several statements of a read that ran before the probes were
