@@ -262,3 +262,58 @@ done
 grep -q '"status":{"code":2}' "$W/sampled.all" || fail "an error's span has status ERROR"
 expect_eq "$(grep -o '"key":"db.response.status_code","value":{"stringValue":"22012"}' "$W/sampled.all" | wc -l)" 2 \
   "the failing statements' spans carry their SQLSTATE (db.response.status_code)"
+
+# ---- through a real OpenTelemetry Collector (built from Debian's Go sources by scripts/otelcol.sh): its
+# OTLP receiver takes the agent's spans, its otlphttp exporter re-posts them as canonical OTLP JSON to the sink
+OTELCOL=$("$ROOT/scripts/otelcol.sh") || fail "the OpenTelemetry Collector could not be built"
+CPORT=$(free_port)
+rm -f "$W"/spans/*.json
+cat >"$W/otelcol.yaml" <<EOF
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:$CPORT
+exporters:
+  otlphttp:
+    endpoint: http://127.0.0.1:$SPORT
+    encoding: json
+    compression: none
+  debug:
+    verbosity: basic
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlphttp, debug]
+EOF
+"$OTELCOL" --config "$W/otelcol.yaml" >"$W/otelcol.log" 2>&1 &
+otelcol=$!
+trap 'kill "$sink" "$otelcol" 2>/dev/null; stop_all' EXIT
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$CPORT") 2>/dev/null && break; sleep 0.1; done
+"$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$CPORT" \
+  >/dev/null 2>"$W/agent4.err" &
+agent=$!
+for _ in $(seq 1 100); do grep -q "attached to" "$W/agent4.err" && break; sleep 0.1; done
+psql -X -q -f "$W/tp.sql" agentdb >/dev/null
+pgbench -n -S -t 50 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S (Collector)"
+sleep 2
+curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/m4.txt" || fail "GET /metrics (agent 4)"
+total=$(awk '$1 ~ /^pgscope_statements_total/ { s += $2 } END { print s + 0 }' "$W/m4.txt")
+kill -TERM "$agent"; wait "$agent" || fail "the agent sending to the Collector failed: $(cat "$W/agent4.err")"
+agent=""
+for _ in $(seq 1 50); do
+  n=$( (cat "$W"/spans/*.json 2>/dev/null || true) | grep -o '"traceId":"' | wc -l || true)
+  [ "$n" -ge "$total" ] && break; sleep 0.2
+done
+kill -TERM "$otelcol"; wait "$otelcol" 2>/dev/null || true
+cat "$W"/spans/*.json >"$W/collector.all" 2>/dev/null || : >"$W/collector.all"
+cp "$W/otelcol.log" "$ROOT/build/test-logs/t_agent.otelcol.log"
+expect_eq "$(grep -o '"traceId":"' "$W/collector.all" | wc -l)" "$total" "the Collector passed on as many spans as statements"
+expect_eq "$(grep -o "\"traceId\":\"$tid\",\"spanId\":\"[0-9a-f]\{16\}\",\"parentSpanId\":\"$sid\"" "$W/collector.all" | wc -l)" 10 \
+  "through the Collector: the traceparents' spans are the parents"
+grep -q '"key":"db.system.name","value":{"stringValue":"postgresql"}' "$W/collector.all" || fail "attributes through the Collector"
+echo "ok: the Collector's debug exporter logged $(grep -c 'Traces' "$W/otelcol.log") batches"
