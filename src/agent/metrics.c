@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expo.h"
 #include "proto.h"
 
 static const double bucket_le[] = {
@@ -421,92 +422,46 @@ refresh_top(PgsAgentMetrics *m)
 	free(cand);
 }
 
-void
-pgs_agent_label_value(PgsBuf *b, const char *v)
-{
-	for (const char *p = v; *p; p++)
-	{
-		if (*p == '\\')
-			pgs_buf_puts(b, "\\\\");
-		else if (*p == '"')
-			pgs_buf_puts(b, "\\\"");
-		else if (*p == '\n')
-			pgs_buf_puts(b, "\\n");
-		else
-			pgs_buf_append(b, p, 1);
-	}
-}
-
-static void
-family(PgsBuf *b, const char *name, const char *type, const char *help)
-{
-	pgs_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
+/* the labels of a series: cluster, database, user */
 static void
 series_labels(PgsBuf *b, const Series *s)
 {
-	pgs_buf_puts(b, "cluster=\"");
-	pgs_agent_label_value(b, s->cluster);
-	pgs_buf_puts(b, "\",database=\"");
-	pgs_agent_label_value(b, s->database);
-	pgs_buf_puts(b, "\",user=\"");
-	pgs_agent_label_value(b, s->user);
-	pgs_buf_puts(b, "\"");
+	b->len = 0;
+	b->data[0] = '\0';
+	pgs_expo_label(b, "cluster", s->cluster);
+	pgs_expo_label(b, "database", s->database);
+	pgs_expo_label(b, "user", s->user);
 }
 
 static void
-render_counts(PgsAgentMetrics *m, PgsBuf *b)
+render_series(PgsAgentMetrics *m, PgsExpo *e)
 {
-	family(b, "pgscope_statements_total", "counter", "Statements the traced servers finished.");
-	for (int i = 0; i < m->nseries; i++)
-	{
-		pgs_buf_puts(b, "pgscope_statements_total{");
-		series_labels(b, &m->series[i]);
-		pgs_buf_printf(b, "} %llu\n", (unsigned long long) m->series[i].calls);
-	}
-	family(b, "pgscope_statement_errors_total", "counter", "Statements that ended in an error.");
-	for (int i = 0; i < m->nseries; i++)
-	{
-		pgs_buf_puts(b, "pgscope_statement_errors_total{");
-		series_labels(b, &m->series[i]);
-		pgs_buf_printf(b, "} %llu\n", (unsigned long long) m->series[i].errors);
-	}
-}
+	PgsBuf		l;
 
-static void
-render_histograms(PgsAgentMetrics *m, PgsBuf *b)
-{
-	family(b, "pgscope_statement_duration_seconds", "histogram",
-		   "Statement durations, from the request's arrival to the server's last reply (statements timed together in a batch are not observed).");
+	pgs_buf_init(&l);
 	for (int i = 0; i < m->nseries; i++)
 	{
 		const Series *s = &m->series[i];
-		uint64_t	cum = 0;
 
-		for (size_t k = 0; k < NBUCKETS; k++)
-		{
-			cum += s->buckets[k];
-			pgs_buf_puts(b, "pgscope_statement_duration_seconds_bucket{");
-			series_labels(b, s);
-			pgs_buf_printf(b, ",le=\"%g\"} %llu\n", bucket_le[k], (unsigned long long) cum);
-		}
-		pgs_buf_puts(b, "pgscope_statement_duration_seconds_bucket{");
-		series_labels(b, s);
-		pgs_buf_printf(b, ",le=\"+Inf\"} %llu\npgscope_statement_duration_seconds_sum{", (unsigned long long) s->timed);
-		series_labels(b, s);
-		pgs_buf_printf(b, "} %.9f\npgscope_statement_duration_seconds_count{", s->sum_s);
-		series_labels(b, s);
-		pgs_buf_printf(b, "} %llu\n", (unsigned long long) s->timed);
+		series_labels(&l, s);
+		pgs_expo_sample(e, "pgscope_statements_total", "counter", "Statements the traced servers finished.", l.data,
+						(double) s->calls);
+		pgs_expo_sample(e, "pgscope_statement_errors_total", "counter", "Statements that ended in an error.", l.data,
+						(double) s->errors);
+		pgs_expo_hist(e, "pgscope_statement_duration_seconds",
+					  "Statement durations, from the request's arrival to the server's last reply (statements timed together in a batch are not observed).",
+					  l.data, bucket_le, s->buckets, NBUCKETS, s->timed, s->sum_s);
 	}
+	pgs_buf_free(&l);
 }
 
 /* the breakdown by (cluster, database, class): the series summed over their users */
 static void
-render_waits(PgsAgentMetrics *m, PgsBuf *b)
+render_waits(PgsAgentMetrics *m, PgsExpo *e)
 {
-	family(b, "pgscope_statement_wait_seconds_total", "counter",
-		   "Statement time on CPU (class CPU) and off CPU by the wait event class the backend was in.");
+	PgsBuf		l;
+
+	pgs_buf_init(&l);
 	for (int i = 0; i < m->nseries; i++)
 	{
 		const Series *s = &m->series[i];
@@ -526,117 +481,119 @@ render_waits(PgsAgentMetrics *m, PgsBuf *b)
 			}
 		for (int k = 0; k <= PGS_WAIT_CLASSES; k++)
 		{
-			pgs_buf_puts(b, "pgscope_statement_wait_seconds_total{cluster=\"");
-			pgs_agent_label_value(b, s->cluster);
-			pgs_buf_puts(b, "\",database=\"");
-			pgs_agent_label_value(b, s->database);
-			pgs_buf_printf(b, "\",class=\"%s\"} %.9f\n", k == PGS_WAIT_CLASSES ? "CPU" : pgs_wait_class_names[k],
-						   sums[k] / 1e9);
+			l.len = 0;
+			pgs_expo_label(&l, "cluster", s->cluster);
+			pgs_expo_label(&l, "database", s->database);
+			pgs_expo_label(&l, "class", k == PGS_WAIT_CLASSES ? "CPU" : pgs_wait_class_names[k]);
+			pgs_expo_sample(e, "pgscope_statement_wait_seconds_total", "counter",
+							"Statement time on CPU (class CPU) and off CPU by the wait event class the backend was in.",
+							l.data, sums[k] / 1e9);
 		}
 	}
+	pgs_buf_free(&l);
 }
 
 static void
-render_queries(PgsAgentMetrics *m, PgsBuf *b)
+query_samples(PgsExpo *e, const char *id, uint64_t calls, uint64_t errors, double seconds)
 {
-	static const char *const names[] = {"pgscope_query_calls_total", "pgscope_query_errors_total",
-	"pgscope_query_seconds_total"};
-	static const char *const helps[] = {
-		"Statements per normalized query, for the top queries by total time (since each entered the top); the rest in queryid=\"other\".",
-		"Statements per normalized query that ended in an error (as pgscope_query_calls_total).",
-		"Total statement time per normalized query (as pgscope_query_calls_total)."
-	};
+	char		l[64];
 
-	for (int f = 0; f < 3; f++)
-	{
-		family(b, names[f], "counter", helps[f]);
-		for (int i = 0; i < m->nqueries; i++)
-		{
-			const Query *q = &m->queries[i];
-
-			if (q->text && q->exported)
-				pgs_buf_printf(b, f == 2 ? "%s{queryid=\"%016llx\"} %.9f\n" : "%s{queryid=\"%016llx\"} %.0f\n",
-							   names[f], (unsigned long long) q->id,
-							   f == 0 ? (double) q->calls : f == 1 ? (double) q->errors : q->seconds);
-		}
-		pgs_buf_printf(b, f == 2 ? "%s{queryid=\"other\"} %.9f\n" : "%s{queryid=\"other\"} %.0f\n", names[f],
-					   f == 0 ? (double) m->other_calls : f == 1 ? (double) m->other_errors : m->other_seconds);
-	}
-	family(b, "pgscope_query_info", "gauge", "The normalized text of each query id exported (value 1).");
-	for (int i = 0; i < m->nqueries; i++)
-		if (m->queries[i].text && m->queries[i].exported)
-		{
-			pgs_buf_printf(b, "pgscope_query_info{queryid=\"%016llx\",query=\"", (unsigned long long) m->queries[i].id);
-			pgs_agent_label_value(b, m->queries[i].text);
-			pgs_buf_puts(b, "\"} 1\n");
-		}
+	snprintf(l, sizeof(l), "queryid=\"%s\"", id);
+	pgs_expo_sample(e, "pgscope_query_calls_total", "counter",
+					"Statements per normalized query, for the top queries by total time (since each entered the top); the rest in queryid=\"other\".",
+					l, (double) calls);
+	pgs_expo_sample(e, "pgscope_query_errors_total", "counter",
+					"Statements per normalized query that ended in an error (as pgscope_query_calls_total).", l, (double) errors);
+	pgs_expo_sample(e, "pgscope_query_seconds_total", "counter",
+					"Total statement time per normalized query (as pgscope_query_calls_total).", l, seconds);
 }
 
 static void
-render_self(PgsAgentMetrics *m, PgsBuf *b)
+render_queries(PgsAgentMetrics *m, PgsExpo *e)
+{
+	PgsBuf		l;
+
+	pgs_buf_init(&l);
+	for (int i = 0; i < m->nqueries; i++)
+	{
+		const Query *q = &m->queries[i];
+		char		id[17];
+
+		if (!q->text || !q->exported)
+			continue;
+		snprintf(id, sizeof(id), "%016llx", (unsigned long long) q->id);
+		query_samples(e, id, q->calls, q->errors, q->seconds);
+		l.len = 0;
+		pgs_expo_label(&l, "queryid", id);
+		pgs_expo_label(&l, "query", q->text);
+		pgs_expo_sample(e, "pgscope_query_info", "gauge", "The normalized text of each query id exported (value 1).", l.data, 1);
+	}
+	query_samples(e, "other", m->other_calls, m->other_errors, m->other_seconds);
+	pgs_buf_free(&l);
+}
+
+/* the agent's own: a sample without labels */
+static void
+own(PgsExpo *e, const char *name, const char *type, const char *help, double v)
+{
+	pgs_expo_sample(e, name, type, help, "", v);
+}
+
+static void
+render_process(PgsExpo *e)
+{
+	struct rusage ru;
+	long		pages = 0;
+	FILE	   *f = fopen("/proc/self/statm", "r");
+
+	if (f && fscanf(f, "%*d %ld", &pages) != 1)
+		pages = 0;
+	if (f)
+		fclose(f);
+	getrusage(RUSAGE_SELF, &ru);
+	own(e, "pgscope_agent_cpu_seconds_total", "counter", "CPU time the agent's process used, user and system.",
+		ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	own(e, "pgscope_agent_resident_memory_bytes", "gauge", "The agent's resident memory.", (double) pages * sysconf(_SC_PAGESIZE));
+}
+
+static void
+render_self(PgsAgentMetrics *m, PgsExpo *e)
 {
 	const PgsAgentSelf *s = &m->self;
 
-	family(b, "pgscope_targets_attached", "gauge", "Clusters the agent is attached to.");
-	pgs_buf_printf(b, "pgscope_targets_attached %d\n", s->targets);
-	family(b, "pgscope_attaches_total", "counter", "Attaches to a cluster since the agent started (a restarted server counts again).");
-	pgs_buf_printf(b, "pgscope_attaches_total %llu\n", (unsigned long long) s->attaches);
-	family(b, "pgscope_attach_failures_total", "counter", "Attaches that failed (said in the agent's log).");
-	pgs_buf_printf(b, "pgscope_attach_failures_total %llu\n", (unsigned long long) s->attach_failures);
-	family(b, "pgscope_events_lost_total", "counter", "Events the kernel could not hand over (ring buffer full).");
-	pgs_buf_printf(b, "pgscope_events_lost_total %llu\n", (unsigned long long) s->events_lost);
-	family(b, "pgscope_undecodable_reads_total", "counter", "Client reads that were not protocol messages the tracer could decode (their statements not counted).");
-	pgs_buf_printf(b, "pgscope_undecodable_reads_total %llu\n", (unsigned long long) s->undecodable);
-	family(b, "pgscope_query_candidates", "gauge", "Normalized queries tracked for the top (bounded).");
-	pgs_buf_printf(b, "pgscope_query_candidates %d\n", m->nqueries);
-	family(b, "pgscope_query_candidates_evicted_total", "counter", "Tracked queries dropped to make room for new ones.");
-	pgs_buf_printf(b, "pgscope_query_candidates_evicted_total %llu\n", (unsigned long long) m->evicted);
-	{
-		struct rusage ru;
-		long		pages = 0;
-		FILE	   *f = fopen("/proc/self/statm", "r");
-
-		if (f && fscanf(f, "%*d %ld", &pages) != 1)
-			pages = 0;
-		if (f)
-			fclose(f);
-		getrusage(RUSAGE_SELF, &ru);
-		family(b, "pgscope_agent_cpu_seconds_total", "counter", "CPU time the agent's process used, user and system.");
-		pgs_buf_printf(b, "pgscope_agent_cpu_seconds_total %.6f\n",
-					   ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-		family(b, "pgscope_agent_resident_memory_bytes", "gauge", "The agent's resident memory.");
-		pgs_buf_printf(b, "pgscope_agent_resident_memory_bytes %ld\n", pages * sysconf(_SC_PAGESIZE));
-	}
+	own(e, "pgscope_targets_attached", "gauge", "Clusters the agent is attached to.", s->targets);
+	own(e, "pgscope_attaches_total", "counter", "Attaches to a cluster since the agent started (a restarted server counts again).", (double) s->attaches);
+	own(e, "pgscope_attach_failures_total", "counter", "Attaches that failed (said in the agent's log).", (double) s->attach_failures);
+	own(e, "pgscope_events_lost_total", "counter", "Events the kernel could not hand over (ring buffer full).", (double) s->events_lost);
+	own(e, "pgscope_undecodable_reads_total", "counter", "Client reads that were not protocol messages the tracer could decode (their statements not counted).", (double) s->undecodable);
+	own(e, "pgscope_query_candidates", "gauge", "Normalized queries tracked for the top (bounded).", m->nqueries);
+	own(e, "pgscope_query_candidates_evicted_total", "counter", "Tracked queries dropped to make room for new ones.", (double) m->evicted);
+	render_process(e);
 	if (s->otlp)
 	{
-		family(b, "pgscope_otlp_spans_exported_total", "counter", "Spans the OTLP receiver accepted.");
-		pgs_buf_printf(b, "pgscope_otlp_spans_exported_total %llu\n", (unsigned long long) s->spans_exported);
-		family(b, "pgscope_otlp_spans_dropped_total", "counter", "Spans lost: the queue was full, or the receiver refused them.");
-		pgs_buf_printf(b, "pgscope_otlp_spans_dropped_total %llu\n", (unsigned long long) s->spans_dropped);
-		family(b, "pgscope_otlp_export_failures_total", "counter", "Requests to the OTLP receiver that failed (retried with backoff).");
-		pgs_buf_printf(b, "pgscope_otlp_export_failures_total %llu\n", (unsigned long long) s->span_failures);
-		family(b, "pgscope_otlp_spans_queued", "gauge", "Spans waiting for the exporter.");
-		pgs_buf_printf(b, "pgscope_otlp_spans_queued %llu\n", (unsigned long long) s->spans_queued);
-		family(b, "pgscope_otlp_bad_traceparent_total", "counter", "Malformed traceparent comments (ignored).");
-		pgs_buf_printf(b, "pgscope_otlp_bad_traceparent_total %llu\n", (unsigned long long) s->bad_traceparent);
+		own(e, "pgscope_otlp_spans_exported_total", "counter", "Spans the OTLP receiver accepted.", (double) s->spans_exported);
+		own(e, "pgscope_otlp_spans_dropped_total", "counter", "Spans lost: the queue was full, or the receiver refused them.", (double) s->spans_dropped);
+		own(e, "pgscope_otlp_export_failures_total", "counter", "Requests to the OTLP receiver that failed (retried with backoff).", (double) s->span_failures);
+		own(e, "pgscope_otlp_spans_queued", "gauge", "Spans waiting for the exporter.", (double) s->spans_queued);
+		own(e, "pgscope_otlp_bad_traceparent_total", "counter", "Malformed traceparent comments (ignored).", (double) s->bad_traceparent);
 	}
 	if (s->bpf_stats)
-	{
-		family(b, "pgscope_bpf_run_seconds_total", "counter", "Time the agent's BPF programs ran in the kernel (kernel.bpf_stats_enabled).");
-		pgs_buf_printf(b, "pgscope_bpf_run_seconds_total %.9f\n", s->bpf_run_ns / 1e9);
-	}
+		own(e, "pgscope_bpf_run_seconds_total", "counter", "Time the agent's BPF programs ran in the kernel (kernel.bpf_stats_enabled).", s->bpf_run_ns / 1e9);
 }
 
 void
 pgs_agent_metrics_render(PgsAgentMetrics *m, PgsBuf *out)
 {
+	PgsExpo    *e = pgs_expo_new();
+
 	pthread_mutex_lock(&m->lock);
 	refresh_top(m);
-	render_counts(m, out);
-	render_histograms(m, out);
-	render_waits(m, out);
-	render_queries(m, out);
+	render_series(m, e);
+	render_waits(m, e);
+	render_queries(m, e);
+	render_self(m, e);
+	pgs_expo_write(e, out);
 	pgs_buf_append(out, m->extra.data, m->extra.len);
-	render_self(m, out);
 	pthread_mutex_unlock(&m->lock);
+	pgs_expo_free(e);
 }

@@ -56,7 +56,4 @@ void pgs_agent_metrics_render(PgsAgentMetrics *m, PgsBuf *out);
 /* the stable id of a normalized text: 16 hex digits of its 64-bit FNV-1a hash */
 void pgs_agent_queryid(const char *normalized, char out[17]);
 
-/* a label value escaped as the exposition format wants it (\\, \", \n) into b */
-void pgs_agent_label_value(PgsBuf *b, const char *v);
-
 #endif

@@ -96,26 +96,41 @@ pgs_expo_sample(PgsExpo *e, const char *name, const char *type, const char *help
 }
 
 void
-pgs_expo_log2_hist(PgsExpo *e, const char *name, const char *help, const char *labels,
-				   const uint64_t *slots, int nslots, double sum_seconds)
+pgs_expo_hist(PgsExpo *e, const char *name, const char *help, const char *labels, const double *le,
+			  const uint64_t *counts, int nbuckets, uint64_t total, double sum)
 {
 	Family	   *f = family_of(e, name, "histogram", help);
 	char		n[256],
-				le[64];
+				bound[64];
 	uint64_t	cum = 0;
 
 	snprintf(n, sizeof(n), "%s_bucket", name);
-	for (int i = 0; i < nslots; i++)
+	for (int i = 0; i < nbuckets; i++)
 	{
-		cum += slots[i];
-		snprintf(le, sizeof(le), "le=\"%g\"", (double) (1ULL << (i + 1)) / 1e6);
-		line(f, n, labels, le, (double) cum);
+		cum += counts[i];
+		snprintf(bound, sizeof(bound), "le=\"%g\"", le[i]);
+		line(f, n, labels, bound, (double) cum);
 	}
-	line(f, n, labels, "le=\"+Inf\"", (double) cum);
+	line(f, n, labels, "le=\"+Inf\"", (double) total);
 	snprintf(n, sizeof(n), "%s_sum", name);
-	line(f, n, labels, NULL, sum_seconds);
+	line(f, n, labels, NULL, sum);
 	snprintf(n, sizeof(n), "%s_count", name);
-	line(f, n, labels, NULL, (double) cum);
+	line(f, n, labels, NULL, (double) total);
+}
+
+void
+pgs_expo_log2_hist(PgsExpo *e, const char *name, const char *help, const char *labels,
+				   const uint64_t *slots, int nslots, double sum_seconds)
+{
+	double		le[64];
+	uint64_t	total = 0;
+
+	for (int i = 0; i < nslots && i < 64; i++)
+	{
+		le[i] = (double) (1ULL << (i + 1)) / 1e6;
+		total += slots[i];
+	}
+	pgs_expo_hist(e, name, help, labels, le, slots, nslots < 64 ? nslots : 64, total, sum_seconds);
 }
 
 void

@@ -24,6 +24,10 @@ void pgs_expo_label(PgsBuf *b, const char *key, const char *value);
 /* one sample: name{labels} v (labels without braces, "" for none) */
 void pgs_expo_sample(PgsExpo *e, const char *name, const char *type, const char *help, const char *labels, double v);
 
+/* a histogram: counts per bucket (not cumulative) with upper bounds le, total observations (+Inf), their sum */
+void pgs_expo_hist(PgsExpo *e, const char *name, const char *help, const char *labels, const double *le,
+				   const uint64_t *counts, int nbuckets, uint64_t total, double sum);
+
 /*
  * A histogram from log2 microsecond slots (slot i: [2^i, 2^(i+1)) us, slot 0
  * also below 1 us): buckets le = 2^(i+1) us in seconds, +Inf, _sum, _count.

@@ -527,19 +527,23 @@ server_major(const char *bin)
 	return major;
 }
 
-static void
-list_postmasters(char *msg, size_t len, int *count, int *first)
+#define MAX_SERVERS 256
+
+/*
+ * The running postmasters (up to max) into pids: their number, -1 when /proc
+ * cannot be read; hidden (when not NULL) counts the postgres processes whose
+ * executable we may not read (another user's: a server could hide there).
+ */
+static int
+scan_postmasters(int *pids, int max, int *hidden)
 {
 	DIR		   *d = opendir("/proc");
 	struct dirent *de;
-	size_t		off = 0;
+	int			n = 0;
 
-	*count = 0;
-	*first = 0;
-	msg[0] = '\0';
 	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL && n < max)
 	{
 		char		exe[PATH_MAX];
 		int			pid;
@@ -547,15 +551,27 @@ list_postmasters(char *msg, size_t len, int *count, int *first)
 		if (!isdigit((unsigned char) de->d_name[0]))
 			continue;
 		pid = atoi(de->d_name);
-		if (!is_postmaster(pid, exe, sizeof(exe)))
-			continue;
-		if (*count == 0)
-			*first = pid;
-		(*count)++;
-		if (off < len)
-			off += snprintf(msg + off, len - off, "%s%d", *count > 1 ? ", " : "", pid);
+		if (is_postmaster(pid, exe, sizeof(exe)))
+			pids[n++] = pid;
+		/* only a link we may not read hides a server; backends are not postmasters */
+		else if (hidden && !proc_exe(pid, exe, sizeof(exe)) && errno == EACCES && proc_is_named(pid, "postgres"))
+			(*hidden)++;
 	}
 	closedir(d);
+	return n;
+}
+
+static void
+list_postmasters(char *msg, size_t len, int *count, int *first)
+{
+	int			pids[64];
+	size_t		off = 0;
+
+	*count = pgs_list_postmasters(pids, 64);
+	*first = *count > 0 ? pids[0] : 0;
+	msg[0] = '\0';
+	for (int i = 0; i < *count && off < len; i++)
+		off += snprintf(msg + off, len - off, "%s%d", i > 0 ? ", " : "", pids[i]);
 }
 
 int
@@ -664,9 +680,8 @@ print_target(int pid, const char *exe)
 int
 cmd_targets(int argc, char **argv)
 {
-	DIR		   *d;
-	struct dirent *de;
-	int			n = 0,
+	int			pids[MAX_SERVERS],
+				n,
 				hidden = 0;
 
 	pgs_cmd = "pgscope targets";
@@ -679,28 +694,16 @@ cmd_targets(int argc, char **argv)
 		}
 		pgs_usage("unexpected argument \"%s\"", argv[1]);
 	}
-	d = opendir("/proc");
-	if (d == NULL)
+	if ((n = scan_postmasters(pids, MAX_SERVERS, &hidden)) < 0)
 		pgs_die("cannot read /proc: %s", strerror(errno));
 	printf("%8s %8s %7s  %-40s %s\n", "PID", "NS PID", "VERSION", "DATA DIRECTORY", "BINARY");
-	while ((de = readdir(d)) != NULL)
+	for (int i = 0; i < n; i++)
 	{
 		char		exe[PATH_MAX];
-		int			pid;
 
-		if (!isdigit((unsigned char) de->d_name[0]))
-			continue;
-		pid = atoi(de->d_name);
-		if (is_postmaster(pid, exe, sizeof(exe)))
-		{
-			print_target(pid, exe);
-			n++;
-		}
-		/* only a link we may not read hides a server; backends are not postmasters */
-		else if (!proc_exe(pid, exe, sizeof(exe)) && errno == EACCES && proc_is_named(pid, "postgres"))
-			hidden++;
+		if (proc_exe(pids[i], exe, sizeof(exe)))
+			print_target(pids[i], exe);
 	}
-	closedir(d);
 	if (hidden > 0)
 	{
 		pgs_err("%d postgres processes belong to other users and cannot be inspected without root "
@@ -878,25 +881,9 @@ target_binary(PgsTarget *t)
 int
 pgs_list_postmasters(int *pids, int max)
 {
-	DIR		   *d = opendir("/proc");
-	struct dirent *de;
-	int			n = 0;
+	int			n = scan_postmasters(pids, max, NULL);
 
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL && n < max)
-	{
-		char		exe[PATH_MAX];
-		int			pid;
-
-		if (!isdigit((unsigned char) de->d_name[0]))
-			continue;
-		pid = atoi(de->d_name);
-		if (is_postmaster(pid, exe, sizeof(exe)))
-			pids[n++] = pid;
-	}
-	closedir(d);
-	return n;
+	return n < 0 ? 0 : n;
 }
 
 const char *
