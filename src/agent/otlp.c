@@ -445,8 +445,8 @@ deliver(PgsOtlp *x, char **spans, size_t n, PgsBuf *body, bool *failing)
 		stopping = x->stopping;
 		if (status >= 200 && status < 300)
 			x->st.exported += n;
-		else if (status >= 400 && status < 500 && status != 429 && status != 408)
-			x->st.dropped += n;
+		else if (status >= 300 && status < 500 && status != 429 && status != 408)
+			x->st.dropped += n;		/* refused for good (a redirect is not followed) */
 		else
 			x->st.failures++;
 		pthread_mutex_unlock(&x->lock);
