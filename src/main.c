@@ -34,6 +34,7 @@ static const struct
 	{"io", cmd_io, "eBPF: buffer hits and reads, read/write latency per relation; syscall bytes and fsyncs per backend"},
 	{"agent", cmd_agent, "eBPF: an always-on agent serving Prometheus metrics of every cluster's statements"},
 	{"net", cmd_net, "eBPF: client traffic per backend: bytes, requests, serving vs waiting for the client"},
+	{"plans", cmd_plans, "eBPF: the plan each slow statement ran with, as EXPLAIN prints it; --analyze: actual rows"},
 	/* the tests' fixture (and the demo's machinery): works, but not listed as a user command */
 	{"cluster", cmd_cluster, NULL},
 };

@@ -60,9 +60,10 @@ option_table(const PgsCommand *c, char *shortopts, size_t len)
 	for (size_t i = 0; i < own; i++)
 	{
 		const PgsOptSpec *sp = &c->opts[i];
-		bool		arg = sp->kind != PGS_ARG_FLAG;
+		bool		arg = sp->kind != PGS_ARG_FLAG && sp->kind != PGS_ARG_CHOICE_OPT;
 
-		all[n++] = (struct option) {sp->name, arg ? required_argument : no_argument, NULL,
+		all[n++] = (struct option) {sp->name, sp->kind == PGS_ARG_CHOICE_OPT ? optional_argument :
+			arg ? required_argument : no_argument, NULL,
 			sp->letter ? sp->letter : PGS_OPT_OWN + (int) i};
 		sl = strlen(shortopts);
 		if (sp->letter && sl + 3 < len)
@@ -135,6 +136,13 @@ take_option(const PgsOptSpec *sp, void *self, const char *arg)
 			if (pgs_parse_long(arg, (long) sp->min, (long) sp->max, (long *) field))
 				return;
 			break;
+		case PGS_ARG_CHOICE_OPT:
+			if (arg == NULL)
+			{
+				*(int *) field = 1;
+				return;
+			}
+			/* FALLTHROUGH */
 		case PGS_ARG_CHOICE:
 			if ((*(int *) field = choice_of(sp->choices, arg)) > 0)
 				return;

@@ -175,12 +175,17 @@ cached_name(PgsNames *n, unsigned kind, unsigned spc, unsigned db, unsigned oid)
 	c->db = db;
 	c->oid = oid;
 	conn = pgs_names_conn_for_db(n, db);
-	if (kind == 0)
+	if (kind != 1)
 	{
+		static const char *const sql[] = {
+			"SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+			"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid", NULL,
+			"SELECT relname FROM pg_class WHERE oid = $1::oid",
+			"SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid"
+		};
+
 		snprintf(a, sizeof(a), "%u", oid);
-		c->name = pgs_names_fetch1(conn, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
-								   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
-								   1, params);
+		c->name = pgs_names_fetch1(conn, sql[kind], 1, params);
 	}
 	else
 	{
@@ -195,7 +200,7 @@ cached_name(PgsNames *n, unsigned kind, unsigned spc, unsigned db, unsigned oid)
 	}
 	if (c->name == NULL)
 	{
-		snprintf(buf, sizeof(buf), "%s %u of database %u", kind == 0 ? "relation" : "relfilenode", oid, db);
+		snprintf(buf, sizeof(buf), "%s %u of database %u", kind == 1 ? "relfilenode" : "relation", oid, db);
 		c->name = pgs_xstrdup(buf);
 	}
 	c->next = n->names;
@@ -207,6 +212,33 @@ const char *
 pgs_names_relation(PgsNames *n, unsigned db, unsigned oid)
 {
 	return cached_name(n, 0, 0, db, oid);
+}
+
+int
+pgs_names_backends(PgsNames *n, int postmaster, int *pids, int max)
+{
+	int			k = 0;
+
+	if (n == NULL)
+		return 0;
+	if (n->conn && k < max)
+		pids[k++] = pgs_host_pid(postmaster, PQbackendPID(n->conn));
+	for (DbConn *d = n->dbconns; d && k < max; d = d->next)
+		if (d->conn)
+			pids[k++] = pgs_host_pid(postmaster, PQbackendPID(d->conn));
+	return k;
+}
+
+const char *
+pgs_names_relname(PgsNames *n, unsigned db, unsigned oid)
+{
+	return cached_name(n, 2, 0, db, oid);
+}
+
+const char *
+pgs_names_schema(PgsNames *n, unsigned db, unsigned oid)
+{
+	return cached_name(n, 3, 0, db, oid);
 }
 
 const char *

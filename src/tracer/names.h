@@ -22,6 +22,12 @@ PGconn *pgs_names_conn_for_db(PgsNames *n, unsigned db);
 
 /* "schema.table", or a description with the numbers when it cannot be named */
 const char *pgs_names_relation(PgsNames *n, unsigned db, unsigned oid);
+/* the host pids of our own connections' backends (up to max, their number): a tracer skips their statements */
+int pgs_names_backends(PgsNames *n, int postmaster, int *pids, int max);
+
+/* its bare name and its schema's, as EXPLAIN's "Relation Name" and "Schema" (or the description) */
+const char *pgs_names_relname(PgsNames *n, unsigned db, unsigned oid);
+const char *pgs_names_schema(PgsNames *n, unsigned db, unsigned oid);
 const char *pgs_names_filenode(PgsNames *n, unsigned spc, unsigned db, unsigned relnode);
 
 /* first column of the first row, malloc'd, or NULL */

@@ -133,6 +133,8 @@ typedef struct BinFacts
 	uint64_t	checkpointstats;	/* st_value of CheckpointStats */
 	uint64_t	nbuffers;		/* st_value of NBuffers */
 	uint64_t	mybeentry;		/* st_value of MyBEEntry */
+	uint64_t	activeportal;	/* st_value of ActivePortal */
+	uint64_t	parallelworkernumber;	/* st_value of ParallelWorkerNumber */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -152,6 +154,8 @@ static const struct
 	{"CheckpointStats", offsetof(BinFacts, checkpointstats), offsetof(PgsTarget, checkpointstats)},
 	{"NBuffers", offsetof(BinFacts, nbuffers), offsetof(PgsTarget, nbuffers)},
 	{"MyBEEntry", offsetof(BinFacts, mybeentry), offsetof(PgsTarget, mybeentry)},
+	{"ActivePortal", offsetof(BinFacts, activeportal), offsetof(PgsTarget, activeportal)},
+	{"ParallelWorkerNumber", offsetof(BinFacts, parallelworkernumber), offsetof(PgsTarget, parallelworkernumber)},
 };
 static const size_t lengthof_globals = sizeof(exported_globals) / sizeof(exported_globals[0]);
 

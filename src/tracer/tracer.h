@@ -29,6 +29,8 @@ typedef struct PgsTarget
 	uint64_t	checkpointstats;	/* runtime address of CheckpointStats, 0: unknown */
 	uint64_t	nbuffers;		/* runtime address of NBuffers, 0: unknown */
 	uint64_t	mybeentry;		/* runtime address of MyBEEntry, 0: unknown */
+	uint64_t	activeportal;	/* runtime address of ActivePortal, 0: unknown */
+	uint64_t	parallelworkernumber;	/* runtime address of ParallelWorkerNumber, 0: unknown */
 	uint64_t	load_shift;		/* runtime address minus link-time address (PIE) */
 	const PgsPgOffsets *offsets;	/* NULL: no table for this version */
 	char		datadir[PATH_MAX];
@@ -164,6 +166,7 @@ typedef enum PgsArgKind
 	PGS_ARG_DOUBLE,				/* double within min..max */
 	PGS_ARG_LONG,				/* long within min..max */
 	PGS_ARG_CHOICE,				/* int: the word's number in choices from 1 (0: not given) */
+	PGS_ARG_CHOICE_OPT,			/* the same, its word optional (--name=word): 1 without one */
 	PGS_ARG_OUTPUT				/* const char *: a path we will write, checked before anything is traced */
 } PgsArgKind;
 
@@ -183,6 +186,7 @@ typedef struct PgsOptSpec
 #define PGS_OPT_FLAG(name, s, f) {(name), 0, PGS_ARG_FLAG, offsetof(s, f), 0, 0, NULL, NULL}
 #define PGS_OPT_NUMBER(name, letter, kind, s, f, lo, hi, what) {(name), (letter), (kind), offsetof(s, f), (lo), (hi), (what), NULL}
 #define PGS_OPT_CHOICE(name, s, f, what, choices) {(name), 0, PGS_ARG_CHOICE, offsetof(s, f), 0, 0, (what), (choices)}
+#define PGS_OPT_CHOICE_OPT(name, s, f, what, choices) {(name), 0, PGS_ARG_CHOICE_OPT, offsetof(s, f), 0, 0, (what), (choices)}
 #define PGS_OPT_OUTPUT(name, s, f) {(name), 0, PGS_ARG_OUTPUT, offsetof(s, f), 0, 0, NULL, NULL}
 #define PGS_OPT_END {NULL, 0, PGS_ARG_FLAG, 0, 0, 0, NULL, NULL}
 
