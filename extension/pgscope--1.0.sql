@@ -59,6 +59,13 @@ RETURNS boolean AS 'MODULE_PATHNAME', 'pgscope_enable_global' LANGUAGE C VOLATIL
 CREATE FUNCTION pgscope_enable_pid(pid int, expire_after interval DEFAULT NULL) RETURNS int
 AS 'MODULE_PATHNAME', 'pgscope_enable_pid' LANGUAGE C VOLATILE;
 
+-- pgscope plans --analyze on a kernel that refuses bpf_probe_write_user: the tracer (owner: its pid)
+-- leases instrumentation ('rows', 'timing' or 'off') of the statements that start in database
+-- (NULL: every database) before the lease ends, renewing it every second
+CREATE FUNCTION pgscope_instrument(owner int, options text, lease interval DEFAULT '5 seconds',
+    database name DEFAULT NULL) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgscope_instrument' LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pgscope_set_collect_interval(seconds int) RETURNS int
 AS 'MODULE_PATHNAME', 'pgscope_set_collect_interval' LANGUAGE C VOLATILE;
 

@@ -51,7 +51,25 @@ q "CREATE TABLE t (id int PRIMARY KEY, g int, pad text);
                          node->>'CTE Name', node->>'Startup Cost', node->>'Total Cost', node->>'Plan Rows',
                          node->>'Plan Width', node->>'Parallel Aware'), E'\n' ORDER BY path)
      FROM n
-   \$\$;"
+   \$\$;
+   -- and what EXPLAIN ANALYZE counts
+   CREATE FUNCTION flat_actual(p jsonb) RETURNS text LANGUAGE sql AS \$\$
+     WITH RECURSIVE n(path, node) AS (
+       SELECT '', p
+       UNION ALL
+       SELECT n.path || '.' || lpad(o::text, 3, '0'), c
+       FROM n, jsonb_array_elements(n.node->'Plans') WITH ORDINALITY AS e(c, o)
+     )
+     SELECT string_agg(concat_ws(' | ', path, node->>'Node Type', node->>'Relation Name', node->>'Index Name',
+                         node->>'Actual Rows', node->>'Actual Loops'), E'\n' ORDER BY path)
+     FROM n
+   \$\$;
+   CREATE FUNCTION expl_analyze(name text, stmt text) RETURNS void LANGUAGE plpgsql AS \$\$
+   DECLARE j json;
+   BEGIN
+     EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || stmt INTO j;
+     INSERT INTO expl VALUES ('analyze-' || name, (j::jsonb)->0->'Plan');
+   END \$\$;"
 
 q "VACUUM ANALYZE"
 
@@ -131,7 +149,7 @@ chmod 644 "$WORK/plans.json"
 psql -X -qAt -v ON_ERROR_STOP=1 -c "\\copy traced FROM '$WORK/plans.json' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
 q "CREATE VIEW tp AS SELECT (l->>'query') query, l->>'plan_origin' origin, substring(l->>'query' from '/\\*p:(\\w+)\\*/') name,
      l->'Plan' plan, row_number() OVER () seq
-   FROM (SELECT line::jsonb l FROM traced) s WHERE l->>'query' ~ '/\\*p:' AND l->>'query' !~ 'expl\\('"
+   FROM (SELECT line::jsonb l FROM traced) s WHERE l->>'query' ~ '/\\*p:' AND l->>'query' !~ 'expl(_analyze)?\\('"
 n=$(q "SELECT count(*) FROM tp")
 [ "$n" -ge 20 ] || { cat "$WORK/plans.json.err"; fail "only $n marked plans traced"; }
 for c in "${cases[@]}"; do
@@ -192,6 +210,58 @@ expect_eq "$(q "SELECT count(*) FROM traced WHERE line LIKE '%p:%' AND line NOT 
 grep -q 'p:slow' "$WORK/slow.txt" || { cat "$WORK/slow.txt"; fail "the slow statement is missing"; }
 grep -q 'p:index\|p:seq' "$WORK/slow.txt" && fail "fast statements passed the threshold"
 echo "ok: --min-ms keeps fast statements out"
+
+# --analyze: without the kernel's bpf_probe_write_user, the extension's lease
+# instruments statements; with neither, a clear error
+set +e; PGSCOPE_ANALYZE_VIA=extension "$PGSCOPE" plans --pid "$PM" --analyze --duration 1 >/dev/null 2>"$WORK/noext.err"; rc=$?; set -e
+[ "$rc" = 1 ] || { cat "$WORK/noext.err"; fail "--analyze without the extension: exit $rc, expected 1"; }
+grep -q "CREATE EXTENSION pgscope" "$WORK/noext.err" || { cat "$WORK/noext.err"; fail "--analyze without the extension: no hint"; }
+echo "ok: --analyze with no way to instrument: exit 1, saying what to install"
+PGDATABASE=postgres q "CREATE EXTENSION pgscope"
+q "TRUNCATE traced"
+start_tracer "$WORK/plain.json" plans --pid "$PM" -d plandb --min-ms 0 --json
+start_tracer "$WORK/analyze.json" plans --pid "$PM" -d plandb --min-ms 0 --json --analyze=rows
+grep -q "a cost on each" "$WORK/analyze.json.err" || fail "--analyze does not state its cost at start"
+acases=(seq index backward nestloop hash merge sortagg subplan initplan cte append)
+for c in "${cases[@]}"; do
+  name=${c%%|*}; rest=${c#*|}; set_sql=${rest%%|*}; stmt=${rest#*|}
+  [[ " ${acases[*]} " == *" $name "* ]] || continue
+  psql -X -qAt -v ON_ERROR_STOP=1 -o /dev/null -c "$set_sql $stmt" \
+    -c "$set_sql SELECT expl_analyze('$name', \$q\$$stmt\$q\$)" || fail "analyze case $name"
+done
+stop_tracer "$WORK/analyze.json"
+grep -q ", [1-9][0-9]* instrumented, " "$WORK/analyze.json.err" || { cat "$WORK/analyze.json.err"; fail "nothing instrumented"; }
+# after the tracer: statements start uninstrumented
+q "SELECT /*p:after*/ count(*) FROM t" >/dev/null
+# a killed tracer's lease lapses (5 s)
+PGSCOPE_ANALYZE_VIA=extension "$PGSCOPE" plans --pid "$PM" -d plandb --analyze --min-ms 100000 >/dev/null 2>"$WORK/killed.err" &
+KP=$!
+for _ in $(seq 1 100); do grep -q tracing "$WORK/killed.err" && break; sleep 0.1; done
+q "SELECT /*p:killed0*/ count(*) FROM t" >/dev/null
+kill -KILL "$KP"; wait "$KP" 2>/dev/null || true
+sleep 6
+q "SELECT /*p:killed6*/ count(*) FROM t" >/dev/null
+sleep 0.3
+stop_tracer "$WORK/plain.json"
+psql -X -qAt -v ON_ERROR_STOP=1 -c "\\copy traced FROM '$WORK/analyze.json' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+for name in "${acases[@]}"; do
+  expect_eq "$(q "SELECT count(*) FROM tp WHERE name = '$name' AND query !~* '^\\s*explain'")" 1 "--analyze: $name traced once"
+  diff <(q "SELECT flat_actual(plan) FROM tp WHERE name = '$name' AND query !~* '^\\s*explain'") \
+       <(q "SELECT flat_actual(plan) FROM expl WHERE name = 'analyze-$name'") \
+    || fail "--analyze: $name: actual rows and loops differ from EXPLAIN ANALYZE's (< traced, > EXPLAIN)"
+  echo "ok: --analyze: $name: actual rows and loops are EXPLAIN ANALYZE's"
+done
+grep -Eq '"Actual Loops": ([2-9]|[1-9][0-9])' "$WORK/analyze.json" || fail "--analyze: no node ran more than one loop"
+# the plain tracer read instrumentation where there was some, and none after
+grep 'p:seq' "$WORK/plain.json" | grep -v -i '"query": "explain' | grep -q '"Actual Rows"' \
+  || fail "a statement started under --analyze was not instrumented"
+grep 'p:after' "$WORK/plain.json" | grep -q '"Node Type"' || fail "the statement after --analyze was not traced"
+grep 'p:after' "$WORK/plain.json" | grep -q '"Actual Rows"' && fail "a statement after --analyze ended was instrumented"
+echo "ok: statements after --analyze ends are not instrumented"
+grep 'p:killed0' "$WORK/plain.json" | grep -q '"Actual Rows"' || fail "the lease did not instrument"
+grep 'p:killed6' "$WORK/plain.json" | grep -q '"Node Type"' || fail "the statement after the lease was not traced"
+grep 'p:killed6' "$WORK/plain.json" | grep -q '"Actual Rows"' && fail "a killed tracer's lease did not lapse"
+echo "ok: a killed tracer's lease lapses within 5 seconds"
 
 # nothing left attached
 if command -v bpftool >/dev/null; then

@@ -7,6 +7,7 @@ SELECT pgscope_enable_pid(1);
 SELECT pl_profiler_set_collect_interval(1);
 SELECT pgscope_reset(true);
 SELECT count(*) FROM pgscope_functions(true);
+SELECT pgscope_instrument(1, 'rows');
 -- the session's own profile is always available
 SELECT pgscope_enable(true);
 SELECT pgscope_enable(false);
@@ -17,6 +18,8 @@ SET ROLE pgscope_tester;
 SELECT pgscope_enable_global(true, '1 minute');
 SELECT pgscope_enable_global(false);
 SELECT count(*) >= 0 AS ok FROM pgscope_functions(true);
+SELECT pgscope_instrument(1, 'rows', '2 seconds');
+SELECT pgscope_instrument(1, 'off');
 RESET ROLE;
 REVOKE pgscope_admin FROM pgscope_tester;
 GRANT pg_read_all_stats TO pgscope_tester;

@@ -291,6 +291,7 @@ typedef struct PgsActivation
 	int64		pid_expires;
 	int			collect_interval;
 	uint32		generation;		/* bumped by a shared reset */
+	uint32		instrument_any;	/* options some tracer's lease asks for, 0: none (shmem.c) */
 } PgsActivation;
 
 extern PGS_INTERNAL PgsActivation *pgs_activation;	/* NULL without preload */
@@ -304,6 +305,11 @@ pgs_shared_may_want_me(void)
 }
 
 extern PGS_INTERNAL void pgs_shmem_init(void);
+/* the instrument options of the live leases (pgscope_instrument) for a statement of database db */
+extern PGS_INTERNAL int pgs_shared_instrument_options(Oid db);
+#define PGS_MAX_LEASES 8
+/* a lease: false when every slot holds another owner's live lease */
+extern PGS_INTERNAL bool pgs_shared_set_lease(int owner, int options, Oid db, int64 usecs);
 extern PGS_INTERNAL bool pgs_shared_available(void);
 extern PGS_INTERNAL bool pgs_shared_wants_me(void);
 extern PGS_INTERNAL void pgs_shared_merge(void);

@@ -724,13 +724,17 @@ pgs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/* ---------- noticing activation while the slot is parked ---------- */
+/* ---------- noticing activation while the slot is parked; tracer leases ---------- */
 
 static void
 pgs_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (slot_parked && pgs_shared_may_want_me())
 		pgs_refresh_active();
+	/* a tracer's lease (pgscope plans --analyze): instrument as EXPLAIN ANALYZE would */
+	if (unlikely(pgs_activation != NULL && pgs_activation->instrument_any != 0) &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsParallelWorker())
+		queryDesc->instrument_options |= pgs_shared_instrument_options(MyDatabaseId);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else

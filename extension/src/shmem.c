@@ -44,6 +44,20 @@ int			pgs_max_callgraphs = 20000;
 int			pgs_max_source_bytes = 4 * 1024 * 1024;
 int			pgs_max_global_seconds = 3600;
 
+/*
+ * A tracer's lease (pgscope plans --analyze): statements that start before it
+ * expires are instrumented with its options, as EXPLAIN ANALYZE's are.  A
+ * tracer renews it every second and ends it when it exits; a killed tracer's
+ * lapses.
+ */
+typedef struct PgsLease
+{
+	int32		owner;			/* the tracer's pid, 0: a free slot */
+	int32		options;		/* INSTRUMENT_* */
+	Oid			db;				/* InvalidOid: every database */
+	TimestampTz expires;
+} PgsLease;
+
 typedef struct PgsSharedHeader
 {
 	PgsActivation act;			/* first: see pgscope.h */
@@ -59,6 +73,7 @@ typedef struct PgsSharedHeader
 	bool		statements_overflow;
 	bool		callgraph_overflow;
 	bool		source_overflow;
+	PgsLease	leases[PGS_MAX_LEASES];	/* under mutex */
 } PgsSharedHeader;
 
 typedef struct PgsSharedFunc
@@ -281,6 +296,64 @@ pgs_shared_set_pid(int pid, int64 expire_usecs)
 	hdr->act.pid = pid;
 	hdr->act.pid_expires = exp;
 	SpinLockRelease(&hdr->mutex);
+}
+
+/*
+ * Sets, renews or (options 0) ends owner's lease; the summary every
+ * ExecutorStart reads first (act.instrument_any) is recomputed from the live
+ * leases.
+ */
+bool
+pgs_shared_set_lease(int owner, int options, Oid db, int64 usecs)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	PgsLease   *slot = NULL;
+	uint32		any = 0;
+	int			i;
+
+	SpinLockAcquire(&hdr->mutex);
+	for (i = 0; i < PGS_MAX_LEASES; i++)
+		if (hdr->leases[i].owner == owner)
+			slot = &hdr->leases[i];
+	for (i = 0; slot == NULL && options != 0 && i < PGS_MAX_LEASES; i++)
+		if (hdr->leases[i].owner == 0 || hdr->leases[i].expires <= now)
+			slot = &hdr->leases[i];
+	if (slot != NULL)
+	{
+		slot->owner = options != 0 ? owner : 0;
+		slot->options = options;
+		slot->db = db;
+		slot->expires = options != 0 ? now + usecs : 0;
+	}
+	for (i = 0; i < PGS_MAX_LEASES; i++)
+		if (hdr->leases[i].owner != 0 && hdr->leases[i].expires > now)
+			any |= (uint32) hdr->leases[i].options;
+	hdr->act.instrument_any = any;
+	SpinLockRelease(&hdr->mutex);
+	return slot != NULL || options == 0;
+}
+
+/*
+ * Called when act.instrument_any says some lease may be live.  Read without
+ * the lock, as the activation is (each field one aligned word): every
+ * statement start of the instance comes here while a tracer holds a lease,
+ * and a lease read half-renewed is at worst a second old or new.
+ */
+int
+pgs_shared_instrument_options(Oid db)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			options = 0;
+	int			i;
+
+	for (i = 0; i < PGS_MAX_LEASES; i++)
+	{
+		volatile PgsLease *l = &hdr->leases[i];
+
+		if (l->owner != 0 && l->expires > now && (l->db == InvalidOid || l->db == db))
+			options |= l->options;
+	}
+	return options;
 }
 
 void

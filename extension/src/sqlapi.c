@@ -16,7 +16,9 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "common/int.h"
+#include "executor/instrument.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -140,8 +142,11 @@ require_arg(FunctionCallInfo fcinfo, int n, const char *name)
  * is not rounded down to "never").  Checked here, at the call, so that no
  * stored expiry can overflow later.
  */
+#define EXPIRY_HINT "Give an interval such as '10 minutes', or '0' for no expiry."
+#define interval_usecs(fcinfo, n) interval_usecs_hint(fcinfo, n, EXPIRY_HINT)
+
 static int64
-interval_usecs(FunctionCallInfo fcinfo, int n)
+interval_usecs_hint(FunctionCallInfo fcinfo, int n, const char *hint)
 {
 	Interval   *iv;
 	int64		usecs,
@@ -158,12 +163,12 @@ interval_usecs(FunctionCallInfo fcinfo, int n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expiry must not be longer than 10 years"),
-				 errhint("Give an interval such as '10 minutes', or '0' for no expiry.")));
+				 errhint("%s", hint)));
 	if (usecs < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expiry must not be negative"),
-				 errhint("Give an interval such as '10 minutes', or '0' for no expiry.")));
+				 errhint("%s", hint)));
 	return usecs;
 }
 
@@ -568,6 +573,66 @@ pgscope_enable_global(PG_FUNCTION_ARGS)
 	if (on)
 		warn_if_slot_lost();
 	PG_RETURN_BOOL(on);
+}
+
+#define LEASE_HINT "A tracer renews a lease of a few seconds every second, so that a killed one's lapses soon."
+
+PG_FUNCTION_INFO_V1(pgscope_instrument);
+Datum
+pgscope_instrument(PG_FUNCTION_ARGS)
+{
+	int32		owner;
+	const char *what;
+	int			options;
+	int64		usecs = 0;
+	Oid			db = InvalidOid;
+
+	require_arg(fcinfo, 0, "owner");
+	require_arg(fcinfo, 1, "options");
+	owner = PG_GETARG_INT32(0);
+	what = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	require_admin("instrument other sessions' statements");
+	require_shared();
+	if (owner <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("owner must be positive"),
+				 errhint("Give the tracer's process id: it names the lease to renew or end.")));
+	if (strcmp(what, "off") == 0)
+		options = 0;
+	else if (strcmp(what, "rows") == 0)
+		options = INSTRUMENT_ROWS;
+	else if (strcmp(what, "timing") == 0)
+		options = INSTRUMENT_ROWS | INSTRUMENT_TIMER;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown instrument options \"%s\"", what),
+				 errhint("Give 'rows', 'timing' or 'off'.")));
+	if (options != 0)
+	{
+		usecs = interval_usecs_hint(fcinfo, 2, LEASE_HINT);
+		if (usecs <= 0 || usecs > 3600 * USECS_PER_SEC)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the lease must be longer than 0 and at most an hour"),
+					 errhint(LEASE_HINT)));
+		if (!PG_ARGISNULL(3))
+		{
+			db = get_database_oid(NameStr(*PG_GETARG_NAME(3)), true);
+			if (db == InvalidOid)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_DATABASE),
+						 errmsg("database \"%s\" does not exist", NameStr(*PG_GETARG_NAME(3))),
+						 errhint("Give a database of this server, or NULL for all of them.")));
+		}
+	}
+	if (!pgs_shared_set_lease(owner, options, db, usecs))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("%d tracers already instrument this server's statements", PGS_MAX_LEASES),
+				 errhint("Stop one of them, or wait for a killed one's lease to lapse.")));
+	PG_RETURN_BOOL(options != 0);
 }
 
 PG_FUNCTION_INFO_V1(pgscope_enable_pid);

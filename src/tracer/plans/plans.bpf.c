@@ -29,6 +29,8 @@ const volatile __u64 parallel_worker_addr = 0;
 const volatile __u64 activeportal_addr = 0;	/* &ParallelWorkerNumber: >= 0 in a parallel worker */
 const volatile __u32 filter_db = 0;
 const volatile __u32 instrument_options = 0;	/* --analyze: INSTRUMENT_ROWS [| INSTRUMENT_TIMER] */
+const volatile __u32 write_options = 0;	/* set them with bpf_probe_write_user; 0: the extension's lease does */
+const volatile __u32 instrument_rows_bit = 0, instrument_timer_bit = 0;
 const volatile __u32 explain_only_flag = 0;
 const volatile __u32 instr_time_size = 8;
 /* struct offsets, from build/pg_offsets.h */
@@ -199,14 +201,17 @@ BPF_KPROBE(on_executor_start, void *qd, int eflags)
 	count(PGS_PLAN_CNT_STARTS);
 	if (instrument_options)
 	{
+		/* (the extension's ExecutorStart hook runs before standard_ExecutorStart) */
 		__u32		opts = rd_u32((__u64) qd + off_qd_instrument_options);
 
-		if ((opts & instrument_options) != instrument_options)
+		if (write_options && (opts & instrument_options) != instrument_options)
 		{
 			opts |= instrument_options;
-			if (bpf_probe_write_user((char *) qd + off_qd_instrument_options, &opts, sizeof(opts)) == 0)
-				count(PGS_PLAN_CNT_INSTRUMENTED);
+			if (bpf_probe_write_user((char *) qd + off_qd_instrument_options, &opts, sizeof(opts)) != 0)
+				opts = 0;
 		}
+		if ((opts & instrument_options) == instrument_options)
+			count(PGS_PLAN_CNT_INSTRUMENTED);
 	}
 	v.origin = plan_origin(rd_ptr((__u64) qd + off_qd_plannedstmt));
 	v.ns = bpf_ktime_get_ns();
@@ -461,7 +466,8 @@ BPF_KPROBE(on_executor_end, void *qd)
 				port,
 				size;
 	__u32		zero = 0,
-				origin;
+				origin,
+				opts;
 	struct scratch *s;
 
 	if (!start)
@@ -481,7 +487,9 @@ BPF_KPROBE(on_executor_end, void *qd)
 		return 0;
 	s->ev.pid = k.pid;
 	s->ev.nnodes = 0;
-	s->ev.flags = (instrument_options & 1) ? PGS_PLAN_INSTRUMENTED : 0;
+	opts = rd_u32((__u64) qd + off_qd_instrument_options);
+	s->ev.flags = ((opts & (instrument_rows_bit | instrument_timer_bit)) ? PGS_PLAN_INSTRUMENTED : 0) |
+		((opts & instrument_timer_bit) ? PGS_PLAN_TIMED : 0);
 	s->ev.end_ns = now;
 	s->ev.duration_ns = dur;
 	s->ev.db = rd_u32(mydatabaseid_addr);

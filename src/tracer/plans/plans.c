@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,10 @@ typedef struct PlansCtx
 	int			postmaster;
 	int			own[16];		/* our own connections' backends, whose statements are not shown */
 	int			nown;
+	const char *database;		/* -d */
+	bool		lease;			/* --analyze through the extension's lease */
+	bool		lease_warned;
+	bool		write_refused;	/* the kernel refused bpf_probe_write_user */
 } PlansCtx;
 
 static const char *const node_names[] = {
@@ -545,6 +550,83 @@ on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* ---------- --analyze: who sets the executor's instrument options ---------- */
+
+/*
+ * bpf_probe_write_user, where the kernel lets a uprobe program call it (root,
+ * and no lockdown: integrity lockdown refuses the helper, as do kernels built
+ * without it).  No probe says so reliably (libbpf's knows older verifier
+ * messages only), so the first load tries it, quietly, and a refusal turns to
+ * the extension's way.  PGSCOPE_ANALYZE_VIA=extension goes there at once.
+ */
+static int
+quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return 0;
+}
+
+/*
+ * The extension's way: a lease of 5 seconds, renewed every second, ended at
+ * exit (a killed tracer's lapses).  NULL when set, else the server's error.
+ */
+static char *
+lease(PlansCtx *c, const char *what)
+{
+	static char err[512];
+	PGconn	   *conn = pgs_names_conn(c->names);
+	char		owner[16];
+	const char *params[3] = {owner, what, c->database};
+	PGresult   *res;
+
+	if (conn == NULL)
+		return "no connection to the server";
+	snprintf(owner, sizeof(owner), "%d", (int) getpid());
+	res = PQexecParams(conn, "SELECT pgscope_instrument($1::int, $2, '5 seconds', $3::name)", 3, NULL, params,
+					   NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		PQclear(res);
+		return NULL;
+	}
+	snprintf(err, sizeof(err), "%s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+			 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
+	err[strcspn(err, "\n")] = 0;
+	if (PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+		strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42883") == 0)
+		snprintf(err, sizeof(err), "database %s has no pgscope_instrument(): CREATE EXTENSION pgscope there "
+				 "(with pgscope in shared_preload_libraries), or name one that has it with --dbname", PQdb(conn));
+	PQclear(res);
+	return err;
+}
+
+static void
+renew_lease(void *arg)
+{
+	PlansCtx   *c = arg;
+	const char *err;
+
+	if (!c->lease || (err = lease(c, c->analyze == 2 ? "timing" : "rows")) == NULL)
+	{
+		c->lease_warned = false;
+		return;
+	}
+	if (!c->lease_warned)
+		fprintf(stderr, "%s: --analyze: cannot renew the instrumentation lease (%s): statements starting "
+				"from now on may not be instrumented\n", pgs_cmd, err);
+	c->lease_warned = true;
+}
+
+static void
+end_lease(PlansCtx *c)
+{
+	const char *err;
+
+	if (c->lease && (err = lease(c, "off")) != NULL)
+		fprintf(stderr, "%s: --analyze: cannot end the instrumentation lease (%s): it lapses within 5 seconds\n",
+				pgs_cmd, err);
+	c->lease = false;
+}
+
 static const char usage_text[] =
 	"usage: pgscope plans [--pid PID | -D DATADIR | --bin PATH] [--min-ms MS] [-d DATABASE]\n"
 	"                     [--analyze[=rows|timing]] [--by query] [-U USER] [--dbname DB]\n"
@@ -556,8 +638,10 @@ static const char usage_text[] =
 	STR(PGS_PLAN_MAX_NODES) " nodes\n"
 	"  or depth " STR(PGS_PLAN_MAX_DEPTH) " (and says so); a prepared statement's plan says generic or custom.\n"
 	"  --analyze makes the executor count each node's rows and loops (=timing: and time them,\n"
-	"  as EXPLAIN ANALYZE does) for every statement that starts while it runs: a cost on\n"
-	"  every statement of the cluster (timing: up to 2x on tight loops); needs root.\n"
+	"  as EXPLAIN ANALYZE does) for every statement of the cluster (of -d) that starts while\n"
+	"  it runs: a cost on each (timing: up to 2x on tight loops).  Through bpf_probe_write_user\n"
+	"  where the kernel allows it (root, no lockdown), else through the pgscope extension\n"
+	"  (preloaded, created in --dbname; superuser or pgscope_admin).\n"
 	"  --by query: per normalized statement, its plans, and which ran with more than one;\n"
 	"  needs root or CAP_BPF+CAP_PERFMON\n";
 
@@ -630,8 +714,24 @@ attach(PlansCtx *c, const PgsTarget *t, unsigned db)
 	if (c->analyze)
 		skel->rodata->instrument_options = (uint32_t) (c->off->instrument_rows |
 													   (c->analyze == 2 ? c->off->instrument_timer : 0));
+	skel->rodata->write_options = c->analyze && !c->lease;
+	skel->rodata->instrument_rows_bit = (uint32_t) c->off->instrument_rows;
+	skel->rodata->instrument_timer_bit = (uint32_t) c->off->instrument_timer;
 	set_offsets(skel, c->off);
-	PGS_SKEL_LOAD(plans, skel);
+	if (skel->rodata->write_options && !getenv("PGSCOPE_BPF_DEBUG"))
+	{
+		libbpf_print_fn_t prev = libbpf_set_print(quiet_print);
+		int			err = plans_bpf__load(skel);
+
+		libbpf_set_print(prev);
+		if (err)
+		{
+			c->write_refused = true;
+			goto cleanup;
+		}
+	}
+	else
+		PGS_SKEL_LOAD(plans, skel);
 	if (!(skel->links.on_executor_start = pgs_attach_func(skel->progs.on_executor_start, t, "standard_ExecutorStart", false)) ||
 		!(skel->links.on_executor_end = pgs_attach_func(skel->progs.on_executor_end, t, "standard_ExecutorEnd", false)))
 	{
@@ -684,13 +784,14 @@ cmd_plans(int argc, char **argv)
 	struct plans_bpf *skel = NULL;
 	PgsLoop		loop = {.what = "plans", .arg = c};
 	int			rc = EXIT_RUNTIME;
+	unsigned	db;
+	const char *via,
+			   *err;
 
 	if (c == NULL)
 		pgs_die("out of memory");
 	c->min_ms = 100;
 	pgs_command_start(&plans_command, c, argc, argv, &tr);
-	if (c->analyze && !pgs_tracer_sys_admin())
-		pgs_die("--analyze writes into the backends' executor state, which needs root (CAP_SYS_ADMIN)");
 	c->json = tr.to.json;
 	c->major = tr.t.major;
 	c->off = tr.t.offsets;
@@ -699,17 +800,53 @@ cmd_plans(int argc, char **argv)
 	c->names = pgs_names_open(&tr.t, tr.user, tr.dbname);
 	c->postmaster = tr.t.postmaster;
 	c->nown = pgs_names_backends(c->names, c->postmaster, c->own, 16);
-	if (c->analyze)
-		loop.note = c->analyze == 2 ? "; --analyze=timing: statements starting now count rows and time every node"
-			: "; --analyze: statements starting now count every node's rows";
-	if ((skel = attach(c, &tr.t, tr.database ? pgs_database_oid(c->names, tr.database) : 0)) == NULL)
+	c->database = tr.database;
+	db = tr.database ? pgs_database_oid(c->names, tr.database) : 0;
+	via = getenv("PGSCOPE_ANALYZE_VIA");
+	c->lease = c->analyze && via != NULL && strcmp(via, "extension") == 0;
+	skel = attach(c, &tr.t, db);
+	if (skel == NULL && c->write_refused)
+	{
+		/* the kernel refuses bpf_probe_write_user: the extension's lease */
+		const char *err;
+
+		c->lease = true;
+		if ((err = lease(c, c->analyze == 2 ? "timing" : "rows")) != NULL)
+		{
+			c->lease = false;
+			pgs_err("--analyze: this kernel does not let the tracer set the executor's instrumentation "
+					"(bpf_probe_write_user needs root and no lockdown), and the pgscope extension's lease failed: %s", err);
+			goto cleanup;
+		}
+		skel = attach(c, &tr.t, db);
+	}
+	else if (skel != NULL && c->lease && (err = lease(c, c->analyze == 2 ? "timing" : "rows")) != NULL)
+	{
+		c->lease = false;
+		pgs_err("--analyze: the pgscope extension's lease failed: %s", err);
 		goto cleanup;
+	}
+	if (skel == NULL)
+		goto cleanup;
+	if (c->lease)
+	{
+		loop.tick = renew_lease;
+		loop.tick_seconds = 1;
+	}
+	if (c->analyze)
+		loop.note = c->analyze == 2 ?
+			(c->lease ? "; --analyze=timing (through the pgscope extension): statements starting now count rows and time every node (a cost on each)"
+			 : "; --analyze=timing: statements starting now count rows and time every node (a cost on each)")
+			: (c->lease ? "; --analyze (through the pgscope extension): statements starting now count every node's rows (a cost on each)"
+			   : "; --analyze: statements starting now count every node's rows (a cost on each)");
 	if ((loop.rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, c, NULL)) == NULL)
 		pgs_err("cannot open the ring buffer: %s", strerror(errno));
 	else if (pgs_tracer_loop(&loop, &tr.t, tr.to.duration) == 0)
 		rc = finish(c, skel);
 	ring_buffer__free(loop.rb);
 cleanup:
+	/* no statement starts instrumented from here on; those started finish as they began */
+	end_lease(c);
 	plans_bpf__destroy(skel);
 	pgs_names_close(c->names);
 	return rc;
