@@ -114,6 +114,7 @@ bench:
 	@bench/locks.sh
 	@bench/clients.sh
 	@bench/agent.sh
+	@bench/plans.sh
 	@bench/majors.sh
 
 clean:

@@ -74,8 +74,7 @@ struct
 struct start_val
 {
 	__u64		ns;
-	__u32		origin;			/* PGS_ORIGIN_*, known while the portal starts it */
-	__u32		pad;
+	__u64		portal;			/* ActivePortal as it started: at the end it may be another */
 };
 
 #define FR_NODE		0			/* ptr: a PlanState */
@@ -167,15 +166,16 @@ traced_backend(void)
 }
 
 /*
- * Whether the portal starting pstmt runs it from a cached plan, and which: a
- * generic plan is also held by its plan source (refcount 2 or more), a
- * custom one only by the portal.
+ * Whether the portal that started pstmt runs it from a cached plan, and
+ * which: a generic plan is also held by its plan source (refcount 2 or more),
+ * a custom one only by the portal.  Asked at the end, of slow statements
+ * only: the portal releases its cached plan after the executor's end (a
+ * portal's cleanup ends its executor first).
  */
 static __always_inline __u32
-plan_origin(__u64 pstmt)
+plan_origin(__u64 portal, __u64 pstmt)
 {
-	__u64		portal = rd_ptr(activeportal_addr),
-				stmts,
+	__u64		stmts,
 				cplan;
 
 	if (!portal || !pstmt)
@@ -213,7 +213,7 @@ BPF_KPROBE(on_executor_start, void *qd, int eflags)
 		if ((opts & instrument_options) == instrument_options)
 			count(PGS_PLAN_CNT_INSTRUMENTED);
 	}
-	v.origin = plan_origin(rd_ptr((__u64) qd + off_qd_plannedstmt));
+	v.portal = rd_ptr(activeportal_addr);
 	v.ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&starts, &k, &v, BPF_ANY);
 	return 0;
@@ -464,9 +464,9 @@ BPF_KPROBE(on_executor_end, void *qd)
 				pstmt,
 				rtable,
 				port,
+				portal,
 				size;
 	__u32		zero = 0,
-				origin,
 				opts;
 	struct scratch *s;
 
@@ -477,7 +477,7 @@ BPF_KPROBE(on_executor_end, void *qd)
 		return 0;
 	}
 	dur = now - start->ns;
-	origin = start->origin;
+	portal = start->portal;
 	bpf_map_delete_elem(&starts, &k);
 	if (dur < min_ns)
 		return 0;
@@ -503,7 +503,7 @@ BPF_KPROBE(on_executor_end, void *qd)
 	}
 	pstmt = rd_ptr((__u64) qd + off_qd_plannedstmt);
 	s->ev.query_id = rd_ptr(pstmt + off_ps_query_id);
-	s->ev.origin = origin;
+	s->ev.origin = plan_origin(portal, pstmt);
 	rtable = rd_ptr(pstmt + off_ps_rtable);
 	s->rtable_len = rtable ? rd_u32(rtable + off_list_length) : 0;
 	s->rtable_cells = rtable ? rd_ptr(rtable + off_list_elements) : 0;
