@@ -212,6 +212,11 @@ tid=4bf92f3577b34da6a3ce929d0e0e4736 sid=00f067aa0ba902b7
 for i in $(seq 1 10); do echo "SELECT $i AS with_parent /*traceparent='00-$tid-$sid-01'*/;"; done >"$W/tp.sql"
 echo "SELECT 1 AS bad_parent /*traceparent='00-XYZ-$sid-01'*/;" >>"$W/tp.sql"
 psql -X -q -f "$W/tp.sql" agentdb >/dev/null
+# the same context in application_name (Npgsql's way), and a malformed one: a name that is not one is a name
+atid=0af7651916cd43dd8448eb211c80319c asid=b7ad6b7169203331
+for i in 1 2 3; do echo "SELECT $i AS app_parent;"; done | PGAPPNAME="00-$atid-$asid-01" psql -X -q agentdb >/dev/null
+PGAPPNAME="00-$atid-$asid" psql -X -q -c "SELECT 1 AS bad_app_parent" agentdb >/dev/null
+PGAPPNAME="00-but-not-a-traceparent" psql -X -q -c "SELECT 1 AS named_app" agentdb >/dev/null 2>&1
 pgbench -n -S -t 100 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S (spans)"
 sleep 2
 grep -q "cannot send spans to http://127.0.0.1:$SPORT" "$W/agent2.err" || fail "no word of the receiver being down: $(cat "$W/agent2.err")"
@@ -219,7 +224,8 @@ rm -f "$W/spans/fail"		# it comes back: the queued spans follow
 for _ in $(seq 1 100); do grep -q "spans reach" "$W/agent2.err" && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/m2.txt" || fail "GET /metrics (agent with --otlp)"
 total=$(awk '$1 ~ /^pgscope_statements_total/ { s += $2 } END { print s + 0 }' "$W/m2.txt")
-expect_eq "$(awk '$1 == "pgscope_otlp_bad_traceparent_total" { print $2 }' "$W/m2.txt")" 1 "the malformed traceparent is counted"
+expect_eq "$(awk '$1 == "pgscope_otlp_bad_traceparent_total" { print $2 }' "$W/m2.txt")" 3 \
+  "the malformed traceparents are counted (a comment, two application_names)"
 awk '$1 == "pgscope_otlp_export_failures_total" { exit !($2 >= 1) }' "$W/m2.txt" || fail "no failure counted while the receiver was down"
 kill -TERM "$agent"; wait "$agent" || fail "the agent with --otlp failed: $(cat "$W/agent2.err")"
 agent=""
@@ -239,6 +245,38 @@ grep -q '"key":"db.query.text","value":{"stringValue":"SELECT abalance FROM pgbe
 grep -q '"name":"SELECT pgbench_accounts","kind":2' "$W/spans.all" || fail "span name = db.query.summary, kind SERVER"
 echo "ok: attributes and names as the semantic conventions say (db.query.text normalized, kind SERVER)"
 expect_eq "$(grep -c 'bad_parent' "$W/spans.all")" 1 "a malformed traceparent is ignored: the statement still has its span"
+expect_eq "$(grep -o "\"traceId\":\"$atid\",\"spanId\":\"[0-9a-f]\{16\}\",\"parentSpanId\":\"$asid\"" "$W/spans.all" | wc -l)" 3 \
+  "the 3 statements of a session whose application_name is a traceparent are children of its span"
+expect_eq "$(grep -o 'AS bad_app_parent\|AS named_app' "$W/spans.all" | wc -l)" 2 "other application_names: spans of their own"
+
+# --split: parse, plan and execute as child spans of each statement's, within it
+rm -f "$W"/spans/*.json
+"$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
+  --split >/dev/null 2>"$W/agent4.err" &
+agent=$!
+for _ in $(seq 1 100); do grep -q "attached to" "$W/agent4.err" && break; sleep 0.1; done
+for i in $(seq 1 5); do echo "SELECT count(*) AS split_one FROM pg_class WHERE relpages >= $i;"; done | psql -X -q agentdb >/dev/null
+sleep 2.5
+kill -TERM "$agent"; wait "$agent" || fail "the agent with --split failed: $(cat "$W/agent4.err")"
+agent=""
+cat "$W"/spans/*.json >"$W/split.all" 2>/dev/null || : >"$W/split.all"
+for phase in parse plan execute; do
+  expect_eq "$(grep -o "\"name\":\"$phase\",\"kind\":1" "$W/split.all" | wc -l)" 5 "--split: a $phase span for each of the 5 statements"
+done
+grep -o '"spanId":"[0-9a-f]*","flags":[0-9]*,"name":"SELECT pg_class","kind":2' "$W/split.all" | cut -d'"' -f4 | sort >"$W/parents"
+grep -o '"parentSpanId":"[0-9a-f]*","flags":[0-9]*,"name":"[a-z]*","kind":1' "$W/split.all" | cut -d'"' -f4 | sort -u >"$W/children_of"
+expect_eq "$(wc -l <"$W/parents")" 5 "--split: the 5 statements' own spans"
+expect_eq "$(comm -13 "$W/parents" "$W/children_of" | wc -l)" 0 "--split: every phase span is the child of its statement's span"
+# within the parent: each child's start and end between its statement's
+awk 'BEGIN { RS = "\\{\"traceId\"" } {
+       if (match($0, /"spanId":"[0-9a-f]+"/)) id = substr($0, RSTART + 10, 16)
+       if (match($0, /"parentSpanId":"[0-9a-f]+"/)) par = substr($0, RSTART + 16, 16); else par = ""
+       match($0, /"startTimeUnixNano":"[0-9]+"/); st = substr($0, RSTART + 21, 19)
+       match($0, /"endTimeUnixNano":"[0-9]+"/); en = substr($0, RSTART + 19, 19)
+       if ($0 ~ /"kind":2/) { s[id] = st; e[id] = en } else if ($0 ~ /"kind":1/) { n++; cs[n] = st; ce[n] = en; cp[n] = par } }
+     END { for (i = 1; i <= n; i++) if (!(cp[i] in s) || cs[i] < s[cp[i]] || ce[i] > e[cp[i]] || cs[i] > ce[i]) bad++
+           print bad + 0 }' "$W/split.all" >"$W/outside"
+expect_eq "$(cat "$W/outside")" 0 "--split: each phase lies within its statement's span"
 
 # head sampling at ratio 0: only errors, statements of --slow-ms or more and sampled parents' children
 rm -f "$W"/spans/*.json

@@ -38,6 +38,7 @@ typedef struct AgentOpts
 	const char *listen;
 	long		top;
 	bool		no_breakdown;
+	bool		split;			/* parse/plan/execute times: child spans */
 	bool		statements_only;
 	double		rescan;
 	int			npids;
@@ -84,7 +85,8 @@ static volatile sig_atomic_t reload_pending = 0;
 static const char usage_text[] =
 	"usage: pgscope agent [--prometheus HOST:PORT] [--pid PID]... [-D DATADIR]... [--top N]\n"
 	"                     [--no-breakdown] [--statements-only] [--rescan SEC] [--config FILE]\n"
-	"                     [--otlp http://HOST:PORT[/v1/traces] [--sample-ratio R] [--slow-ms MS] [--raw-query]]\n"
+	"                     [--otlp http://HOST:PORT[/v1/traces] [--sample-ratio R] [--slow-ms MS] [--raw-query]\n"
+	"                     [--split]]\n"
 	"  an always-on agent: traces the statements, lock and LWLock waits, WAL, IO latency and traffic\n"
 	"  of every running cluster (or of those given; --statements-only: the statements alone),\n"
 	"  follows servers that start, restart or stop, and serves Prometheus metrics at\n"
@@ -92,7 +94,9 @@ static const char usage_text[] =
 	"  total time get series of their own (default 100); --config FILE holds more options, one\n"
 	"  per line (\"top 50\", \"pid 1234\"), re-read on SIGHUP; --otlp sends a span per statement\n"
 	"  (OTLP/HTTP JSON; R of them, default 1, but errors, statements of --slow-ms (1000) or more and\n"
-	"  those whose sqlcommenter traceparent is sampled always); needs root or CAP_BPF+CAP_PERFMON\n";
+	"  those whose traceparent, in a sqlcommenter comment or application_name, is sampled always);\n"
+	"  --split adds parse, plan and execute child spans (three more uprobes per statement);\n"
+	"  needs root or CAP_BPF+CAP_PERFMON\n";
 
 static void
 on_hup(int sig)
@@ -132,6 +136,8 @@ agent_option(AgentOpts *o, const char *name, const char *arg)
 		o->otlp.slow_ms = d;
 	else if (strcmp(name, "raw-query") == 0)
 		o->otlp.raw_query = true;
+	else if (strcmp(name, "split") == 0)
+		o->split = true;
 	else
 		return 2;
 	return 0;
@@ -184,7 +190,7 @@ parse_args(AgentOpts *o, int argc, char **argv)
 		{"rescan", required_argument, NULL, 'r'}, {"config", required_argument, NULL, 'c'},
 		{"statements-only", no_argument, NULL, 's'}, {"otlp", required_argument, NULL, 'o'},
 		{"sample-ratio", required_argument, NULL, 'R'}, {"slow-ms", required_argument, NULL, 'S'},
-		{"raw-query", no_argument, NULL, 'q'},
+		{"raw-query", no_argument, NULL, 'q'}, {"split", no_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -279,7 +285,8 @@ attach_one(Agent *a, int pid)
 {
 	Attached   *at;
 	char		why[PATH_MAX + 128];
-	PgsStmtSourceOpts so = {.capture_len = 1025, .breakdown = !a->o.no_breakdown, .duration = -1};
+	PgsStmtSourceOpts so = {.capture_len = 1025, .breakdown = !a->o.no_breakdown, .split = a->o.split,
+	.appname = a->otlp != NULL, .duration = -1};
 
 	if (a->natt >= MAX_TARGETS)
 	{

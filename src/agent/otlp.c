@@ -92,6 +92,21 @@ edge_comment(const char *text, const char **from, const char **to)
 	return false;
 }
 
+/* a W3C traceparent value, '00-' 32 '-' 16 '-' 2, at v (avail bytes): 1, or -1 when malformed */
+static int
+traceparent_value(const char *v, ptrdiff_t avail, char trace_id[33], char span_id[17], unsigned *flags)
+{
+	if (avail < 55 || strncmp(v, "00-", 3) != 0 || v[35] != '-' || v[52] != '-' || !hex_run(v + 3, 32) ||
+		!hex_run(v + 36, 16) || !isxdigit((unsigned char) v[53]) || !isxdigit((unsigned char) v[54]))
+		return -1;
+	memcpy(trace_id, v + 3, 32);
+	trace_id[32] = '\0';
+	memcpy(span_id, v + 36, 16);
+	span_id[16] = '\0';
+	*flags = (unsigned) strtoul((char[3]) {v[53], v[54], '\0'}, NULL, 16);
+	return 1;
+}
+
 int
 pgs_traceparent(const char *text, char trace_id[33], char span_id[17], unsigned *flags)
 {
@@ -102,17 +117,21 @@ pgs_traceparent(const char *text, char trace_id[33], char span_id[17], unsigned 
 	if (!edge_comment(text, &from, &to) || (v = memmem(from, (size_t) (to - from), "traceparent=", 12)) == NULL)
 		return 0;
 	v += 12;
-	/* '00-' 32 '-' 16 '-' 2 ', quoted as sqlcommenter quotes it */
-	if (to - v < 57 || v[0] != '\'' || v[56] != '\'' || strncmp(v + 1, "00-", 3) != 0 || v[36] != '-' ||
-		v[53] != '-' || !hex_run(v + 4, 32) || !hex_run(v + 37, 16) ||
-		!isxdigit((unsigned char) v[54]) || !isxdigit((unsigned char) v[55]))
+	/* quoted as sqlcommenter quotes it */
+	if (to - v < 57 || v[0] != '\'' || v[56] != '\'')
 		return -1;
-	memcpy(trace_id, v + 4, 32);
-	trace_id[32] = '\0';
-	memcpy(span_id, v + 37, 16);
-	span_id[16] = '\0';
-	*flags = (unsigned) strtoul((char[3]) {v[54], v[55], '\0'}, NULL, 16);
-	return 1;
+	return traceparent_value(v + 1, 55, trace_id, span_id, flags);
+}
+
+int
+pgs_traceparent_appname(const char *appname, char trace_id[33], char span_id[17], unsigned *flags)
+{
+	/* the whole name, as Npgsql and the Collector's receiver set it; other names are names */
+	if (strncmp(appname, "00-", 3) != 0)
+		return 0;
+	if (strlen(appname) != 55)
+		return -1;
+	return traceparent_value(appname, 55, trace_id, span_id, flags);
 }
 
 /* ---------- the span of a statement ---------- */
@@ -213,13 +232,38 @@ breakdown_events(PgsBuf *b, const PgsStatement *s, unsigned long long end)
 	pgs_buf_puts(b, "]}]");
 }
 
+/* --split: a phase of the statement as a child span, from its first start for the time all its runs took */
 static char *
-encode_span(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char *parent, unsigned flags,
-			int server_port)
+encode_phase(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char *parent, unsigned flags,
+			 const char *name, uint64_t at, uint64_t ns)
 {
 	PgsBuf		b;
-	char		span_id[17],
-				op[32],
+	char		span_id[17];
+	unsigned long long start = (unsigned long long) ((int64_t) at + x->mono_to_real_ns),
+				end = (unsigned long long) ((int64_t) s->end_ns + x->mono_to_real_ns);
+	bool		first = true;
+
+	random_hex(span_id, 8);
+	/* several runs of a phase (a statement planned twice) are summed: never past the statement's end */
+	if (start + ns < end)
+		end = start + ns;
+	pgs_buf_init(&b);
+	pgs_buf_printf(&b, "{\"traceId\":\"%s\",\"spanId\":\"%s\",\"parentSpanId\":\"%s\",\"flags\":%u,\"name\":\"%s\","
+				   "\"kind\":1,\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\",\"attributes\":[",
+				   trace_id, span_id, parent, (flags & 0xff) | 0x100, name, start, end);
+	attr_str(&b, &first, "db.system.name", "postgresql");
+	attr_int(&b, &first, "postgresql.backend.pid", s->pid);
+	pgs_buf_printf(&b, ",{\"key\":\"pgscope.phase_seconds\",\"value\":{\"doubleValue\":%.9f}}]", ns / 1e9);
+	pgs_buf_puts(&b, ",\"status\":{\"code\":0}}");
+	return b.data;
+}
+
+static char *
+encode_span(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char *parent, unsigned flags,
+			int server_port, char span_id[17])
+{
+	PgsBuf		b;
+	char		op[32],
 				sum[256];
 	char	   *norm = x->o.raw_query ? NULL : pgs_normalize_query(s->text);
 	const char *text = norm ? norm : s->text;
@@ -281,15 +325,24 @@ void
 pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port)
 {
 	char		trace_id[33],
-				parent[17];
+				parent[17],
+				span_id[17];
 	unsigned	flags = 1;
-	int			tp = s->text_unknown ? 0 : pgs_traceparent(s->text, trace_id, parent, &flags);
-	char	   *span;
+	int			tp = s->text_unknown ? 0 : pgs_traceparent(s->text, trace_id, parent, &flags),
+				bad = tp == -1,
+				n = 0;
+	char	   *spans[4];
 
-	if (tp == -1)
+	/* the statement's own comment first, else application_name */
+	if (tp != 1 && s->appname[0])
+	{
+		tp = pgs_traceparent_appname(s->appname, trace_id, parent, &flags);
+		bad += tp == -1;
+	}
+	if (bad)
 	{
 		pthread_mutex_lock(&x->lock);
-		x->st.bad_traceparent++;
+		x->st.bad_traceparent += (uint64_t) bad;
 		pthread_mutex_unlock(&x->lock);
 	}
 	if (tp != 1)
@@ -299,20 +352,27 @@ pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port)
 	}
 	if (!keep(x, s, tp, flags, trace_id))
 		return;
-	span = encode_span(x, s, trace_id, tp == 1 ? parent : NULL, flags | 1, server_port);
+	spans[n++] = encode_span(x, s, trace_id, tp == 1 ? parent : NULL, flags | 1, server_port, span_id);
+	if (s->split && s->parse_at)
+		spans[n++] = encode_phase(x, s, trace_id, span_id, flags | 1, "parse", s->parse_at, s->parse_ns);
+	if (s->split && s->plan_at)
+		spans[n++] = encode_phase(x, s, trace_id, span_id, flags | 1, "plan", s->plan_at, s->plan_ns);
+	if (s->split && s->exec_at)
+		spans[n++] = encode_phase(x, s, trace_id, span_id, flags | 1, "execute", s->exec_at, s->exec_ns);
 	pthread_mutex_lock(&x->lock);
-	if (x->count == PGS_OTLP_QUEUE)
+	for (int i = 0; i < n; i++)
 	{
-		x->st.dropped++;
-		free(span);
-	}
-	else
-	{
-		x->queue[(x->head + x->count) % PGS_OTLP_QUEUE] = span;
+		if (x->count == PGS_OTLP_QUEUE)
+		{
+			x->st.dropped++;
+			free(spans[i]);
+			continue;
+		}
+		x->queue[(x->head + x->count) % PGS_OTLP_QUEUE] = spans[i];
 		x->count++;
-		if (x->count >= PGS_OTLP_BATCH)
-			pthread_cond_signal(&x->wake);
 	}
+	if (x->count >= PGS_OTLP_BATCH)
+		pthread_cond_signal(&x->wake);
 	pthread_mutex_unlock(&x->lock);
 }
 

@@ -53,5 +53,7 @@ void pgs_otlp_stop(PgsOtlp *x);
  * there but malformed.
  */
 int pgs_traceparent(const char *text, char trace_id[33], char span_id[17], unsigned *flags);
+/* the same from an application_name that is one (00-...: 55 characters), as Npgsql sets it; 0 for other names */
+int pgs_traceparent_appname(const char *appname, char trace_id[33], char span_id[17], unsigned *flags);
 
 #endif

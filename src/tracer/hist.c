@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-pgs_hist_add(PgsHist *h, uint64_t ns)
+int
+pgs_hist_slot(uint64_t ns)
 {
 	uint64_t	us = ns / 1000;
 	int			slot = 0;
@@ -17,7 +17,13 @@ pgs_hist_add(PgsHist *h, uint64_t ns)
 		us >>= 1;
 		slot++;
 	}
-	h->slots[slot]++;
+	return slot;
+}
+
+void
+pgs_hist_add(PgsHist *h, uint64_t ns)
+{
+	h->slots[pgs_hist_slot(ns)]++;
 	h->count++;
 	h->sum_ns += ns;
 	if (ns > h->max_ns)

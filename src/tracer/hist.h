@@ -21,6 +21,8 @@ typedef struct PgsHist
 } PgsHist;
 
 void pgs_hist_add(PgsHist *h, uint64_t ns);
+/* the slot of ns in a PgsHist (and in any array of PGS_HIST_SLOTS laid out alike) */
+int pgs_hist_slot(uint64_t ns);
 
 /*
  * Percentiles in bounded memory: the exact values of the first

@@ -135,6 +135,7 @@ typedef struct BinFacts
 	uint64_t	mybeentry;		/* st_value of MyBEEntry */
 	uint64_t	activeportal;	/* st_value of ActivePortal */
 	uint64_t	parallelworkernumber;	/* st_value of ParallelWorkerNumber */
+	uint64_t	application_name;	/* st_value of application_name */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -156,6 +157,7 @@ static const struct
 	{"MyBEEntry", offsetof(BinFacts, mybeentry), offsetof(PgsTarget, mybeentry)},
 	{"ActivePortal", offsetof(BinFacts, activeportal), offsetof(PgsTarget, activeportal)},
 	{"ParallelWorkerNumber", offsetof(BinFacts, parallelworkernumber), offsetof(PgsTarget, parallelworkernumber)},
+	{"application_name", offsetof(BinFacts, application_name), offsetof(PgsTarget, application_name)},
 };
 static const size_t lengthof_globals = sizeof(exported_globals) / sizeof(exported_globals[0]);
 

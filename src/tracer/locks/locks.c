@@ -1032,7 +1032,6 @@ part_event(void *ctx, void *data, size_t size)
 {
 	LocksPart  *lp = ctx;
 	const struct pgs_lock_event *e = data;
-	PgsHist		one;
 
 	if (size < sizeof(*e))
 		return 0;
@@ -1040,10 +1039,7 @@ part_event(void *ctx, void *data, size_t size)
 		lp->deadlocks++;
 	if (e->kind != PGS_LK_WAIT_END || e->type >= PGS_LOCKTAG_COUNT || e->mode < 0 || e->mode >= PART_MODES)
 		return 0;
-	memset(&one, 0, sizeof(one));
-	pgs_hist_add(&one, e->duration_ns);
-	for (int s = 0; s < PGS_HIST_SLOTS; s++)
-		lp->hist[e->type][e->mode][s] += one.slots[s];
+	lp->hist[e->type][e->mode][pgs_hist_slot(e->duration_ns)]++;
 	lp->sum_ns[e->type][e->mode] += e->duration_ns;
 	return 0;
 }

@@ -46,6 +46,8 @@ const volatile __u64 min_ns = 0;
 const volatile __u32 capture_len = 1024;
 const volatile __u64 myprocport_addr = 0;	/* &MyProcPort in the server's address space */
 const volatile __u32 off_database_name = 0;
+const volatile __u64 application_name_addr = 0;	/* &application_name (a GUC's char *) */
+const volatile __u32 read_appname = 0;	/* each statement carries application_name (the agent's spans) */
 const volatile __u32 off_user_name = 0;
 const volatile __u64 mybeentry_addr = 0;	/* &MyBEEntry */
 const volatile __u32 off_activity_raw = 0;	/* PgBackendStatus.st_activity_raw */
@@ -104,6 +106,9 @@ struct backend
 	__u64		unit_start;		/* the open statement's start, 0: none */
 	__u64		last_wait_ns;	/* a read that found nothing since the last one that brought data */
 	__u64		phase_start;	/* --split */
+	__u64		parse_at;		/* the first start of each phase, for the event */
+	__u64		plan_at;
+	__u64		exec_at;
 	__u64		pend_parse;
 	__u64		pend_plan;
 	__u64		pend_exec;
@@ -307,6 +312,14 @@ start_unit(struct backend *b, __u32 tgid, __u64 now, __u32 flags)
 	__builtin_memset(b->ev.off_ns, 0, sizeof(b->ev.off_ns));
 	if (!b->named)
 		read_names(b);
+	if (read_appname)
+	{
+		__u64		p = 0;
+
+		b->ev.appname[0] = '\0';
+		if (application_name_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) application_name_addr) && p)
+			bpf_probe_read_user_str(b->ev.appname, sizeof(b->ev.appname), (void *) p);
+	}
 	if (breakdown)
 	{
 		struct breakdown_clock z = {.on_start = now, .open = 1};
@@ -356,9 +369,13 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
 		b->ev.parse_ns = b->pend_parse;
 		b->ev.plan_ns = b->pend_plan;
 		b->ev.exec_ns = b->pend_exec;
+		b->ev.parse_at = b->parse_at;
+		b->ev.plan_at = b->plan_at;
+		b->ev.exec_at = b->exec_at;
 		if (b->pend_parse || b->pend_plan || b->pend_exec)
 			b->ev.flags |= PGS_F_SPLIT;
 		b->pend_parse = b->pend_plan = b->pend_exec = 0;
+		b->parse_at = b->plan_at = b->exec_at = 0;
 	}
 	b->unit_start = 0;
 	count(PGS_C_ENDED);
@@ -1229,6 +1246,8 @@ BPF_USDT(on_execute_done)
 	if (split && b->phase_start)
 	{
 		b->pend_exec += now - b->phase_start;
+		if (!b->exec_at)
+			b->exec_at = b->phase_start;
 		b->phase_start = 0;
 	}
 	if (!b->multi || b->depth == 0 || --b->depth > 0)
@@ -1276,11 +1295,19 @@ phase_done(int which)
 	if (!b || !b->phase_start)
 		return;
 	d = bpf_ktime_get_ns() - b->phase_start;
-	b->phase_start = 0;
 	if (which == 0)
+	{
 		b->pend_parse += d;
+		if (!b->parse_at)
+			b->parse_at = b->phase_start;
+	}
 	else
+	{
 		b->pend_plan += d;
+		if (!b->plan_at)
+			b->plan_at = b->phase_start;
+	}
+	b->phase_start = 0;
 }
 
 SEC("usdt")

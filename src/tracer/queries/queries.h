@@ -85,6 +85,10 @@ struct pgs_query_event
 								 * PortalSuspended, EmptyQueryResponse) */
 	char		database[PGS_NAME_LEN];
 	char		user[PGS_NAME_LEN];
+	char		appname[PGS_NAME_LEN];	/* application_name as the statement started (read_appname) */
+	__u64		parse_at;		/* --split: when its first parse, plan and execution began (0: none) */
+	__u64		plan_at;
+	__u64		exec_at;
 	char		text[PGS_MAX_TEXT];	/* PGS_F_ACTIVITY: the statement's text as the backend reports it */
 	/* the messages of the read that brought the statement: 'Q' + text, or 'P'/'B'/'E'... */
 	char		req[PGS_MAX_REQ];

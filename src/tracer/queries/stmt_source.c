@@ -159,6 +159,10 @@ fill_common(PgsStatement *s, const struct pgs_query_event *e)
 	s->blks_read = e->blks_read;
 	s->wal_records = e->wal_records;
 	s->wal_bytes = e->wal_bytes;
+	s->parse_at = e->parse_at;
+	s->plan_at = e->plan_at;
+	s->exec_at = e->exec_at;
+	snprintf(s->appname, sizeof(s->appname), "%.*s", (int) strnlen(e->appname, sizeof(e->appname)), e->appname);
 	s->error = e->flags & PGS_F_ERROR;
 	if (s->error && e->sqlstate[0])
 		snprintf(s->sqlstate, sizeof(s->sqlstate), "%.5s", e->sqlstate);
@@ -693,6 +697,8 @@ attach(const PgsTarget *t, const PgsStmtSourceOpts *o, bool everywhere)
 	skel->rodata->all_probed = everywhere;
 	skel->rodata->breakdown = o->breakdown;
 	skel->rodata->split = o->split;
+	skel->rodata->read_appname = o->appname;
+	skel->rodata->application_name_addr = t->application_name;
 	set_reading(skel, t);
 	bpf_program__set_autoload(skel->progs.on_parse_start, o->split);
 	bpf_program__set_autoload(skel->progs.on_parse_done, o->split);

@@ -46,6 +46,10 @@ typedef struct PgsStatement
 	const char *database;
 	const char *user;
 	const char *text;
+	char		appname[64];	/* application_name as it started (PgsStmtSourceOpts.appname), else "" */
+	uint64_t	parse_at;		/* split: CLOCK_MONOTONIC of each phase's first start, 0: none */
+	uint64_t	plan_at;
+	uint64_t	exec_at;
 } PgsStatement;
 
 typedef struct PgsStmtSourceOpts
@@ -54,6 +58,7 @@ typedef struct PgsStmtSourceOpts
 	uint32_t	capture_len;	/* request bytes captured */
 	bool		split;			/* attach the parse/plan/execute USDT probes */
 	bool		breakdown;		/* attach sched_switch for on/off-CPU times */
+	bool		appname;		/* each statement carries application_name */
 	bool		exact_pipelines;	/* the executor probes in every backend from the start */
 	double		duration;		/* seconds, < 0 until a signal */
 	double		tick_seconds;	/* call tick this often (0: never) */
