@@ -76,6 +76,21 @@ trap 'exit 130' INT TERM
 
 q() { psql -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
+# starts a tracer ("$PGSCOPE" ARGS) in the background, its output in OUT and OUT.err, its pid in
+# OUT.pid and TRACER; returns once it says it is tracing, fails when it exits or takes 10 s
+start_tracer() {
+  local out=$1; shift
+  "$PGSCOPE" "$@" >"$out" 2>"$out.err" &
+  TRACER=$!
+  echo "$TRACER" >"$out.pid"
+  for _ in $(seq 1 100); do
+    grep -q "tracing" "$out.err" && return 0
+    kill -0 "$TRACER" 2>/dev/null || { cat "$out.err"; fail "tracer exited: $*"; }
+    sleep 0.1
+  done
+  cat "$out.err"; fail "tracer did not attach: $*"
+}
+
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 expect_eq() {

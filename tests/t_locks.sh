@@ -14,16 +14,6 @@ start_cluster "deadlock_timeout = '200ms'" "max_connections = 60"
 PM=$(pm_pid)
 q "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0), (3, 0)"
 
-start_tracer() {
-  local out=$1; shift
-  "$PGSCOPE" "$@" >"$out" 2>"$out.err" &
-  echo $! >"$out.pid"
-  for _ in $(seq 1 100); do
-    grep -q "tracing" "$out.err" && return 0
-    sleep 0.1
-  done
-  cat "$out.err"; fail "tracer did not attach: $*"
-}
 stop_tracer() {
   local pid; pid=$(cat "$1.pid")
   kill -INT "$pid"

@@ -73,17 +73,6 @@ q "CREATE TABLE t (id int PRIMARY KEY, g int, pad text);
 
 q "VACUUM ANALYZE"
 
-start_tracer() {
-  local out=$1; shift
-  "$PGSCOPE" "$@" >"$out" 2>"$out.err" &
-  echo $! >"$out.pid"
-  for _ in $(seq 1 100); do
-    grep -q "tracing" "$out.err" && return 0
-    kill -0 "$(cat "$out.pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  cat "$out.err"; fail "tracer did not attach: $*"
-}
 stop_tracer() {
   local pid; pid=$(cat "$1.pid")
   kill -INT "$pid"

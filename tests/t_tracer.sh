@@ -15,18 +15,6 @@ PM=$(pm_pid)
 q "CREATE EXTENSION pg_stat_statements"
 pgbench -i -s 1 -q postgres >/dev/null 2>&1
 
-# start a tracer in the background; returns once it is attached
-start_tracer() {
-  local out=$1; shift
-  "$PGSCOPE" "$@" >"$out" 2>"$out.err" &
-  TRACER=$!
-  for _ in $(seq 1 100); do
-    grep -q "tracing" "$out.err" && return 0
-    kill -0 "$TRACER" 2>/dev/null || { cat "$out.err"; fail "tracer exited: $*"; }
-    sleep 0.1
-  done
-  fail "tracer did not attach: $*"
-}
 stop_tracer() {
   kill -INT "$TRACER"
   set +e; wait "$TRACER"; local rc=$?; set -e
