@@ -278,6 +278,43 @@ awk 'BEGIN { RS = "\\{\"traceId\"" } {
            print bad + 0 }' "$W/split.all" >"$W/outside"
 expect_eq "$(cat "$W/outside")" 0 "--split: each phase lies within its statement's span"
 
+# lock waits as span events: a statement that waits for another's row lock carries a pgscope.lock_wait
+# event with the transaction, mode and wait the server itself logs (log_lock_waits), within its span
+rm -f "$W"/spans/*.json
+"$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --otlp "http://127.0.0.1:$SPORT" >/dev/null 2>"$W/agent5.err" &
+agent=$!
+for _ in $(seq 1 100); do grep -q "attached to" "$W/agent5.err" && break; sleep 0.1; done
+psql -X -q -c "BEGIN" -c "UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 7" -c "SELECT pg_sleep(1.2)" \
+  -c "COMMIT" agentdb >/dev/null &
+holder=$!
+sleep 0.4
+psql -X -q -c "SET deadlock_timeout = '100ms'" -c "SET log_lock_waits = on" \
+  -c "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 7 RETURNING aid AS lock_waiter" agentdb >/dev/null
+wait "$holder"
+sleep 2.5
+kill -TERM "$agent"; wait "$agent" || fail "the agent with lock waits failed: $(cat "$W/agent5.err")"
+agent=""
+cat "$W"/spans/*.json >"$W/locks.all" 2>/dev/null || : >"$W/locks.all"
+awk 'BEGIN { RS = "\\{\"traceId\"" } /lock_waiter/ { print }' "$W/locks.all" >"$W/waiter.span"
+[ -s "$W/waiter.span" ] || fail "no span for the waiting statement: $(head -c 2000 "$W/locks.all")"
+grep -o '"timeUnixNano":"[0-9]*","name":"pgscope.lock_wait","attributes":\[[^]]*\]' "$W/waiter.span" >"$W/waits" || :
+expect_eq "$(wc -l <"$W/waits")" 1 "one lock wait event on the waiting statement's span"
+logged=$(sed -n 's/.*process [0-9]* acquired ShareLock on transaction \([0-9]*\) after \([0-9.]*\) ms.*/\1 \2/p' \
+  "$PGDIR/server.log" | tail -1)
+[ -n "$logged" ] || fail "the server logged no lock wait (log_lock_waits)"
+grep -q '"key":"pgscope.lock.type","value":{"stringValue":"transactionid"}' "$W/waits" || fail "lock type: $(cat "$W/waits")"
+grep -q '"key":"pgscope.lock.mode","value":{"stringValue":"ShareLock"}' "$W/waits" || fail "lock mode: $(cat "$W/waits")"
+grep -q "\"key\":\"pgscope.lock.object\",\"value\":{\"stringValue\":\"transaction ${logged% *}\"}" "$W/waits" ||
+  fail "the transaction waited for: the server logged ${logged% *}: $(cat "$W/waits")"
+traced=$(sed -n 's/.*"pgscope.wait_seconds","value":{"doubleValue":\([0-9.]*\)}.*/\1/p' "$W/waits")
+awk -v t="$traced" -v l="${logged#* }" 'BEGIN { d = t * 1000 - l; if (d < 0) d = -d; exit !(d <= 50 || d <= l * 0.1) }' ||
+  fail "lock wait traced as ${traced} s, the server logged ${logged#* } ms"
+awk 'match($0, /"startTimeUnixNano":"[0-9]+"/) { st = substr($0, RSTART + 21, 19) }
+     match($0, /"endTimeUnixNano":"[0-9]+"/) { en = substr($0, RSTART + 19, 19) }
+     match($0, /"timeUnixNano":"[0-9]+","name":"pgscope.lock_wait"/) { at = substr($0, RSTART + 16, 19) }
+     END { exit !(at != "" && at >= st && at <= en) }' "$W/waiter.span" || fail "the lock wait event is not within its span"
+echo "ok: the waiting statement's span has its lock wait: ${traced} s on transaction ${logged% *} (server: ${logged#* } ms)"
+
 # head sampling at ratio 0: only errors, statements of --slow-ms or more and sampled parents' children
 rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \

@@ -129,7 +129,7 @@ echo "ok: --stats lists the waiter/holder pairs"
 start_tracer "$WORK/all.txt" locks --pid "$PM" --all
 psql -X -q -c "SELECT count(*) FROM t" -c "SELECT pg_advisory_lock(77), pg_advisory_unlock(77)" >/dev/null
 stop_tracer "$WORK/all.txt"
-grep -q "acquired AccessShareLock on relation public.t" "$WORK/all.txt" || { head "$WORK/all.txt"; fail "--all shows acquisitions"; }
+grep -q "acquired AccessShareLock on relation public.t" "$WORK/all.txt" || { cat "$WORK/all.txt.err"; grep -v pg_catalog "$WORK/all.txt" | head -20; fail "--all shows acquisitions"; }
 grep -q "acquired ExclusiveLock on advisory lock 77" "$WORK/all.txt" || fail "--all shows the advisory acquisition"
 grep -q "released ExclusiveLock on advisory lock 77" "$WORK/all.txt" || fail "--all shows an explicit release"
 grep -q "released all its transaction's locks" "$WORK/all.txt" || fail "--all shows the release at transaction end"

@@ -249,6 +249,19 @@ attach_failed(Agent *a, int pid, const char *why)
 		a->failed[a->nfailed++] = pid;
 }
 
+/* the waits of a statement's span: those its cluster's parts saw pid wait within it */
+static int
+waits_of(void *arg, uint32_t pid, uint64_t from_ns, uint64_t to_ns, PgsWaitEvent *out, int max)
+{
+	Attached   *at = arg;
+	int			n = 0;
+
+	for (int i = 0; i < NPARTS && n < max; i++)
+		if (at->parts[i] && agent_parts[i]->waits)
+			n += agent_parts[i]->waits(at->parts[i], pid, from_ns, to_ns, out + n, max - n);
+	return n;
+}
+
 static void
 on_statement(const PgsStatement *s, void *arg)
 {
@@ -256,7 +269,7 @@ on_statement(const PgsStatement *s, void *arg)
 
 	pgs_agent_metrics_add(at->m_ref, at->cluster, s);
 	if (at->otlp_ref)
-		pgs_otlp_statement(at->otlp_ref, s, at->port);
+		pgs_otlp_statement(at->otlp_ref, s, at->port, waits_of, at);
 }
 
 /* the server's port: the fourth line of its postmaster.pid (0: unknown) */

@@ -219,17 +219,41 @@ attr_int(PgsBuf *b, bool *first, const char *key, long long v)
 	*first = false;
 }
 
-/* the breakdown's classes that took time, as span events at the statement's end */
+/*
+ * The span's events: each wait (a lock wait: when it began, what, in which
+ * mode, how long) and the breakdown's classes that took time at the end.
+ */
 static void
-breakdown_events(PgsBuf *b, const PgsStatement *s, unsigned long long end)
+span_events(PgsOtlp *x, PgsBuf *b, const PgsStatement *s, unsigned long long end, const PgsWaitEvent *w, int nw)
 {
-	pgs_buf_printf(b, ",\"events\":[{\"timeUnixNano\":\"%llu\",\"name\":\"pgscope.breakdown\",\"attributes\":[", end);
-	pgs_buf_printf(b, "{\"key\":\"pgscope.cpu_seconds\",\"value\":{\"doubleValue\":%.9f}}", s->cpu_ns / 1e9);
-	for (int i = 0; i < PGS_WAIT_CLASSES; i++)
-		if (s->off_ns[i])
-			pgs_buf_printf(b, ",{\"key\":\"pgscope.wait_seconds.%s\",\"value\":{\"doubleValue\":%.9f}}",
-						   pgs_wait_class_names[i], s->off_ns[i] / 1e9);
-	pgs_buf_puts(b, "]}]");
+	bool		first;
+
+	if (nw == 0 && !s->breakdown)
+		return;
+	pgs_buf_puts(b, ",\"events\":[");
+	for (int i = nw - 1; i >= 0; i--)
+	{
+		first = true;
+		pgs_buf_printf(b, "%s{\"timeUnixNano\":\"%llu\",\"name\":\"%s\",\"attributes\":[", i == nw - 1 ? "" : ",",
+					   (unsigned long long) ((int64_t) w[i].start_ns + x->mono_to_real_ns), w[i].name);
+		attr_str(b, &first, "pgscope.lock.type", w[i].type);
+		attr_str(b, &first, "pgscope.lock.mode", w[i].mode);
+		attr_str(b, &first, "pgscope.lock.object", w[i].object);
+		pgs_buf_printf(b, ",{\"key\":\"pgscope.wait_seconds\",\"value\":{\"doubleValue\":%.9f}}]}",
+					   w[i].duration_ns / 1e9);
+	}
+	if (s->breakdown)
+	{
+		pgs_buf_printf(b, "%s{\"timeUnixNano\":\"%llu\",\"name\":\"pgscope.breakdown\",\"attributes\":[",
+					   nw ? "," : "", end);
+		pgs_buf_printf(b, "{\"key\":\"pgscope.cpu_seconds\",\"value\":{\"doubleValue\":%.9f}}", s->cpu_ns / 1e9);
+		for (int i = 0; i < PGS_WAIT_CLASSES; i++)
+			if (s->off_ns[i])
+				pgs_buf_printf(b, ",{\"key\":\"pgscope.wait_seconds.%s\",\"value\":{\"doubleValue\":%.9f}}",
+							   pgs_wait_class_names[i], s->off_ns[i] / 1e9);
+		pgs_buf_puts(b, "]}");
+	}
+	pgs_buf_puts(b, "]");
 }
 
 /* --split: a phase of the statement as a child span, from its first start for the time all its runs took */
@@ -260,7 +284,7 @@ encode_phase(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char
 
 static char *
 encode_span(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char *parent, unsigned flags,
-			int server_port, char span_id[17])
+			int server_port, const PgsWaitEvent *w, int nw, char span_id[17])
 {
 	PgsBuf		b;
 	char		op[32],
@@ -298,8 +322,7 @@ encode_span(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char 
 			attr_str(&b, &first, "db.response.status_code", s->sqlstate);
 	}
 	pgs_buf_puts(&b, "]");
-	if (s->breakdown)
-		breakdown_events(&b, s, end);
+	span_events(x, &b, s, end, w, nw);
 	pgs_buf_printf(&b, ",\"status\":{\"code\":%d}}", s->error ? 2 : 0);
 	free(norm);
 	return b.data;
@@ -322,8 +345,10 @@ keep(const PgsOtlp *x, const PgsStatement *s, int tp, unsigned flags, const char
 }
 
 void
-pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port)
+pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port, PgsOtlpWaits waits, void *arg)
 {
+	PgsWaitEvent w[PGS_OTLP_MAX_WAITS];
+	int			nw = 0;
 	char		trace_id[33],
 				parent[17],
 				span_id[17];
@@ -352,7 +377,9 @@ pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port)
 	}
 	if (!keep(x, s, tp, flags, trace_id))
 		return;
-	spans[n++] = encode_span(x, s, trace_id, tp == 1 ? parent : NULL, flags | 1, server_port, span_id);
+	if (waits)
+		nw = waits(arg, s->pid, s->end_ns - s->duration_ns, s->end_ns, w, PGS_OTLP_MAX_WAITS);
+	spans[n++] = encode_span(x, s, trace_id, tp == 1 ? parent : NULL, flags | 1, server_port, w, nw, span_id);
 	if (s->split && s->parse_at)
 		spans[n++] = encode_phase(x, s, trace_id, span_id, flags | 1, "parse", s->parse_at, s->parse_ns);
 	if (s->split && s->plan_at)

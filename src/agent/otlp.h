@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "expo.h"
 #include "stmt_source.h"
 
 #define PGS_OTLP_QUEUE 8192		/* spans waiting for the exporter at most */
@@ -40,8 +41,17 @@ bool pgs_otlp_url_ok(const char *url);
 
 /* starts the exporter thread; NULL with why */
 PgsOtlp *pgs_otlp_start(const PgsOtlpOpts *o, char *why, size_t len);
-/* one finished statement of the server at server_port (0: unknown); never blocks on the network */
-void pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port);
+/* the waits a kept span shows as events (PgsAgentPart.waits over a cluster's parts) */
+typedef int (*PgsOtlpWaits) (void *arg, uint32_t pid, uint64_t from_ns, uint64_t to_ns, PgsWaitEvent *out, int max);
+
+#define PGS_OTLP_MAX_WAITS 32	/* wait events per span at most (the last ones) */
+
+/*
+ * One finished statement of the server at server_port (0: unknown); waits
+ * (NULL: none) is asked for the waits within a span that is kept.  Never
+ * blocks on the network.
+ */
+void pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port, PgsOtlpWaits waits, void *arg);
 void pgs_otlp_stats(PgsOtlp *x, PgsOtlpStats *st);
 /* sends what is queued (for up to 3 s), then stops the thread */
 void pgs_otlp_stop(PgsOtlp *x);

@@ -38,6 +38,17 @@ void pgs_expo_log2_hist(PgsExpo *e, const char *name, const char *help, const ch
 /* every family, in the order they first appeared, appended to out */
 void pgs_expo_write(PgsExpo *e, PgsBuf *out);
 
+/* a wait of one backend that a statement's span shows as an event */
+typedef struct PgsWaitEvent
+{
+	uint64_t	start_ns;		/* CLOCK_MONOTONIC */
+	uint64_t	duration_ns;
+	const char *name;			/* the event's: "pgscope.lock_wait" */
+	const char *type;			/* "transactionid" */
+	const char *mode;			/* "ShareLock" */
+	char		object[96];		/* what was waited for, by number: "transaction 1234" */
+} PgsWaitEvent;
+
 /* what a tracer adds to the agent, per cluster: attached by open, read into e by render */
 typedef struct PgsAgentPart
 {
@@ -45,6 +56,8 @@ typedef struct PgsAgentPart
 	void	   *(*open) (const PgsTarget *t);	/* NULL: not attached (said) */
 	void		(*render) (void *part, const char *labels, PgsExpo *e);	/* labels: the cluster's */
 	void		(*close) (void *part);
+	/* NULL, or: the waits of pid that ended within [from_ns, to_ns], at most max, into out; their count */
+	int			(*waits) (void *part, uint32_t pid, uint64_t from_ns, uint64_t to_ns, PgsWaitEvent *out, int max);
 } PgsAgentPart;
 
 extern const PgsAgentPart pgs_wal_part,

@@ -459,4 +459,4 @@ part_close(void *p)
 	io_bpf__destroy(p);
 }
 
-const PgsAgentPart pgs_io_part = {"io", part_open, part_render, part_close};
+const PgsAgentPart pgs_io_part = {"io", part_open, part_render, part_close, NULL};

@@ -150,13 +150,61 @@ relation_name(LocksCtx *c, unsigned db, unsigned oid)
 	return pgs_names_relation(c->names, db, oid);
 }
 
+/* the lock tag in words with numbers for names (what the agent, without a connection, says) */
+static void
+tag_numbers(const struct pgs_lock_event *e, char *buf, size_t len)
+{
+	const char *type = e->type < PGS_LOCKTAG_COUNT && tag_types[e->type] ? tag_types[e->type] : "?";
+
+	switch (e->type)
+	{
+		case PGS_LOCKTAG_RELATION:
+			snprintf(buf, len, "relation %u of database %u", e->field2, e->field1);
+			break;
+		case PGS_LOCKTAG_RELATION_EXTEND:
+			snprintf(buf, len, "extension of relation %u of database %u", e->field2, e->field1);
+			break;
+		case PGS_LOCKTAG_DATABASE_FROZEN_IDS:
+			snprintf(buf, len, "frozen IDs of database %u", e->field1);
+			break;
+		case PGS_LOCKTAG_PAGE:
+			snprintf(buf, len, "page %u of relation %u of database %u", e->field3, e->field2, e->field1);
+			break;
+		case PGS_LOCKTAG_TUPLE:
+			snprintf(buf, len, "tuple (%u,%u) of relation %u of database %u", e->field3, e->field4, e->field2,
+					 e->field1);
+			break;
+		case PGS_LOCKTAG_TRANSACTION:
+			snprintf(buf, len, "transaction %u", e->field1);
+			break;
+		case PGS_LOCKTAG_VIRTUALTRANSACTION:
+			snprintf(buf, len, "virtual transaction %u/%u", e->field1, e->field2);
+			break;
+		case PGS_LOCKTAG_SPECULATIVE_TOKEN:
+			snprintf(buf, len, "speculative token %u of transaction %u", e->field2, e->field1);
+			break;
+		case PGS_LOCKTAG_OBJECT:
+			snprintf(buf, len, "object %u/%u/%u of database %u", e->field2, e->field3, e->field4, e->field1);
+			break;
+		case PGS_LOCKTAG_ADVISORY:
+			if (e->field4 == PGS_ADVISORY_TWO_INT4)
+				snprintf(buf, len, "advisory lock (%d, %d)", (int) e->field2, (int) e->field3);
+			else
+				snprintf(buf, len, "advisory lock %lld", (long long) (((uint64_t) e->field2 << 32) | e->field3));
+			break;
+		default:
+			snprintf(buf, len, "%s lock %u/%u/%u/%u", type, e->field1, e->field2, e->field3, e->field4);
+	}
+}
+
 /* the lock tag in words, and the key --stats groups it under */
 static void
 decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 {
 	char		buf[512],
 				kbuf[512];
-	const char *type = e->type < sizeof(tag_types) / sizeof(tag_types[0]) ? tag_types[e->type] : "?";
+	const char *type = e->type < PGS_LOCKTAG_COUNT && tag_types[e->type] ? tag_types[e->type] : "?";
+	char	   *ident = NULL;
 
 	switch (e->type)
 	{
@@ -168,10 +216,6 @@ decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 			snprintf(buf, sizeof(buf), "extension of relation %s", relation_name(c, e->field1, e->field2));
 			snprintf(kbuf, sizeof(kbuf), "%s", buf);
 			break;
-		case PGS_LOCKTAG_DATABASE_FROZEN_IDS:
-			snprintf(buf, sizeof(buf), "frozen IDs of database %u", e->field1);
-			snprintf(kbuf, sizeof(kbuf), "%s", buf);
-			break;
 		case PGS_LOCKTAG_PAGE:
 			snprintf(buf, sizeof(buf), "page %u of relation %s", e->field3, relation_name(c, e->field1, e->field2));
 			snprintf(kbuf, sizeof(kbuf), "page of relation %s", relation_name(c, e->field1, e->field2));
@@ -181,25 +225,12 @@ decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 					 relation_name(c, e->field1, e->field2));
 			snprintf(kbuf, sizeof(kbuf), "tuple of relation %s", relation_name(c, e->field1, e->field2));
 			break;
-		case PGS_LOCKTAG_TRANSACTION:
-			snprintf(buf, sizeof(buf), "transaction %u", e->field1);
-			snprintf(kbuf, sizeof(kbuf), "transactionid");
-			break;
-		case PGS_LOCKTAG_VIRTUALTRANSACTION:
-			snprintf(buf, sizeof(buf), "virtual transaction %u/%u", e->field1, e->field2);
-			snprintf(kbuf, sizeof(kbuf), "virtualxid");
-			break;
-		case PGS_LOCKTAG_SPECULATIVE_TOKEN:
-			snprintf(buf, sizeof(buf), "speculative token %u of transaction %u", e->field2, e->field1);
-			snprintf(kbuf, sizeof(kbuf), "spectoken");
-			break;
 		case PGS_LOCKTAG_OBJECT:
 			{
 				char		a[16],
 							b[16],
 							d[16];
 				const char *params[3] = {a, b, d};
-				char	   *ident;
 
 				snprintf(a, sizeof(a), "%u", e->field2);
 				snprintf(b, sizeof(b), "%u", e->field3);
@@ -207,25 +238,17 @@ decode_tag(LocksCtx *c, const struct pgs_lock_event *e, char **text, char **key)
 				ident = pgs_names_fetch1(pgs_names_conn_for_db(c->names, e->field1),
 							   "SELECT type || ' ' || identity FROM pg_identify_object($1::oid, $2::oid, $3::int)",
 							   3, params);
-				if (ident)
-					snprintf(buf, sizeof(buf), "object %s", ident);
-				else
-					snprintf(buf, sizeof(buf), "object %u/%u/%u of database %u", e->field2, e->field3, e->field4, e->field1);
-				free(ident);
-				snprintf(kbuf, sizeof(kbuf), "%s", buf);
-				break;
 			}
-		case PGS_LOCKTAG_ADVISORY:
-			if (e->field4 == PGS_ADVISORY_TWO_INT4)
-				snprintf(buf, sizeof(buf), "advisory lock (%d, %d)", (int) e->field2, (int) e->field3);
-			else
-				snprintf(buf, sizeof(buf), "advisory lock %lld",
-						 (long long) (((uint64_t) e->field2 << 32) | e->field3));
-			snprintf(kbuf, sizeof(kbuf), "%s", buf);
-			break;
+			/* FALLTHROUGH */
 		default:
-			snprintf(buf, sizeof(buf), "%s lock %u/%u/%u/%u", type, e->field1, e->field2, e->field3, e->field4);
-			snprintf(kbuf, sizeof(kbuf), "%s", type);
+			if (ident)
+				snprintf(buf, sizeof(buf), "object %s", ident);
+			else
+				tag_numbers(e, buf, sizeof(buf));
+			free(ident);
+			/* objects, advisory locks and frozen IDs by what they are; transactions and the rest by type */
+			snprintf(kbuf, sizeof(kbuf), "%s", e->type == PGS_LOCKTAG_OBJECT || e->type == PGS_LOCKTAG_ADVISORY ||
+					 e->type == PGS_LOCKTAG_DATABASE_FROZEN_IDS ? buf : type);
 	}
 	*text = pgs_xstrdup(buf);
 	*key = pgs_xstrdup(kbuf);
@@ -1018,6 +1041,8 @@ cleanup:
 
 #define PART_MODES 9
 
+#define PART_RECENT 4096			/* the last waits, for the spans of the statements they are in */
+
 typedef struct LocksPart
 {
 	struct locks_bpf *skel;
@@ -1025,6 +1050,8 @@ typedef struct LocksPart
 	uint64_t	hist[PGS_LOCKTAG_COUNT][PART_MODES][PGS_HIST_SLOTS];
 	uint64_t	sum_ns[PGS_LOCKTAG_COUNT][PART_MODES];
 	uint64_t	deadlocks;
+	struct pgs_lock_event recent[PART_RECENT];	/* WAIT_END events, oldest overwritten */
+	uint64_t	nrecent;		/* ever stored: the next goes to nrecent % PART_RECENT */
 } LocksPart;
 
 static int
@@ -1041,7 +1068,34 @@ part_event(void *ctx, void *data, size_t size)
 		return 0;
 	lp->hist[e->type][e->mode][pgs_hist_slot(e->duration_ns)]++;
 	lp->sum_ns[e->type][e->mode] += e->duration_ns;
+	lp->recent[lp->nrecent++ % PART_RECENT] = *e;
 	return 0;
+}
+
+/* the waits of pid that ended within [from_ns, to_ns], the events not read yet included */
+static int
+part_waits(void *p, uint32_t pid, uint64_t from_ns, uint64_t to_ns, PgsWaitEvent *out, int max)
+{
+	LocksPart  *lp = p;
+	int			n = 0;
+	uint64_t	have;
+
+	ring_buffer__consume(lp->rb);
+	have = lp->nrecent < PART_RECENT ? lp->nrecent : PART_RECENT;
+	/* the newest first: the statement that just ended waited last */
+	for (uint64_t k = 1; k <= have && n < max; k++)
+	{
+		const struct pgs_lock_event *e = &lp->recent[(lp->nrecent - k) % PART_RECENT];
+
+		if (e->pid != pid || e->ts_ns < from_ns || e->ts_ns > to_ns)
+			continue;
+		out[n] = (PgsWaitEvent) {.start_ns = e->ts_ns - e->duration_ns, .duration_ns = e->duration_ns,
+			.name = "pgscope.lock_wait", .type = tag_types[e->type] ? tag_types[e->type] : "?",
+		.mode = lock_modes[e->mode]};
+		tag_numbers(e, out[n].object, sizeof(out[n].object));
+		n++;
+	}
+	return n;
 }
 
 static void *
@@ -1107,4 +1161,4 @@ part_close(void *p)
 	free(lp);
 }
 
-const PgsAgentPart pgs_locks_part = {"locks", part_open, part_render, part_close};
+const PgsAgentPart pgs_locks_part = {"locks", part_open, part_render, part_close, part_waits};

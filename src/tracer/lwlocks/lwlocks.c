@@ -280,4 +280,4 @@ part_close(void *p)
 	lwlocks_bpf__destroy(p);
 }
 
-const PgsAgentPart pgs_lwlocks_part = {"lwlocks", part_open, part_render, part_close};
+const PgsAgentPart pgs_lwlocks_part = {"lwlocks", part_open, part_render, part_close, NULL};

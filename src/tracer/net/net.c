@@ -296,4 +296,4 @@ part_close(void *p)
 	free(np);
 }
 
-const PgsAgentPart pgs_net_part = {"net", part_open, part_render, part_close};
+const PgsAgentPart pgs_net_part = {"net", part_open, part_render, part_close, NULL};

@@ -394,4 +394,4 @@ part_close(void *p)
 	wal_bpf__destroy(p);
 }
 
-const PgsAgentPart pgs_wal_part = {"wal", part_open, part_render, part_close};
+const PgsAgentPart pgs_wal_part = {"wal", part_open, part_render, part_close, NULL};
