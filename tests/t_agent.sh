@@ -315,6 +315,49 @@ awk 'match($0, /"startTimeUnixNano":"[0-9]+"/) { st = substr($0, RSTART + 21, 19
      END { exit !(at != "" && at >= st && at <= en) }' "$W/waiter.span" || fail "the lock wait event is not within its span"
 echo "ok: the waiting statement's span has its lock wait: ${traced} s on transaction ${logged% *} (server: ${logged#* } ms)"
 
+# SIGHUP re-reads --config: spans switched on, a bad file keeps the options in force, spans switched off;
+# a --pid that cannot be attached is said with when it is tried again (each good SIGHUP tries at once)
+rm -f "$W"/spans/*.json
+echo "statements-only" >"$W/agent.conf"
+"$PGSCOPE" agent --pid "$PM2" --pid $$ --prometheus "127.0.0.1:$APORT" --config "$W/agent.conf" >/dev/null 2>"$W/agent6.err" &
+agent=$!
+for _ in $(seq 1 100); do grep -q "attached to" "$W/agent6.err" && break; sleep 0.1; done
+grep -q "cannot attach to the server of postmaster $$: .* (trying again in 30 s)" "$W/agent6.err" ||
+  fail "no word of the failed attach: $(cat "$W/agent6.err")"
+hup() {
+  local n; n=$(grep -c "^pgscope agent: SIGHUP: $1" "$W/agent6.err" || true)
+  kill -HUP "$agent"
+  for _ in $(seq 1 100); do [ "$(grep -c "^pgscope agent: SIGHUP: $1" "$W/agent6.err" || true)" -gt "$n" ] && return; sleep 0.1; done
+  fail "SIGHUP: no \"$1\" line: $(cat "$W/agent6.err")"
+}
+psql -X -q -c "SELECT 1 AS before_hup" agentdb >/dev/null
+printf 'statements-only\notlp http://127.0.0.1:%s\n' "$SPORT" >"$W/agent.conf"
+hup "re-read"
+for _ in $(seq 1 100); do grep -q "attached again" "$W/agent6.err" && grep -q "(postmaster $PM2, PostgreSQL" <(sed -n '/attached again/,$p' "$W/agent6.err") && break; sleep 0.1; done
+for i in 1 2 3; do psql -X -q -c "SELECT $i AS after_hup" agentdb >/dev/null; done
+echo "bogus 1" >"$W/agent.conf"
+hup "$W/agent.conf has errors: the options in force are kept"
+psql -X -q -c "SELECT 1 AS after_bad_hup" agentdb >/dev/null
+echo "statements-only" >"$W/agent.conf"
+hup "re-read"
+grep -q "SIGHUP: stopped sending spans to http://127.0.0.1:$SPORT" "$W/agent6.err" || fail "no word of the spans stopping"
+for _ in $(seq 1 100); do [ "$(grep -c "(postmaster $PM2, PostgreSQL" "$W/agent6.err")" -ge 3 ] && break; sleep 0.1; done
+psql -X -q -c "SELECT 1 AS after_off" agentdb >/dev/null
+sleep 1.5
+curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/m6.txt" || fail "GET /metrics (after SIGHUPs)"
+kill -TERM "$agent"; wait "$agent" || fail "the agent reloaded failed: $(cat "$W/agent6.err")"
+agent=""
+cat "$W"/spans/*.json >"$W/hup.all" 2>/dev/null || : >"$W/hup.all"
+for m in before_hup:0 after_hup:3 after_bad_hup:1 after_off:0; do
+  expect_eq "$(grep -o "AS ${m%:*}" "$W/hup.all" | wc -l)" "${m#*:}" "spans after SIGHUPs: ${m%:*}"
+done
+expect_eq "$(grep -c "cannot attach to the server of postmaster $$:" "$W/agent6.err")" 3 \
+  "the failed --pid tried at start and at each good SIGHUP"
+expect_eq "$(awk '$1 == "pgscope_attach_failures_total" { print $2 }' "$W/m6.txt")" 3 "and counted"
+awk '$1 == "pgscope_otlp_spans_exported_total" { exit !($2 >= 4) }' "$W/m6.txt" ||
+  fail "the exported spans' counter went back after the exporter stopped: $(grep otlp_spans "$W/m6.txt")"
+echo "ok: SIGHUP switched spans on and off, kept the options over a bad file, retried the failed --pid"
+
 # head sampling at ratio 0: only errors, statements of --slow-ms or more and sampled parents' children
 rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \

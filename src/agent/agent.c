@@ -73,11 +73,17 @@ typedef struct Agent
 	PgsOtlp    *otlp;
 	Attached   *att[MAX_TARGETS];
 	int			natt;
-	int			failed[MAX_TARGETS];	/* postmasters an attach failed for: not retried, not said again */
+	struct
+	{
+		int			pid;		/* a postmaster an attach failed for */
+		int			tries;
+		double		retry_at;	/* pgs_now(): tried again from then on, 30 s after the first failure, doubling to 10 min */
+	}			failed[MAX_TARGETS];
 	int			nfailed;
 	PgsAgentSelf self;
 	uint64_t	lost_before,	/* the counters of sources already closed */
 				undecodable_before;
+	PgsOtlpStats otlp_before;	/* and those of exporters a SIGHUP replaced */
 } Agent;
 
 static volatile sig_atomic_t reload_pending = 0;
@@ -231,22 +237,56 @@ is_attached(const Agent *a, int pid)
 	return false;
 }
 
+/* the slot of a postmaster an attach failed for, -1 */
+static int
+failed_slot(const Agent *a, int pid)
+{
+	for (int i = 0; i < a->nfailed; i++)
+		if (a->failed[i].pid == pid)
+			return i;
+	return -1;
+}
+
+/* whether pid failed to attach and is not due to be tried again */
 static bool
 failed_before(const Agent *a, int pid)
 {
-	for (int i = 0; i < a->nfailed; i++)
-		if (a->failed[i] == pid)
-			return true;
-	return false;
+	int			i = failed_slot(a, pid);
+
+	return i >= 0 && pgs_now() < a->failed[i].retry_at;
 }
 
+/* said, and tried again later: 30 s, then twice as long each time, at most 10 minutes */
 static void
 attach_failed(Agent *a, int pid, const char *why)
 {
-	pgs_err("cannot attach to the server of postmaster %d: %s", pid, why);
+	int			i = failed_slot(a, pid);
+	double		wait;
+
+	if (i < 0)
+	{
+		if (a->nfailed == MAX_TARGETS)	/* (64 failing postmasters: the first is forgotten) */
+			a->failed[0] = a->failed[--a->nfailed];
+		i = a->nfailed++;
+		a->failed[i].pid = pid;
+		a->failed[i].tries = 0;
+	}
+	wait = 30.0 * (1 << (a->failed[i].tries < 5 ? a->failed[i].tries : 5));
+	wait = wait < 600 ? wait : 600;
+	a->failed[i].tries++;
+	a->failed[i].retry_at = pgs_now() + wait;
 	a->self.attach_failures++;
-	if (a->nfailed < MAX_TARGETS)
-		a->failed[a->nfailed++] = pid;
+	pgs_err("cannot attach to the server of postmaster %d: %s (trying again in %.0f s)", pid, why, wait);
+}
+
+/* a postmaster attached after all, or gone: no longer among the failed */
+static void
+forget_failed(Agent *a, int pid)
+{
+	int			i = failed_slot(a, pid);
+
+	if (i >= 0)
+		a->failed[i] = a->failed[--a->nfailed];
 }
 
 /* the waits of a statement's span: those its cluster's parts saw pid wait within it */
@@ -329,6 +369,7 @@ attach_one(Agent *a, int pid)
 			pgs_err("no %s metrics for the cluster in %s (said above)", agent_parts[i]->name, at->cluster);
 	a->att[a->natt++] = at;
 	a->self.attaches++;
+	forget_failed(a, pid);
 	pgs_err("attached to the cluster in %s (postmaster %d, PostgreSQL %d, %s)%s", at->cluster, pid, at->t.major,
 			at->t.bin, at->t.offsets && at->t.myprocport ? "" : "; database and user names unavailable");
 }
@@ -345,6 +386,8 @@ detach(Agent *a, int i, const char *why)
 {
 	Attached   *at = a->att[i];
 
+	/* what the kernel has already sent is counted (and sent on) before the source closes */
+	pgs_stmt_source_poll(at->src, 0);
 	refresh_counters(a, at);
 	a->lost_before += at->last.lost;
 	a->undecodable_before += at->last.undecodable;
@@ -399,6 +442,9 @@ scan(Agent *a)
 	for (int i = a->natt - 1; i >= 0; i--)
 		if (!pgs_process_alive(a->att[i]->t.postmaster))
 			detach(a, i, "the server stopped");
+	for (int i = a->nfailed - 1; i >= 0; i--)
+		if (!pgs_process_alive(a->failed[i].pid))
+			a->failed[i] = a->failed[--a->nfailed];
 	n = wanted(a, pids, MAX_TARGETS);
 	for (int i = 0; i < n; i++)
 		if (!is_attached(a, pids[i]) && !failed_before(a, pids[i]))
@@ -455,16 +501,18 @@ refresh_self(Agent *a)
 		a->self.undecodable += a->att[i]->last.undecodable;
 		a->self.bpf_run_ns += pgs_stmt_source_run_ns(a->att[i]->src);
 	}
-	if (a->otlp)
+	if (a->otlp || a->self.otlp)
 	{
-		PgsOtlpStats st;
+		PgsOtlpStats st = a->otlp_before;
 
-		pgs_otlp_stats(a->otlp, &st);
+		/* (exported once, the counters stay: they never go back) */
+		if (a->otlp)
+			pgs_otlp_stats(a->otlp, &st), pgs_otlp_stats_add(&st, &a->otlp_before);
 		a->self.otlp = true;
 		a->self.spans_exported = st.exported;
 		a->self.spans_dropped = st.dropped;
 		a->self.span_failures = st.failures;
-		a->self.spans_queued = st.queued;
+		a->self.spans_queued = a->otlp ? st.queued : 0;
 		a->self.bad_traceparent = st.bad_traceparent;
 	}
 	pgs_agent_metrics_set_self(a->m, &a->self);
@@ -498,6 +546,52 @@ notify_ready(void)
 	close(fd);
 }
 
+static bool
+same_str(const char *x, const char *y)
+{
+	return x == y || (x && y && strcmp(x, y) == 0);
+}
+
+/*
+ * SIGHUP's new trace options: the exporter replaced when they differ (what
+ * the old one holds is sent first), its counters kept.  Whether the clusters
+ * must be attached again (what the kernel captures changed).
+ */
+static bool
+reload_otlp(Agent *a, AgentOpts *o)
+{
+	char		why[256];
+	bool		reattach = (o->otlp.url == NULL) != (a->o.otlp.url == NULL) || o->split != a->o.split ||
+		o->no_breakdown != a->o.no_breakdown || o->statements_only != a->o.statements_only;
+
+	if (same_str(o->otlp.url, a->o.otlp.url) && o->otlp.sample_ratio == a->o.otlp.sample_ratio &&
+		o->otlp.slow_ms == a->o.otlp.slow_ms && o->otlp.raw_query == a->o.otlp.raw_query)
+		return reattach;
+	if (a->otlp)
+	{
+		PgsOtlpStats st;
+
+		/* no statement may reach the old exporter while it stops */
+		for (int i = 0; i < a->natt; i++)
+			a->att[i]->otlp_ref = NULL;
+		pgs_otlp_stop(a->otlp, &st);
+		pgs_otlp_stats_add(&a->otlp_before, &st);
+		a->otlp = NULL;
+		pgs_err("SIGHUP: stopped sending spans to %s", a->o.otlp.url);
+	}
+	if (o->otlp.url && (a->otlp = pgs_otlp_start(&o->otlp, why, sizeof(why))) == NULL)
+	{
+		pgs_err("SIGHUP: %s: no spans are sent", why);
+		o->otlp.url = NULL;
+	}
+	else if (o->otlp.url)
+		pgs_err("SIGHUP: sending spans to %s (sample ratio %g; errors and statements of %g ms or more always)",
+				o->otlp.url, o->otlp.sample_ratio, o->otlp.slow_ms);
+	for (int i = 0; i < a->natt; i++)
+		a->att[i]->otlp_ref = a->otlp;
+	return reattach || (o->otlp.url == NULL) != (a->o.otlp.url == NULL);
+}
+
 /* SIGHUP: the command line's options again, then the config file's; a bad file keeps what was in force */
 static void
 reload(Agent *a, const AgentOpts *base)
@@ -506,6 +600,9 @@ reload(Agent *a, const AgentOpts *base)
 	char		why[256];
 
 	reload_pending = 0;
+	/* the statements that ended before the SIGHUP are done with the options they ran under */
+	for (int i = 0; i < a->natt; i++)
+		pgs_stmt_source_poll(a->att[i]->src, 0);
 	if (base->config == NULL)
 	{
 		pgs_err("SIGHUP: no --config file to re-read");
@@ -531,10 +628,14 @@ reload(Agent *a, const AgentOpts *base)
 			a->http = h;
 		}
 	}
+	if (reload_otlp(a, &o))
+		while (a->natt > 0)
+			detach(a, a->natt - 1, "attached again with the new options");
 	a->o = o;
 	a->nfailed = 0;
 	pgs_agent_metrics_set_top(a->m, (int) o.top);
-	pgs_err("SIGHUP: re-read %s (metrics on %s, top %ld)", base->config, o.listen, o.top);
+	pgs_err("SIGHUP: re-read %s (metrics on %s, top %ld%s)", base->config, o.listen, o.top,
+			o.otlp.url ? ", spans" : "");
 	scan(a);
 }
 
@@ -601,7 +702,7 @@ cmd_agent(int argc, char **argv)
 	pgs_ack_stop();
 	while (a.natt > 0)
 		detach(&a, a.natt - 1, "the agent is stopping");
-	pgs_otlp_stop(a.otlp);
+	pgs_otlp_stop(a.otlp, NULL);
 	pgs_http_stop(a.http);
 	pgs_agent_metrics_free(a.m);
 	pgs_err("stopped");

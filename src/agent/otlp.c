@@ -646,7 +646,16 @@ pgs_otlp_stats(PgsOtlp *x, PgsOtlpStats *st)
 }
 
 void
-pgs_otlp_stop(PgsOtlp *x)
+pgs_otlp_stats_add(PgsOtlpStats *to, const PgsOtlpStats *from)
+{
+	to->exported += from->exported;
+	to->dropped += from->dropped;
+	to->failures += from->failures;
+	to->bad_traceparent += from->bad_traceparent;
+}
+
+void
+pgs_otlp_stop(PgsOtlp *x, PgsOtlpStats *last)
 {
 	if (x == NULL)
 		return;
@@ -675,6 +684,8 @@ pgs_otlp_stop(PgsOtlp *x)
 		x->count--;
 		x->st.dropped++;
 	}
+	if (last)
+		*last = x->st;
 	pthread_mutex_destroy(&x->lock);
 	pthread_cond_destroy(&x->wake);
 	free(x);

@@ -53,8 +53,10 @@ typedef int (*PgsOtlpWaits) (void *arg, uint32_t pid, uint64_t from_ns, uint64_t
  */
 void pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port, PgsOtlpWaits waits, void *arg);
 void pgs_otlp_stats(PgsOtlp *x, PgsOtlpStats *st);
-/* sends what is queued (for up to 3 s), then stops the thread */
-void pgs_otlp_stop(PgsOtlp *x);
+/* the counters of from added to to's (queued: from's alone is not added) */
+void pgs_otlp_stats_add(PgsOtlpStats *to, const PgsOtlpStats *from);
+/* sends what is queued (for up to 3 s), then stops the thread; its last counters into last (NULL: not wanted) */
+void pgs_otlp_stop(PgsOtlp *x, PgsOtlpStats *last);
 
 /*
  * A W3C traceparent in a sqlcommenter comment at the start or the end of the
