@@ -35,6 +35,7 @@ static const struct
 	{"agent", cmd_agent, "eBPF: an always-on agent serving Prometheus metrics of every cluster's statements"},
 	{"net", cmd_net, "eBPF: client traffic per backend: bytes, requests, serving vs waiting for the client"},
 	{"plans", cmd_plans, "eBPF: the plan each slow statement ran with, as EXPLAIN prints it; --analyze: actual rows"},
+	{"profile", cmd_profile, "eBPF: CPU flame graphs of the cluster, each stack under its query"},
 	/* the tests' fixture (and the demo's machinery): works, but not listed as a user command */
 	{"cluster", cmd_cluster, NULL},
 };

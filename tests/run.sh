@@ -10,7 +10,7 @@ logs=../build/test-logs
 mkdir -p "$logs"
 passed=0 failed=0 failures=()
 # on the other majors: the extension, the command line against their servers, every tracer
-matrix="regress overflow concurrency chaining cli demo tracer locks wal io net clients agent plans"
+matrix="regress overflow concurrency chaining cli demo tracer locks wal io net clients agent plans profile"
 times=()
 # the pure functions first (tests/unit/unit.c): each check a line, counted with the suites
 if [ -z "${TESTS:-}" ] || [[ " $TESTS " == *" unit "* ]]; then

@@ -136,6 +136,7 @@ typedef struct BinFacts
 	uint64_t	activeportal;	/* st_value of ActivePortal */
 	uint64_t	parallelworkernumber;	/* st_value of ParallelWorkerNumber */
 	uint64_t	application_name;	/* st_value of application_name */
+	uint64_t	debug_query_string;	/* st_value of debug_query_string */
 	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
 	bool		pie;
 } BinFacts;
@@ -158,6 +159,7 @@ static const struct
 	{"ActivePortal", offsetof(BinFacts, activeportal), offsetof(PgsTarget, activeportal)},
 	{"ParallelWorkerNumber", offsetof(BinFacts, parallelworkernumber), offsetof(PgsTarget, parallelworkernumber)},
 	{"application_name", offsetof(BinFacts, application_name), offsetof(PgsTarget, application_name)},
+	{"debug_query_string", offsetof(BinFacts, debug_query_string), offsetof(PgsTarget, debug_query_string)},
 };
 static const size_t lengthof_globals = sizeof(exported_globals) / sizeof(exported_globals[0]);
 

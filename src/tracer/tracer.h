@@ -32,6 +32,7 @@ typedef struct PgsTarget
 	uint64_t	activeportal;	/* runtime address of ActivePortal, 0: unknown */
 	uint64_t	parallelworkernumber;	/* runtime address of ParallelWorkerNumber, 0: unknown */
 	uint64_t	application_name;	/* runtime address of application_name (a char *), 0: unknown */
+	uint64_t	debug_query_string;	/* runtime address of debug_query_string (a const char *), 0: unknown */
 	uint64_t	load_shift;		/* runtime address minus link-time address (PIE) */
 	const PgsPgOffsets *offsets;	/* NULL: no table for this version */
 	char		datadir[PATH_MAX];

@@ -13,5 +13,6 @@ int cmd_wal(int argc, char **argv);
 int cmd_io(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 int cmd_plans(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 
 #endif

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * profile.bpf.c - on-CPU samples of a cluster's processes (a perf software
+ * clock event per CPU at --hz), counted in the kernel per process, user
+ * stack, kernel stack and the query the backend runs: debug_query_string,
+ * read from the backend's memory at the sample (its text hashed, the text
+ * kept once per hash).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "profile.h"
+#include "filter.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define E2BIG 7					/* (errno.h is not for BPF programs) */
+
+/* runtime address of debug_query_string (a const char *) in the traced processes, 0: unknown */
+const volatile __u64 query_ptr_addr = 0;
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__uint(value_size, PGS_PROF_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pgs_prof_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct pgs_prof_text);
+} texts SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pgs_prof_text);
+} scratch SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PGS_PROF_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void
+count(__u32 what)
+{
+	__u64	   *c = bpf_map_lookup_elem(&counters, &what);
+
+	if (c)
+		(*c)++;
+}
+
+/* the hash of the query the process runs now (FNV-1a of its first bytes), 0 when none */
+static __always_inline __u64
+query_hash(void)
+{
+	const char *q = NULL;
+	__u32		z = 0;
+	struct pgs_prof_text *s;
+	__u64		h = 14695981039346656037ULL;
+	long		n;
+
+	if (!query_ptr_addr || bpf_probe_read_user(&q, sizeof(q), (const void *) query_ptr_addr) || !q)
+		return 0;
+	if (!(s = bpf_map_lookup_elem(&scratch, &z)))
+		return 0;
+	n = bpf_probe_read_user_str(s->text, sizeof(s->text), q);
+	if (n <= 1)
+		return 0;
+	for (int i = 0; i < PGS_PROF_QUERY_LEN; i++)
+	{
+		if (i >= n - 1)
+			break;
+		h = (h ^ (__u8) s->text[i]) * 1099511628211ULL;
+	}
+	h |= 1;						/* never 0 */
+	if (!bpf_map_lookup_elem(&texts, &h) && bpf_map_update_elem(&texts, &h, s, BPF_NOEXIST) == -E2BIG)
+		count(PGS_PROF_NO_TEXT);
+	return h;
+}
+
+SEC("perf_event")
+int
+on_sample(struct bpf_perf_event_data *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pgs_prof_key k = {};
+	__u64	   *c,
+				one = 1;
+
+	if (t->tgid == 0 || !traced_task(t))
+		return 0;
+	count(PGS_PROF_SAMPLES);
+	k.pid = t->tgid;
+	k.kstack = bpf_get_stackid(ctx, &stacks, 0);
+	k.ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (k.ustack < 0)
+		count(PGS_PROF_NO_USTACK);
+	k.query = query_hash();
+	if ((c = bpf_map_lookup_elem(&counts, &k)))
+		__sync_fetch_and_add(c, 1);
+	else
+	{
+		long		err = bpf_map_update_elem(&counts, &k, &one, BPF_NOEXIST);
+
+		if (err == -E2BIG)
+			count(PGS_PROF_LOST);
+		else if (err && (c = bpf_map_lookup_elem(&counts, &k)))	/* another CPU inserted it first */
+			__sync_fetch_and_add(c, 1);
+	}
+	return 0;
+}

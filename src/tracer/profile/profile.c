@@ -1,0 +1,442 @@
+/*
+ * profile.c - "pgscope profile": on-CPU samples of a cluster's processes
+ * (or of one backend) at --hz, each stack under the query the backend was
+ * running, with its native frames named through the mapped files' symbols
+ * and the kernel's; written as folded stacks (flamegraph.pl, speedscope),
+ * JSON, or the HTML flame graph of the PL/pgSQL report.
+ */
+#include "tracer_cmds.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "profile.h"
+#include "profile.skel.h"
+#include "proto.h"
+#include "report.h"
+#include "symbols.h"
+#include "tracer.h"
+#include "util.h"
+
+#define MAX_CPUS 1024
+#define FRAME_LEN 512
+
+typedef struct Prof
+{
+	double		hz;
+	int			format;			/* 1 folded, 2 json, 3 html (0: folded) */
+	const char *output;
+	struct profile_bpf *skel;
+	int			ncpus;
+	int			perf_fds[MAX_CPUS];
+	struct bpf_link *links[MAX_CPUS];
+	PgsSyms    *syms;
+	const PgsTarget *t;
+	double		started,
+				seconds;		/* sampled for */
+	struct Title
+	{
+		int			pid;
+		char		title[64];	/* "checkpointer", "autovacuum worker" */
+	}		   *titles;
+	size_t		ntitles,
+				cap_titles;
+} Prof;
+
+/* one stack's line and its samples */
+typedef struct Line
+{
+	char	   *stack;			/* frames joined by ';' */
+	uint64_t	samples;
+} Line;
+
+static const char usage_text[] =
+	"usage: pgscope profile [--pid PID | -D DATADIR | --bin PATH] [--duration SEC] [--hz N]\n"
+	"                       [--format folded|json|html] [-o FILE]\n"
+	"  samples the cluster's processes on CPU (or the one backend of --pid) N times a second (default\n"
+	"  99) with their user and kernel stacks, each under the query the backend was running; at the\n"
+	"  end (--duration or Ctrl-C) writes folded stacks (default; flamegraph.pl and speedscope read\n"
+	"  them), JSON, or the HTML flame graph (needs -o FILE) to FILE or standard output; needs root or\n"
+	"  CAP_BPF+CAP_PERFMON\n";
+
+static const PgsOptSpec opts[] = {
+	PGS_OPT_NUMBER("hz", 0, PGS_ARG_DOUBLE, Prof, hz, 1, 1000, "samples a second, from 1 to 1000"),
+	PGS_OPT_CHOICE("format", Prof, format, "folded, json or html", "folded|json|html"),
+	{"output", 'o', PGS_ARG_OUTPUT, offsetof(Prof, output), 0, 0, NULL, NULL},
+	PGS_OPT_END
+};
+
+static const PgsCommand profile_command = {
+	.cmd = "pgscope profile",
+	.usage = usage_text,
+	.opts = opts,
+};
+
+/* ---------- attaching: a software clock event per CPU ---------- */
+
+/* no more samples: the events closed (the maps stay for reading) */
+static void
+stop_sampling(Prof *p)
+{
+	for (int i = 0; i < p->ncpus; i++)
+	{
+		bpf_link__destroy(p->links[i]);
+		if (p->perf_fds[i] >= 0)
+			close(p->perf_fds[i]);
+	}
+	p->ncpus = 0;
+}
+
+static void
+detach_all(Prof *p)
+{
+	stop_sampling(p);
+	profile_bpf__destroy(p->skel);
+	p->skel = NULL;
+}
+
+/* 0, or -1 (said) */
+static int
+attach(Prof *p, const PgsTarget *t)
+{
+	struct perf_event_attr a = {.size = sizeof(a), .type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_CPU_CLOCK,
+	.freq = 1, .sample_freq = (uint64_t) p->hz};
+	int			ncpus = libbpf_num_possible_cpus(),
+				opened = 0;
+	struct profile_bpf *skel;
+
+	PGS_SKEL_OPEN(profile, skel, t);
+	skel->rodata->query_ptr_addr = t->debug_query_string;
+	PGS_SKEL_LOAD(profile, skel);
+	p->skel = skel;
+	for (int cpu = 0; cpu < ncpus && cpu < MAX_CPUS; cpu++)
+	{
+		int			fd = (int) syscall(__NR_perf_event_open, &a, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+		p->perf_fds[p->ncpus] = fd;
+		p->links[p->ncpus++] = NULL;
+		if (fd < 0)
+		{
+			if (errno == ENODEV)	/* an offline CPU */
+				continue;
+			pgs_err("cannot open a CPU clock event on CPU %d: %s", cpu, strerror(errno));
+			detach_all(p);
+			return -1;
+		}
+		if ((p->links[p->ncpus - 1] = bpf_program__attach_perf_event(skel->progs.on_sample, fd)) == NULL)
+		{
+			pgs_err("cannot attach the sampler on CPU %d: %s", cpu, strerror(errno));
+			detach_all(p);
+			return -1;
+		}
+		opened++;
+	}
+	return opened > 0 ? 0 : (pgs_err("no CPU to sample"), detach_all(p), -1);
+
+cleanup:
+	profile_bpf__destroy(skel);
+	return -1;
+}
+
+/* ---------- while sampling: each process's mappings and title, read while it lives ---------- */
+
+static const char *
+title_of(const Prof *p, int pid)
+{
+	for (size_t i = 0; i < p->ntitles; i++)
+		if (p->titles[i].pid == pid)
+			return p->titles[i].title;
+	return NULL;
+}
+
+/* what a process is, from its title ("postgres: checkpointer", "postgres: 16/main: walwriter") */
+static void
+note_title(Prof *p, int pid)
+{
+	char		path[64],
+				buf[256];
+	FILE	   *f;
+	size_t		n;
+	const char *t = buf;
+
+	if (title_of(p, pid))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (strncmp(t, "postgres: ", 10) == 0)
+		t += 10;
+	/* a cluster name first ("16/main: checkpointer"): skipped */
+	if (strchr(t, ':') && strchr(t, ':') < t + strcspn(t, " "))
+		t = strchr(t, ':') + 2 <= buf + n ? strchr(t, ':') + 2 : t;
+	p->titles = pgs_grow(p->titles, &p->cap_titles, p->ntitles, sizeof(struct Title));
+	p->titles[p->ntitles].pid = pid;
+	/* a backend's title is "user database host state": it is a backend; others are what they say */
+	snprintf(p->titles[p->ntitles].title, sizeof(p->titles[0].title), "%.63s",
+			 strstr(t, "(") || strstr(t, "[local]") ? "backend" : t);
+	p->ntitles++;
+}
+
+static void
+read_children(void *arg)
+{
+	Prof	   *p = arg;
+	char		path[64];
+	FILE	   *f;
+	int			pid;
+
+	if (p->t->backend)
+	{
+		pgs_syms_read_process(p->syms, p->t->backend, true);
+		note_title(p, p->t->backend);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", p->t->postmaster, p->t->postmaster);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	while (fscanf(f, "%d", &pid) == 1)
+	{
+		pgs_syms_read_process(p->syms, pid, true);	/* again: libraries loaded since */
+		note_title(p, pid);
+	}
+	fclose(f);
+}
+
+/* ---------- the stacks, named ---------- */
+
+/* a frame for the folded format: no ';' (the separator) and no line breaks */
+static void
+put_frame(PgsBuf *b, const char *name, const char *suffix)
+{
+	if (b->len > 0)
+		pgs_buf_puts(b, ";");
+	for (const char *c = name; *c; c++)
+		pgs_buf_append(b, *c == ';' ? ":" : *c == '\n' || *c == '\r' || *c == '\t' ? " " : c, 1);
+	pgs_buf_puts(b, suffix);
+}
+
+/* the query frame: the normalized text, or what the process is when it ran none */
+static void
+query_frame(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
+{
+	struct pgs_prof_text text;
+	char		frame[FRAME_LEN];
+	const char *title;
+
+	if (k->query && bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.texts), &k->query, &text) == 0)
+	{
+		char	   *norm;
+
+		text.text[sizeof(text.text) - 1] = '\0';
+		norm = pgs_normalize_query(text.text);
+		snprintf(frame, sizeof(frame), "%s%s", norm ? norm : text.text,
+				 strlen(text.text) >= sizeof(text.text) - 1 ? "…" : "");
+		free(norm);
+	}
+	else if (k->query)
+		snprintf(frame, sizeof(frame), "[query text not kept]");
+	else if ((title = title_of(p, (int) k->pid)) != NULL)
+		snprintf(frame, sizeof(frame), "[%s%s]", title, strcmp(title, "backend") == 0 ? ": no query" : "");
+	else
+		snprintf(frame, sizeof(frame), "[process %u]", k->pid);
+	put_frame(b, frame, "");
+}
+
+static void
+stack_frames(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
+{
+	uint64_t	ips[PGS_PROF_STACK_DEPTH];
+	char		name[FRAME_LEN];
+	int			fd = bpf_map__fd(p->skel->maps.stacks),
+				n;
+
+	if (k->ustack >= 0 && bpf_map_lookup_elem(fd, &k->ustack, ips) == 0)
+	{
+		for (n = 0; n < PGS_PROF_STACK_DEPTH && ips[n]; n++)
+			;
+		for (int i = n - 1; i >= 0; i--)
+			put_frame(b, pgs_syms_user(p->syms, (int) k->pid, ips[i], i > 0, name, sizeof(name)), "");
+	}
+	else
+		put_frame(b, "[no user stack]", "");
+	if (k->kstack >= 0 && bpf_map_lookup_elem(fd, &k->kstack, ips) == 0)
+	{
+		for (n = 0; n < PGS_PROF_STACK_DEPTH && ips[n]; n++)
+			;
+		for (int i = n - 1; i >= 0; i--)
+			put_frame(b, pgs_syms_kernel(p->syms, ips[i], name, sizeof(name)), "_[k]");
+	}
+}
+
+static int
+line_cmp(const void *a, const void *b)
+{
+	return strcmp(((const Line *) a)->stack, ((const Line *) b)->stack);
+}
+
+/* every counted stack named, equal ones merged, sorted by their frames; how many in *n, samples in *total */
+static Line *
+collect(Prof *p, size_t *n, uint64_t *total)
+{
+	int			fd = bpf_map__fd(p->skel->maps.counts);
+	struct pgs_prof_key k,
+				next,
+			   *prev = NULL;
+	Line	   *lines = NULL;
+	size_t		cap = 0,
+				m = 0;
+
+	*n = 0;
+	*total = 0;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0)
+	{
+		uint64_t	count;
+		PgsBuf		b;
+
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &count) != 0)
+			continue;
+		if (!pgs_syms_have_process(p->syms, (int) k.pid))
+			pgs_syms_alias(p->syms, (int) k.pid, p->t->postmaster);	/* gone before it was read */
+		pgs_buf_init(&b);
+		query_frame(p, &b, &k);
+		stack_frames(p, &b, &k);
+		lines = pgs_grow(lines, &cap, m, sizeof(Line));
+		lines[m++] = (Line) {b.data, count};
+		*total += count;
+	}
+	qsort(lines, m, sizeof(Line), line_cmp);
+	for (size_t i = 0; i < m; i++)
+		if (*n > 0 && strcmp(lines[*n - 1].stack, lines[i].stack) == 0)
+		{
+			lines[*n - 1].samples += lines[i].samples;
+			free(lines[i].stack);
+		}
+		else
+			lines[(*n)++] = lines[i];
+	return lines;
+}
+
+/* ---------- output ---------- */
+
+static void
+json_stack(PgsBuf *out, const char *stack)
+{
+	char	   *copy = pgs_xstrdup(stack),
+			   *save = NULL;
+	bool		first = true;
+
+	pgs_buf_puts(out, "[");
+	for (char *f = strtok_r(copy, ";", &save); f; f = strtok_r(NULL, ";", &save), first = false)
+	{
+		if (!first)
+			pgs_buf_puts(out, ",");
+		pgs_buf_json_string(out, f);
+	}
+	pgs_buf_puts(out, "]");
+	free(copy);
+}
+
+/* folded lines, or a JSON document: ours, or the PL/pgSQL report's (its call graph in sampled time) */
+static void
+render(Prof *p, const Line *lines, size_t n, uint64_t total, PgsBuf *out)
+{
+	double		secs = p->seconds,
+				ns_per = 1e9 / p->hz;
+
+	if (p->format <= 1)
+	{
+		for (size_t i = 0; i < n; i++)
+			pgs_buf_printf(out, "%s %llu\n", lines[i].stack, (unsigned long long) lines[i].samples);
+		return;
+	}
+	if (p->format == 2)
+		pgs_buf_printf(out, "{\"format\":\"pgscope-cpu-profile\",\"version\":1,\"hz\":%g,\"seconds\":%.3f,"
+					   "\"postmaster\":%d,\"samples\":%llu,\"stacks\":[", p->hz, secs, p->t->postmaster,
+					   (unsigned long long) total);
+	else
+		pgs_buf_printf(out, "{\"format\":\"pgscope-profile\",\"version\":1,\"meta\":{\"scope\":\"CPU samples at %g Hz "
+					   "of postmaster %d's processes, %llu samples in %.1f s\",\"command\":\"pgscope profile\"},"
+					   "\"functions\":[],\"callgraph\":[", p->hz, p->t->postmaster, (unsigned long long) total, secs);
+	for (size_t i = 0; i < n; i++)
+	{
+		pgs_buf_puts(out, i ? ",{\"stack\":" : "{\"stack\":");
+		json_stack(out, lines[i].stack);
+		if (p->format == 2)
+			pgs_buf_printf(out, ",\"samples\":%llu}", (unsigned long long) lines[i].samples);
+		else
+			pgs_buf_printf(out, ",\"calls\":%llu,\"self_ns\":%.0f,\"total_ns\":%.0f}",
+						   (unsigned long long) lines[i].samples, lines[i].samples * ns_per, lines[i].samples * ns_per);
+	}
+	pgs_buf_puts(out, "]}\n");
+}
+
+static int
+finish(Prof *p)
+{
+	size_t		n;
+	uint64_t	total,
+				c[PGS_PROF_COUNTERS];
+	Line	   *lines = collect(p, &n, &total);
+	PgsBuf		out;
+	int			rc;
+
+	for (uint32_t i = 0; i < PGS_PROF_COUNTERS; i++)
+		c[i] = pgs_percpu_sum(bpf_map__fd(p->skel->maps.counters), i);
+	pgs_buf_init(&out);
+	render(p, lines, n, total, &out);
+	if (p->format == 3)
+		rc = pgs_write_report(NULL, out.data, PGS_FORMAT_HTML, "pgscope CPU profile", 20, p->output);
+	else if ((rc = pgs_write_file(p->output ? p->output : "-", out.data, out.len)) != 0)
+		pgs_err("cannot write %s: %s", p->output ? p->output : "standard output", pgs_output_strerror(rc));
+	fprintf(stderr, "%s: %llu samples in %zu stacks; %llu without a user stack, %llu lost (map full)%s\n", pgs_cmd,
+			(unsigned long long) c[PGS_PROF_SAMPLES], n, (unsigned long long) c[PGS_PROF_NO_USTACK],
+			(unsigned long long) c[PGS_PROF_LOST], c[PGS_PROF_NO_TEXT] ? "; some query texts not kept" : "");
+	for (size_t i = 0; i < n; i++)
+		free(lines[i].stack);
+	free(lines);
+	pgs_buf_free(&out);
+	return rc == 0 ? 0 : EXIT_RUNTIME;
+}
+
+int
+cmd_profile(int argc, char **argv)
+{
+	PgsTracing	tr;
+	Prof		p = {.hz = 99};
+	PgsLoop		loop = {.what = "CPU samples", .tick_seconds = 1, .tick = read_children, .arg = &p};
+	int			rc;
+
+	pgs_command_start(&profile_command, &p, argc, argv, &tr);
+	if (p.format == 3 && p.output == NULL)
+		pgs_usage("--format html needs -o FILE");
+	p.t = &tr.t;
+	p.syms = pgs_syms_new();
+	if (tr.t.debug_query_string == 0)
+		pgs_err("%s exports no debug_query_string: samples are not grouped by query", tr.t.bin);
+	if (attach(&p, &tr.t) != 0)
+		return EXIT_RUNTIME;
+	p.started = pgs_now();
+	read_children(&p);
+	pgs_syms_read_process(p.syms, tr.t.postmaster, false);
+	pgs_tracer_loop(&loop, &tr.t, tr.to.duration);
+	stop_sampling(&p);
+	p.seconds = pgs_now() - p.started;
+	read_children(&p);
+	rc = finish(&p);
+	detach_all(&p);
+	pgs_syms_free(p.syms);
+	free(p.titles);
+	return rc ? rc : pgs_tracer_status();
+}

@@ -1,0 +1,510 @@
+/*
+ * symbols.c - user and kernel addresses to names (see symbols.h).
+ *
+ * A file's functions are the STT_FUNC symbols of its .symtab (kept in a
+ * debug build or a debug file: /usr/lib/debug/.build-id/xx/rest.debug),
+ * else of its .dynsym (what a stripped library exports), sorted by
+ * address; an address falls in a function only within its st_size.  The
+ * address in the file is found through the mapping (its file offset) and
+ * the PT_LOAD segment that holds that offset.
+ */
+#include "symbols.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tracer.h"
+#include "util.h"
+
+typedef struct Sym
+{
+	uint64_t	addr;
+	uint64_t	size;
+	const char *name;			/* into the file's names */
+} Sym;
+
+typedef struct Seg
+{
+	uint64_t	offset,
+				vaddr,
+				filesz;
+} Seg;
+
+typedef struct SymFile
+{
+	char	   *path;			/* as the process sees it */
+	char	   *base;			/* its last component */
+	Sym		   *syms;
+	size_t		nsyms;
+	Seg			segs[16];
+	int			nsegs;
+	char	   *names;			/* every name, NUL-separated */
+	struct SymFile *next;
+} SymFile;
+
+typedef struct Map
+{
+	uint64_t	start,
+				end,
+				offset;
+	SymFile    *file;
+} Map;
+
+typedef struct Proc
+{
+	int			pid;
+	int			like;			/* > 0: named through that process's mappings */
+	Map		   *maps;
+	size_t		nmaps;
+	struct Proc *next;
+} Proc;
+
+typedef struct KSym
+{
+	uint64_t	addr;
+	char	   *name;
+} KSym;
+
+struct PgsSyms
+{
+	SymFile    *files;
+	Proc	   *procs;
+	KSym	   *ksyms;
+	size_t		nksyms;
+	bool		ksyms_read;
+};
+
+PgsSyms *
+pgs_syms_new(void)
+{
+	PgsSyms    *s = pgs_xmalloc(sizeof(PgsSyms));
+
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+static void
+free_procs(Proc *p)
+{
+	while (p)
+	{
+		Proc	   *next = p->next;
+
+		free(p->maps);
+		free(p);
+		p = next;
+	}
+}
+
+void
+pgs_syms_free(PgsSyms *s)
+{
+	if (s == NULL)
+		return;
+	for (SymFile *f = s->files, *next; f; f = next)
+	{
+		next = f->next;
+		free(f->path);
+		free(f->syms);
+		free(f->names);
+		free(f);
+	}
+	free_procs(s->procs);
+	for (size_t i = 0; i < s->nksyms; i++)
+		free(s->ksyms[i].name);
+	free(s->ksyms);
+	free(s);
+}
+
+/* ---------- one file's functions ---------- */
+
+typedef struct Collect
+{
+	Sym		   *syms;
+	size_t		n,
+				cap;
+	PgsBuf		names;
+	size_t	   *name_at;		/* offsets into names, turned into pointers at the end */
+} Collect;
+
+/* the STT_FUNC symbols of the section of type (SHT_SYMTAB or SHT_DYNSYM) of e; how many */
+static size_t
+collect_syms(Elf *e, Elf64_Word type, Collect *c)
+{
+	Elf_Scn    *scn = NULL;
+	size_t		found = 0;
+
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		Elf_Data   *d;
+
+		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != type || sh.sh_entsize == 0 ||
+			(d = elf_getdata(scn, NULL)) == NULL)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++)
+		{
+			GElf_Sym	sym;
+			const char *name;
+
+			if (gelf_getsym(d, (int) i, &sym) == NULL || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+				sym.st_shndx == SHN_UNDEF || sym.st_value == 0 ||
+				(name = elf_strptr(e, sh.sh_link, sym.st_name)) == NULL || name[0] == '\0')
+				continue;
+			size_t		cap = c->cap;
+
+			c->syms = pgs_grow(c->syms, &c->cap, c->n, sizeof(Sym));
+			c->name_at = pgs_grow(c->name_at, &cap, c->n, sizeof(size_t));
+			c->syms[c->n] = (Sym) {sym.st_value, sym.st_size, NULL};
+			c->name_at[c->n++] = c->names.len;
+			pgs_buf_append(&c->names, name, strlen(name) + 1);
+			found++;
+		}
+	}
+	return found;
+}
+
+/* the build id of e as hex, "" when it has none */
+static void
+build_id(Elf *e, char *hex, size_t len)
+{
+	Elf_Scn    *scn = NULL;
+
+	hex[0] = '\0';
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		Elf_Data   *d;
+		GElf_Nhdr	nh;
+		size_t		off = 0,
+					name_off,
+					desc_off;
+
+		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_NOTE || (d = elf_getdata(scn, NULL)) == NULL)
+			continue;
+		while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0)
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp((char *) d->d_buf + name_off, "GNU", 4) == 0)
+			{
+				for (size_t i = 0; i < nh.n_descsz && 2 * i + 3 <= len; i++)
+					snprintf(hex + 2 * i, 3, "%02x", ((unsigned char *) d->d_buf)[desc_off + i]);
+				return;
+			}
+	}
+}
+
+/* the functions of the debug file of build id hex (in the root prefix), if one is installed; how many */
+static size_t
+collect_debug_file(const char *root, const char *hex, Collect *c)
+{
+	char		path[PATH_MAX];
+	int			fd;
+	Elf		   *e;
+	size_t		n = 0;
+
+	if (strlen(hex) < 4)
+		return 0;
+	snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", root, hex, hex + 2);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if ((e = elf_begin(fd, ELF_C_READ, NULL)) != NULL)
+	{
+		n = collect_syms(e, SHT_SYMTAB, c);
+		elf_end(e);
+	}
+	close(fd);
+	return n;
+}
+
+static int
+sym_cmp(const void *a, const void *b)
+{
+	const Sym  *x = a,
+			   *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr ? 1 : (x->size > y->size) - (x->size < y->size);
+}
+
+/* reads the file (opened at seen, named path, root: the prefix it lives under) */
+static SymFile *
+load_file(PgsSyms *s, const char *path, const char *seen, const char *root)
+{
+	SymFile    *f = pgs_xmalloc(sizeof(SymFile));
+	Collect		c = {0};
+	int			fd = open(seen, O_RDONLY | O_CLOEXEC);
+	Elf		   *e = NULL;
+	size_t		nph = 0;
+	char		hex[130];
+
+	memset(f, 0, sizeof(*f));
+	f->path = pgs_xstrdup(path);
+	f->base = strrchr(f->path, '/') ? strrchr(f->path, '/') + 1 : f->path;
+	pgs_buf_init(&c.names);
+	elf_version(EV_CURRENT);
+	if (fd >= 0 && (e = elf_begin(fd, ELF_C_READ, NULL)) != NULL && elf_kind(e) == ELF_K_ELF &&
+		elf_getphdrnum(e, &nph) == 0)
+	{
+		for (size_t i = 0; i < nph && f->nsegs < 16; i++)
+		{
+			GElf_Phdr	ph;
+
+			if (gelf_getphdr(e, (int) i, &ph) && ph.p_type == PT_LOAD)
+				f->segs[f->nsegs++] = (Seg) {ph.p_offset, ph.p_vaddr, ph.p_filesz};
+		}
+		build_id(e, hex, sizeof(hex));
+		/* a debug file's full table, else the file's own .symtab, else what it exports */
+		if (collect_debug_file(root, hex, &c) == 0 && collect_syms(e, SHT_SYMTAB, &c) == 0)
+			collect_syms(e, SHT_DYNSYM, &c);
+	}
+	if (e)
+		elf_end(e);
+	if (fd >= 0)
+		close(fd);
+	f->names = c.names.data;
+	for (size_t i = 0; i < c.n; i++)
+		c.syms[i].name = f->names + c.name_at[i];
+	free(c.name_at);
+	qsort(c.syms, c.n, sizeof(Sym), sym_cmp);
+	f->syms = c.syms;
+	f->nsyms = c.n;
+	f->next = s->files;
+	s->files = f;
+	return f;
+}
+
+/* whether path is the file of inode ino */
+static bool
+is_inode(const char *path, unsigned long ino)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_ino == ino;
+}
+
+/*
+ * The file of a mapping as /proc/PID/maps names it: a path from our root
+ * when the process's root is below ours (a chroot), from its own root
+ * otherwise (a container): whichever holds the mapping's inode.
+ */
+static SymFile *
+file_of(PgsSyms *s, int pid, const char *path, unsigned long ino)
+{
+	char		seen[PATH_MAX + 64],
+				root[PATH_MAX] = "";
+
+	for (SymFile *f = s->files; f; f = f->next)
+		if (strcmp(f->path, path) == 0)
+			return f;
+	snprintf(seen, sizeof(seen), "%s", path);
+	if (!is_inode(seen, ino))
+	{
+		pgs_proc_visible_path(pid, path, seen, sizeof(seen));
+		if (strcmp(seen, path) != 0 && strlen(seen) > strlen(path))
+			snprintf(root, sizeof(root), "%.*s", (int) (strlen(seen) - strlen(path)), seen);
+		if (!is_inode(seen, ino))
+			snprintf(seen, sizeof(seen), "/proc/%d/root%s", pid, path);
+	}
+	else if (pgs_proc_visible_path(pid, "/", root, sizeof(root)), strcmp(root, "/") == 0)
+		root[0] = '\0';		/* our own root: the debug files are ours */
+	else
+		root[strlen(root) - 1] = '\0';	/* the process's root: its debug files */
+	return load_file(s, path, seen, root);
+}
+
+/* ---------- processes ---------- */
+
+static Proc *
+proc_of(PgsSyms *s, int pid)
+{
+	for (Proc *p = s->procs; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+bool
+pgs_syms_have_process(PgsSyms *s, int pid)
+{
+	return proc_of(s, pid) != NULL;
+}
+
+bool
+pgs_syms_read_process(PgsSyms *s, int pid, bool force)
+{
+	char		path[64],
+				line[PATH_MAX + 256];
+	FILE	   *fp;
+	Proc	   *p = proc_of(s, pid);
+	size_t		cap = 0;
+
+	if (p && !force)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	if ((fp = fopen(path, "re")) == NULL)
+		return false;
+	if (p == NULL)
+	{
+		p = pgs_xmalloc(sizeof(Proc));
+		memset(p, 0, sizeof(*p));
+		p->pid = pid;
+		p->next = s->procs;
+		s->procs = p;
+	}
+	p->like = 0;
+	p->nmaps = 0;
+	cap = 0;
+	free(p->maps);
+	p->maps = NULL;
+	while (fgets(line, sizeof(line), fp))
+	{
+		unsigned long long start,
+					end,
+					off;
+		unsigned long ino;
+		char		perms[8],
+					file[PATH_MAX];
+
+		file[0] = '\0';
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %lu %4095[^\n]", &start, &end, perms, &off, &ino, file) < 5 ||
+			perms[2] != 'x' || file[0] != '/')
+			continue;
+		p->maps = pgs_grow(p->maps, &cap, p->nmaps, sizeof(Map));
+		p->maps[p->nmaps++] = (Map) {start, end, off, file_of(s, pid, file, ino)};
+	}
+	fclose(fp);
+	return true;
+}
+
+void
+pgs_syms_alias(PgsSyms *s, int pid, int like)
+{
+	Proc	   *p = pgs_xmalloc(sizeof(Proc));
+
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->like = like;
+	p->next = s->procs;
+	s->procs = p;
+}
+
+/* the function of f covering vaddr, NULL when none does */
+static const Sym *
+covering(const SymFile *f, uint64_t vaddr)
+{
+	size_t		lo = 0,
+				hi = f->nsyms;
+
+	/* the last symbol starting at or below vaddr */
+	while (lo < hi)
+	{
+		size_t		mid = (lo + hi) / 2;
+
+		if (f->syms[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* the nearest few below (aliases share an address; a short function may follow a long one's start) */
+	for (size_t i = lo; i > 0 && lo - i < 8; i--)
+	{
+		const Sym  *y = &f->syms[i - 1];
+
+		if (vaddr < y->addr + (y->size ? y->size : 1))
+			return y;
+	}
+	return NULL;
+}
+
+const char *
+pgs_syms_user(PgsSyms *s, int pid, uint64_t ip, bool caller, char *buf, size_t len)
+{
+	Proc	   *p = proc_of(s, pid);
+	uint64_t	at = caller && ip > 0 ? ip - 1 : ip;
+
+	if (p && p->like > 0)
+		p = proc_of(s, p->like);
+	for (size_t i = 0; p && i < p->nmaps; i++)
+	{
+		const Map  *m = &p->maps[i];
+		uint64_t	off = at - m->start + m->offset,
+					vaddr = off;
+		const Sym  *y;
+
+		if (at < m->start || at >= m->end)
+			continue;
+		for (int g = 0; g < m->file->nsegs; g++)
+			if (off >= m->file->segs[g].offset && off < m->file->segs[g].offset + m->file->segs[g].filesz)
+				vaddr = off - m->file->segs[g].offset + m->file->segs[g].vaddr;
+		if ((y = covering(m->file, vaddr)) != NULL)
+			snprintf(buf, len, "%s", y->name);
+		else
+			snprintf(buf, len, "%s+0x%llx", m->file->base, (unsigned long long) vaddr);
+		return buf;
+	}
+	snprintf(buf, len, "[unknown]");
+	return buf;
+}
+
+/* ---------- the kernel ---------- */
+
+static int
+ksym_cmp(const void *a, const void *b)
+{
+	const KSym *x = a,
+			   *y = b;
+
+	return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+static void
+read_kallsyms(PgsSyms *s)
+{
+	FILE	   *fp = fopen("/proc/kallsyms", "re");
+	char		line[512];
+	size_t		cap = 0;
+
+	s->ksyms_read = true;
+	if (fp == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp))
+	{
+		unsigned long long addr;
+		char		type,
+					name[256];
+
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3 || addr == 0 ||
+			(type != 't' && type != 'T' && type != 'w' && type != 'W'))
+			continue;
+		s->ksyms = pgs_grow(s->ksyms, &cap, s->nksyms, sizeof(KSym));
+		s->ksyms[s->nksyms++] = (KSym) {addr, pgs_xstrdup(name)};
+	}
+	fclose(fp);
+	qsort(s->ksyms, s->nksyms, sizeof(KSym), ksym_cmp);
+}
+
+const char *
+pgs_syms_kernel(PgsSyms *s, uint64_t ip, char *buf, size_t len)
+{
+	size_t		lo = 0,
+				hi;
+
+	if (!s->ksyms_read)
+		read_kallsyms(s);
+	hi = s->nksyms;
+	while (lo < hi)
+	{
+		size_t		mid = (lo + hi) / 2;
+
+		if (s->ksyms[mid].addr <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	snprintf(buf, len, "%s", lo > 0 ? s->ksyms[lo - 1].name : "[unknown]");
+	return buf;
+}

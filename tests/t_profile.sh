@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# pgscope profile on a throwaway cluster: two backends busy on CPU, one
+# computing logarithms of numerics, one sorting, sampled for 3 s.  Each
+# backend's samples land under its own normalized query, the computing one's
+# with numeric_ln beneath (80% at least), the sorting one's with tuplesort
+# frames and no numeric_ln frame; the samples per backend agree with the CPU time
+# the kernel charged it (/proc/PID/stat) over the same window; --pid of one
+# backend samples it alone; folded lines are well formed, the JSON and the
+# HTML report hold the same stacks; bad options exit 2; nothing stays
+# attached after the tracer ends.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+busy=()
+stop_busy() { for b in "${busy[@]}"; do kill "$b" 2>/dev/null || true; done; for b in "${busy[@]}"; do wait "$b" 2>/dev/null || true; done; cleanup; }
+trap stop_busy EXIT
+
+start_cluster
+PM=$(pm_pid)
+pid_map_start "$PM"
+HZ=99
+
+# bad options: usage errors before anything is attached
+for bad in "--hz 0" "--hz x" "--format svg" "--format html" "--duration"; do
+  set +e; "$PGSCOPE" profile --pid "$PM" $bad >/dev/null 2>"$WORK/bad.err"; rc=$?; set -e
+  [ "$rc" = 2 ] || { cat "$WORK/bad.err"; fail "profile $bad: exit $rc, expected 2"; }
+  [ "$(wc -l <"$WORK/bad.err")" = 1 ] || { cat "$WORK/bad.err"; fail "profile $bad: not one line"; }
+done
+echo "ok: bad options exit 2 with one line"
+
+COMP_Q="SELECT sum(ln(i::numeric)) AS computing FROM generate_series(1, 3000000) i"
+SORT_Q="SELECT count(*) AS sorting FROM (SELECT random() AS r FROM generate_series(1, 15000000) ORDER BY 1) s"
+psql -X -q -c "SET statement_timeout = '60s'" -c "$COMP_Q" >/dev/null 2>&1 & busy+=($!)
+psql -X -q -c "SET statement_timeout = '60s'" -c "$SORT_Q" >/dev/null 2>&1 & busy+=($!)
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (query LIKE 'SELECT % AS computing %' OR query LIKE 'SELECT % AS sorting %')")" = 2 ] && break
+  sleep 0.1
+done
+COMP_PID=$(host_pid "$(q "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS computing %'")")
+SORT_PID=$(host_pid "$(q "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS sorting %'")")
+[ -n "$COMP_PID" ] && [ -n "$SORT_PID" ] || fail "the busy backends did not start"
+sleep 0.5
+# CPU time the kernel charged a process, in clock ticks (utime + stime)
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+start_tracer "$WORK/all.folded" profile --pid "$PM" --hz "$HZ" --duration 3
+h0=$(ticks "$COMP_PID"); s0=$(ticks "$SORT_PID")
+wait "$TRACER" || { cat "$WORK/all.folded.err"; fail "profile exited $?"; }
+h1=$(ticks "$COMP_PID"); s1=$(ticks "$SORT_PID")
+cat "$WORK/all.folded.err"
+
+# folded: "frame;frame;... count", one stack a line
+awk '$NF !~ /^[0-9]+$/ || NF < 2 { bad++ } END { exit bad > 0 }' "$WORK/all.folded" || fail "malformed folded lines"
+awk -F';' '{ print $1 }' "$WORK/all.folded" | sort -u >"$WORK/queries"
+grep -qx "SELECT sum(ln(i::numeric)) AS computing FROM generate_series(\$1, \$2) i" "$WORK/queries" ||
+  fail "no samples under the computing query: $(head -5 "$WORK/queries")"
+grep -qx "SELECT count(\*) AS sorting FROM (SELECT random() AS r FROM generate_series(\$1, \$2) ORDER BY \$3) s" "$WORK/queries" ||
+  fail "no samples under the sorting query: $(head -5 "$WORK/queries")"
+# per query: samples, and how many of them have a frame matching a pattern
+share() {   # query-prefix frame-regex
+  awk -v q="$1" -v f="$2" '{ n = $NF; split($0, a, ";"); if (index(a[1], q) == 1) { t += n; if ($0 ~ f) m += n } }
+    END { printf "%d %d\n", t, m }' "$WORK/all.folded"
+}
+read -r ht hm < <(share "SELECT sum(ln(" ";numeric_ln[; ]")
+read -r st sm < <(share "SELECT count(*) AS sorting" ";tuplesort_")
+read -r _ sx < <(share "SELECT count(*) AS sorting" "numeric_ln")
+echo "computing: $ht samples, $hm under numeric_ln; sorting: $st samples, $sm under tuplesort_*, $sx with numeric_ln"
+awk -v t="$ht" -v m="$hm" 'BEGIN { exit !(t > 0 && m >= 0.8 * t) }' || fail "the computing query's samples are not under numeric_ln"
+awk -v t="$st" -v m="$sm" 'BEGIN { exit !(t > 0 && m >= 0.2 * t) }' || fail "the sorting query's samples show no tuplesort frames"
+expect_eq "$sx" 0 "no numeric_ln frame under the sorting query"
+# the samples per backend against the CPU time the kernel charged it: within 25% (+3 samples)
+tck=$(getconf CLK_TCK)
+for b in "computing:$ht:$((h1 - h0))" "sorting:$st:$((s1 - s0))"; do
+  IFS=: read -r name got cpu <<<"$b"
+  awk -v g="$got" -v c="$cpu" -v hz="$HZ" -v tck="$tck" 'BEGIN { e = c / tck * hz; d = g - e; if (d < 0) d = -d
+      exit !(d <= 0.25 * e + 3) }' || fail "$name: $got samples, the kernel charged $cpu ticks (${HZ} Hz, $tck ticks/s)"
+  echo "ok: $name: $got samples at $HZ Hz for $cpu ticks of CPU time ($tck/s)"
+done
+
+# --pid of one backend: its samples alone; JSON with the same shape
+start_tracer "$WORK/one.json" profile --pid "$COMP_PID" --hz "$HZ" --duration 2 --format json
+wait "$TRACER" || { cat "$WORK/one.json.err"; fail "profile --pid backend exited $?"; }
+cp "$WORK/one.json" "$WORK/one.json.txt"
+n=$(echo "SELECT count(DISTINCT s->'stack'->>0) || ' ' || sum((s->>'samples')::int) || ' ' || (:'doc'::jsonb->>'samples')
+          FROM jsonb_array_elements(:'doc'::jsonb->'stacks') s" | psql -X -qAt -v doc="$(cat "$WORK/one.json")")
+read -r nq nsum ntotal <<<"$n"
+expect_eq "$nq" 1 "--pid of a backend: one query"
+expect_eq "$nsum" "$ntotal" "the stacks' samples add up to the total"
+awk -v n="$nsum" 'BEGIN { exit !(n >= 100) }' || fail "--pid of a busy backend for 2 s: only $nsum samples"
+
+# the HTML report: the flame graph's document holds the stacks
+start_tracer "$WORK/r.out" profile --pid "$PM" --duration 1 --format html -o "$WORK/report.html"
+wait "$TRACER" || { cat "$WORK/r.out.err"; fail "profile --format html exited $?"; }
+grep -q '"format":"pgscope-profile"' "$WORK/report.html" || fail "no profile document in the report"
+grep -q 'AS computing' "$WORK/report.html" || fail "the report lacks the computing query"
+expect_eq "$(bpftool prog show 2>/dev/null | grep -c 'on_sample' || true)" 0 "no sampler stays attached"
+echo "ok: profile"
