@@ -84,7 +84,7 @@ start_tracer() {
   TRACER=$!
   echo "$TRACER" >"$out.pid"
   for _ in $(seq 1 100); do
-    grep -q "tracing" "$out.err" && return 0
+    grep -q "tracing" "$out.err" 2>/dev/null && return 0
     kill -0 "$TRACER" 2>/dev/null || { cat "$out.err"; fail "tracer exited: $*"; }
     sleep 0.1
   done

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# pgscope profile on a throwaway cluster: two backends busy on CPU, one
-# computing logarithms of numerics, one sorting, sampled for 3 s.  Each
-# backend's samples land under its own normalized query, the computing one's
-# with numeric_ln beneath (80% at least), the sorting one's with tuplesort
-# frames and no numeric_ln frame; the samples per backend agree with the CPU time
-# the kernel charged it (/proc/PID/stat) over the same window; --pid of one
-# backend samples it alone; folded lines are well formed, the JSON and the
-# HTML report hold the same stacks; bad options exit 2; nothing stays
-# attached after the tracer ends.
+# pgscope profile on throwaway clusters.  First without the extension: two
+# backends busy on CPU, one in a PL/pgSQL function whose one line computes
+# logarithms of numerics, one sorting, sampled for 3 s.  Each backend's
+# samples land under its own normalized query, the computing one's with
+# numeric_ln beneath (80% at least) and no PL/pgSQL frame, the sorting one's
+# with tuplesort frames and no numeric_ln frame; the samples per backend agree
+# with the CPU time the kernel charged it (/proc/PID/stat) over the same
+# window; --pid of one backend samples it alone; folded lines are well formed,
+# the JSON and the HTML report hold the same stacks; bad options exit 2;
+# nothing stays attached after the tracer ends.  Then with pgscope preloaded:
+# 80% of the function's samples fall under its line's frame (outer function
+# line, then the busy line) with numeric_ln beneath, the plain query's have no
+# PL/pgSQL frame.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -15,8 +19,25 @@ busy=()
 stop_busy() { for b in "${busy[@]}"; do kill "$b" 2>/dev/null || true; done; for b in "${busy[@]}"; do wait "$b" 2>/dev/null || true; done; cleanup; }
 trap stop_busy EXIT
 
+FUNCS="CREATE FUNCTION busy(n int) RETURNS numeric LANGUAGE plpgsql AS \$\$
+DECLARE
+  s numeric := 0;
+  x int := 0;
+BEGIN
+  FOR i IN 1..n LOOP
+    x := x + 1;
+    s := s + ln(i::numeric);
+    x := x - 1;
+  END LOOP;
+  RETURN s;
+END \$\$;
+CREATE FUNCTION outer_f(n int) RETURNS numeric LANGUAGE plpgsql AS \$\$
+BEGIN
+  RETURN busy(n);
+END \$\$;"
 start_cluster
 PM=$(pm_pid)
+q "$FUNCS"
 pid_map_start "$PM"
 HZ=99
 
@@ -28,16 +49,16 @@ for bad in "--hz 0" "--hz x" "--format svg" "--format html" "--duration"; do
 done
 echo "ok: bad options exit 2 with one line"
 
-COMP_Q="SELECT sum(ln(i::numeric)) AS computing FROM generate_series(1, 3000000) i"
+COMP_Q="SELECT busy(5000000) AS computing"
 SORT_Q="SELECT count(*) AS sorting FROM (SELECT random() AS r FROM generate_series(1, 15000000) ORDER BY 1) s"
 psql -X -q -c "SET statement_timeout = '60s'" -c "$COMP_Q" >/dev/null 2>&1 & busy+=($!)
 psql -X -q -c "SET statement_timeout = '60s'" -c "$SORT_Q" >/dev/null 2>&1 & busy+=($!)
 for _ in $(seq 1 100); do
-  [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (query LIKE 'SELECT % AS computing %' OR query LIKE 'SELECT % AS sorting %')")" = 2 ] && break
+  [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (query LIKE 'SELECT % AS computing%' OR query LIKE 'SELECT % AS sorting%')")" = 2 ] && break
   sleep 0.1
 done
-COMP_PID=$(host_pid "$(q "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS computing %'")")
-SORT_PID=$(host_pid "$(q "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS sorting %'")")
+COMP_PID=$(host_pid "$(q "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS computing%'")")
+SORT_PID=$(host_pid "$(q "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS sorting%'")")
 [ -n "$COMP_PID" ] && [ -n "$SORT_PID" ] || fail "the busy backends did not start"
 sleep 0.5
 # CPU time the kernel charged a process, in clock ticks (utime + stime)
@@ -52,7 +73,7 @@ cat "$WORK/all.folded.err"
 # folded: "frame;frame;... count", one stack a line
 awk '$NF !~ /^[0-9]+$/ || NF < 2 { bad++ } END { exit bad > 0 }' "$WORK/all.folded" || fail "malformed folded lines"
 awk -F';' '{ print $1 }' "$WORK/all.folded" | sort -u >"$WORK/queries"
-grep -qx "SELECT sum(ln(i::numeric)) AS computing FROM generate_series(\$1, \$2) i" "$WORK/queries" ||
+grep -qx "SELECT busy(\$1) AS computing" "$WORK/queries" ||
   fail "no samples under the computing query: $(head -5 "$WORK/queries")"
 grep -qx "SELECT count(\*) AS sorting FROM (SELECT random() AS r FROM generate_series(\$1, \$2) ORDER BY \$3) s" "$WORK/queries" ||
   fail "no samples under the sorting query: $(head -5 "$WORK/queries")"
@@ -61,13 +82,17 @@ share() {   # query-prefix frame-regex
   awk -v q="$1" -v f="$2" '{ n = $NF; split($0, a, ";"); if (index(a[1], q) == 1) { t += n; if ($0 ~ f) m += n } }
     END { printf "%d %d\n", t, m }' "$WORK/all.folded"
 }
-read -r ht hm < <(share "SELECT sum(ln(" ";numeric_ln[; ]")
+read -r ht hm < <(share "SELECT busy(" ";numeric_ln[; ]")
+read -r _ hp < <(share "SELECT busy(" "\\(integer\\):[0-9]+;")
 read -r st sm < <(share "SELECT count(*) AS sorting" ";tuplesort_")
 read -r _ sx < <(share "SELECT count(*) AS sorting" "numeric_ln")
 echo "computing: $ht samples, $hm under numeric_ln; sorting: $st samples, $sm under tuplesort_*, $sx with numeric_ln"
 awk -v t="$ht" -v m="$hm" 'BEGIN { exit !(t > 0 && m >= 0.8 * t) }' || fail "the computing query's samples are not under numeric_ln"
 awk -v t="$st" -v m="$sm" 'BEGIN { exit !(t > 0 && m >= 0.2 * t) }' || fail "the sorting query's samples show no tuplesort frames"
 expect_eq "$sx" 0 "no numeric_ln frame under the sorting query"
+expect_eq "$hp" 0 "no PL/pgSQL frame without the extension"
+grep -q "no PL/pgSQL frames: database postgres has no pgscope_instrument()" "$WORK/all.folded.err" ||
+  fail "no word of the missing PL/pgSQL frames: $(cat "$WORK/all.folded.err")"
 # the samples per backend against the CPU time the kernel charged it: within 25% (+3 samples)
 tck=$(getconf CLK_TCK)
 for b in "computing:$ht:$((h1 - h0))" "sorting:$st:$((s1 - s0))"; do
@@ -94,4 +119,29 @@ wait "$TRACER" || { cat "$WORK/r.out.err"; fail "profile --format html exited $?
 grep -q '"format":"pgscope-profile"' "$WORK/report.html" || fail "no profile document in the report"
 grep -q 'AS computing' "$WORK/report.html" || fail "the report lacks the computing query"
 expect_eq "$(bpftool prog show 2>/dev/null | grep -c 'on_sample' || true)" 0 "no sampler stays attached"
+q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS %ing%'" >/dev/null
+
+# ---- pgscope preloaded: the PL/pgSQL frames (function:line) between the query and the native frames
+start_cluster "shared_preload_libraries = 'pgscope'"
+PM=$(pm_pid)
+q "CREATE EXTENSION pgscope"
+q "$FUNCS"
+start_tracer "$WORK/pl.folded" profile --pid "$PM" --hz "$HZ" --duration 3
+psql -X -q -c "SET statement_timeout = '20s'" -c "SELECT outer_f(2000000) AS in_plpgsql" >/dev/null 2>&1 & busy+=($!)
+psql -X -q -c "SET statement_timeout = '20s'" -c "$SORT_Q" >/dev/null 2>&1 & busy+=($!)
+wait "$TRACER" || { cat "$WORK/pl.folded.err"; fail "profile (with pgscope) exited $?"; }
+cat "$WORK/pl.folded.err"
+plshare() {   # query-prefix frame-regex, over $WORK/pl.folded
+  awk -v q="$1" -v f="$2" '{ n = $NF; split($0, a, ";"); if (index(a[1], q) == 1) { t += n; if ($0 ~ f) m += n } }
+    END { printf "%d %d\n", t, m }' "$WORK/pl.folded"
+}
+read -r pt pl < <(plshare "SELECT outer_f(" "^[^;]*;outer_f\\(integer\\):3;busy\\(integer\\):8;")
+read -r _ pn < <(plshare "SELECT outer_f(" "^[^;]*;outer_f\\(integer\\):3;busy\\(integer\\):8;.*;numeric_ln[; ]")
+read -r qt qp < <(plshare "SELECT count(*) AS sorting" "\\(integer\\):[0-9]+;")
+echo "in_plpgsql: $pt samples, $pl under outer_f:3;busy:8, $pn of them with numeric_ln beneath; sorting: $qt, $qp with PL/pgSQL frames"
+awk -v t="$pt" -v m="$pl" 'BEGIN { exit !(t >= 50 && m >= 0.8 * t) }' || fail "the busy line's frame holds $pl of $pt samples"
+awk -v t="$pl" -v m="$pn" 'BEGIN { exit !(m >= 0.8 * t) }' || fail "numeric_ln under the busy line: $pn of $pl"
+expect_eq "$qp" 0 "no PL/pgSQL frame under the plain query"
+[ "$qt" -gt 0 ] || fail "no samples under the plain query"
+grep -q "cannot end the frames lease" "$WORK/pl.folded.err" && fail "the lease was not ended"
 echo "ok: profile"

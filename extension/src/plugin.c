@@ -155,7 +155,7 @@ static PLpgSQL_plugin pgs_plugin = {
 static inline void
 sync_hooks(void)
 {
-	bool		busy = pgs_active || depth > 0 || prev_plugin != NULL;
+	bool		busy = pgs_active || depth > 0 || prev_plugin != NULL || pgs_publish;
 
 	pgs_plugin.stmt_beg = busy ? pgs_stmt_beg : NULL;
 	pgs_plugin.stmt_end = busy ? pgs_stmt_end : NULL;
@@ -471,6 +471,8 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 
 	FORWARD_FUNC(func_end, estate, func);
 
+	if (unlikely(pgs_publish))
+		pgs_publish_func_end(estate);
 	last_cb.estate = NULL;
 	f = function_frame_of(estate);
 	if (f == NULL)
@@ -508,6 +510,7 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 static void
 pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 {
+	pgs_publish_stmt(estate, stmt);
 	if (likely(pgs_active))
 	{
 		PgsFrame   *ff = function_frame_of(estate);
@@ -650,6 +653,13 @@ pgs_xact_callback(XactEvent event, void *arg)
 				while (target > 0 && !estate_is_live(frames[target - 1].estate))
 					target--;
 				unwind_to(target);
+				/* the published stack likewise (a procedure's ROLLBACK keeps its frames) */
+				target = (int32) Min(pgscope_plstack.depth, PGS_PLSTACK_MAX);
+				while (target > 0 &&
+					   !estate_is_live((PLpgSQL_execstate *) (uintptr_t) pgscope_plstack.frames[target - 1].estate))
+					target--;
+				pgscope_plstack.depth = (uint32) target;
+				pgscope_plstack.truncated = 0;
 			}
 			/* FALLTHROUGH */
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
@@ -726,15 +736,39 @@ pgs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /* ---------- noticing activation while the slot is parked; tracer leases ---------- */
 
+/*
+ * The tracers' leases: the instrument options they ask for (0 when none is
+ * live), and the frame stack published or not as a 'frames' lease says.
+ */
+static int
+lease_options(void)
+{
+	int			options;
+
+	if (likely(pgs_activation == NULL || (pgs_activation->instrument_any == 0 && !pgs_publish)) ||
+		IsParallelWorker())
+		return 0;
+	options = pgs_activation->instrument_any ? pgs_shared_instrument_options(MyDatabaseId) : 0;
+	if (((options & PGS_LEASE_FRAMES) != 0) != pgs_publish)
+	{
+		pgs_publish = (options & PGS_LEASE_FRAMES) != 0;
+		pgs_publish_reset();
+		sync_hooks();
+	}
+	return options & ~PGS_LEASE_FRAMES;
+}
+
 static void
 pgs_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	int			options;
+
 	if (slot_parked && pgs_shared_may_want_me())
 		pgs_refresh_active();
 	/* a tracer's lease (pgscope plans --analyze): instrument as EXPLAIN ANALYZE would */
-	if (unlikely(pgs_activation != NULL && pgs_activation->instrument_any != 0) &&
-		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsParallelWorker())
-		queryDesc->instrument_options |= pgs_shared_instrument_options(MyDatabaseId);
+	options = lease_options();
+	if (unlikely(options != 0) && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		queryDesc->instrument_options |= options;
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -753,6 +787,7 @@ pgs_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	/* CALL and DO start PL/pgSQL without passing ExecutorStart */
 	if (slot_parked && pgs_shared_may_want_me())
 		pgs_refresh_active();
+	(void) lease_options();
 	if (IsA(pstmt->utilityStmt, DoStmt))
 	{
 		ListCell   *lc;

@@ -604,11 +604,13 @@ pgscope_instrument(PG_FUNCTION_ARGS)
 		options = INSTRUMENT_ROWS;
 	else if (strcmp(what, "timing") == 0)
 		options = INSTRUMENT_ROWS | INSTRUMENT_TIMER;
+	else if (strcmp(what, "frames") == 0)
+		options = PGS_LEASE_FRAMES;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown instrument options \"%s\"", what),
-				 errhint("Give 'rows', 'timing' or 'off'.")));
+				 errhint("Give 'rows', 'timing', 'frames' or 'off'.")));
 	if (options != 0)
 	{
 		usecs = interval_usecs_hint(fcinfo, 2, LEASE_HINT);

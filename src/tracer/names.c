@@ -181,7 +181,8 @@ cached_name(PgsNames *n, unsigned kind, unsigned spc, unsigned db, unsigned oid)
 			"SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
 			"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid", NULL,
 			"SELECT relname FROM pg_class WHERE oid = $1::oid",
-			"SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid"
+			"SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+			"SELECT oid::regprocedure::text FROM pg_proc WHERE oid = $1::oid"
 		};
 
 		snprintf(a, sizeof(a), "%u", oid);
@@ -200,7 +201,8 @@ cached_name(PgsNames *n, unsigned kind, unsigned spc, unsigned db, unsigned oid)
 	}
 	if (c->name == NULL)
 	{
-		snprintf(buf, sizeof(buf), "%s %u of database %u", kind == 1 ? "relfilenode" : "relation", oid, db);
+		snprintf(buf, sizeof(buf), "%s %u of database %u", kind == 1 ? "relfilenode" : kind == 4 ? "function" : "relation",
+				 oid, db);
 		c->name = pgs_xstrdup(buf);
 	}
 	c->next = n->names;
@@ -212,6 +214,42 @@ const char *
 pgs_names_relation(PgsNames *n, unsigned db, unsigned oid)
 {
 	return cached_name(n, 0, 0, db, oid);
+}
+
+const char *
+pgs_names_function(PgsNames *n, unsigned db, unsigned oid)
+{
+	return cached_name(n, 4, 0, db, oid);
+}
+
+const char *
+pgs_names_lease(PgsNames *n, const char *what, const char *database)
+{
+	static char err[512];
+	PGconn	   *conn = pgs_names_conn(n);
+	char		owner[16];
+	const char *params[3] = {owner, what, database};
+	PGresult   *res;
+
+	if (conn == NULL)
+		return "no connection to the server";
+	snprintf(owner, sizeof(owner), "%d", (int) getpid());
+	res = PQexecParams(conn, "SELECT pgscope_instrument($1::int, $2, '5 seconds', $3::name)", 3, NULL, params,
+					   NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		PQclear(res);
+		return NULL;
+	}
+	snprintf(err, sizeof(err), "%s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+			 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
+	err[strcspn(err, "\n")] = 0;
+	if (PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+		strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42883") == 0)
+		snprintf(err, sizeof(err), "database %s has no pgscope_instrument(): CREATE EXTENSION pgscope there "
+				 "(with pgscope in shared_preload_libraries), or name one that has it with --dbname", PQdb(conn));
+	PQclear(res);
+	return err;
 }
 
 int

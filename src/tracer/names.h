@@ -22,6 +22,15 @@ PGconn *pgs_names_conn_for_db(PgsNames *n, unsigned db);
 
 /* "schema.table", or a description with the numbers when it cannot be named */
 const char *pgs_names_relation(PgsNames *n, unsigned db, unsigned oid);
+/* "schema.func(argtypes)" (the schema when not on the search path), or the numbers */
+const char *pgs_names_function(PgsNames *n, unsigned db, unsigned oid);
+
+/*
+ * The extension's lease (pgscope_instrument) of the tracer (owner: its pid):
+ * what 'rows', 'timing', 'frames' or 'off' for the statements of database
+ * (NULL: all) starting in the next 5 seconds.  NULL when set, else why not.
+ */
+const char *pgs_names_lease(PgsNames *n, const char *what, const char *database);
 /* the host pids of our own connections' backends (up to max, their number): a tracer skips their statements */
 int pgs_names_backends(PgsNames *n, int postmaster, int *pids, int max);
 

@@ -45,6 +45,7 @@ typedef struct SymFile
 	Seg			segs[16];
 	int			nsegs;
 	char	   *names;			/* every name, NUL-separated */
+	uint64_t	object;			/* st_value of the exported object wanted (pgs_syms_want_object), 0: none */
 	struct SymFile *next;
 } SymFile;
 
@@ -78,6 +79,7 @@ struct PgsSyms
 	KSym	   *ksyms;
 	size_t		nksyms;
 	bool		ksyms_read;
+	const char *object;			/* an exported object whose address is asked */
 };
 
 PgsSyms *
@@ -170,6 +172,33 @@ collect_syms(Elf *e, Elf64_Word type, Collect *c)
 	return found;
 }
 
+/* the st_value of the object named name in e's .dynsym, 0 when it exports none */
+static uint64_t
+exported_object(Elf *e, const char *name)
+{
+	Elf_Scn    *scn = NULL;
+
+	while (name && (scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		Elf_Data   *d;
+
+		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0 ||
+			(d = elf_getdata(scn, NULL)) == NULL)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++)
+		{
+			GElf_Sym	sym;
+			const char *n;
+
+			if (gelf_getsym(d, (int) i, &sym) && GELF_ST_TYPE(sym.st_info) == STT_OBJECT &&
+				sym.st_shndx != SHN_UNDEF && (n = elf_strptr(e, sh.sh_link, sym.st_name)) && strcmp(n, name) == 0)
+				return sym.st_value;
+		}
+	}
+	return 0;
+}
+
 /* the build id of e as hex, "" when it has none */
 static void
 build_id(Elf *e, char *hex, size_t len)
@@ -257,6 +286,7 @@ load_file(PgsSyms *s, const char *path, const char *seen, const char *root)
 				f->segs[f->nsegs++] = (Seg) {ph.p_offset, ph.p_vaddr, ph.p_filesz};
 		}
 		build_id(e, hex, sizeof(hex));
+		f->object = exported_object(e, s->object);
 		/* a debug file's full table, else the file's own .symtab, else what it exports */
 		if (collect_debug_file(root, hex, &c) == 0 && collect_syms(e, SHT_SYMTAB, &c) == 0)
 			collect_syms(e, SHT_DYNSYM, &c);
@@ -448,6 +478,33 @@ pgs_syms_user(PgsSyms *s, int pid, uint64_t ip, bool caller, char *buf, size_t l
 	}
 	snprintf(buf, len, "[unknown]");
 	return buf;
+}
+
+void
+pgs_syms_want_object(PgsSyms *s, const char *name)
+{
+	s->object = name;
+}
+
+/* the load bias of a mapping: runtime address = bias + link-time address */
+static uint64_t
+bias_of(const Map *m)
+{
+	for (int g = 0; g < m->file->nsegs; g++)
+		if (m->offset >= m->file->segs[g].offset && m->offset < m->file->segs[g].offset + m->file->segs[g].filesz)
+			return m->start - (m->file->segs[g].vaddr + (m->offset - m->file->segs[g].offset));
+	return m->start - m->offset;
+}
+
+uint64_t
+pgs_syms_object_address(PgsSyms *s, int pid)
+{
+	Proc	   *p = proc_of(s, pid);
+
+	for (size_t i = 0; p && p->like == 0 && i < p->nmaps; i++)
+		if (p->maps[i].file->object)
+			return bias_of(&p->maps[i]) + p->maps[i].file->object;
+	return 0;
 }
 
 /* ---------- the kernel ---------- */

@@ -29,6 +29,13 @@ void pgs_syms_alias(PgsSyms *s, int pid, int like);
  * address, the call is just before it); "[unknown]" when no mapping holds it.
  */
 const char *pgs_syms_user(PgsSyms *s, int pid, uint64_t ip, bool caller, char *buf, size_t len);
+/*
+ * An object some mapped library exports (set before any process is read):
+ * its runtime address in pid, 0 when none of pid's files exports it.
+ */
+void pgs_syms_want_object(PgsSyms *s, const char *name);
+uint64_t pgs_syms_object_address(PgsSyms *s, int pid);
+
 /* the kernel function holding ip, "[unknown]" when none */
 const char *pgs_syms_kernel(PgsSyms *s, uint64_t ip, char *buf, size_t len);
 

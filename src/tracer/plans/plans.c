@@ -565,38 +565,11 @@ quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
-/*
- * The extension's way: a lease of 5 seconds, renewed every second, ended at
- * exit (a killed tracer's lapses).  NULL when set, else the server's error.
- */
-static char *
+/* the extension's way: a lease of 5 seconds, renewed every second, ended at exit (a killed tracer's lapses) */
+static const char *
 lease(PlansCtx *c, const char *what)
 {
-	static char err[512];
-	PGconn	   *conn = pgs_names_conn(c->names);
-	char		owner[16];
-	const char *params[3] = {owner, what, c->database};
-	PGresult   *res;
-
-	if (conn == NULL)
-		return "no connection to the server";
-	snprintf(owner, sizeof(owner), "%d", (int) getpid());
-	res = PQexecParams(conn, "SELECT pgscope_instrument($1::int, $2, '5 seconds', $3::name)", 3, NULL, params,
-					   NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK)
-	{
-		PQclear(res);
-		return NULL;
-	}
-	snprintf(err, sizeof(err), "%s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
-			 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
-	err[strcspn(err, "\n")] = 0;
-	if (PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
-		strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42883") == 0)
-		snprintf(err, sizeof(err), "database %s has no pgscope_instrument(): CREATE EXTENSION pgscope there "
-				 "(with pgscope in shared_preload_libraries), or name one that has it with --dbname", PQdb(conn));
-	PQclear(res);
-	return err;
+	return pgs_names_lease(c->names, what, c->database);
 }
 
 static void

@@ -18,8 +18,47 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define E2BIG 7					/* (errno.h is not for BPF programs) */
 
-/* runtime address of debug_query_string (a const char *) in the traced processes, 0: unknown */
+/* runtime addresses in the traced processes, 0: unknown: debug_query_string (a const char *), MyDatabaseId */
 const volatile __u64 query_ptr_addr = 0;
+const volatile __u64 database_addr = 0;
+
+/*
+ * Where each process's pgscope.so publishes its PL/pgSQL frames
+ * (pgscope_plstack), found by user space in its mappings; key 0: the
+ * postmaster's, which every backend forked since shares when pgscope is
+ * preloaded (a backend is read a second after it starts at worst).
+ */
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} plstack_addr SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct pgs_prof_plstack);
+} plstacks SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pgs_plstack);
+} plscratch SEC(".maps");
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pgs_prof_plstack);
+} plout SEC(".maps");
 
 struct
 {
@@ -99,6 +138,52 @@ query_hash(void)
 	return h;
 }
 
+/* the hash of the PL/pgSQL frames the process publishes now (0: none), the frames kept once per hash */
+static __always_inline __u64
+plstack_hash(__u32 pid)
+{
+	__u64	   *addr,
+				h = 14695981039346656037ULL;
+	__u32		z = 0,
+				d;
+	struct pgs_plstack *s;
+	struct pgs_prof_plstack *o;
+
+	if (!(addr = bpf_map_lookup_elem(&plstack_addr, &pid)) && !(addr = bpf_map_lookup_elem(&plstack_addr, &z)))
+		return 0;
+	if (!(s = bpf_map_lookup_elem(&plscratch, &z)) || !(o = bpf_map_lookup_elem(&plout, &z)))
+		return 0;
+	if (bpf_probe_read_user(s, sizeof(*s), (const void *) *addr) || s->magic != PGS_PLSTACK_MAGIC ||
+		s->version != PGS_PLSTACK_VERSION)
+	{
+		count(PGS_PROF_BAD_PLSTACK);
+		return 0;
+	}
+	d = s->depth < PGS_PLSTACK_MAX ? s->depth : PGS_PLSTACK_MAX;
+	if (d == 0)
+		return 0;
+	o->depth = d;
+	o->truncated = s->truncated;
+	for (int i = 0; i < PGS_PLSTACK_MAX; i++)
+	{
+		if (i >= d)
+		{
+			o->frames[i].fn_oid = 0;
+			o->frames[i].lineno = 0;
+			continue;
+		}
+		o->frames[i].fn_oid = s->frames[i].fn_oid;
+		o->frames[i].lineno = s->frames[i].lineno;
+		h = (h ^ s->frames[i].fn_oid) * 1099511628211ULL;
+		h = (h ^ (__u32) s->frames[i].lineno) * 1099511628211ULL;
+	}
+	h = (h ^ d ^ ((__u64) s->truncated << 32)) | 1;
+	count(PGS_PROF_PLSTACKS);
+	if (!bpf_map_lookup_elem(&plstacks, &h))
+		bpf_map_update_elem(&plstacks, &h, o, BPF_NOEXIST);
+	return h;
+}
+
 SEC("perf_event")
 int
 on_sample(struct bpf_perf_event_data *ctx)
@@ -117,6 +202,9 @@ on_sample(struct bpf_perf_event_data *ctx)
 	if (k.ustack < 0)
 		count(PGS_PROF_NO_USTACK);
 	k.query = query_hash();
+	k.plstack = plstack_hash(k.pid);
+	if (database_addr)
+		bpf_probe_read_user(&k.database, sizeof(k.database), (const void *) database_addr);
 	if ((c = bpf_map_lookup_elem(&counts, &k)))
 		__sync_fetch_and_add(c, 1);
 	else

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "names.h"
 #include "profile.h"
 #include "profile.skel.h"
 #include "proto.h"
@@ -38,6 +39,9 @@ typedef struct Prof
 	int			perf_fds[MAX_CPUS];
 	struct bpf_link *links[MAX_CPUS];
 	PgsSyms    *syms;
+	PgsNames   *names;
+	bool		lease;			/* the 'frames' lease is held */
+	bool		lease_said;		/* its failure was said */
 	const PgsTarget *t;
 	double		started,
 				seconds;		/* sampled for */
@@ -63,8 +67,10 @@ static const char usage_text[] =
 	"  samples the cluster's processes on CPU (or the one backend of --pid) N times a second (default\n"
 	"  99) with their user and kernel stacks, each under the query the backend was running; at the\n"
 	"  end (--duration or Ctrl-C) writes folded stacks (default; flamegraph.pl and speedscope read\n"
-	"  them), JSON, or the HTML flame graph (needs -o FILE) to FILE or standard output; needs root or\n"
-	"  CAP_BPF+CAP_PERFMON\n";
+	"  them), JSON, or the HTML flame graph (needs -o FILE) to FILE or standard output.  Backends\n"
+	"  with the pgscope extension loaded add their PL/pgSQL frames (function:line) under the query,\n"
+	"  through a lease the tracer holds over the connection of -U/--dbname (pgscope preloaded and\n"
+	"  created there; superuser or pgscope_admin).  Needs root or CAP_BPF+CAP_PERFMON\n";
 
 static const PgsOptSpec opts[] = {
 	PGS_OPT_NUMBER("hz", 0, PGS_ARG_DOUBLE, Prof, hz, 1, 1000, "samples a second, from 1 to 1000"),
@@ -77,6 +83,7 @@ static const PgsCommand profile_command = {
 	.cmd = "pgscope profile",
 	.usage = usage_text,
 	.opts = opts,
+	.flags = PGS_CMD_NAMES,
 };
 
 /* ---------- attaching: a software clock event per CPU ---------- */
@@ -114,6 +121,7 @@ attach(Prof *p, const PgsTarget *t)
 
 	PGS_SKEL_OPEN(profile, skel, t);
 	skel->rodata->query_ptr_addr = t->debug_query_string;
+	skel->rodata->database_addr = t->mydatabaseid;
 	PGS_SKEL_LOAD(profile, skel);
 	p->skel = skel;
 	for (int cpu = 0; cpu < ncpus && cpu < MAX_CPUS; cpu++)
@@ -187,28 +195,72 @@ note_title(Prof *p, int pid)
 	p->ntitles++;
 }
 
+/* a process's mappings (again: libraries loaded since), its title, where it publishes its PL/pgSQL frames */
 static void
-read_children(void *arg)
+read_process(Prof *p, int pid)
+{
+	uint64_t	addr;
+	uint32_t	key = (uint32_t) pid;
+
+	if (!pgs_syms_read_process(p->syms, pid, true))
+		return;
+	note_title(p, pid);
+	if (p->skel && (addr = pgs_syms_object_address(p->syms, pid)) != 0)
+		bpf_map_update_elem(bpf_map__fd(p->skel->maps.plstack_addr), &key, &addr, BPF_ANY);
+}
+
+/* the postmaster's pgscope_plstack, if pgscope is preloaded: the backends forked later have it there too */
+static void
+read_postmaster(Prof *p)
+{
+	uint64_t	addr;
+	uint32_t	key = 0;
+
+	if (pgs_syms_read_process(p->syms, p->t->postmaster, false) &&
+		(addr = pgs_syms_object_address(p->syms, p->t->postmaster)) != 0)
+		bpf_map_update_elem(bpf_map__fd(p->skel->maps.plstack_addr), &key, &addr, BPF_ANY);
+}
+
+/* the extension's 'frames' lease: taken, renewed every second, ended (what "off" does) */
+static void
+frames_lease(Prof *p, const char *what)
+{
+	const char *err = pgs_names_lease(p->names, what, NULL);
+
+	if (err == NULL)
+	{
+		p->lease = strcmp(what, "off") != 0;
+		p->lease_said = false;
+	}
+	else if (!p->lease_said && strcmp(what, "off") != 0)
+	{
+		pgs_err("no PL/pgSQL frames: %s", err);
+		p->lease_said = true;
+	}
+	else if (strcmp(what, "off") == 0)
+		pgs_err("cannot end the frames lease (%s): it lapses within 5 seconds", err);
+}
+
+static void
+every_second(void *arg)
 {
 	Prof	   *p = arg;
 	char		path[64];
 	FILE	   *f;
 	int			pid;
 
+	if (p->lease || !p->lease_said)
+		frames_lease(p, "frames");
 	if (p->t->backend)
 	{
-		pgs_syms_read_process(p->syms, p->t->backend, true);
-		note_title(p, p->t->backend);
+		read_process(p, p->t->backend);
 		return;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", p->t->postmaster, p->t->postmaster);
 	if ((f = fopen(path, "re")) == NULL)
 		return;
 	while (fscanf(f, "%d", &pid) == 1)
-	{
-		pgs_syms_read_process(p->syms, pid, true);	/* again: libraries loaded since */
-		note_title(p, pid);
-	}
+		read_process(p, pid);
 	fclose(f);
 }
 
@@ -250,6 +302,33 @@ query_frame(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
 	else
 		snprintf(frame, sizeof(frame), "[process %u]", k->pid);
 	put_frame(b, frame, "");
+}
+
+/* the PL/pgSQL frames of the sample, outermost first: "function(args):line" */
+static void
+plpgsql_frames(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
+{
+	struct pgs_prof_plstack st;
+	char		frame[FRAME_LEN];
+
+	if (k->plstack == 0 || bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.plstacks), &k->plstack, &st) != 0)
+		return;
+	for (uint32_t i = 0; i < st.depth && i < PGS_PLSTACK_MAX; i++)
+	{
+		char		oid[32];
+		const char *fn = oid;
+
+		snprintf(oid, sizeof(oid), st.frames[i].fn_oid ? "function %u" : "DO block", st.frames[i].fn_oid);
+		if (st.frames[i].fn_oid && pgs_names_conn(p->names))
+			fn = pgs_names_function(p->names, k->database, st.frames[i].fn_oid);
+		snprintf(frame, sizeof(frame), "%s:%d", fn, st.frames[i].lineno);
+		put_frame(b, frame, "");
+	}
+	if (st.truncated)
+	{
+		snprintf(frame, sizeof(frame), "[%u deeper PL/pgSQL frames]", st.truncated);
+		put_frame(b, frame, "");
+	}
 }
 
 static void
@@ -311,6 +390,7 @@ collect(Prof *p, size_t *n, uint64_t *total)
 			pgs_syms_alias(p->syms, (int) k.pid, p->t->postmaster);	/* gone before it was read */
 		pgs_buf_init(&b);
 		query_frame(p, &b, &k);
+		plpgsql_frames(p, &b, &k);
 		stack_frames(p, &b, &k);
 		lines = pgs_grow(lines, &cap, m, sizeof(Line));
 		lines[m++] = (Line) {b.data, count};
@@ -400,9 +480,11 @@ finish(Prof *p)
 		rc = pgs_write_report(NULL, out.data, PGS_FORMAT_HTML, "pgscope CPU profile", 20, p->output);
 	else if ((rc = pgs_write_file(p->output ? p->output : "-", out.data, out.len)) != 0)
 		pgs_err("cannot write %s: %s", p->output ? p->output : "standard output", pgs_output_strerror(rc));
-	fprintf(stderr, "%s: %llu samples in %zu stacks; %llu without a user stack, %llu lost (map full)%s\n", pgs_cmd,
-			(unsigned long long) c[PGS_PROF_SAMPLES], n, (unsigned long long) c[PGS_PROF_NO_USTACK],
-			(unsigned long long) c[PGS_PROF_LOST], c[PGS_PROF_NO_TEXT] ? "; some query texts not kept" : "");
+	fprintf(stderr, "%s: %llu samples in %zu stacks; %llu with PL/pgSQL frames, %llu without a user stack, "
+			"%llu lost (map full)%s%s\n", pgs_cmd, (unsigned long long) c[PGS_PROF_SAMPLES], n,
+			(unsigned long long) c[PGS_PROF_PLSTACKS], (unsigned long long) c[PGS_PROF_NO_USTACK],
+			(unsigned long long) c[PGS_PROF_LOST], c[PGS_PROF_NO_TEXT] ? "; some query texts not kept" : "",
+			c[PGS_PROF_BAD_PLSTACK] ? "; some PL/pgSQL stacks unreadable (another pgscope version?)" : "");
 	for (size_t i = 0; i < n; i++)
 		free(lines[i].stack);
 	free(lines);
@@ -415,7 +497,7 @@ cmd_profile(int argc, char **argv)
 {
 	PgsTracing	tr;
 	Prof		p = {.hz = 99};
-	PgsLoop		loop = {.what = "CPU samples", .tick_seconds = 1, .tick = read_children, .arg = &p};
+	PgsLoop		loop = {.what = "CPU samples", .tick_seconds = 1, .tick = every_second, .arg = &p};
 	int			rc;
 
 	pgs_command_start(&profile_command, &p, argc, argv, &tr);
@@ -423,19 +505,28 @@ cmd_profile(int argc, char **argv)
 		pgs_usage("--format html needs -o FILE");
 	p.t = &tr.t;
 	p.syms = pgs_syms_new();
+	pgs_syms_want_object(p.syms, PGS_PLSTACK_SYMBOL);
+	p.names = pgs_names_open(&tr.t, tr.user, tr.dbname);
 	if (tr.t.debug_query_string == 0)
 		pgs_err("%s exports no debug_query_string: samples are not grouped by query", tr.t.bin);
 	if (attach(&p, &tr.t) != 0)
+	{
+		pgs_names_close(p.names);
 		return EXIT_RUNTIME;
+	}
 	p.started = pgs_now();
-	read_children(&p);
-	pgs_syms_read_process(p.syms, tr.t.postmaster, false);
+	read_postmaster(&p);
+	every_second(&p);
 	pgs_tracer_loop(&loop, &tr.t, tr.to.duration);
 	stop_sampling(&p);
 	p.seconds = pgs_now() - p.started;
-	read_children(&p);
+	if (p.lease)
+		frames_lease(&p, "off");
+	p.lease_said = true;		/* (no lease again at the last reading) */
+	every_second(&p);
 	rc = finish(&p);
 	detach_all(&p);
+	pgs_names_close(p.names);
 	pgs_syms_free(p.syms);
 	free(p.titles);
 	return rc ? rc : pgs_tracer_status();
