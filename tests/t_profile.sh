@@ -106,7 +106,7 @@ done
 start_tracer "$WORK/one.json" profile --pid "$COMP_PID" --hz "$HZ" --duration 2 --format json
 wait "$TRACER" || { cat "$WORK/one.json.err"; fail "profile --pid backend exited $?"; }
 cp "$WORK/one.json" "$WORK/one.json.txt"
-n=$(echo "SELECT count(DISTINCT s->'stack'->>0) || ' ' || sum((s->>'samples')::int) || ' ' || (:'doc'::jsonb->>'samples')
+n=$(echo "SELECT count(DISTINCT s->'stack'->>0) || ' ' || sum((s->>'samples')::int) || ' ' || (:'doc'::jsonb->>'total')
           FROM jsonb_array_elements(:'doc'::jsonb->'stacks') s" | psql -X -qAt -v doc="$(cat "$WORK/one.json")")
 read -r nq nsum ntotal <<<"$n"
 expect_eq "$nq" 1 "--pid of a backend: one query"
@@ -144,4 +144,34 @@ awk -v t="$pl" -v m="$pn" 'BEGIN { exit !(m >= 0.8 * t) }' || fail "numeric_ln u
 expect_eq "$qp" 0 "no PL/pgSQL frame under the plain query"
 [ "$qt" -gt 0 ] || fail "no samples under the plain query"
 grep -q "cannot end the frames lease" "$WORK/pl.folded.err" && fail "the lease was not ended"
+q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS %ing%'" >/dev/null
+
+# ---- --off-cpu: a function's pg_sleep lines under Timeout, its UPDATE's row-lock wait under Lock, as the
+# server logs the wait (log_lock_waits)
+q "CREATE TABLE acct (id int PRIMARY KEY, v int); INSERT INTO acct VALUES (1, 0)"
+q "CREATE FUNCTION waits() RETURNS void LANGUAGE plpgsql AS \$\$
+BEGIN
+  PERFORM pg_sleep(0.2);
+  PERFORM pg_sleep(0.3);
+  UPDATE acct SET v = v + 1 WHERE id = 1;
+END \$\$"
+start_tracer "$WORK/off.folded" profile --pid "$PM" --off-cpu --duration 3
+psql -X -q -c "BEGIN" -c "UPDATE acct SET v = 5 WHERE id = 1" -c "SELECT pg_sleep(1.5)" -c "COMMIT" >/dev/null & busy+=($!)
+sleep 0.2
+psql -X -q -c "SET deadlock_timeout = '100ms'" -c "SET log_lock_waits = on" -c "SELECT waits()" >/dev/null
+wait "$TRACER" || { cat "$WORK/off.folded.err"; fail "profile --off-cpu exited $?"; }
+cat "$WORK/off.folded.err"
+offtime() {   # the microseconds of the stacks starting with a prefix
+  awk -v q="$1" 'index($0, q) == 1 { t += $NF } END { printf "%d\n", t }' "$WORK/off.folded"
+}
+t3=$(offtime "SELECT waits();waits():3;[Timeout#")
+t4=$(offtime "SELECT waits();waits():4;[Timeout#")
+t5=$(offtime "SELECT waits();waits():5;[Lock:transactionid];")
+logged=$(sed -n 's/.*process [0-9]* acquired ShareLock on transaction [0-9]* after \([0-9.]*\) ms.*/\1/p' "$PGDIR/server.log" | tail -1)
+echo "off-CPU: line 3 $t3 us, line 4 $t4 us under Timeout; line 5 $t5 us under Lock:transactionid (server: ${logged:-nothing} ms)"
+awk -v t="$t3" 'BEGIN { exit !(t >= 195000 && t <= 260000) }' || fail "pg_sleep(0.2)'s line: $t3 us under Timeout"
+awk -v t="$t4" 'BEGIN { exit !(t >= 295000 && t <= 360000) }' || fail "pg_sleep(0.3)'s line: $t4 us under Timeout"
+[ -n "$logged" ] || fail "the server logged no lock wait"
+awk -v t="$t5" -v l="$logged" 'BEGIN { d = t / 1000 - l; if (d < 0) d = -d; exit !(d <= 50 || d <= 0.1 * l) }' ||
+  fail "the UPDATE's line waited $t5 us under Lock:transactionid, the server logged $logged ms"
 echo "ok: profile"

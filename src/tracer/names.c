@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "locks.h"
 #include "util.h"
 
 typedef struct NameCache
@@ -298,3 +299,15 @@ pgs_database_oid(PgsNames *n, const char *database)
 	free(oid);
 	return v;
 }
+
+_Static_assert(PGS_LOCKTAG_NAMES == PGS_LOCKTAG_COUNT, "a name for every lock tag type");
+
+/* pg_locks' names of the lock tag types (locks.h) */
+const char *const pgs_locktag_names[PGS_LOCKTAG_NAMES] = {
+	[PGS_LOCKTAG_RELATION] = "relation", [PGS_LOCKTAG_RELATION_EXTEND] = "extend",
+	[PGS_LOCKTAG_DATABASE_FROZEN_IDS] = "frozenid", [PGS_LOCKTAG_PAGE] = "page", [PGS_LOCKTAG_TUPLE] = "tuple",
+	[PGS_LOCKTAG_TRANSACTION] = "transactionid", [PGS_LOCKTAG_VIRTUALTRANSACTION] = "virtualxid",
+	[PGS_LOCKTAG_SPECULATIVE_TOKEN] = "spectoken", [PGS_LOCKTAG_OBJECT] = "object",
+	[PGS_LOCKTAG_USERLOCK] = "userlock", [PGS_LOCKTAG_ADVISORY] = "advisory",
+	[PGS_LOCKTAG_APPLY_TRANSACTION] = "applytransaction"
+};

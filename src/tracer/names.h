@@ -42,6 +42,10 @@ const char *pgs_names_filenode(PgsNames *n, unsigned spc, unsigned db, unsigned 
 /* first column of the first row, malloc'd, or NULL */
 char *pgs_names_fetch1(PGconn *c, const char *sql, int nparams, const char *const *params);
 
+/* pg_locks' names of the lock tag types (LockTagType, the same in every supported major) */
+#define PGS_LOCKTAG_NAMES 12
+extern const char *const pgs_locktag_names[PGS_LOCKTAG_NAMES];
+
 /* the oid of database (a -d option's), asked of the server; exits 2 when it has none of that name */
 unsigned pgs_database_oid(PgsNames *n, const char *database);
 

@@ -36,15 +36,7 @@ static const char *const lock_modes[] = {
 	"NoLock", "AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock",
 	"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"
 };
-/* pg_locks' names */
-static const char *const tag_types[PGS_LOCKTAG_COUNT] = {
-	[PGS_LOCKTAG_RELATION] = "relation", [PGS_LOCKTAG_RELATION_EXTEND] = "extend",
-	[PGS_LOCKTAG_DATABASE_FROZEN_IDS] = "frozenid", [PGS_LOCKTAG_PAGE] = "page", [PGS_LOCKTAG_TUPLE] = "tuple",
-	[PGS_LOCKTAG_TRANSACTION] = "transactionid", [PGS_LOCKTAG_VIRTUALTRANSACTION] = "virtualxid",
-	[PGS_LOCKTAG_SPECULATIVE_TOKEN] = "spectoken", [PGS_LOCKTAG_OBJECT] = "object",
-	[PGS_LOCKTAG_USERLOCK] = "userlock", [PGS_LOCKTAG_ADVISORY] = "advisory",
-	[PGS_LOCKTAG_APPLY_TRANSACTION] = "applytransaction"
-};
+#define tag_types pgs_locktag_names
 static const char *const tuple_modes[] = {"FOR KEY SHARE", "FOR SHARE", "FOR NO KEY UPDATE", "FOR UPDATE"};
 static const char *const wait_policies[PGS_WAIT_POLICY_COUNT] = {"block", "skip locked", "nowait"};
 static const char *const tm_results[PGS_TM_RESULT_COUNT] = {

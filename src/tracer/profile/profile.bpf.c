@@ -18,9 +18,37 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define E2BIG 7					/* (errno.h is not for BPF programs) */
 
-/* runtime addresses in the traced processes, 0: unknown: debug_query_string (a const char *), MyDatabaseId */
+/*
+ * Runtime addresses in the traced processes, 0: unknown: debug_query_string
+ * (a const char *), MyDatabaseId, my_wait_event_info (a uint32 *).
+ */
 const volatile __u64 query_ptr_addr = 0;
 const volatile __u64 database_addr = 0;
+const volatile __u64 wait_event_addr = 0;
+
+/* off-CPU time: per (process, stacks, query, frames, wait event), nanoseconds */
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pgs_prof_key);
+	__type(value, __u64);
+} offcpu SEC(".maps");
+
+/* a thread off the CPU: since when, and what it left with */
+struct off_start
+{
+	__u64		at;
+	struct pgs_prof_key key;
+};
+
+struct
+{
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct off_start);
+} offstarts SEC(".maps");
 
 /*
  * Where each process's pgscope.so publishes its PL/pgSQL frames
@@ -47,7 +75,7 @@ struct
 struct
 {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);		/* 0: samples (which may interrupt a switch), 1: switches */
 	__type(key, __u32);
 	__type(value, struct pgs_plstack);
 } plscratch SEC(".maps");
@@ -55,7 +83,7 @@ struct
 struct
 {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);		/* 0: samples (which may interrupt a switch), 1: switches */
 	__type(key, __u32);
 	__type(value, struct pgs_prof_plstack);
 } plout SEC(".maps");
@@ -87,7 +115,7 @@ struct
 struct
 {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);		/* 0: samples (which may interrupt a switch), 1: switches */
 	__type(key, __u32);
 	__type(value, struct pgs_prof_text);
 } scratch SEC(".maps");
@@ -111,10 +139,9 @@ count(__u32 what)
 
 /* the hash of the query the process runs now (FNV-1a of its first bytes), 0 when none */
 static __always_inline __u64
-query_hash(void)
+query_hash(__u32 z)
 {
 	const char *q = NULL;
-	__u32		z = 0;
 	struct pgs_prof_text *s;
 	__u64		h = 14695981039346656037ULL;
 	long		n;
@@ -140,21 +167,23 @@ query_hash(void)
 
 /* the hash of the PL/pgSQL frames the process publishes now (0: none), the frames kept once per hash */
 static __always_inline __u64
-plstack_hash(__u32 pid)
+plstack_hash(__u32 pid, __u32 z)
 {
 	__u64	   *addr,
 				h = 14695981039346656037ULL;
-	__u32		z = 0,
-				d;
+	__u32		d,
+				dflt = 0;
 	struct pgs_plstack *s;
 	struct pgs_prof_plstack *o;
 
-	if (!(addr = bpf_map_lookup_elem(&plstack_addr, &pid)) && !(addr = bpf_map_lookup_elem(&plstack_addr, &z)))
+	if (!(addr = bpf_map_lookup_elem(&plstack_addr, &pid)) && !(addr = bpf_map_lookup_elem(&plstack_addr, &dflt)))
 		return 0;
 	if (!(s = bpf_map_lookup_elem(&plscratch, &z)) || !(o = bpf_map_lookup_elem(&plout, &z)))
 		return 0;
-	if (bpf_probe_read_user(s, sizeof(*s), (const void *) *addr) || s->magic != PGS_PLSTACK_MAGIC ||
-		s->version != PGS_PLSTACK_VERSION)
+	/* (a page a process never touched is not there to read: it has published nothing) */
+	if (bpf_probe_read_user(s, sizeof(*s), (const void *) *addr))
+		return 0;
+	if (s->magic != PGS_PLSTACK_MAGIC || s->version != PGS_PLSTACK_VERSION)
 	{
 		count(PGS_PROF_BAD_PLSTACK);
 		return 0;
@@ -201,8 +230,8 @@ on_sample(struct bpf_perf_event_data *ctx)
 	k.ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	if (k.ustack < 0)
 		count(PGS_PROF_NO_USTACK);
-	k.query = query_hash();
-	k.plstack = plstack_hash(k.pid);
+	k.query = query_hash(0);
+	k.plstack = plstack_hash(k.pid, 0);
 	if (database_addr)
 		bpf_probe_read_user(&k.database, sizeof(k.database), (const void *) database_addr);
 	if ((c = bpf_map_lookup_elem(&counts, &k)))
@@ -215,6 +244,63 @@ on_sample(struct bpf_perf_event_data *ctx)
 			count(PGS_PROF_LOST);
 		else if (err && (c = bpf_map_lookup_elem(&counts, &k)))	/* another CPU inserted it first */
 			__sync_fetch_and_add(c, 1);
+	}
+	return 0;
+}
+
+/*
+ * --off-cpu: a traced thread leaving the CPU (the current task: its stacks
+ * and memory are at hand) notes what it leaves with and its wait event
+ * (read as --breakdown reads it; runnable: preempted); coming back, the
+ * time away is added to that key.
+ */
+SEC("tp_btf/sched_switch")
+int
+BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64		now = bpf_ktime_get_ns();
+	__u32		tid;
+	struct off_start *st;
+
+	if (prev->tgid && traced_task(prev))
+	{
+		struct off_start o = {.at = now};
+		__u64		p = 0;
+
+		tid = prev->pid;
+		o.key.pid = prev->tgid;
+		o.key.kstack = bpf_get_stackid(ctx, &stacks, 0);
+		o.key.ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		o.key.query = query_hash(1);
+		o.key.plstack = plstack_hash(o.key.pid, 1);
+		if (database_addr)
+			bpf_probe_read_user(&o.key.database, sizeof(o.key.database), (const void *) database_addr);
+		if (preempt || prev->__state == 0)
+			o.key.wait = PGS_PROF_RUNQUEUE;
+		else if (wait_event_addr && !bpf_probe_read_user(&p, sizeof(p), (const void *) wait_event_addr) && p)
+			bpf_probe_read_user(&o.key.wait, sizeof(o.key.wait), (const void *) p);
+		if (bpf_map_update_elem(&offstarts, &tid, &o, BPF_ANY))
+			count(PGS_PROF_OFF_LOST);
+	}
+	tid = next->pid;
+	if ((st = bpf_map_lookup_elem(&offstarts, &tid)))
+	{
+		__u64		d = now - st->at,
+				   *c;
+
+		count(PGS_PROF_SWITCHES);
+		if ((c = bpf_map_lookup_elem(&offcpu, &st->key)))
+			__sync_fetch_and_add(c, d);
+		else
+		{
+			long		err = bpf_map_update_elem(&offcpu, &st->key, &d, BPF_NOEXIST);
+
+			if (err == -E2BIG)
+				count(PGS_PROF_OFF_LOST);
+			else if (err && (c = bpf_map_lookup_elem(&offcpu, &st->key)))	/* inserted meanwhile */
+				__sync_fetch_and_add(c, d);
+		}
+		bpf_map_delete_elem(&offstarts, &tid);
 	}
 	return 0;
 }

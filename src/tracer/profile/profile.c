@@ -32,6 +32,7 @@
 typedef struct Prof
 {
 	double		hz;
+	bool		off_cpu;		/* off-CPU time too: every count in microseconds */
 	int			format;			/* 1 folded, 2 json, 3 html (0: folded) */
 	const char *output;
 	struct profile_bpf *skel;
@@ -54,27 +55,38 @@ typedef struct Prof
 				cap_titles;
 } Prof;
 
-/* one stack's line and its samples */
+/* one stack's line and its count: samples, or with --off-cpu microseconds */
 typedef struct Line
 {
 	char	   *stack;			/* frames joined by ';' */
 	uint64_t	samples;
 } Line;
 
+typedef struct Lines
+{
+	Line	   *v;
+	size_t		n,
+				cap;
+	uint64_t	total;
+} Lines;
+
 static const char usage_text[] =
 	"usage: pgscope profile [--pid PID | -D DATADIR | --bin PATH] [--duration SEC] [--hz N]\n"
-	"                       [--format folded|json|html] [-o FILE]\n"
+	"                       [--off-cpu] [--format folded|json|html] [-o FILE]\n"
 	"  samples the cluster's processes on CPU (or the one backend of --pid) N times a second (default\n"
 	"  99) with their user and kernel stacks, each under the query the backend was running; at the\n"
 	"  end (--duration or Ctrl-C) writes folded stacks (default; flamegraph.pl and speedscope read\n"
 	"  them), JSON, or the HTML flame graph (needs -o FILE) to FILE or standard output.  Backends\n"
 	"  with the pgscope extension loaded add their PL/pgSQL frames (function:line) under the query,\n"
 	"  through a lease the tracer holds over the connection of -U/--dbname (pgscope preloaded and\n"
-	"  created there; superuser or pgscope_admin).  Needs root or CAP_BPF+CAP_PERFMON\n";
+	"  created there; superuser or pgscope_admin).  --off-cpu adds the time off the CPU, under the\n"
+	"  wait event it was spent in ([Lock:transactionid], [Timeout#...], [Runqueue]) beside [CPU]; every\n"
+	"  count is then in microseconds.  Needs root or CAP_BPF+CAP_PERFMON\n";
 
 static const PgsOptSpec opts[] = {
 	PGS_OPT_NUMBER("hz", 0, PGS_ARG_DOUBLE, Prof, hz, 1, 1000, "samples a second, from 1 to 1000"),
 	PGS_OPT_CHOICE("format", Prof, format, "folded, json or html", "folded|json|html"),
+	PGS_OPT_FLAG("off-cpu", Prof, off_cpu),
 	{"output", 'o', PGS_ARG_OUTPUT, offsetof(Prof, output), 0, 0, NULL, NULL},
 	PGS_OPT_END
 };
@@ -92,6 +104,11 @@ static const PgsCommand profile_command = {
 static void
 stop_sampling(Prof *p)
 {
+	if (p->skel)
+	{
+		bpf_link__destroy(p->skel->links.on_switch);
+		p->skel->links.on_switch = NULL;
+	}
 	for (int i = 0; i < p->ncpus; i++)
 	{
 		bpf_link__destroy(p->links[i]);
@@ -122,8 +139,15 @@ attach(Prof *p, const PgsTarget *t)
 	PGS_SKEL_OPEN(profile, skel, t);
 	skel->rodata->query_ptr_addr = t->debug_query_string;
 	skel->rodata->database_addr = t->mydatabaseid;
+	skel->rodata->wait_event_addr = t->my_wait_event_info;
+	bpf_program__set_autoload(skel->progs.on_switch, p->off_cpu);
 	PGS_SKEL_LOAD(profile, skel);
 	p->skel = skel;
+	if (p->off_cpu && (skel->links.on_switch = bpf_program__attach(skel->progs.on_switch)) == NULL)
+	{
+		pgs_err("cannot attach to sched_switch for --off-cpu: %s", strerror(errno));
+		goto cleanup;
+	}
 	for (int cpu = 0; cpu < ncpus && cpu < MAX_CPUS; cpu++)
 	{
 		int			fd = (int) syscall(__NR_perf_event_open, &a, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
@@ -182,6 +206,9 @@ note_title(Prof *p, int pid)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == ' ')	/* (a title is padded with spaces) */
+		buf[--n] = '\0';
 	if (strncmp(t, "postgres: ", 10) == 0)
 		t += 10;
 	/* a cluster name first ("16/main: checkpointer"): skipped */
@@ -363,49 +390,86 @@ line_cmp(const void *a, const void *b)
 	return strcmp(((const Line *) a)->stack, ((const Line *) b)->stack);
 }
 
-/* every counted stack named, equal ones merged, sorted by their frames; how many in *n, samples in *total */
-static Line *
-collect(Prof *p, size_t *n, uint64_t *total)
+/* the wait an off-CPU period was spent in, as pg_stat_activity's class (and for a lock its type) */
+static void
+wait_frame(uint32_t wei, char *buf, size_t len)
 {
-	int			fd = bpf_map__fd(p->skel->maps.counts);
+	static const char *const classes[] = {NULL, "LWLock", NULL, "Lock", "BufferPin", "Activity", "Client",
+	"Extension", "IPC", "Timeout", "IO"};
+	uint32_t	cls = wei >> 24;
+
+	if (wei == PGS_PROF_RUNQUEUE)
+		snprintf(buf, len, "[Runqueue]");
+	else if (wei == 0)
+		snprintf(buf, len, "[off-CPU: no wait event]");
+	else if (cls == 0x03 && (wei & 0xFFFF) < PGS_LOCKTAG_NAMES)
+		snprintf(buf, len, "[Lock:%s]", pgs_locktag_names[wei & 0xFFFF]);
+	else if (cls < sizeof(classes) / sizeof(classes[0]) && classes[cls])
+		snprintf(buf, len, "[%s#%u]", classes[cls], wei & 0xFFFF);
+	else
+		snprintf(buf, len, "[wait 0x%08x]", wei);
+}
+
+/* the stacks of one map: samples (counts) or nanoseconds off the CPU (offcpu) */
+static void
+collect_map(Prof *p, int fd, bool off, Lines *l)
+{
 	struct pgs_prof_key k,
 				next,
 			   *prev = NULL;
-	Line	   *lines = NULL;
-	size_t		cap = 0,
-				m = 0;
+	char		frame[64];
 
-	*n = 0;
-	*total = 0;
 	while (bpf_map_get_next_key(fd, prev, &next) == 0)
 	{
-		uint64_t	count;
+		uint64_t	v;
 		PgsBuf		b;
 
 		k = next;
 		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &count) != 0)
+		if (bpf_map_lookup_elem(fd, &k, &v) != 0)
 			continue;
 		if (!pgs_syms_have_process(p->syms, (int) k.pid))
 			pgs_syms_alias(p->syms, (int) k.pid, p->t->postmaster);	/* gone before it was read */
 		pgs_buf_init(&b);
 		query_frame(p, &b, &k);
 		plpgsql_frames(p, &b, &k);
-		stack_frames(p, &b, &k);
-		lines = pgs_grow(lines, &cap, m, sizeof(Line));
-		lines[m++] = (Line) {b.data, count};
-		*total += count;
-	}
-	qsort(lines, m, sizeof(Line), line_cmp);
-	for (size_t i = 0; i < m; i++)
-		if (*n > 0 && strcmp(lines[*n - 1].stack, lines[i].stack) == 0)
+		if (p->off_cpu)
 		{
-			lines[*n - 1].samples += lines[i].samples;
-			free(lines[i].stack);
+			if (off)
+				wait_frame(k.wait, frame, sizeof(frame));
+			else
+				snprintf(frame, sizeof(frame), "[CPU]");
+			put_frame(&b, frame, "");
+		}
+		stack_frames(p, &b, &k);
+		/* with --off-cpu, all in microseconds */
+		v = !p->off_cpu ? v : off ? v / 1000 : (uint64_t) (v * 1e6 / p->hz);
+		l->v = pgs_grow(l->v, &l->cap, l->n, sizeof(Line));
+		l->v[l->n++] = (Line) {b.data, v};
+		l->total += v;
+	}
+}
+
+/* every stack named, equal ones merged, sorted by their frames */
+static void
+collect(Prof *p, Lines *l)
+{
+	size_t		n = 0;
+
+	memset(l, 0, sizeof(*l));
+	collect_map(p, bpf_map__fd(p->skel->maps.counts), false, l);
+	if (p->off_cpu)
+		collect_map(p, bpf_map__fd(p->skel->maps.offcpu), true, l);
+	qsort(l->v, l->n, sizeof(Line), line_cmp);
+	for (size_t i = 0; i < l->n; i++)
+		if (n > 0 && strcmp(l->v[n - 1].stack, l->v[i].stack) == 0)
+		{
+			l->v[n - 1].samples += l->v[i].samples;
+			free(l->v[i].stack);
 		}
 		else
-			lines[(*n)++] = lines[i];
-	return lines;
+			l->v[n++] = l->v[i];
+	l->n = n;
 }
 
 /* ---------- output ---------- */
@@ -430,10 +494,13 @@ json_stack(PgsBuf *out, const char *stack)
 
 /* folded lines, or a JSON document: ours, or the PL/pgSQL report's (its call graph in sampled time) */
 static void
-render(Prof *p, const Line *lines, size_t n, uint64_t total, PgsBuf *out)
+render(Prof *p, const Lines *l, PgsBuf *out)
 {
+	const Line *lines = l->v;
+	size_t		n = l->n;
+	uint64_t	total = l->total;
 	double		secs = p->seconds,
-				ns_per = 1e9 / p->hz;
+				ns_per = p->off_cpu ? 1000 : 1e9 / p->hz;
 
 	if (p->format <= 1)
 	{
@@ -443,18 +510,20 @@ render(Prof *p, const Line *lines, size_t n, uint64_t total, PgsBuf *out)
 	}
 	if (p->format == 2)
 		pgs_buf_printf(out, "{\"format\":\"pgscope-cpu-profile\",\"version\":1,\"hz\":%g,\"seconds\":%.3f,"
-					   "\"postmaster\":%d,\"samples\":%llu,\"stacks\":[", p->hz, secs, p->t->postmaster,
-					   (unsigned long long) total);
+					   "\"postmaster\":%d,\"unit\":\"%s\",\"total\":%llu,\"stacks\":[", p->hz, secs,
+					   p->t->postmaster, p->off_cpu ? "microseconds" : "samples", (unsigned long long) total);
 	else
-		pgs_buf_printf(out, "{\"format\":\"pgscope-profile\",\"version\":1,\"meta\":{\"scope\":\"CPU samples at %g Hz "
-					   "of postmaster %d's processes, %llu samples in %.1f s\",\"command\":\"pgscope profile\"},"
-					   "\"functions\":[],\"callgraph\":[", p->hz, p->t->postmaster, (unsigned long long) total, secs);
+		pgs_buf_printf(out, "{\"format\":\"pgscope-profile\",\"version\":1,\"meta\":{\"scope\":\"%s at %g Hz "
+					   "of postmaster %d's processes in %.1f s\",\"command\":\"pgscope profile\"},"
+					   "\"functions\":[],\"callgraph\":[", p->off_cpu ? "CPU samples and off-CPU time" : "CPU samples",
+					   p->hz, p->t->postmaster, secs);
 	for (size_t i = 0; i < n; i++)
 	{
 		pgs_buf_puts(out, i ? ",{\"stack\":" : "{\"stack\":");
 		json_stack(out, lines[i].stack);
 		if (p->format == 2)
-			pgs_buf_printf(out, ",\"samples\":%llu}", (unsigned long long) lines[i].samples);
+			pgs_buf_printf(out, ",\"%s\":%llu}", p->off_cpu ? "microseconds" : "samples",
+						   (unsigned long long) lines[i].samples);
 		else
 			pgs_buf_printf(out, ",\"calls\":%llu,\"self_ns\":%.0f,\"total_ns\":%.0f}",
 						   (unsigned long long) lines[i].samples, lines[i].samples * ns_per, lines[i].samples * ns_per);
@@ -465,29 +534,32 @@ render(Prof *p, const Line *lines, size_t n, uint64_t total, PgsBuf *out)
 static int
 finish(Prof *p)
 {
-	size_t		n;
-	uint64_t	total,
-				c[PGS_PROF_COUNTERS];
-	Line	   *lines = collect(p, &n, &total);
+	uint64_t	c[PGS_PROF_COUNTERS];
+	Lines		l;
 	PgsBuf		out;
 	int			rc;
 
 	for (uint32_t i = 0; i < PGS_PROF_COUNTERS; i++)
 		c[i] = pgs_percpu_sum(bpf_map__fd(p->skel->maps.counters), i);
+	collect(p, &l);
 	pgs_buf_init(&out);
-	render(p, lines, n, total, &out);
+	render(p, &l, &out);
 	if (p->format == 3)
 		rc = pgs_write_report(NULL, out.data, PGS_FORMAT_HTML, "pgscope CPU profile", 20, p->output);
 	else if ((rc = pgs_write_file(p->output ? p->output : "-", out.data, out.len)) != 0)
 		pgs_err("cannot write %s: %s", p->output ? p->output : "standard output", pgs_output_strerror(rc));
 	fprintf(stderr, "%s: %llu samples in %zu stacks; %llu with PL/pgSQL frames, %llu without a user stack, "
-			"%llu lost (map full)%s%s\n", pgs_cmd, (unsigned long long) c[PGS_PROF_SAMPLES], n,
+			"%llu lost (map full)", pgs_cmd, (unsigned long long) c[PGS_PROF_SAMPLES], l.n,
 			(unsigned long long) c[PGS_PROF_PLSTACKS], (unsigned long long) c[PGS_PROF_NO_USTACK],
-			(unsigned long long) c[PGS_PROF_LOST], c[PGS_PROF_NO_TEXT] ? "; some query texts not kept" : "",
+			(unsigned long long) c[PGS_PROF_LOST]);
+	if (p->off_cpu)
+		fprintf(stderr, "; %llu off-CPU periods, %llu lost", (unsigned long long) c[PGS_PROF_SWITCHES],
+				(unsigned long long) c[PGS_PROF_OFF_LOST]);
+	fprintf(stderr, "%s%s\n", c[PGS_PROF_NO_TEXT] ? "; some query texts not kept" : "",
 			c[PGS_PROF_BAD_PLSTACK] ? "; some PL/pgSQL stacks unreadable (another pgscope version?)" : "");
-	for (size_t i = 0; i < n; i++)
-		free(lines[i].stack);
-	free(lines);
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i].stack);
+	free(l.v);
 	pgs_buf_free(&out);
 	return rc == 0 ? 0 : EXIT_RUNTIME;
 }

@@ -23,7 +23,11 @@ struct pgs_prof_key
 	__u32		database;		/* MyDatabaseId: where the PL/pgSQL functions' oids are */
 	__u64		query;			/* hash of the query being run (0: none) */
 	__u64		plstack;		/* hash of the PL/pgSQL frames published (0: none) */
+	__u32		wait;			/* off-CPU: the wait event (wait_event_info), PGS_PROF_RUNQUEUE: runnable */
+	__u32		pad;
 };
+
+#define PGS_PROF_RUNQUEUE 0xFFFFFFFF	/* off the CPU but runnable: preempted, waiting for a CPU */
 
 /* the PL/pgSQL frames of a sample, outermost first (plstack.h without the activations) */
 struct pgs_prof_plstack
@@ -51,6 +55,8 @@ enum
 	PGS_PROF_NO_TEXT,			/* query texts the texts map had no room for */
 	PGS_PROF_PLSTACKS,			/* samples with PL/pgSQL frames */
 	PGS_PROF_BAD_PLSTACK,		/* published stacks unreadable or of another layout version */
+	PGS_PROF_SWITCHES,			/* off-CPU periods counted */
+	PGS_PROF_OFF_LOST,			/* off-CPU periods the maps had no room for */
 	PGS_PROF_COUNTERS
 };
 
