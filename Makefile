@@ -115,6 +115,7 @@ bench:
 	@bench/clients.sh
 	@bench/agent.sh
 	@bench/plans.sh
+	@bench/profile.sh
 	@bench/majors.sh
 
 clean:

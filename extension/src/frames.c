@@ -1,60 +1,63 @@
 /*
  * frames.c
- *		The PL/pgSQL frame stack published for samplers (plstack.h): kept
- *		while a tracer holds a 'frames' lease, from the statement and
- *		function-end callbacks, and healed by the activation pointer: a
- *		statement of an activation below the top closes what an error left
- *		above it, one of an unknown activation opens a frame on top, and a
- *		transaction's abort empties the stack.
+ *		The PL/pgSQL frame stack published for samplers (plstack.h), kept
+ *		while a tracer holds a 'frames' lease: rebuilt at each call from the
+ *		error context chain, where every live PL/pgSQL activation has its
+ *		entry (so what an error unwound never survives the next call), and
+ *		popped at each return.  Nothing runs per statement: the sampler reads
+ *		the current line from the activation's err_stmt.
  */
 #include "postgres.h"
 
 #include "pgscope.h"
 #include "plstack.h"
 
-PGDLLEXPORT struct pgs_plstack pgscope_plstack = {PGS_PLSTACK_MAGIC, PGS_PLSTACK_VERSION, 0, 0};
+PGDLLEXPORT struct pgs_plstack pgscope_plstack = {
+	PGS_PLSTACK_MAGIC, PGS_PLSTACK_VERSION, 0, 0,
+	offsetof(PLpgSQL_execstate, err_stmt), offsetof(PLpgSQL_stmt, lineno)
+};
 
 bool		pgs_publish = false;
 
+/* estate is starting (func_setup): the live activations below it, then it */
 void
-pgs_publish_stmt_slow(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
+pgs_publish_call(PLpgSQL_execstate *estate, PLpgSQL_function *func, void (*plpgsql_callback) (void *))
 {
 	struct pgs_plstack *s = &pgscope_plstack;
-	int			i;
+	PLpgSQL_execstate *live[PGS_PLSTACK_MAX];
+	uint32		n = 0,
+				total = 1;
+	ErrorContextCallback *e;
 
-	/* an activation below the top: what an error unwound above it is gone */
-	for (i = (int) Min(s->depth, PGS_PLSTACK_MAX) - 1; i >= 0; i--)
-		if (s->frames[i].estate == (uint64) (uintptr_t) estate)
+	/* innermost first: the last PGS_PLSTACK_MAX - 1 callers are kept, outer ones only counted */
+	for (e = error_context_stack; e != NULL; e = e->previous)
+		if (e->callback == plpgsql_callback && e->arg != NULL)
 		{
-			s->frames[i].lineno = stmt->lineno;
-			pg_compiler_barrier();
-			s->depth = (uint32) i + 1;
-			s->truncated = 0;
-			return;
+			if (n < PGS_PLSTACK_MAX - 1)
+				live[n++] = (PLpgSQL_execstate *) e->arg;
+			total++;
 		}
-	/* a new activation (its first statement, or the first since the lease began) */
-	if (s->depth >= PGS_PLSTACK_MAX)
+	/* outermost first, the new activation last */
+	for (uint32 i = 0; i < n; i++)
 	{
-		s->truncated++;
-		return;
+		PLpgSQL_execstate *c = live[n - 1 - i];
+
+		s->frames[i].estate = (uint64) (uintptr_t) c;
+		s->frames[i].fn_oid = c->func ? c->func->fn_oid : InvalidOid;
 	}
-	s->frames[s->depth].estate = (uint64) (uintptr_t) estate;
-	s->frames[s->depth].fn_oid = estate->func ? estate->func->fn_oid : InvalidOid;
-	s->frames[s->depth].lineno = stmt->lineno;
+	s->frames[n].estate = (uint64) (uintptr_t) estate;
+	s->frames[n].fn_oid = func ? func->fn_oid : InvalidOid;
+	s->truncated = total - (n + 1);
 	pg_compiler_barrier();
-	s->depth++;
+	s->depth = n + 1;
 }
 
+/* estate returns: it leaves the stack (and whatever an error left above it) */
 void
-pgs_publish_func_end(PLpgSQL_execstate *estate)
+pgs_publish_return(PLpgSQL_execstate *estate)
 {
 	struct pgs_plstack *s = &pgscope_plstack;
 
-	if (s->truncated > 0)
-	{
-		s->truncated--;
-		return;
-	}
 	for (int i = (int) Min(s->depth, PGS_PLSTACK_MAX) - 1; i >= 0; i--)
 		if (s->frames[i].estate == (uint64) (uintptr_t) estate)
 		{

@@ -257,25 +257,10 @@ extern PGS_INTERNAL void pgs_merge_local(bool force);
 
 extern PGDLLEXPORT struct pgs_plstack pgscope_plstack;
 extern PGS_INTERNAL bool pgs_publish;	/* a tracer holds a 'frames' lease */
-extern PGS_INTERNAL void pgs_publish_stmt_slow(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt);
-extern PGS_INTERNAL void pgs_publish_func_end(PLpgSQL_execstate *estate);
+extern PGS_INTERNAL void pgs_publish_call(PLpgSQL_execstate *estate, PLpgSQL_function *func,
+										  void (*plpgsql_callback) (void *));
+extern PGS_INTERNAL void pgs_publish_return(PLpgSQL_execstate *estate);
 extern PGS_INTERNAL void pgs_publish_reset(void);
-
-/* a statement starts: its line into the top frame (its activation's, in the common case) */
-static inline void
-pgs_publish_stmt(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
-{
-	uint32		d;
-
-	if (likely(!pgs_publish))
-		return;
-	d = pgscope_plstack.depth;
-	if (likely(d > 0 && d <= PGS_PLSTACK_MAX && pgscope_plstack.truncated == 0 &&
-			   pgscope_plstack.frames[d - 1].estate == (uint64) (uintptr_t) estate))
-		pgscope_plstack.frames[d - 1].lineno = stmt->lineno;
-	else
-		pgs_publish_stmt_slow(estate, stmt);
-}
 
 /* ---------- local.c: the backend-local profile store ---------- */
 

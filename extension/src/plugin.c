@@ -155,10 +155,12 @@ static PLpgSQL_plugin pgs_plugin = {
 static inline void
 sync_hooks(void)
 {
-	bool		busy = pgs_active || depth > 0 || prev_plugin != NULL || pgs_publish;
+	bool		timing = pgs_active || depth > 0 || prev_plugin != NULL,
+				busy = timing || pgs_publish;
 
-	pgs_plugin.stmt_beg = busy ? pgs_stmt_beg : NULL;
-	pgs_plugin.stmt_end = busy ? pgs_stmt_end : NULL;
+	/* the frame stack for samplers (pgs_publish) needs calls and returns alone */
+	pgs_plugin.stmt_beg = timing ? pgs_stmt_beg : NULL;
+	pgs_plugin.stmt_end = timing ? pgs_stmt_end : NULL;
 	pgs_plugin.func_end = busy ? pgs_func_end : NULL;
 	pgs_plugin.func_beg = prev_plugin != NULL ? pgs_func_beg : NULL;
 
@@ -413,6 +415,8 @@ pgs_func_setup(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 
 	last_cb.estate = NULL;
 	callbacks_seen++;
+	if (unlikely(pgs_publish))
+		pgs_publish_call(estate, func, pgs_plugin.error_callback);
 	if (unlikely(active != pgs_active))
 	{
 		pgs_active = active;
@@ -472,7 +476,7 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 	FORWARD_FUNC(func_end, estate, func);
 
 	if (unlikely(pgs_publish))
-		pgs_publish_func_end(estate);
+		pgs_publish_return(estate);
 	last_cb.estate = NULL;
 	f = function_frame_of(estate);
 	if (f == NULL)
@@ -510,7 +514,6 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 static void
 pgs_stmt_beg(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 {
-	pgs_publish_stmt(estate, stmt);
 	if (likely(pgs_active))
 	{
 		PgsFrame   *ff = function_frame_of(estate);

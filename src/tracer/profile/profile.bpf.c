@@ -189,22 +189,29 @@ plstack_hash(__u32 pid, __u32 z)
 		return 0;
 	}
 	d = s->depth < PGS_PLSTACK_MAX ? s->depth : PGS_PLSTACK_MAX;
-	if (d == 0)
+	if (d == 0 || s->err_stmt_offset > 4096 || s->lineno_offset > 64)
 		return 0;
 	o->depth = d;
 	o->truncated = s->truncated;
 	for (int i = 0; i < PGS_PLSTACK_MAX; i++)
 	{
+		__u64		stmt = 0;
+		__s32		line = 0;
+
 		if (i >= d)
 		{
 			o->frames[i].fn_oid = 0;
 			o->frames[i].lineno = 0;
 			continue;
 		}
+		/* the statement the activation runs now: PL/pgSQL keeps it in err_stmt (0: between statements) */
+		if (!bpf_probe_read_user(&stmt, sizeof(stmt), (const void *) (s->frames[i].estate + s->err_stmt_offset)) &&
+			stmt)
+			bpf_probe_read_user(&line, sizeof(line), (const void *) (stmt + s->lineno_offset));
 		o->frames[i].fn_oid = s->frames[i].fn_oid;
-		o->frames[i].lineno = s->frames[i].lineno;
+		o->frames[i].lineno = line;
 		h = (h ^ s->frames[i].fn_oid) * 1099511628211ULL;
-		h = (h ^ (__u32) s->frames[i].lineno) * 1099511628211ULL;
+		h = (h ^ (__u32) line) * 1099511628211ULL;
 	}
 	h = (h ^ d ^ ((__u64) s->truncated << 32)) | 1;
 	count(PGS_PROF_PLSTACKS);
