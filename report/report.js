@@ -49,23 +49,31 @@
     this.name = name; this.parent = parent; this.children = []; this.byName = {};
     this.self = 0; this.calls = 0; this.total = 0; this.value = 0;
   }
-  var root = new Node('all', null);
-  (doc.callgraph || []).forEach(function (cg) {
-    var n = root;
-    cg.stack.forEach(function (name) {
-      var c = n.byName[name];
-      if (!c) { c = new Node(name, n); n.byName[name] = c; n.children.push(c); }
-      n = c;
+  /* a CPU profile's stacks say what each frame is (kinds: q query or process, p PL/pgSQL line,
+     w wait or [CPU], n native): they can be grouped without the outer levels */
+  var KEEP = { all: 'qpwn', line: 'pwn', native: 'n' };
+  function build(group) {
+    var r = new Node('all', null);
+    (doc.callgraph || []).forEach(function (cg) {
+      var n = r;
+      cg.stack.forEach(function (name, i) {
+        if (cg.kinds && KEEP[group].indexOf(cg.kinds.charAt(i)) < 0) return;
+        var c = n.byName[name];
+        if (!c) { c = new Node(name, n); n.byName[name] = c; n.children.push(c); }
+        n = c;
+      });
+      n.self += Number(cg.self_ns); n.calls += Number(cg.calls); n.total += Number(cg.total_ns);
     });
-    n.self += Number(cg.self_ns); n.calls += Number(cg.calls); n.total += Number(cg.total_ns);
-  });
-  (function sum(n) {
-    n.value = n.self;
-    n.children.forEach(function (c) { n.value += sum(c); });
-    n.children.sort(function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : 0; });
-    return n.value;
-  })(root);
-  root.total = root.value;
+    (function sum(n) {
+      n.value = n.self;
+      n.children.forEach(function (c) { n.value += sum(c); });
+      n.children.sort(function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : 0; });
+      return n.value;
+    })(r);
+    r.total = r.value;
+    return r;
+  }
+  var root = build('all');
   var grand = root.value;
 
   var flame = document.getElementById('flame');
@@ -140,6 +148,17 @@
     tip.style.top = (ev.clientY + 16) + 'px';
   }
   document.getElementById('reset').addEventListener('click', function () { zoom(root); });
+  var groupSel = document.getElementById('group');
+  if (groupSel && (doc.callgraph || []).some(function (cg) { return cg.kinds; })) {
+    groupSel.hidden = false;
+    groupSel.addEventListener('change', function () {
+      root = build(groupSel.value);
+      zoomed = root;
+      tip.style.display = 'none';
+      flame.setAttribute('data-group', groupSel.value);
+      render();
+    });
+  }
   document.getElementById('search').addEventListener('input', function (ev) {
     var v = ev.target.value;
     try { searchRe = v ? new RegExp(v, 'i') : null; ev.target.style.borderColor = ''; }

@@ -144,7 +144,15 @@ awk -v t="$pl" -v m="$pn" 'BEGIN { exit !(m >= 0.8 * t) }' || fail "numeric_ln u
 expect_eq "$qp" 0 "no PL/pgSQL frame under the plain query"
 [ "$qt" -gt 0 ] || fail "no samples under the plain query"
 grep -q "cannot end the frames lease" "$WORK/pl.folded.err" && fail "the lease was not ended"
-q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'SELECT % AS %ing%'" >/dev/null
+q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query ~ '^SELECT .* AS (sorting|in_plpgsql)'" >/dev/null
+
+# the HTML report in headless Chromium: query, line and native frames, click-to-zoom, search, grouping by line
+start_tracer "$WORK/rep.out" profile --pid "$PM" --duration 2 --format html -o "$WORK/pl.html"
+psql -X -q -c "SELECT outer_f(700000) AS in_report" >/dev/null
+wait "$TRACER" || { cat "$WORK/rep.out.err"; fail "profile --format html exited $?"; }
+REPORT_GROUP="line=outer_f(integer):3" "$ROOT/build/report_check" "$WORK/pl.html" "$ROOT/build/profile-screenshot.png" \
+  "busy(integer):8" "numeric_ln" "SELECT outer_f(\$1) AS in_report" "outer_f(integer):3" "busy(integer):8" "numeric_ln" ||
+  fail "browser checks of the profile report"
 
 # ---- --off-cpu: a function's pg_sleep lines under Timeout, its UPDATE's row-lock wait under Lock, as the
 # server logs the wait (log_lock_waits)

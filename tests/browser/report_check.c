@@ -509,6 +509,28 @@ main(int argc, char **argv)
 	check(strcmp(v, "all") == 0, "reset zoom shows everything again");
 	free(v);
 
+	/* REPORT_GROUP=VALUE=NAME (a CPU profile): that grouping chosen, NAME is a frame of the first level */
+	if (getenv("REPORT_GROUP") && strchr(getenv("REPORT_GROUP"), '='))
+	{
+		char	   *want = strdup(getenv("REPORT_GROUP")),
+				   *name = strchr(want, '=');
+
+		*name++ = '\0';
+		if (asprintf(&script, "#group option[value=\"%s\"]", want) < 0)
+			die("out of memory");
+		id = find_element(script);
+		free(script);
+		if (asprintf(&script, "/element/%s/click", id) < 0)
+			die("out of memory");
+		free(session_call("POST", script, "{}"));
+		free(script);
+		v = run_script("return Array.from(document.querySelectorAll('#flame .frame')).filter(function (e) {"
+					   " return e.style.top === '21px'; }).map(function (e) { return e.getAttribute('data-name'); }).join('\\n')");
+		check(strstr(v, name) != NULL, "grouped by %s, the first level shows %s (%.200s)", want, name, v);
+		free(v);
+		free(want);
+	}
+
 	free(session_call("DELETE", "", NULL));
 	stop_driver();
 	printf("%d failed\n", failures);

@@ -59,8 +59,16 @@ typedef struct Prof
 typedef struct Line
 {
 	char	   *stack;			/* frames joined by ';' */
+	char	   *kinds;			/* a letter a frame: q query or process, p PL/pgSQL, w wait or [CPU], n native */
 	uint64_t	samples;
 } Line;
+
+/* a stack being named: its frames and their kinds */
+typedef struct Stack
+{
+	PgsBuf		frames;
+	PgsBuf		kinds;
+} Stack;
 
 typedef struct Lines
 {
@@ -295,8 +303,11 @@ every_second(void *arg)
 
 /* a frame for the folded format: no ';' (the separator) and no line breaks */
 static void
-put_frame(PgsBuf *b, const char *name, const char *suffix)
+put_frame(Stack *st, char kind, const char *name, const char *suffix)
 {
+	PgsBuf	   *b = &st->frames;
+
+	pgs_buf_append(&st->kinds, &kind, 1);
 	if (b->len > 0)
 		pgs_buf_puts(b, ";");
 	for (const char *c = name; *c; c++)
@@ -306,7 +317,7 @@ put_frame(PgsBuf *b, const char *name, const char *suffix)
 
 /* the query frame: the normalized text, or what the process is when it ran none */
 static void
-query_frame(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
+query_frame(Prof *p, Stack *b, const struct pgs_prof_key *k)
 {
 	struct pgs_prof_text text;
 	char		frame[FRAME_LEN];
@@ -328,18 +339,23 @@ query_frame(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
 		snprintf(frame, sizeof(frame), "[%s%s]", title, strcmp(title, "backend") == 0 ? ": no query" : "");
 	else
 		snprintf(frame, sizeof(frame), "[process %u]", k->pid);
-	put_frame(b, frame, "");
+	put_frame(b, 'q', frame, "");
 }
 
 /* the PL/pgSQL frames of the sample, outermost first: "function(args):line" */
 static void
-plpgsql_frames(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
+plpgsql_frames(Prof *p, Stack *b, const struct pgs_prof_key *k)
 {
 	struct pgs_prof_plstack st;
 	char		frame[FRAME_LEN];
 
 	if (k->plstack == 0 || bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.plstacks), &k->plstack, &st) != 0)
 		return;
+	if (st.truncated)
+	{
+		snprintf(frame, sizeof(frame), "[%u outer PL/pgSQL frames not kept]", st.truncated);
+		put_frame(b, 'p', frame, "");
+	}
 	for (uint32_t i = 0; i < st.depth && i < PGS_PLSTACK_MAX; i++)
 	{
 		char		oid[32];
@@ -348,18 +364,17 @@ plpgsql_frames(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
 		snprintf(oid, sizeof(oid), st.frames[i].fn_oid ? "function %u" : "DO block", st.frames[i].fn_oid);
 		if (st.frames[i].fn_oid && pgs_names_conn(p->names))
 			fn = pgs_names_function(p->names, k->database, st.frames[i].fn_oid);
-		snprintf(frame, sizeof(frame), "%s:%d", fn, st.frames[i].lineno);
-		put_frame(b, frame, "");
-	}
-	if (st.truncated)
-	{
-		snprintf(frame, sizeof(frame), "[%u deeper PL/pgSQL frames]", st.truncated);
-		put_frame(b, frame, "");
+		/* (line 0: between statements, as at the start and end of a call) */
+		if (st.frames[i].lineno > 0)
+			snprintf(frame, sizeof(frame), "%s:%d", fn, st.frames[i].lineno);
+		else
+			snprintf(frame, sizeof(frame), "%s", fn);
+		put_frame(b, 'p', frame, "");
 	}
 }
 
 static void
-stack_frames(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
+stack_frames(Prof *p, Stack *b, const struct pgs_prof_key *k)
 {
 	uint64_t	ips[PGS_PROF_STACK_DEPTH];
 	char		name[FRAME_LEN];
@@ -371,16 +386,16 @@ stack_frames(Prof *p, PgsBuf *b, const struct pgs_prof_key *k)
 		for (n = 0; n < PGS_PROF_STACK_DEPTH && ips[n]; n++)
 			;
 		for (int i = n - 1; i >= 0; i--)
-			put_frame(b, pgs_syms_user(p->syms, (int) k->pid, ips[i], i > 0, name, sizeof(name)), "");
+			put_frame(b, 'n', pgs_syms_user(p->syms, (int) k->pid, ips[i], i > 0, name, sizeof(name)), "");
 	}
 	else
-		put_frame(b, "[no user stack]", "");
+		put_frame(b, 'n', "[no user stack]", "");
 	if (k->kstack >= 0 && bpf_map_lookup_elem(fd, &k->kstack, ips) == 0)
 	{
 		for (n = 0; n < PGS_PROF_STACK_DEPTH && ips[n]; n++)
 			;
 		for (int i = n - 1; i >= 0; i--)
-			put_frame(b, pgs_syms_kernel(p->syms, ips[i], name, sizeof(name)), "_[k]");
+			put_frame(b, 'n', pgs_syms_kernel(p->syms, ips[i], name, sizeof(name)), "_[k]");
 	}
 }
 
@@ -422,7 +437,7 @@ collect_map(Prof *p, int fd, bool off, Lines *l)
 	while (bpf_map_get_next_key(fd, prev, &next) == 0)
 	{
 		uint64_t	v;
-		PgsBuf		b;
+		Stack		b;
 
 		k = next;
 		prev = &k;
@@ -430,7 +445,8 @@ collect_map(Prof *p, int fd, bool off, Lines *l)
 			continue;
 		if (!pgs_syms_have_process(p->syms, (int) k.pid))
 			pgs_syms_alias(p->syms, (int) k.pid, p->t->postmaster);	/* gone before it was read */
-		pgs_buf_init(&b);
+		pgs_buf_init(&b.frames);
+		pgs_buf_init(&b.kinds);
 		query_frame(p, &b, &k);
 		plpgsql_frames(p, &b, &k);
 		if (p->off_cpu)
@@ -439,13 +455,13 @@ collect_map(Prof *p, int fd, bool off, Lines *l)
 				wait_frame(k.wait, frame, sizeof(frame));
 			else
 				snprintf(frame, sizeof(frame), "[CPU]");
-			put_frame(&b, frame, "");
+			put_frame(&b, 'w', frame, "");
 		}
 		stack_frames(p, &b, &k);
 		/* with --off-cpu, all in microseconds */
 		v = !p->off_cpu ? v : off ? v / 1000 : (uint64_t) (v * 1e6 / p->hz);
 		l->v = pgs_grow(l->v, &l->cap, l->n, sizeof(Line));
-		l->v[l->n++] = (Line) {b.data, v};
+		l->v[l->n++] = (Line) {b.frames.data, b.kinds.data, v};
 		l->total += v;
 	}
 }
@@ -466,6 +482,7 @@ collect(Prof *p, Lines *l)
 		{
 			l->v[n - 1].samples += l->v[i].samples;
 			free(l->v[i].stack);
+			free(l->v[i].kinds);
 		}
 		else
 			l->v[n++] = l->v[i];
@@ -521,6 +538,7 @@ render(Prof *p, const Lines *l, PgsBuf *out)
 	{
 		pgs_buf_puts(out, i ? ",{\"stack\":" : "{\"stack\":");
 		json_stack(out, lines[i].stack);
+		pgs_buf_printf(out, ",\"kinds\":\"%s\"", lines[i].kinds);
 		if (p->format == 2)
 			pgs_buf_printf(out, ",\"%s\":%llu}", p->off_cpu ? "microseconds" : "samples",
 						   (unsigned long long) lines[i].samples);
@@ -558,7 +576,10 @@ finish(Prof *p)
 	fprintf(stderr, "%s%s\n", c[PGS_PROF_NO_TEXT] ? "; some query texts not kept" : "",
 			c[PGS_PROF_BAD_PLSTACK] ? "; some PL/pgSQL stacks unreadable (another pgscope version?)" : "");
 	for (size_t i = 0; i < l.n; i++)
+	{
 		free(l.v[i].stack);
+		free(l.v[i].kinds);
+	}
 	free(l.v);
 	pgs_buf_free(&out);
 	return rc == 0 ? 0 : EXIT_RUNTIME;
