@@ -78,9 +78,9 @@ grep -qx "SELECT busy(\$1) AS computing" "$WORK/queries" ||
 grep -qx "SELECT count(\*) AS sorting FROM (SELECT random() AS r FROM generate_series(\$1, \$2) ORDER BY \$3) s" "$WORK/queries" ||
   fail "no samples under the sorting query: $(head -5 "$WORK/queries")"
 # per query: samples, and how many of them have a frame matching a pattern
-share() {   # query-prefix frame-regex
+share() {   # query-prefix frame-regex [folded file]
   awk -v q="$1" -v f="$2" '{ n = $NF; split($0, a, ";"); if (index(a[1], q) == 1) { t += n; if ($0 ~ f) m += n } }
-    END { printf "%d %d\n", t, m }' "$WORK/all.folded"
+    END { printf "%d %d\n", t, m }' "${3:-$WORK/all.folded}"
 }
 read -r ht hm < <(share "SELECT busy(" ";numeric_ln[; ]")
 read -r _ hp < <(share "SELECT busy(" "\\(integer\\):[0-9]+;")
@@ -91,6 +91,15 @@ awk -v t="$ht" -v m="$hm" 'BEGIN { exit !(t > 0 && m >= 0.8 * t) }' || fail "the
 awk -v t="$st" -v m="$sm" 'BEGIN { exit !(t > 0 && m >= 0.2 * t) }' || fail "the sorting query's samples show no tuplesort frames"
 expect_eq "$sx" 0 "no numeric_ln frame under the sorting query"
 expect_eq "$hp" 0 "no PL/pgSQL frame without the extension"
+# a static function of the stripped server is one frame, named by its start: every postgres+0x... frame is
+# the start of a function in the binary's unwind tables, as binutils' readelf lists them
+readelf --debug-dump=frames "$(readlink "/proc/$PM/exe")" 2>/dev/null |
+  sed -n 's/.* FDE cie=[0-9a-f]* pc=0*\([0-9a-f]*\)\.\..*/\1/p' | sort -u >"$WORK/fde_starts"
+[ -s "$WORK/fde_starts" ] || fail "readelf lists no FDE of the server binary"
+tr ';' '\n' <"$WORK/all.folded" | sed -n 's/^postgres+0x\([0-9a-f]*\)\( [0-9]*\)\{0,1\}$/\1/p' | sort -u >"$WORK/static_frames"
+[ -s "$WORK/static_frames" ] || fail "no frame in a static function of the server"
+expect_eq "$(comm -23 "$WORK/static_frames" "$WORK/fde_starts" | wc -l)" 0 \
+  "every postgres+0x frame is a function start ($(wc -l <"$WORK/static_frames") of them)"
 grep -q "no PL/pgSQL frames: database postgres has no pgscope_instrument()" "$WORK/all.folded.err" ||
   fail "no word of the missing PL/pgSQL frames: $(cat "$WORK/all.folded.err")"
 # the samples per backend against the CPU time the kernel charged it: within 25% (+3 samples)
@@ -131,10 +140,7 @@ psql -X -q -c "SET statement_timeout = '20s'" -c "SELECT outer_f(2000000) AS in_
 psql -X -q -c "SET statement_timeout = '20s'" -c "$SORT_Q" >/dev/null 2>&1 & busy+=($!)
 wait "$TRACER" || { cat "$WORK/pl.folded.err"; fail "profile (with pgscope) exited $?"; }
 cat "$WORK/pl.folded.err"
-plshare() {   # query-prefix frame-regex, over $WORK/pl.folded
-  awk -v q="$1" -v f="$2" '{ n = $NF; split($0, a, ";"); if (index(a[1], q) == 1) { t += n; if ($0 ~ f) m += n } }
-    END { printf "%d %d\n", t, m }' "$WORK/pl.folded"
-}
+plshare() { share "$1" "$2" "$WORK/pl.folded"; }
 read -r pt pl < <(plshare "SELECT outer_f(" "^[^;]*;outer_f\\(integer\\):3;busy\\(integer\\):8;")
 read -r _ pn < <(plshare "SELECT outer_f(" "^[^;]*;outer_f\\(integer\\):3;busy\\(integer\\):8;.*;numeric_ln[; ]")
 read -r qt qp < <(plshare "SELECT count(*) AS sorting" "\\(integer\\):[0-9]+;")

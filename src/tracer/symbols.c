@@ -6,7 +6,11 @@
  * else of its .dynsym (what a stripped library exports), sorted by
  * address; an address falls in a function only within its st_size.  The
  * address in the file is found through the mapping (its file offset) and
- * the PT_LOAD segment that holds that offset.
+ * the PT_LOAD segment that holds that offset.  An address no symbol covers
+ * (a static function of a stripped binary) is named by the start of the
+ * function that holds it, from the unwind tables every binary keeps
+ * (.eh_frame_hdr's sorted table and each FDE's range), so one function is
+ * one frame; "file+0xVADDR" of the address itself when not even those say.
  */
 #include "symbols.h"
 
@@ -29,6 +33,12 @@ typedef struct Sym
 	const char *name;			/* into the file's names */
 } Sym;
 
+typedef struct Range
+{
+	uint64_t	start,
+				len;
+} Range;
+
 typedef struct Seg
 {
 	uint64_t	offset,
@@ -46,6 +56,8 @@ typedef struct SymFile
 	int			nsegs;
 	char	   *names;			/* every name, NUL-separated */
 	uint64_t	object;			/* st_value of the exported object wanted (pgs_syms_want_object), 0: none */
+	Range	   *fdes;			/* functions' ranges from the unwind tables, sorted */
+	size_t		nfdes;
 	struct SymFile *next;
 } SymFile;
 
@@ -115,6 +127,7 @@ pgs_syms_free(PgsSyms *s)
 		free(f->path);
 		free(f->syms);
 		free(f->names);
+		free(f->fdes);
 		free(f);
 	}
 	free_procs(s->procs);
@@ -197,6 +210,91 @@ exported_object(Elf *e, const char *name)
 		}
 	}
 	return 0;
+}
+
+/* the data of e's section named name, its address and size; NULL when it has none */
+static Elf_Data *
+section_named(Elf *e, const char *name, uint64_t *addr, size_t *size)
+{
+	Elf_Scn    *scn = NULL;
+	size_t		shstrndx;
+
+	if (elf_getshdrstrndx(e, &shstrndx) != 0)
+		return NULL;
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		const char *n;
+		Elf_Data   *d;
+
+		if (gelf_getshdr(scn, &sh) && (n = elf_strptr(e, shstrndx, sh.sh_name)) && strcmp(n, name) == 0 &&
+			sh.sh_type != SHT_NOBITS && (d = elf_getdata(scn, NULL)) != NULL && d->d_buf)
+		{
+			*addr = sh.sh_addr;
+			*size = d->d_size;
+			return d;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The functions' ranges from the unwind tables: .eh_frame_hdr's table
+ * (version 1, its entries datarel sdata4, as the GNU and LLVM linkers write
+ * it) gives each function's start and its FDE, whose pc_begin (pcrel sdata4)
+ * must agree before its pc_range (4 bytes) is taken; any other layout: none.
+ */
+static void
+collect_fdes(Elf *e, SymFile *f)
+{
+	uint64_t	haddr,
+				faddr;
+	size_t		hsz,
+				fsz;
+	Elf_Data   *h = section_named(e, ".eh_frame_hdr", &haddr, &hsz),
+			   *fr = section_named(e, ".eh_frame", &faddr, &fsz);
+	const uint8_t *hp;
+	uint32_t	count;
+
+	if (h == NULL || fr == NULL || hsz < 12)
+		return;
+	hp = h->d_buf;
+	/* version 1; eh_frame_ptr 4 bytes; the count udata4; the table datarel sdata4 */
+	if (hp[0] != 1 || (hp[1] & 0x0f) != 0x0b || hp[2] != 0x03 || hp[3] != 0x3b)
+		return;
+	memcpy(&count, hp + 8, 4);
+	if (count == 0 || 12 + (uint64_t) count * 8 > hsz)
+		return;
+	f->fdes = pgs_xmalloc(count * sizeof(Range));
+	for (uint32_t i = 0; i < count; i++)
+	{
+		int32_t		loc,
+					fde,
+					pcb;
+		uint32_t	length,
+					range;
+		uint64_t	start,
+					at;
+
+		memcpy(&loc, hp + 12 + (size_t) i * 8, 4);
+		memcpy(&fde, hp + 16 + (size_t) i * 8, 4);
+		start = haddr + (int64_t) loc;
+		at = haddr + (int64_t) fde;
+		if (at < faddr || at - faddr + 16 > fsz)
+			continue;
+		memcpy(&length, (const uint8_t *) fr->d_buf + (at - faddr), 4);
+		memcpy(&pcb, (const uint8_t *) fr->d_buf + (at - faddr) + 8, 4);
+		memcpy(&range, (const uint8_t *) fr->d_buf + (at - faddr) + 12, 4);
+		if (length == 0xffffffff || at + 8 + (int64_t) pcb != start)
+		{
+			/* not the encoding read here: no ranges rather than wrong ones */
+			free(f->fdes);
+			f->fdes = NULL;
+			f->nfdes = 0;
+			return;
+		}
+		f->fdes[f->nfdes++] = (Range) {start, range};
+	}
 }
 
 /* the build id of e as hex, "" when it has none */
@@ -287,6 +385,7 @@ load_file(PgsSyms *s, const char *path, const char *seen, const char *root)
 		}
 		build_id(e, hex, sizeof(hex));
 		f->object = exported_object(e, s->object);
+		collect_fdes(e, f);
 		/* a debug file's full table, else the file's own .symtab, else what it exports */
 		if (collect_debug_file(root, hex, &c) == 0 && collect_syms(e, SHT_SYMTAB, &c) == 0)
 			collect_syms(e, SHT_DYNSYM, &c);
@@ -450,6 +549,25 @@ covering(const SymFile *f, uint64_t vaddr)
 	return NULL;
 }
 
+/* the unwind tables' function holding vaddr, NULL when none does */
+static const Range *
+fde_of(const SymFile *f, uint64_t vaddr)
+{
+	size_t		lo = 0,
+				hi = f->nfdes;
+
+	while (lo < hi)
+	{
+		size_t		mid = (lo + hi) / 2;
+
+		if (f->fdes[mid].start <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && vaddr < f->fdes[lo - 1].start + f->fdes[lo - 1].len ? &f->fdes[lo - 1] : NULL;
+}
+
 const char *
 pgs_syms_user(PgsSyms *s, int pid, uint64_t ip, bool caller, char *buf, size_t len)
 {
@@ -464,6 +582,7 @@ pgs_syms_user(PgsSyms *s, int pid, uint64_t ip, bool caller, char *buf, size_t l
 		uint64_t	off = at - m->start + m->offset,
 					vaddr = off;
 		const Sym  *y;
+		const Range *r;
 
 		if (at < m->start || at >= m->end)
 			continue;
@@ -472,6 +591,8 @@ pgs_syms_user(PgsSyms *s, int pid, uint64_t ip, bool caller, char *buf, size_t l
 				vaddr = off - m->file->segs[g].offset + m->file->segs[g].vaddr;
 		if ((y = covering(m->file, vaddr)) != NULL)
 			snprintf(buf, len, "%s", y->name);
+		else if ((r = fde_of(m->file, vaddr)) != NULL)
+			snprintf(buf, len, "%s+0x%llx", m->file->base, (unsigned long long) r->start);
 		else
 			snprintf(buf, len, "%s+0x%llx", m->file->base, (unsigned long long) vaddr);
 		return buf;

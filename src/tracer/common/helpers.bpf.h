@@ -1,6 +1,7 @@
 /*
  * helpers.bpf.h - small helpers every BPF program of pgscope shares: the
- * log2 histogram slot of a duration and a map entry found or created.
+ * log2 histogram slot of a duration, a map entry found or created, per-CPU
+ * counters, a backend's wait event.
  */
 #ifndef PGSCOPE_HELPERS_BPF_H
 #define PGSCOPE_HELPERS_BPF_H
@@ -40,6 +41,44 @@ pgs_lookup_or_init(void *map, const void *key, const void *init)
 		return v;
 	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
 	return bpf_map_lookup_elem(map, key);
+}
+
+/*
+ * PGS_COUNTERS(n): a per-CPU array "counters" of n __u64 (summed by the user
+ * side with pgs_percpu_sum) and count(i), which adds one to counter i.
+ */
+#define PGS_COUNTERS(n) \
+struct \
+{ \
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+	__uint(max_entries, (n)); \
+	__type(key, __u32); \
+	__type(value, __u64); \
+} counters SEC(".maps"); \
+\
+static __always_inline void \
+count(__u32 what) \
+{ \
+	__u64	   *c = bpf_map_lookup_elem(&counters, &what); \
+\
+	if (c) \
+		(*c)++; \
+}
+
+/*
+ * The backend's wait event now (PGPROC.wait_event_info), through the
+ * exported pointer my_wait_event_info at addr (a uint32 *); 0 when unknown.
+ * Read in the backend's own context (a switch away from it, a sample).
+ */
+static __always_inline __u32
+pgs_wait_event(__u64 addr)
+{
+	__u64		p = 0;
+	__u32		wei = 0;
+
+	if (addr && !bpf_probe_read_user(&p, sizeof(p), (const void *) addr) && p)
+		bpf_probe_read_user(&wei, sizeof(wei), (const void *) p);
+	return wei;
 }
 
 #endif

@@ -19,6 +19,7 @@
 #include "plans.h"
 #include "plan_nodes.h"
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -118,22 +119,7 @@ struct
 	__uint(max_entries, 4 * 1024 * 1024);
 } events SEC(".maps");
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PGS_PLAN_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void
-count(__u32 what)
-{
-	__u64	   *c = bpf_map_lookup_elem(&counters, &what);
-
-	if (c)
-		(*c)++;
-}
+PGS_COUNTERS(PGS_PLAN_COUNTERS)
 
 static __always_inline __u64
 rd_ptr(__u64 addr)

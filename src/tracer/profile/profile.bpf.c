@@ -13,6 +13,7 @@
 
 #include "profile.h"
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -72,21 +73,21 @@ struct
 	__type(value, struct pgs_prof_plstack);
 } plstacks SEC(".maps");
 
-struct
+/* room too large for the stack: slot 0 for samples (which may interrupt a switch), 1 for switches */
+struct scratch
 {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);		/* 0: samples (which may interrupt a switch), 1: switches */
-	__type(key, __u32);
-	__type(value, struct pgs_plstack);
-} plscratch SEC(".maps");
+	struct pgs_prof_text text;	/* debug_query_string's first bytes */
+	struct pgs_plstack in;		/* pgscope_plstack as read */
+	struct pgs_prof_plstack out;	/* its frames as kept */
+};
 
 struct
 {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);		/* 0: samples (which may interrupt a switch), 1: switches */
+	__uint(max_entries, 2);
 	__type(key, __u32);
-	__type(value, struct pgs_prof_plstack);
-} plout SEC(".maps");
+	__type(value, struct scratch);
+} scratch SEC(".maps");
 
 struct
 {
@@ -112,44 +113,23 @@ struct
 	__type(value, struct pgs_prof_text);
 } texts SEC(".maps");
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);		/* 0: samples (which may interrupt a switch), 1: switches */
-	__type(key, __u32);
-	__type(value, struct pgs_prof_text);
-} scratch SEC(".maps");
-
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PGS_PROF_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void
-count(__u32 what)
-{
-	__u64	   *c = bpf_map_lookup_elem(&counters, &what);
-
-	if (c)
-		(*c)++;
-}
+PGS_COUNTERS(PGS_PROF_COUNTERS)
 
 /* the hash of the query the process runs now (FNV-1a of its first bytes), 0 when none */
 static __always_inline __u64
 query_hash(__u32 z)
 {
 	const char *q = NULL;
+	struct scratch *sc;
 	struct pgs_prof_text *s;
 	__u64		h = 14695981039346656037ULL;
 	long		n;
 
 	if (!query_ptr_addr || bpf_probe_read_user(&q, sizeof(q), (const void *) query_ptr_addr) || !q)
 		return 0;
-	if (!(s = bpf_map_lookup_elem(&scratch, &z)))
+	if (!(sc = bpf_map_lookup_elem(&scratch, &z)))
 		return 0;
+	s = &sc->text;
 	n = bpf_probe_read_user_str(s->text, sizeof(s->text), q);
 	if (n <= 1)
 		return 0;
@@ -173,13 +153,16 @@ plstack_hash(__u32 pid, __u32 z)
 				h = 14695981039346656037ULL;
 	__u32		d,
 				dflt = 0;
+	struct scratch *sc;
 	struct pgs_plstack *s;
 	struct pgs_prof_plstack *o;
 
 	if (!(addr = bpf_map_lookup_elem(&plstack_addr, &pid)) && !(addr = bpf_map_lookup_elem(&plstack_addr, &dflt)))
 		return 0;
-	if (!(s = bpf_map_lookup_elem(&plscratch, &z)) || !(o = bpf_map_lookup_elem(&plout, &z)))
+	if (!(sc = bpf_map_lookup_elem(&scratch, &z)))
 		return 0;
+	s = &sc->in;
+	o = &sc->out;
 	/* (a page a process never touched is not there to read: it has published nothing) */
 	if (bpf_probe_read_user(s, sizeof(*s), (const void *) *addr))
 		return 0;
@@ -227,7 +210,7 @@ on_sample(struct bpf_perf_event_data *ctx)
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pgs_prof_key k = {};
 	__u64	   *c,
-				one = 1;
+				zero = 0;
 
 	if (t->tgid == 0 || !traced_task(t))
 		return 0;
@@ -241,17 +224,10 @@ on_sample(struct bpf_perf_event_data *ctx)
 	k.plstack = plstack_hash(k.pid, 0);
 	if (database_addr)
 		bpf_probe_read_user(&k.database, sizeof(k.database), (const void *) database_addr);
-	if ((c = bpf_map_lookup_elem(&counts, &k)))
+	if ((c = pgs_lookup_or_init(&counts, &k, &zero)))
 		__sync_fetch_and_add(c, 1);
 	else
-	{
-		long		err = bpf_map_update_elem(&counts, &k, &one, BPF_NOEXIST);
-
-		if (err == -E2BIG)
-			count(PGS_PROF_LOST);
-		else if (err && (c = bpf_map_lookup_elem(&counts, &k)))	/* another CPU inserted it first */
-			__sync_fetch_and_add(c, 1);
-	}
+		count(PGS_PROF_LOST);	/* the map is full */
 	return 0;
 }
 
@@ -272,7 +248,6 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 	if (prev->tgid && traced_task(prev))
 	{
 		struct off_start o = {.at = now};
-		__u64		p = 0;
 
 		tid = prev->pid;
 		o.key.pid = prev->tgid;
@@ -284,8 +259,8 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 			bpf_probe_read_user(&o.key.database, sizeof(o.key.database), (const void *) database_addr);
 		if (preempt || prev->__state == 0)
 			o.key.wait = PGS_PROF_RUNQUEUE;
-		else if (wait_event_addr && !bpf_probe_read_user(&p, sizeof(p), (const void *) wait_event_addr) && p)
-			bpf_probe_read_user(&o.key.wait, sizeof(o.key.wait), (const void *) p);
+		else
+			o.key.wait = pgs_wait_event(wait_event_addr);
 		if (bpf_map_update_elem(&offstarts, &tid, &o, BPF_ANY))
 			count(PGS_PROF_OFF_LOST);
 	}
@@ -293,20 +268,14 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 	if ((st = bpf_map_lookup_elem(&offstarts, &tid)))
 	{
 		__u64		d = now - st->at,
+					zero = 0,
 				   *c;
 
 		count(PGS_PROF_SWITCHES);
-		if ((c = bpf_map_lookup_elem(&offcpu, &st->key)))
+		if ((c = pgs_lookup_or_init(&offcpu, &st->key, &zero)))
 			__sync_fetch_and_add(c, d);
 		else
-		{
-			long		err = bpf_map_update_elem(&offcpu, &st->key, &d, BPF_NOEXIST);
-
-			if (err == -E2BIG)
-				count(PGS_PROF_OFF_LOST);
-			else if (err && (c = bpf_map_lookup_elem(&offcpu, &st->key)))	/* inserted meanwhile */
-				__sync_fetch_and_add(c, d);
-		}
+			count(PGS_PROF_OFF_LOST);	/* the map is full */
 		bpf_map_delete_elem(&offstarts, &tid);
 	}
 	return 0;

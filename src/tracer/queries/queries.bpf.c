@@ -39,6 +39,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 #include "proto.bpf.h"
 
 /* set before load: the verifier prunes what they switch off */
@@ -1377,13 +1378,10 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 
 	if (traced_task(prev) && (pid = prev->tgid, c = bpf_map_lookup_elem(&clocks, &pid)) && c->open && c->on_start)
 	{
-		__u64		p = 0;
-		__u32		wei = 0;
+		__u32		wei = preempt ? 0 : pgs_wait_event(my_wait_event_info_addr);
 
 		c->cpu_ns += now - c->on_start;
 		c->on_start = 0;
-		if (!preempt && my_wait_event_info_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) my_wait_event_info_addr) && p)
-			bpf_probe_read_user(&wei, sizeof(wei), (void *) p);
 		/* still runnable: waiting for a CPU, whatever the wait event says */
 		c->off_class = (preempt || prev->__state == 0) ? PGS_RUNQUEUE : wait_class_slot(wei);
 		c->off_start = now;
