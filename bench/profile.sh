@@ -4,7 +4,8 @@
 # at most 3% loss); the extension's PL/pgSQL statement loop with its frame
 # stack readable (a 'frames' lease held, as profile holds it) against not
 # (target: 1.02x at most), and a call-heavy function likewise (the stack is
-# rebuilt at each call); and, since TPS on this VM is noisy, the kernel's
+# rebuilt at each call), also as the backend's CPU time per call (perf
+# stat's task-clock: no client or scheduling in the figure); and, since TPS on this VM is noisy, the kernel's
 # run-time statistics of the sampler: BPF time per sample and per switch.
 # The server preloads pgscope in every configuration, the baseline included.
 set -euo pipefail
@@ -82,6 +83,37 @@ bench_rounds "$ROUNDS" "$secs" none frames again
 printf '%-56s %10s TPS  %6.3fx\n' "PL/pgSQL calls (5,000 a transaction), frames not kept" "$(bench_mean 1)" 1
 row "PL/pgSQL calls, frames kept (rebuilt at each call)" 2
 row "PL/pgSQL calls, not kept again (A/A: the noise)" 3
+
+# the backend's CPU time a call takes (perf stat's task-clock on its pid while one session runs the
+# calls; this VM has no hardware counter for instructions): no client, no pgbench in the figure
+cpu_per_call() {   # SQL CALLS frames|none
+  local sql=$1 calls=$2 mode=$3 pid perf_pid n
+  [ "$mode" = frames ] && q "SELECT pgscope_instrument(424242, 'frames', '1 hour')" >/dev/null
+  coproc PSQL { psql -X -qAt postgres 2>&1; }
+  echo "SELECT pg_backend_pid();" >&"${PSQL[1]}"
+  read -r pid <&"${PSQL[0]}"
+  echo "SELECT 1;" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"    # (the lease noticed, plpgsql loaded)
+  echo "$sql" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"
+  perf stat -e task-clock -x, -p "$(host_pid "$pid")" -o "$WORK/perf.csv" &
+  perf_pid=$!
+  sleep 0.5
+  for _ in $(seq 1 "$calls"); do echo "$sql" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"; done
+  kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+  echo '\q' >&"${PSQL[1]}"; wait "$PSQL_PID" 2>/dev/null || true
+  [ "$mode" = frames ] && q "SELECT pgscope_instrument(424242, 'off')" >/dev/null
+  n=$(awk -F, '$3 ~ /task-clock/ { print $1 }' "$WORK/perf.csv")    # milliseconds
+  awk -v n="$n" -v c="$calls" 'BEGIN { printf "%.3f", n / c }'
+}
+if command -v perf >/dev/null; then
+  for fn in "loop_fn(20000)" "calls_fn(5000)"; do
+    a=$(cpu_per_call "SELECT $fn;" 1000 none)
+    b=$(cpu_per_call "SELECT $fn;" 1000 frames)
+    c=$(cpu_per_call "SELECT $fn;" 1000 none)
+    printf '%-30s backend CPU a call: %s ms, frames kept %s ms (%.3fx), not kept again %s ms (%.3fx: A/A)\n' \
+      "SELECT $fn" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" "$c" \
+      "$(awk -v a="$a" -v c="$c" 'BEGIN { print a / c }')"
+  done
+fi
 
 # BPF CPU time per run of each program, from the kernel's run-time statistics
 bpf_per_run() {

@@ -132,6 +132,8 @@ pgs_connect(const PgsConnOpts *o)
  * and if the server does not answer the cancel within 10 s, waiting ends
  * with *interrupted set and NULL.  NULL without *interrupted: no more results.
  */
+bool		pgs_query_uncancelled = false;
+
 PGresult *
 pgs_next_result(PGconn *c, bool *interrupted)
 {
@@ -144,7 +146,7 @@ pgs_next_result(PGconn *c, bool *interrupted)
 	{
 		struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
 
-		if (pgs_stop_pending() && !cancel_sent)
+		if (pgs_stop_pending() && !cancel_sent && !pgs_query_uncancelled)
 		{
 			PGcancel   *cn = PQgetCancel(c);
 			char		errbuf[256];

@@ -40,6 +40,12 @@ PGresult *pgs_query(PGconn *c, const char *sql, int nparams, const char *const *
 					char *err, size_t errlen);
 
 /*
+ * Set around short lookups that carry their own bound (a statement_timeout)
+ * and must finish even after Ctrl-C: a tracer names what it already saw.
+ */
+extern bool pgs_query_uncancelled;
+
+/*
  * The next result of what was sent on c, waiting in a way that a signal
  * (pgs_stop) cancels the running statement; NULL when there is none, or
  * with *interrupted when the server ignored the cancel for 10 s.

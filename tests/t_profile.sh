@@ -122,6 +122,15 @@ expect_eq "$nq" 1 "--pid of a backend: one query"
 expect_eq "$nsum" "$ntotal" "the stacks' samples add up to the total"
 awk -v n="$nsum" 'BEGIN { exit !(n >= 100) }' || fail "--pid of a busy backend for 2 s: only $nsum samples"
 
+# -d: the backends of one database alone (here one where nothing runs); an unknown one is a usage error
+q "CREATE DATABASE quietdb"
+start_tracer "$WORK/db.folded" profile --pid "$PM" -d quietdb --duration 1
+wait "$TRACER" || { cat "$WORK/db.folded.err"; fail "profile -d exited $?"; }
+grep -q ": 0 samples in 0 stacks" "$WORK/db.folded.err" || fail "-d quietdb sampled others: $(tail -1 "$WORK/db.folded.err")"
+[ ! -s "$WORK/db.folded" ] || fail "-d quietdb printed stacks"
+set +e; "$PGSCOPE" profile --pid "$PM" -d nosuchdb --duration 1 >/dev/null 2>"$WORK/nodb.err"; rc=$?; set -e
+expect_eq "$rc" 2 "-d of a database that does not exist"
+
 # the HTML report: the flame graph's document holds the stacks
 start_tracer "$WORK/r.out" profile --pid "$PM" --duration 1 --format html -o "$WORK/report.html"
 wait "$TRACER" || { cat "$WORK/r.out.err"; fail "profile --format html exited $?"; }

@@ -46,7 +46,10 @@ pgs_names_fetch1(PGconn *c, const char *sql, int nparams, const char *const *par
 
 	if (c == NULL)
 		return NULL;
+	/* a Ctrl-C while the events are read must not cancel their names (statement_timeout bounds them) */
+	pgs_query_uncancelled = true;
 	r = pgs_query(c, sql, nparams, params, NULL, 0);
+	pgs_query_uncancelled = false;
 	if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
 		v = pgs_xstrdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
@@ -81,7 +84,8 @@ pgs_names_open(const PgsTarget *t, const char *user, const char *dbname)
 			pgs_proc_visible_path(t->postmaster, line, sockdir, sizeof(sockdir));
 	}
 	fclose(f);
-	snprintf(n->conninfo, sizeof(n->conninfo), "host='%s' port='%s' user='%s' dbname='%s' application_name=pgscope",
+	snprintf(n->conninfo, sizeof(n->conninfo), "host='%s' port='%s' user='%s' dbname='%s' application_name=pgscope "
+			 "options='-c statement_timeout=5000'",
 			 *sockdir ? sockdir : "localhost", port, user ? user : "postgres", dbname ? dbname : "postgres");
 	n->conn = PQconnectdb(n->conninfo);
 	if (PQstatus(n->conn) != CONNECTION_OK)

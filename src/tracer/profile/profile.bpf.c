@@ -26,6 +26,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u64 query_ptr_addr = 0;
 const volatile __u64 database_addr = 0;
 const volatile __u64 wait_event_addr = 0;
+/* -d: only backends of this database (its oid), 0: all processes */
+const volatile __u32 only_database = 0;
 
 /* off-CPU time: per (process, stacks, query, frames, wait event), nanoseconds */
 struct
@@ -203,6 +205,17 @@ plstack_hash(__u32 pid, __u32 z)
 	return h;
 }
 
+/* the database the current process is connected to (MyDatabaseId), 0: none or unknown */
+static __always_inline __u32
+current_database(void)
+{
+	__u32		db = 0;
+
+	if (database_addr)
+		bpf_probe_read_user(&db, sizeof(db), (const void *) database_addr);
+	return db;
+}
+
 SEC("perf_event")
 int
 on_sample(struct bpf_perf_event_data *ctx)
@@ -214,6 +227,9 @@ on_sample(struct bpf_perf_event_data *ctx)
 
 	if (t->tgid == 0 || !traced_task(t))
 		return 0;
+	k.database = current_database();
+	if (only_database && k.database != only_database)
+		return 0;
 	count(PGS_PROF_SAMPLES);
 	k.pid = t->tgid;
 	k.kstack = bpf_get_stackid(ctx, &stacks, 0);
@@ -222,8 +238,6 @@ on_sample(struct bpf_perf_event_data *ctx)
 		count(PGS_PROF_NO_USTACK);
 	k.query = query_hash(0);
 	k.plstack = plstack_hash(k.pid, 0);
-	if (database_addr)
-		bpf_probe_read_user(&k.database, sizeof(k.database), (const void *) database_addr);
 	if ((c = pgs_lookup_or_init(&counts, &k, &zero)))
 		__sync_fetch_and_add(c, 1);
 	else
@@ -245,7 +259,7 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 	__u32		tid;
 	struct off_start *st;
 
-	if (prev->tgid && traced_task(prev))
+	if (prev->tgid && traced_task(prev) && (!only_database || current_database() == only_database))
 	{
 		struct off_start o = {.at = now};
 
@@ -255,8 +269,7 @@ BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *
 		o.key.ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 		o.key.query = query_hash(1);
 		o.key.plstack = plstack_hash(o.key.pid, 1);
-		if (database_addr)
-			bpf_probe_read_user(&o.key.database, sizeof(o.key.database), (const void *) database_addr);
+		o.key.database = current_database();
 		if (preempt || prev->__state == 0)
 			o.key.wait = PGS_PROF_RUNQUEUE;
 		else

@@ -80,8 +80,9 @@ typedef struct Lines
 
 static const char usage_text[] =
 	"usage: pgscope profile [--pid PID | -D DATADIR | --bin PATH] [--duration SEC] [--hz N]\n"
-	"                       [--off-cpu] [--format folded|json|html] [-o FILE]\n"
-	"  samples the cluster's processes on CPU (or the one backend of --pid) N times a second (default\n"
+	"                       [-d DATABASE] [--off-cpu] [--format folded|json|html] [-o FILE]\n"
+	"  samples the cluster's processes on CPU (or the one backend of --pid; -d: the backends of\n"
+	"  DATABASE) N times a second (default\n"
 	"  99) with their user and kernel stacks, each under the query the backend was running; at the\n"
 	"  end (--duration or Ctrl-C) writes folded stacks (default; flamegraph.pl and speedscope read\n"
 	"  them), JSON, or the HTML flame graph (needs -o FILE) to FILE or standard output.  Backends\n"
@@ -103,7 +104,7 @@ static const PgsCommand profile_command = {
 	.cmd = "pgscope profile",
 	.usage = usage_text,
 	.opts = opts,
-	.flags = PGS_CMD_NAMES,
+	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE,
 };
 
 /* ---------- attaching: a software clock event per CPU ---------- */
@@ -134,9 +135,9 @@ detach_all(Prof *p)
 	p->skel = NULL;
 }
 
-/* 0, or -1 (said) */
+/* 0, or -1 (said); only_db: -d's oid, 0: all */
 static int
-attach(Prof *p, const PgsTarget *t)
+attach(Prof *p, const PgsTarget *t, uint32_t only_db)
 {
 	struct perf_event_attr a = {.size = sizeof(a), .type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_CPU_CLOCK,
 	.freq = 1, .sample_freq = (uint64_t) p->hz};
@@ -148,6 +149,7 @@ attach(Prof *p, const PgsTarget *t)
 	skel->rodata->query_ptr_addr = t->debug_query_string;
 	skel->rodata->database_addr = t->mydatabaseid;
 	skel->rodata->wait_event_addr = t->my_wait_event_info;
+	skel->rodata->only_database = only_db;
 	bpf_program__set_autoload(skel->progs.on_switch, p->off_cpu);
 	PGS_SKEL_LOAD(profile, skel);
 	p->skel = skel;
@@ -602,7 +604,9 @@ cmd_profile(int argc, char **argv)
 	p.names = pgs_names_open(&tr.t, tr.user, tr.dbname);
 	if (tr.t.debug_query_string == 0)
 		pgs_err("%s exports no debug_query_string: samples are not grouped by query", tr.t.bin);
-	if (attach(&p, &tr.t) != 0)
+	if (tr.database && tr.t.mydatabaseid == 0)
+		pgs_die("-d needs MyDatabaseId, which %s does not export", tr.t.bin);
+	if (attach(&p, &tr.t, tr.database ? pgs_database_oid(p.names, tr.database) : 0) != 0)
 	{
 		pgs_names_close(p.names);
 		return EXIT_RUNTIME;
