@@ -297,32 +297,28 @@ collect_fdes(Elf *e, SymFile *f)
 	}
 }
 
+typedef struct Hex
+{
+	char	   *hex;
+	size_t		len;
+} Hex;
+
+static bool
+build_id_note(const char *desc, size_t descsz, void *arg)
+{
+	Hex		   *h = arg;
+
+	for (size_t i = 0; i < descsz && 2 * i + 3 <= h->len; i++)
+		snprintf(h->hex + 2 * i, 3, "%02x", (unsigned char) desc[i]);
+	return true;
+}
+
 /* the build id of e as hex, "" when it has none */
 static void
 build_id(Elf *e, char *hex, size_t len)
 {
-	Elf_Scn    *scn = NULL;
-
 	hex[0] = '\0';
-	while ((scn = elf_nextscn(e, scn)) != NULL)
-	{
-		GElf_Shdr	sh;
-		Elf_Data   *d;
-		GElf_Nhdr	nh;
-		size_t		off = 0,
-					name_off,
-					desc_off;
-
-		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_NOTE || (d = elf_getdata(scn, NULL)) == NULL)
-			continue;
-		while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0)
-			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp((char *) d->d_buf + name_off, "GNU", 4) == 0)
-			{
-				for (size_t i = 0; i < nh.n_descsz && 2 * i + 3 <= len; i++)
-					snprintf(hex + 2 * i, 3, "%02x", ((unsigned char *) d->d_buf)[desc_off + i]);
-				return;
-			}
-	}
+	pgs_elf_each_note(e, "GNU", NT_GNU_BUILD_ID, build_id_note, &(Hex) {hex, len});
 }
 
 /* the functions of the debug file of build id hex (in the root prefix), if one is installed; how many */

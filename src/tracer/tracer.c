@@ -295,12 +295,58 @@ take_note(Elf *e, size_t nph, uint64_t stapsdt_base, const char *desc, size_t de
 	return true;
 }
 
+bool
+pgs_elf_each_note(Elf *e, const char *owner, uint32_t type, bool (*fn) (const char *desc, size_t descsz, void *arg),
+				  void *arg)
+{
+	Elf_Scn    *scn = NULL;
+	size_t		ownerlen = strlen(owner) + 1;
+
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		Elf_Data   *d;
+		GElf_Nhdr	nh;
+		size_t		off = 0,
+					name_off,
+					desc_off;
+
+		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_NOTE || (d = elf_getdata(scn, NULL)) == NULL)
+			continue;
+		while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0)
+			if (nh.n_type == type && nh.n_namesz == ownerlen &&
+				memcmp((const char *) d->d_buf + name_off, owner, ownerlen) == 0 &&
+				fn((const char *) d->d_buf + desc_off, nh.n_descsz, arg))
+				return true;
+	}
+	return false;
+}
+
+/* what pgs_usdt_find looks for, and where the sites go */
+typedef struct UsdtSearch
+{
+	Elf		   *e;
+	size_t		nph;
+	uint64_t	stapsdt_base;
+	const char *provider,
+			   *name;
+	PgsUsdt    *out;
+} UsdtSearch;
+
+static bool
+usdt_note(const char *desc, size_t descsz, void *arg)
+{
+	UsdtSearch *u = arg;
+
+	take_note(u->e, u->nph, u->stapsdt_base, desc, descsz, u->provider, u->name, u->out);
+	return false;				/* every site of the probe */
+}
+
 int
 pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *out)
 {
 	int			fd = open(bin, O_RDONLY);
 	Elf		   *e;
-	Elf_Scn    *scn = NULL;
 	size_t		shstrndx,
 				nph;
 	uint64_t	stapsdt_base;
@@ -318,21 +364,8 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 		return -ENOEXEC;
 	}
 	stapsdt_base = stapsdt_base_of(e, shstrndx);
-	while ((scn = elf_nextscn(e, scn)) != NULL)
-	{
-		GElf_Shdr	sh;
-		Elf_Data   *d;
-		GElf_Nhdr	nh;
-		size_t		off = 0,
-					name_off,
-					desc_off;
-
-		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_NOTE || (d = elf_getdata(scn, NULL)) == NULL)
-			continue;
-		while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0)
-			if (nh.n_type == 3 && nh.n_namesz == 8 && memcmp((const char *) d->d_buf + name_off, "stapsdt", 8) == 0)
-				take_note(e, nph, stapsdt_base, (const char *) d->d_buf + desc_off, nh.n_descsz, provider, name, out);
-	}
+	pgs_elf_each_note(e, "stapsdt", 3, usdt_note,
+					  &(UsdtSearch) {e, nph, stapsdt_base, provider, name, out});
 	elf_end(e);
 	close(fd);
 	return out->nsites > 0 ? 0 : -ENOENT;

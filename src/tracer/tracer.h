@@ -136,6 +136,14 @@ typedef struct PgsUsdt
 int pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *out);
 
 /*
+ * Calls fn(desc, descsz, arg) for each note of type from owner ("GNU",
+ * "stapsdt") in e's note sections until fn returns true; whether one did.
+ */
+typedef struct Elf Elf;
+bool pgs_elf_each_note(Elf *e, const char *owner, uint32_t type,
+					   bool (*fn) (const char *desc, size_t descsz, void *arg), void *arg);
+
+/*
  * A path as process pid sees it, made reachable from here: unchanged when
  * pid shares our root and mount namespace, else prefixed with its root
  * (a chroot's directory, or /proc/PID/root for a container).
