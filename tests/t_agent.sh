@@ -313,7 +313,10 @@ awk 'match($0, /"startTimeUnixNano":"[0-9]+"/) { st = substr($0, RSTART + 21, 19
      match($0, /"endTimeUnixNano":"[0-9]+"/) { en = substr($0, RSTART + 19, 19) }
      match($0, /"timeUnixNano":"[0-9]+","name":"pgscope.lock_wait"/) { at = substr($0, RSTART + 16, 19) }
      END { exit !(at != "" && at >= st && at <= en) }' "$W/waiter.span" || fail "the lock wait event is not within its span"
-echo "ok: the waiting statement's span has its lock wait: ${traced} s on transaction ${logged% *} (server: ${logged#* } ms)"
+waiter=$(sed -n 's/.*process \([0-9]*\) acquired ShareLock on transaction.*/\1/p' "$PGDIR/server.log" | tail -1)
+grep -q "\"key\":\"postgresql.backend.pid\",\"value\":{\"intValue\":\"$waiter\"}" "$W/waiter.span" ||
+  fail "the span's backend pid is not the server's (process $waiter in its log): $(grep -o '"postgresql.backend.pid[^}]*}' "$W/waiter.span")"
+echo "ok: the waiting statement's span has its lock wait: ${traced} s on transaction ${logged% *} (server: ${logged#* } ms), backend pid $waiter as the server logs it"
 
 # SIGHUP re-reads --config: spans switched on, a bad file keeps the options in force, spans switched off;
 # a --pid that cannot be attached is said with when it is tried again (each good SIGHUP tries at once)

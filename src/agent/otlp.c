@@ -276,7 +276,7 @@ encode_phase(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char
 				   "\"kind\":1,\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\",\"attributes\":[",
 				   trace_id, span_id, parent, (flags & 0xff) | 0x100, name, start, end);
 	attr_str(&b, &first, "db.system.name", "postgresql");
-	attr_int(&b, &first, "postgresql.backend.pid", s->pid);
+	attr_int(&b, &first, "postgresql.backend.pid", s->server_pid);	/* as pg_stat_activity shows it */
 	pgs_buf_printf(&b, ",{\"key\":\"pgscope.phase_seconds\",\"value\":{\"doubleValue\":%.9f}}]", ns / 1e9);
 	pgs_buf_puts(&b, ",\"status\":{\"code\":0}}");
 	return b.data;
@@ -313,7 +313,7 @@ encode_span(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char 
 	attr_str(&b, &first, "server.address", x->hostname);
 	if (server_port && server_port != 5432)
 		attr_int(&b, &first, "server.port", server_port);
-	attr_int(&b, &first, "postgresql.backend.pid", s->pid);
+	attr_int(&b, &first, "postgresql.backend.pid", s->server_pid);	/* as pg_stat_activity shows it */
 	attr_str(&b, &first, "postgresql.user", s->user);
 	if (s->error)
 	{

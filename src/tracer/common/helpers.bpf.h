@@ -1,7 +1,7 @@
 /*
  * helpers.bpf.h - small helpers every BPF program of pgscope shares: the
  * log2 histogram slot of a duration, a map entry found or created, per-CPU
- * counters, a backend's wait event.
+ * counters, a backend's wait event, a process's pid in its own namespace.
  */
 #ifndef PGSCOPE_HELPERS_BPF_H
 #define PGSCOPE_HELPERS_BPF_H
@@ -79,6 +79,22 @@ pgs_wait_event(__u64 addr)
 	if (addr && !bpf_probe_read_user(&p, sizeof(p), (const void *) addr) && p)
 		bpf_probe_read_user(&wei, sizeof(wei), (const void *) p);
 	return wei;
+}
+
+/*
+ * task's process id in the pid namespace it lives in: what the server's own
+ * log lines and pg_stat_activity call it (differs from the host's inside a
+ * container).  Read in the kernel while the process lives, so that a backend
+ * that has exited by the time user space reads its events is still named
+ * right.
+ */
+static __always_inline __u32
+pgs_ns_tgid(struct task_struct *task)
+{
+	struct pid *p = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(p, level);
+
+	return (__u32) BPF_CORE_READ(p, numbers[level & 31].nr);
 }
 
 #endif

@@ -308,6 +308,8 @@ start_unit(struct backend *b, __u32 tgid, __u64 now, __u32 flags)
 {
 	b->ev.kind = PGS_EV_STATEMENT;
 	b->ev.pid = tgid;
+	if (!b->ev.server_pid)
+		b->ev.server_pid = pgs_ns_tgid(bpf_get_current_task_btf());
 	b->ev.flags = flags | (b->tls ? PGS_F_TLS : 0);
 	b->ev.cpu_ns = 0;
 	__builtin_memset(b->ev.off_ns, 0, sizeof(b->ev.off_ns));

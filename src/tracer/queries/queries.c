@@ -36,28 +36,12 @@ static const char usage_text[] =
 	"  backend at once, so that even a backend's first pipeline is timed statement by statement\n"
 	"  (every statement then pays for two probe hits); needs root or CAP_BPF+CAP_PERFMON\n";
 
-/* the backend's pid as its server knows it (differs in a container), cached per host pid */
-static uint32_t
-server_pid_of(uint32_t pid)
-{
-	static uint32_t host[4096],
-				server[4096];
-	unsigned	slot = pid % 4096;
-
-	if (host[slot] != pid)
-	{
-		host[slot] = pid;
-		server[slot] = (uint32_t) pgs_server_pid((int) pid);
-	}
-	return server[slot];
-}
-
 /* one statement as a JSON line into b */
 static void
 statement_json(PgsBuf *b, const PgsStatement *s, const char *iso)
 {
 	pgs_buf_printf(b, "{\"time\":\"%s\",\"pid\":%u,\"server_pid\":%u,\"database\":", iso, s->pid,
-				   server_pid_of(s->pid));
+				   s->server_pid);
 	pgs_buf_json_string(b, s->database);
 	pgs_buf_puts(b, ",\"user\":");
 	pgs_buf_json_string(b, s->user);

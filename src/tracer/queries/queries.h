@@ -83,6 +83,7 @@ struct pgs_query_event
 	__u32		lead;			/* PGS_EV_BATCH: statements whose message began in the previous read */
 	__u32		done;			/* PGS_EV_BATCH: statements the server answered as done (CommandComplete,
 								 * PortalSuspended, EmptyQueryResponse) */
+	__u32		server_pid;		/* pid in the server's own namespace (a container's), 0: unknown */
 	char		database[PGS_NAME_LEN];
 	char		user[PGS_NAME_LEN];
 	char		appname[PGS_NAME_LEN];	/* application_name as the statement started (read_appname) */

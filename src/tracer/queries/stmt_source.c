@@ -144,6 +144,8 @@ static void
 fill_common(PgsStatement *s, const struct pgs_query_event *e)
 {
 	s->pid = e->pid;
+	/* read in the kernel while the backend lived; /proc is a fallback only */
+	s->server_pid = e->server_pid ? e->server_pid : (uint32_t) pgs_server_pid((int) e->pid);
 	s->end_ns = e->end_ns;
 	s->duration_ns = e->duration_ns;
 	s->parse_ns = e->parse_ns;

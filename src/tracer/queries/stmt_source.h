@@ -18,6 +18,7 @@
 typedef struct PgsStatement
 {
 	uint32_t	pid;
+	uint32_t	server_pid;		/* pid as the server knows it (differs in a container) */
 	uint64_t	end_ns;			/* CLOCK_MONOTONIC */
 	uint64_t	duration_ns;
 	uint64_t	parse_ns;
