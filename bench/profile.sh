@@ -4,21 +4,17 @@
 # at most 3% loss); the extension's PL/pgSQL statement loop with its frame
 # stack readable (a 'frames' lease held, as profile holds it) against not
 # (target: 1.02x at most), and a call-heavy function likewise (the stack is
-# rebuilt at each call), also as the backend's CPU time per call (perf
-# stat's task-clock: no client or scheduling in the figure); and, since TPS on this VM is noisy, the kernel's
-# run-time statistics of the sampler: BPF time per sample and per switch.
+# rebuilt at each call); and, since TPS on this VM is noisy, the
+# kernel's run-time statistics of the sampler (BPF time per sample and per
+# switch) and the instructions a call of each takes, frames kept and not
+# (valgrind's callgrind: an exact count).
 # The server preloads pgscope in every configuration, the baseline included.
 set -euo pipefail
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/lib.sh"
-DURATION=${DURATION:-40}
-ROUNDS=${ROUNDS:-8}
-[ "$(id -u)" = 0 ] || { echo "bench/profile.sh needs root" >&2; exit 1; }
-trap 'cleanup; sysctl -qw kernel.bpf_stats_enabled=0' EXIT
+bench_setup profile.sh 40 8
 
-start_cluster "shared_preload_libraries = 'pgscope'" "max_parallel_workers_per_gather = 0"
-PM=$(pm_pid)
-pgbench -i -s 10 -q postgres >/dev/null 2>&1
+bench_cluster "shared_preload_libraries = 'pgscope'" "max_parallel_workers_per_gather = 0"
 q "CREATE EXTENSION pgscope"
 q "CREATE FUNCTION loop_fn(n int) RETURNS int LANGUAGE plpgsql AS \$\$
 DECLARE x int := 0;
@@ -41,8 +37,6 @@ END \$\$"
 printf 'SELECT loop_fn(20000);\n' >"$WORK/loop.sql"
 printf 'SELECT calls_fn(5000);\n' >"$WORK/calls.sql"
 
-config_none() { bench_tps "$1"; }
-config_again() { bench_tps "$1"; }
 with_profile() {
   local secs=$1; shift
   bench_attach tracing "$PGSCOPE" profile --pid "$PM" -o "$WORK/p.folded" "$@"
@@ -59,76 +53,70 @@ config_frames() {
   q "SELECT pgscope_instrument(424242, 'off')" >/dev/null
 }
 
-secs=$(( DURATION / (2 * ROUNDS) > 0 ? DURATION / (2 * ROUNDS) : 1 ))
-row() {
-  local label=$1 col=$2 r
-  r=$(bench_median_ratio "$col")
-  printf '%-56s %10s TPS  %6.3fx  (median round: %.1f%% loss)\n' "$label" "$(bench_mean "$col")" "$r" \
-    "$(awk -v r="$r" 'BEGIN { print 100 * (1 - r) }')"
-}
-echo "$ROUNDS mirrored rounds (A B C D D C B A) of 2 x $secs s per configuration"
+BENCH_WIDTH=56
+echo "$ROUNDS mirrored rounds (A B C D D C B A) of 2 x $SECS s per configuration"
 BENCH_ARGS="-S -c 2 -j 2"
-bench_rounds "$ROUNDS" "$secs" none profile offcpu again
-printf '%-56s %10s TPS  %6.3fx\n' "pgbench -S, no profiler" "$(bench_mean 1)" 1
-row "pgbench -S, profile --hz 99 (target: <= 3% loss)" 2
-row "pgbench -S, profile --hz 99 --off-cpu" 3
-row "pgbench -S, no profiler again (A/A: the noise)" 4
+bench_rounds "$ROUNDS" "$SECS" none profile offcpu again
+bench_base "pgbench -S, no profiler"
+bench_row "pgbench -S, profile --hz 99 (target: <= 3% loss)" 2
+bench_row "pgbench -S, profile --hz 99 --off-cpu" 3
+bench_row "pgbench -S, no profiler again (A/A: the noise)" 4
 BENCH_ARGS="-f $WORK/loop.sql -c 1 -j 1"
-bench_rounds "$ROUNDS" "$secs" none frames again
-printf '%-56s %10s TPS  %6.3fx\n' "PL/pgSQL loop (20,000 iterations), frames not kept" "$(bench_mean 1)" 1
-row "PL/pgSQL loop, frames kept ('frames' lease: <= 1.02x)" 2
-row "PL/pgSQL loop, not kept again (A/A: the noise)" 3
+bench_rounds "$ROUNDS" "$SECS" none frames again
+bench_base "PL/pgSQL loop (20,000 iterations), frames not kept"
+bench_row "PL/pgSQL loop, frames kept ('frames' lease: <= 1.02x)" 2
+bench_row "PL/pgSQL loop, not kept again (A/A: the noise)" 3
 BENCH_ARGS="-f $WORK/calls.sql -c 1 -j 1"
-bench_rounds "$ROUNDS" "$secs" none frames again
-printf '%-56s %10s TPS  %6.3fx\n' "PL/pgSQL calls (5,000 a transaction), frames not kept" "$(bench_mean 1)" 1
-row "PL/pgSQL calls, frames kept (rebuilt at each call)" 2
-row "PL/pgSQL calls, not kept again (A/A: the noise)" 3
-
-# the backend's CPU time a call takes (perf stat's task-clock on its pid while one session runs the
-# calls; this VM has no hardware counter for instructions): no client, no pgbench in the figure
-cpu_per_call() {   # SQL CALLS frames|none
-  local sql=$1 calls=$2 mode=$3 pid perf_pid n
-  [ "$mode" = frames ] && q "SELECT pgscope_instrument(424242, 'frames', '1 hour')" >/dev/null
-  coproc PSQL { psql -X -qAt postgres 2>&1; }
-  echo "SELECT pg_backend_pid();" >&"${PSQL[1]}"
-  read -r pid <&"${PSQL[0]}"
-  echo "SELECT 1;" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"    # (the lease noticed, plpgsql loaded)
-  echo "$sql" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"
-  perf stat -e task-clock -x, -p "$(host_pid "$pid")" -o "$WORK/perf.csv" &
-  perf_pid=$!
-  sleep 0.5
-  for _ in $(seq 1 "$calls"); do echo "$sql" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"; done
-  kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
-  echo '\q' >&"${PSQL[1]}"; wait "$PSQL_PID" 2>/dev/null || true
-  [ "$mode" = frames ] && q "SELECT pgscope_instrument(424242, 'off')" >/dev/null
-  n=$(awk -F, '$3 ~ /task-clock/ { print $1 }' "$WORK/perf.csv")    # milliseconds
-  awk -v n="$n" -v c="$calls" 'BEGIN { printf "%.3f", n / c }'
-}
-if command -v perf >/dev/null; then
-  for fn in "loop_fn(20000)" "calls_fn(5000)"; do
-    a=$(cpu_per_call "SELECT $fn;" 1000 none)
-    b=$(cpu_per_call "SELECT $fn;" 1000 frames)
-    c=$(cpu_per_call "SELECT $fn;" 1000 none)
-    printf '%-30s backend CPU a call: %s ms, frames kept %s ms (%.3fx), not kept again %s ms (%.3fx: A/A)\n' \
-      "SELECT $fn" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" "$c" \
-      "$(awk -v a="$a" -v c="$c" 'BEGIN { print a / c }')"
-  done
-fi
+bench_rounds "$ROUNDS" "$SECS" none frames again
+bench_base "PL/pgSQL calls (5,000 a transaction), frames not kept"
+bench_row "PL/pgSQL calls, frames kept (rebuilt at each call)" 2
+bench_row "PL/pgSQL calls, not kept again (A/A: the noise)" 3
 
 # BPF CPU time per run of each program, from the kernel's run-time statistics
 bpf_per_run() {
-  local label=$1 first
+  local label=$1
   shift
-  first=$(bpftool prog show | sed -n 's/^\([0-9]*\):.*/\1/p' | sort -n | tail -1)
-  sysctl -qw kernel.bpf_stats_enabled=1
+  bpf_stats_begin
   bench_attach tracing "$PGSCOPE" profile --pid "$PM" -o "$WORK/p.folded" "$@"
   pgbench -n -S -T 5 -c 2 postgres >/dev/null 2>&1
-  bpftool prog show | awk -v first="${first:-0}" -v label="$label" '
-    /^[0-9]+:/ { id = $1 + 0; name = $4; if (id <= first) next
-                 for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") t[name] += $(i + 1); if ($i == "run_cnt") c[name] += $(i + 1) } }
-    END { for (n in t) printf "%-56s %8.0f ns of BPF per run of %s (%d runs in 5 s)\n", label, t[n] / (c[n] ? c[n] : 1), n, c[n] }'
+  bpf_stats_end "$label (5 s)" 0
   kill -INT "$BG_PID"; wait "$BG_PID" || true
-  sysctl -qw kernel.bpf_stats_enabled=0
 }
 bpf_per_run "pgbench -S, profile --hz 99" --hz 99
 bpf_per_run "pgbench -S, profile --hz 99 --off-cpu" --hz 99 --off-cpu
+
+# The instructions a call takes with the frames kept and not: counted by valgrind's callgrind
+# (an exact count, the same run after run, where time on this VM swings by 5-9%) in a single-user
+# backend of the same data directory, the server stopped first.  Instructions from PortalRun in,
+# in a session of 2K calls less one of K (the session's start and first calls cancel out).
+instr_session() {   # CALL K frames|none -> instructions inside PortalRun
+  local out=$CG/$RANDOM.out
+  { [ "$3" = frames ] && echo "SELECT pgscope_instrument(424242, 'frames', '1 hour');"
+    for _ in $(seq 1 "$2"); do echo "SELECT $1;"; done; } |
+    runuser -u postgres -- valgrind -q --tool=callgrind --callgrind-out-file="$out" --toggle-collect=PortalRun \
+      "$BIN" --single -D "$PGDIR/data" postgres >/dev/null 2>"$CG/err" ||
+    { cat "$CG/err" >&2; return 1; }
+  sed -n 's/^\(summary\|totals\): \([0-9]*\).*/\2/p' "$out" | head -1
+}
+instr_per_call() {   # CALL K frames|none
+  local one two
+  one=$(instr_session "$1" "$2" "$3") && two=$(instr_session "$1" $(($2 * 2)) "$3") &&
+    awk -v a="$one" -v b="$two" -v k="$2" 'BEGIN { printf "%.0f", (b - a) / k }'
+}
+if [ -n "${PGSCOPE_ROOT:-}" ]; then
+  echo "instructions per call: not measured for a server in a root"
+elif ! command -v valgrind >/dev/null; then
+  echo "instructions per call: not measured (valgrind is not installed: scripts/deps.sh --bench)"
+else
+  BIN=$(readlink "/proc/$PM/exe")
+  runuser -u postgres -- "$(dirname "$BIN")/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null
+  CG=$(mktemp -d /tmp/pgscope-cg.XXXXXX)    # (the postgres user writes callgrind's files there)
+  bench_on_exit() { rm -rf "$CG"; }
+  chown postgres "$CG"
+  for fn in "loop_fn(20000)" "calls_fn(5000)"; do
+    a=$(instr_per_call "$fn" 3 none); b=$(instr_per_call "$fn" 3 frames); c=$(instr_per_call "$fn" 3 none)
+    printf '%-*s %12s instructions a call; frames kept %12s (%.4fx); not kept again %12s (%.4fx: A/A)\n' \
+      "$BENCH_WIDTH" "SELECT $fn" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { print b / a }')" "$c" \
+      "$(awk -v a="$a" -v c="$c" 'BEGIN { print c / a }')"
+  done
+fi

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev gcc make libkrb5-dev
       postgresql-15-plpgsql-check chromium chromium-driver
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev prometheus)
-[ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler bpftrace linux-perf)
+[ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler bpftrace valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -97,3 +97,15 @@ expect_eq() {
   [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
   echo "ok: $3"
 }
+# run CMD...: its exit status in $status, its output in $WORK/out and $WORK/err;
+# expect_status N WHAT: that status was N
+run() {
+  set +e
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  status=$?
+  set -e
+}
+expect_status() {
+  [ "$status" = "$1" ] || { cat "$WORK/err" >&2; fail "$2: exit status $status, expected $1"; }
+  echo "ok: $2"
+}

@@ -11,17 +11,6 @@ start_cluster "shared_preload_libraries = 'pgscope'"
 W=$WORK
 CONN="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
 
-# run "cmd..." and capture status, stdout, stderr
-run() {
-  set +e
-  "$@" >"$W/out" 2>"$W/err"
-  status=$?
-  set -e
-}
-expect_status() {
-  [ "$status" = "$1" ] || { cat "$W/err" >&2; fail "$2: exit status $status, expected $1"; }
-  echo "ok: $2"
-}
 expect_err() {
   grep -q -- "$1" "$W/err" || { cat "$W/err" >&2; fail "$2: stderr lacks '$1'"; }
   [ "$(wc -l <"$W/err")" -ge 1 ]

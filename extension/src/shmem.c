@@ -462,39 +462,54 @@ init_shared_func(int32 slot, PgsFunc *fn, MergeState *ms)
 }
 
 /*
- * fn's slot in the shared function table: -1 when it has none yet and the
- * lock is only shared (the exclusive pass inserts it), -2 when the table is
- * full.
+ * key's slot in a shared table (index: key -> {key, int32 slot at slot_off};
+ * *n of max slots taken): -1 when it has none yet and the lock is only
+ * shared (the exclusive pass inserts it), -2 when the table is full (said
+ * once through overflow and log); *created when this call took the slot (the
+ * caller fills it in).
  */
 static int32
-func_slot(PgsFunc *fn, MergeState *ms)
+table_slot(HTAB *index, const void *key, Size slot_off, int *n, int max, bool *overflow, bool *log,
+		   MergeState *ms, bool *created)
 {
-	PgsFuncIdx *ix;
+	char	   *ix = hash_search(index, key, HASH_FIND, NULL);
 	bool		found;
 	int32		slot;
 
-	if (fn->shared_generation == hdr->generation && fn->shared_slot >= 0)
-		return fn->shared_slot;
-	ix = hash_search(func_index, &fn->key, HASH_FIND, NULL);
+	*created = false;
 	if (ix)
-		slot = ix->slot;
-	else if (!ms->exclusive)
+		return *(int32 *) (ix + slot_off);
+	if (!ms->exclusive)
 	{
 		ms->missing = true;
 		return -1;
 	}
-	else
+	if (*n >= max || (ix = hash_search(index, key, HASH_ENTER_NULL, &found)) == NULL)
 	{
-		if (hdr->nfuncs >= pgs_max_functions ||
-			(ix = hash_search(func_index, &fn->key, HASH_ENTER_NULL, &found)) == NULL)
-		{
-			note_overflow(&hdr->functions_overflow, &ms->log_functions);
-			return -2;
-		}
-		slot = hdr->nfuncs++;
-		ix->slot = slot;
-		init_shared_func(slot, fn, ms);
+		note_overflow(overflow, log);
+		return -2;
 	}
+	slot = (*n)++;
+	*(int32 *) (ix + slot_off) = slot;
+	*created = true;
+	return slot;
+}
+
+/* fn's slot in the shared function table; -1 and -2 as for table_slot() */
+static int32
+func_slot(PgsFunc *fn, MergeState *ms)
+{
+	int32		slot;
+	bool		created;
+
+	if (fn->shared_generation == hdr->generation && fn->shared_slot >= 0)
+		return fn->shared_slot;
+	slot = table_slot(func_index, &fn->key, offsetof(PgsFuncIdx, slot), &hdr->nfuncs, pgs_max_functions,
+					  &hdr->functions_overflow, &ms->log_functions, ms, &created);
+	if (slot < 0)
+		return slot;
+	if (created)
+		init_shared_func(slot, fn, ms);
 	fn->shared_slot = slot;
 	fn->shared_generation = hdr->generation;
 	return slot;
@@ -590,40 +605,25 @@ init_shared_cg(int32 slot, PgsCgKey *key, PgsCgNode *n, MergeState *ms)
 	}
 }
 
-/* n's slot in the shared call-graph table; -1 and -2 as for func_slot() */
+/* n's slot in the shared call-graph table; -1 and -2 as for table_slot() */
 static int32
 cg_slot(PgsCgNode *n, MergeState *ms)
 {
 	PgsCgKey	key;
-	PgsCgIdx   *ix;
 	int32		slot;
-	bool		found;
+	bool		created;
 
 	if (n->shared_generation == hdr->generation && n->shared_slot >= 0)
 		return n->shared_slot;
 	memset(&key, 0, sizeof(key));
 	key.db = MyDatabaseId;
 	key.hash = n->hash;
-	ix = hash_search(cg_index, &key, HASH_FIND, NULL);
-	if (ix)
-		slot = ix->slot;
-	else if (!ms->exclusive)
-	{
-		ms->missing = true;
-		return -1;
-	}
-	else
-	{
-		if (hdr->ncg >= pgs_max_callgraphs ||
-			(ix = hash_search(cg_index, &key, HASH_ENTER_NULL, &found)) == NULL)
-		{
-			note_overflow(&hdr->callgraph_overflow, &ms->log_callgraph);
-			return -2;
-		}
-		slot = hdr->ncg++;
-		ix->slot = slot;
+	slot = table_slot(cg_index, &key, offsetof(PgsCgIdx, slot), &hdr->ncg, pgs_max_callgraphs,
+					  &hdr->callgraph_overflow, &ms->log_callgraph, ms, &created);
+	if (slot < 0)
+		return slot;
+	if (created)
 		init_shared_cg(slot, &key, n, ms);
-	}
 	n->shared_slot = slot;
 	n->shared_generation = hdr->generation;
 	return slot;

@@ -200,6 +200,7 @@ typedef struct PgsOptSpec
 #define PGS_OPT_OUTPUT(name, s, f) {(name), 0, PGS_ARG_OUTPUT, offsetof(s, f), 0, 0, NULL, NULL}
 #define PGS_OPT_END {NULL, 0, PGS_ARG_FLAG, 0, 0, 0, NULL, NULL}
 
+/* a tracer command, written {cmd, usage, opts, flags} */
 typedef struct PgsCommand
 {
 	const char *cmd;			/* "pgscope wal" */

@@ -323,12 +323,8 @@ static const PgsOptSpec opts[] = {
 	PGS_OPT_END
 };
 
-static const PgsCommand io_command = {
-	.cmd = "pgscope io",
-	.usage = usage_text,
-	.opts = opts,
-	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE,
-};
+static const PgsCommand io_command =
+	{"pgscope io", usage_text, opts, PGS_CMD_NAMES | PGS_CMD_DATABASE};
 
 /* the buffer probes, which libbpf may not read on 18 (the per-backend half needs none: it keeps working) */
 static void

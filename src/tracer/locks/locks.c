@@ -910,12 +910,8 @@ static const PgsOptSpec opts[] = {
 	PGS_OPT_END
 };
 
-static const PgsCommand locks_command = {
-	.cmd = "pgscope locks",
-	.usage = usage_text,
-	.opts = opts,
-	.flags = PGS_CMD_NAMES | PGS_CMD_OFFSETS,
-};
+static const PgsCommand locks_command =
+	{"pgscope locks", usage_text, opts, PGS_CMD_NAMES | PGS_CMD_OFFSETS};
 
 /* --all: every acquisition and release, besides the waits */
 static void

@@ -183,11 +183,8 @@ static const PgsOptSpec opts[] = {
 	PGS_OPT_END
 };
 
-static const PgsCommand lwlocks_command = {
-	.cmd = "pgscope lwlocks",
-	.usage = usage_text,
-	.opts = opts,
-};
+static const PgsCommand lwlocks_command =
+	{"pgscope lwlocks", usage_text, opts, 0};
 
 /* the program attached: NULL when LWLock waits cannot be traced (said) */
 static struct lwlocks_bpf *

@@ -160,11 +160,8 @@ static const char usage_text[] =
 	"  per backend and client: bytes and calls on the client socket, requests, time serving them and\n"
 	"  time waiting for the client; needs root or CAP_BPF+CAP_PERFMON\n";
 
-static const PgsCommand net_command = {
-	.cmd = "pgscope net",
-	.usage = usage_text,
-	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE,
-};
+static const PgsCommand net_command =
+	{"pgscope net", usage_text, NULL, PGS_CMD_NAMES | PGS_CMD_DATABASE};
 
 /* the program attached: NULL when the socket tracepoints cannot be had (said) */
 static struct net_bpf *

@@ -625,12 +625,8 @@ static const PgsOptSpec opts[] = {
 	PGS_OPT_END
 };
 
-static const PgsCommand plans_command = {
-	.cmd = "pgscope plans",
-	.usage = usage_text,
-	.opts = opts,
-	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE | PGS_CMD_OFFSETS,
-};
+static const PgsCommand plans_command =
+	{"pgscope plans", usage_text, opts, PGS_CMD_NAMES | PGS_CMD_DATABASE | PGS_CMD_OFFSETS};
 
 #define SET(field) skel->rodata->off_##field
 static void
@@ -749,6 +745,53 @@ finish(PlansCtx *c, struct plans_bpf *skel)
 	return pgs_tracer_status();
 }
 
+/*
+ * The programs attached, with --analyze through bpf_probe_write_user or, where
+ * the kernel refuses it (or PGSCOPE_ANALYZE_VIA=extension asks), through the
+ * pgscope extension's lease; NULL (said) when neither works.
+ */
+static struct plans_bpf *
+attach_analyzing(PlansCtx *c, const PgsTarget *t, unsigned db)
+{
+	struct plans_bpf *skel = attach(c, t, db);
+	const char *err;
+
+	if (skel == NULL && c->write_refused)
+	{
+		/* the kernel refuses bpf_probe_write_user: the extension's lease */
+		c->lease = true;
+		if ((err = lease(c, c->analyze == 2 ? "timing" : "rows")) != NULL)
+		{
+			c->lease = false;
+			pgs_err("--analyze: this kernel does not let the tracer set the executor's instrumentation "
+					"(bpf_probe_write_user needs root and no lockdown), and the pgscope extension's lease failed: %s", err);
+			return NULL;
+		}
+		return attach(c, t, db);
+	}
+	if (skel != NULL && c->lease && (err = lease(c, c->analyze == 2 ? "timing" : "rows")) != NULL)
+	{
+		c->lease = false;
+		pgs_err("--analyze: the pgscope extension's lease failed: %s", err);
+		plans_bpf__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+/* what the attach message adds: the cost --analyze puts on every statement, and its way */
+static const char *
+analyze_note(const PlansCtx *c)
+{
+	if (!c->analyze)
+		return NULL;
+	if (c->analyze == 2)
+		return c->lease ? "; --analyze=timing (through the pgscope extension): statements starting now count rows and time every node (a cost on each)"
+			: "; --analyze=timing: statements starting now count rows and time every node (a cost on each)";
+	return c->lease ? "; --analyze (through the pgscope extension): statements starting now count every node's rows (a cost on each)"
+		: "; --analyze: statements starting now count every node's rows (a cost on each)";
+}
+
 int
 cmd_plans(int argc, char **argv)
 {
@@ -758,8 +801,7 @@ cmd_plans(int argc, char **argv)
 	PgsLoop		loop = {.what = "plans", .arg = c};
 	int			rc = EXIT_RUNTIME;
 	unsigned	db;
-	const char *via,
-			   *err;
+	const char *via;
 
 	if (c == NULL)
 		pgs_die("out of memory");
@@ -777,41 +819,14 @@ cmd_plans(int argc, char **argv)
 	db = tr.database ? pgs_database_oid(c->names, tr.database) : 0;
 	via = getenv("PGSCOPE_ANALYZE_VIA");
 	c->lease = c->analyze && via != NULL && strcmp(via, "extension") == 0;
-	skel = attach(c, &tr.t, db);
-	if (skel == NULL && c->write_refused)
-	{
-		/* the kernel refuses bpf_probe_write_user: the extension's lease */
-		const char *err;
-
-		c->lease = true;
-		if ((err = lease(c, c->analyze == 2 ? "timing" : "rows")) != NULL)
-		{
-			c->lease = false;
-			pgs_err("--analyze: this kernel does not let the tracer set the executor's instrumentation "
-					"(bpf_probe_write_user needs root and no lockdown), and the pgscope extension's lease failed: %s", err);
-			goto cleanup;
-		}
-		skel = attach(c, &tr.t, db);
-	}
-	else if (skel != NULL && c->lease && (err = lease(c, c->analyze == 2 ? "timing" : "rows")) != NULL)
-	{
-		c->lease = false;
-		pgs_err("--analyze: the pgscope extension's lease failed: %s", err);
-		goto cleanup;
-	}
-	if (skel == NULL)
+	if ((skel = attach_analyzing(c, &tr.t, db)) == NULL)
 		goto cleanup;
 	if (c->lease)
 	{
 		loop.tick = renew_lease;
 		loop.tick_seconds = 1;
 	}
-	if (c->analyze)
-		loop.note = c->analyze == 2 ?
-			(c->lease ? "; --analyze=timing (through the pgscope extension): statements starting now count rows and time every node (a cost on each)"
-			 : "; --analyze=timing: statements starting now count rows and time every node (a cost on each)")
-			: (c->lease ? "; --analyze (through the pgscope extension): statements starting now count every node's rows (a cost on each)"
-			   : "; --analyze: statements starting now count every node's rows (a cost on each)");
+	loop.note = analyze_note(c);
 	if ((loop.rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, c, NULL)) == NULL)
 		pgs_err("cannot open the ring buffer: %s", strerror(errno));
 	else if (pgs_tracer_loop(&loop, &tr.t, tr.to.duration) == 0)

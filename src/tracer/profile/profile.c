@@ -100,12 +100,8 @@ static const PgsOptSpec opts[] = {
 	PGS_OPT_END
 };
 
-static const PgsCommand profile_command = {
-	.cmd = "pgscope profile",
-	.usage = usage_text,
-	.opts = opts,
-	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE,
-};
+static const PgsCommand profile_command =
+	{"pgscope profile", usage_text, opts, PGS_CMD_NAMES | PGS_CMD_DATABASE};
 
 /* ---------- attaching: a software clock event per CPU ---------- */
 

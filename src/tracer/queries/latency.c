@@ -266,12 +266,8 @@ static const PgsOptSpec opts[] = {
 	PGS_OPT_END
 };
 
-static const PgsCommand latency_command = {
-	.cmd = "pgscope latency",
-	.usage = usage_text,
-	.opts = opts,
-	.flags = PGS_CMD_DATABASE,
-};
+static const PgsCommand latency_command =
+	{"pgscope latency", usage_text, opts, PGS_CMD_DATABASE};
 
 /* the end: the last, partial interval, the query table, and what the run saw */
 static void

@@ -968,6 +968,23 @@ send_one(__u32 i, struct send_walk *w)
 	return 0;
 }
 
+/* the server's one-byte answer at buf to an SSLRequest or GSSENCRequest: whether encryption follows */
+static __always_inline void
+encryption_answer(struct backend *b, __u64 buf)
+{
+	__u8		a = 0;
+
+	bpf_probe_read_user(&a, 1, (void *) buf);
+	if (a == PGS_BE_SSL_YES && b->ssl_requested)
+		b->tls = 1;
+	if (a == PGS_BE_GSS_YES && b->gss_requested)
+	{
+		b->gss = 1;
+		count(PGS_C_GSSAPI);
+	}
+	b->ssl_requested = b->gss_requested = 0;
+}
+
 /*
  * n bytes the backend sent: an ErrorResponse flags the open statement,
  * ReadyForQuery ends it and the request; a one-byte answer to SSLRequest or
@@ -982,17 +999,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 
 	if (n == 1 && (b->ssl_requested || b->gss_requested))
 	{
-		__u8		a = 0;
-
-		bpf_probe_read_user(&a, 1, (void *) buf);
-		if (a == PGS_BE_SSL_YES && b->ssl_requested)
-			b->tls = 1;
-		if (a == PGS_BE_GSS_YES && b->gss_requested)
-		{
-			b->gss = 1;
-			count(PGS_C_GSSAPI);
-		}
-		b->ssl_requested = b->gss_requested = 0;
+		encryption_answer(b, buf);
 		return;
 	}
 	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun))

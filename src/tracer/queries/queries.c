@@ -148,12 +148,8 @@ static const PgsOptSpec opts[] = {
 	PGS_OPT_END
 };
 
-static const PgsCommand queries_command = {
-	.cmd = "pgscope queries",
-	.usage = usage_text,
-	.opts = opts,
-	.flags = PGS_CMD_DATABASE,
-};
+static const PgsCommand queries_command =
+	{"pgscope queries", usage_text, opts, PGS_CMD_DATABASE};
 
 static void
 print_header(const QueriesCtx *q)

@@ -244,11 +244,8 @@ static const char usage_text[] =
 	"  checkpoints (printed as they happen); WAL per statement: pgscope queries --breakdown;\n"
 	"  needs root or CAP_BPF+CAP_PERFMON\n";
 
-static const PgsCommand wal_command = {
-	.cmd = "pgscope wal",
-	.usage = usage_text,
-	.flags = PGS_CMD_NAMES | PGS_CMD_DATABASE | PGS_CMD_OFFSETS,
-};
+static const PgsCommand wal_command =
+	{"pgscope wal", usage_text, NULL, PGS_CMD_NAMES | PGS_CMD_DATABASE | PGS_CMD_OFFSETS};
 
 /* the program with the offsets it reads by, attached: NULL when WAL records cannot be traced (said) */
 static struct wal_bpf *
