@@ -62,7 +62,8 @@ for i in 1 2 3 4 5; do echo 'SELECT 1::numeric AS ms_one \; SELECT pg_sleep(0.00
 # (with the tracer stopped until the session has ended: statements read after their backend exited
 # are still named by the server's pid for it, which a container's log and pg_stat_activity show)
 kill -STOP "$tracer"
-for i in $(seq 1 20); do echo "SELECT pg_sleep(0.002), 1::float4 AS tls_sleep;"; done | psql -X -q "$TLS" >/dev/null
+for i in $(seq 1 20); do echo "SELECT pg_sleep(0.002), 1::float4 AS tls_sleep;"; done | psql -X -q "$TLS" >/dev/null ||
+  { kill -CONT "$tracer"; fail "psql over TLS"; }
 sleep 0.5
 kill -CONT "$tracer"
 printf 'SELECT abalance AS tls_pgbench FROM pgbench_accounts WHERE aid = 1;\n' >"$W/tls.sql"
