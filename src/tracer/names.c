@@ -40,12 +40,22 @@ typedef struct DbConn
 	struct DbConn *next;
 } DbConn;
 
+/* a wait event's name as pg_stat_activity shows it */
+typedef struct WaitName
+{
+	uint32_t	wei;			/* class byte << 24 | number within the class */
+	char	   *name;
+} WaitName;
+
 struct PgsNames
 {
 	PGconn	   *conn;
 	char		conninfo[1024];
 	DbConn	   *dbconns;
 	NameCache  *names;
+	WaitName   *waits;			/* pgs_names_wait_event's table, once asked */
+	int			nwaits;
+	bool		waits_loaded;
 };
 
 char *
@@ -325,3 +335,68 @@ const char *const pgs_locktag_names[PGS_LOCKTAG_NAMES] = {
 	[PGS_LOCKTAG_USERLOCK] = "userlock", [PGS_LOCKTAG_ADVISORY] = "advisory",
 	[PGS_LOCKTAG_APPLY_TRANSACTION] = "applytransaction"
 };
+
+/*
+ * The server's wait events, numbered: pg_get_wait_events() (17 and later)
+ * lists each class's built-in events in the order their enum has them (both
+ * are generated from one list by generate-wait_event_types.pl), so the n-th
+ * row of a type is its event number n.  LWLock and Lock are numbered
+ * otherwise (tranches, lock tag types); Extension's and InjectionPoint's
+ * custom events follow their built-in ones in an order of their own, so of
+ * Extension only the built-in first is taken.  Before 17 there is no such
+ * list: the table stays empty.
+ */
+static void
+load_waits(PgsNames *n)
+{
+	static const struct
+	{
+		const char *type;
+		uint32_t	cls;
+	}			classes[] = {
+		{"BufferPin", 0x04}, {"Activity", 0x05}, {"Client", 0x06}, {"Extension", 0x07}, {"IPC", 0x08},
+		{"Timeout", 0x09}, {"IO", 0x0A}
+	};
+	uint32_t	next[sizeof(classes) / sizeof(classes[0])] = {0};
+	PGconn	   *conn = pgs_names_conn(n);
+	PGresult   *r;
+
+	n->waits_loaded = true;
+	if (conn == NULL || PQserverVersion(conn) < 170000)
+		return;
+	pgs_query_uncancelled = true;
+	r = pgs_query(conn, "SELECT type, name FROM pg_get_wait_events() WITH ORDINALITY AS w(type, name, description, ord) "
+				  "ORDER BY ord", 0, NULL, NULL, 0);
+	pgs_query_uncancelled = false;
+	if (r == NULL)
+		return;
+	n->waits = calloc(PQntuples(r) + 1, sizeof(WaitName));
+	if (n->waits == NULL)
+		pgs_die("out of memory");
+	for (int i = 0; i < PQntuples(r); i++)
+		for (size_t c = 0; c < sizeof(classes) / sizeof(classes[0]); c++)
+			if (strcmp(PQgetvalue(r, i, 0), classes[c].type) == 0)
+			{
+				if (classes[c].cls != 0x07 || next[c] == 0)
+				{
+					n->waits[n->nwaits].wei = classes[c].cls << 24 | next[c];
+					n->waits[n->nwaits++].name = pgs_xstrdup(PQgetvalue(r, i, 1));
+				}
+				next[c]++;
+				break;
+			}
+	PQclear(r);
+}
+
+const char *
+pgs_names_wait_event(PgsNames *n, uint32_t wei)
+{
+	if (n == NULL)
+		return NULL;
+	if (!n->waits_loaded)
+		load_waits(n);
+	for (int i = 0; i < n->nwaits; i++)
+		if (n->waits[i].wei == wei)
+			return n->waits[i].name;
+	return NULL;
+}

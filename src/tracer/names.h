@@ -46,6 +46,14 @@ char *pgs_names_fetch1(PGconn *c, const char *sql, int nparams, const char *cons
 #define PGS_LOCKTAG_NAMES 12
 extern const char *const pgs_locktag_names[PGS_LOCKTAG_NAMES];
 
+/*
+ * The name pg_stat_activity gives wait event wei (PGPROC.wait_event_info),
+ * from the server's own list of them (17 and later; not LWLock or Lock,
+ * which have their own names); NULL when it cannot be had: the caller says
+ * the number.
+ */
+const char *pgs_names_wait_event(PgsNames *n, uint32_t wei);
+
 /* the oid of database (a -d option's), asked of the server; exits 2 when it has none of that name */
 unsigned pgs_database_oid(PgsNames *n, const char *database);
 

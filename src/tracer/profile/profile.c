@@ -89,8 +89,8 @@ static const char usage_text[] =
 	"  with the pgscope extension loaded add their PL/pgSQL frames (function:line) under the query,\n"
 	"  through a lease the tracer holds over the connection of -U/--dbname (pgscope preloaded and\n"
 	"  created there; superuser or pgscope_admin).  --off-cpu adds the time off the CPU, under the\n"
-	"  wait event it was spent in ([Lock:transactionid], [Timeout#...], [Runqueue]) beside [CPU]; every\n"
-	"  count is then in microseconds.  Needs root or CAP_BPF+CAP_PERFMON\n";
+	"  wait event it was spent in ([Lock:transactionid], [Timeout:PgSleep] (before 17: [Timeout#2]),\n"
+	"  [Runqueue]) beside [CPU]; every count is then in microseconds.  Needs root or CAP_BPF+CAP_PERFMON\n";
 
 static const PgsOptSpec opts[] = {
 	PGS_OPT_NUMBER("hz", 0, PGS_ARG_DOUBLE, Prof, hz, 1, 1000, "samples a second, from 1 to 1000"),
@@ -403,9 +403,13 @@ line_cmp(const void *a, const void *b)
 	return strcmp(((const Line *) a)->stack, ((const Line *) b)->stack);
 }
 
-/* the wait an off-CPU period was spent in, as pg_stat_activity's class (and for a lock its type) */
+/*
+ * The wait an off-CPU period was spent in, as pg_stat_activity names it:
+ * class and event (a lock's by its type; others by the server's own list
+ * where it has one, 17 and later, else by number within the class)
+ */
 static void
-wait_frame(uint32_t wei, char *buf, size_t len)
+wait_frame(PgsNames *names, uint32_t wei, char *buf, size_t len)
 {
 	static const char *const classes[] = {NULL, "LWLock", NULL, "Lock", "BufferPin", "Activity", "Client",
 	"Extension", "IPC", "Timeout", "IO"};
@@ -417,6 +421,8 @@ wait_frame(uint32_t wei, char *buf, size_t len)
 		snprintf(buf, len, "[off-CPU: no wait event]");
 	else if (cls == 0x03 && (wei & 0xFFFF) < PGS_LOCKTAG_NAMES)
 		snprintf(buf, len, "[Lock:%s]", pgs_locktag_names[wei & 0xFFFF]);
+	else if (cls < sizeof(classes) / sizeof(classes[0]) && classes[cls] && pgs_names_wait_event(names, wei))
+		snprintf(buf, len, "[%s:%s]", classes[cls], pgs_names_wait_event(names, wei));
 	else if (cls < sizeof(classes) / sizeof(classes[0]) && classes[cls])
 		snprintf(buf, len, "[%s#%u]", classes[cls], wei & 0xFFFF);
 	else
@@ -430,7 +436,7 @@ collect_map(Prof *p, int fd, bool off, Lines *l)
 	struct pgs_prof_key k,
 				next,
 			   *prev = NULL;
-	char		frame[64];
+	char		frame[96];
 
 	while (bpf_map_get_next_key(fd, prev, &next) == 0)
 	{
@@ -450,7 +456,7 @@ collect_map(Prof *p, int fd, bool off, Lines *l)
 		if (p->off_cpu)
 		{
 			if (off)
-				wait_frame(k.wait, frame, sizeof(frame));
+				wait_frame(p->names, k.wait, frame, sizeof(frame));
 			else
 				snprintf(frame, sizeof(frame), "[CPU]");
 			put_frame(&b, 'w', frame, "");
