@@ -336,6 +336,11 @@ const char *const pgs_locktag_names[PGS_LOCKTAG_NAMES] = {
 	[PGS_LOCKTAG_APPLY_TRANSACTION] = "applytransaction"
 };
 
+const char *const pgs_wait_types[PGS_WAIT_CLASS_BYTES] = {
+	[PGS_WAIT_CLASS_LWLOCK] = "LWLock", [PGS_WAIT_CLASS_LOCK] = "Lock", [0x04] = "BufferPin", [0x05] = "Activity",
+	[0x06] = "Client", [PGS_WAIT_CLASS_EXTENSION] = "Extension", [0x08] = "IPC", [0x09] = "Timeout", [0x0A] = "IO"
+};
+
 /*
  * The server's wait events, numbered: pg_get_wait_events() (17 and later)
  * lists each class's built-in events in the order their enum has them (both
@@ -349,15 +354,7 @@ const char *const pgs_locktag_names[PGS_LOCKTAG_NAMES] = {
 static void
 load_waits(PgsNames *n)
 {
-	static const struct
-	{
-		const char *type;
-		uint32_t	cls;
-	}			classes[] = {
-		{"BufferPin", 0x04}, {"Activity", 0x05}, {"Client", 0x06}, {"Extension", 0x07}, {"IPC", 0x08},
-		{"Timeout", 0x09}, {"IO", 0x0A}
-	};
-	uint32_t	next[sizeof(classes) / sizeof(classes[0])] = {0};
+	uint32_t	next[PGS_WAIT_CLASS_BYTES] = {0};
 	PGconn	   *conn = pgs_names_conn(n);
 	PGresult   *r;
 
@@ -374,12 +371,13 @@ load_waits(PgsNames *n)
 	if (n->waits == NULL)
 		pgs_die("out of memory");
 	for (int i = 0; i < PQntuples(r); i++)
-		for (size_t c = 0; c < sizeof(classes) / sizeof(classes[0]); c++)
-			if (strcmp(PQgetvalue(r, i, 0), classes[c].type) == 0)
+		for (uint32_t c = 0; c < PGS_WAIT_CLASS_BYTES; c++)
+			if (c != PGS_WAIT_CLASS_LWLOCK && c != PGS_WAIT_CLASS_LOCK && pgs_wait_types[c] &&
+				strcmp(PQgetvalue(r, i, 0), pgs_wait_types[c]) == 0)
 			{
-				if (classes[c].cls != 0x07 || next[c] == 0)
+				if (c != PGS_WAIT_CLASS_EXTENSION || next[c] == 0)
 				{
-					n->waits[n->nwaits].wei = classes[c].cls << 24 | next[c];
+					n->waits[n->nwaits].wei = c << 24 | next[c];
 					n->waits[n->nwaits++].name = pgs_xstrdup(PQgetvalue(r, i, 1));
 				}
 				next[c]++;

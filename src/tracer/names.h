@@ -47,6 +47,17 @@ char *pgs_names_fetch1(PGconn *c, const char *sql, int nparams, const char *cons
 extern const char *const pgs_locktag_names[PGS_LOCKTAG_NAMES];
 
 /*
+ * pg_stat_activity's wait_event_type of a wait event's class byte
+ * (wait_event_info >> 24; the same in every supported major), NULL for none
+ * (stmt_source.h's pgs_wait_class_names is by --breakdown's slot instead)
+ */
+#define PGS_WAIT_CLASS_BYTES 11
+#define PGS_WAIT_CLASS_LWLOCK 0x01
+#define PGS_WAIT_CLASS_LOCK 0x03
+#define PGS_WAIT_CLASS_EXTENSION 0x07
+extern const char *const pgs_wait_types[PGS_WAIT_CLASS_BYTES];
+
+/*
  * The name pg_stat_activity gives wait event wei (PGPROC.wait_event_info),
  * from the server's own list of them (17 and later; not LWLock or Lock,
  * which have their own names); NULL when it cannot be had: the caller says

@@ -411,20 +411,19 @@ line_cmp(const void *a, const void *b)
 static void
 wait_frame(PgsNames *names, uint32_t wei, char *buf, size_t len)
 {
-	static const char *const classes[] = {NULL, "LWLock", NULL, "Lock", "BufferPin", "Activity", "Client",
-	"Extension", "IPC", "Timeout", "IO"};
 	uint32_t	cls = wei >> 24;
+	const char *class = cls < PGS_WAIT_CLASS_BYTES ? pgs_wait_types[cls] : NULL;
 
 	if (wei == PGS_PROF_RUNQUEUE)
 		snprintf(buf, len, "[Runqueue]");
 	else if (wei == 0)
 		snprintf(buf, len, "[off-CPU: no wait event]");
-	else if (cls == 0x03 && (wei & 0xFFFF) < PGS_LOCKTAG_NAMES)
+	else if (cls == PGS_WAIT_CLASS_LOCK && (wei & 0xFFFF) < PGS_LOCKTAG_NAMES)
 		snprintf(buf, len, "[Lock:%s]", pgs_locktag_names[wei & 0xFFFF]);
-	else if (cls < sizeof(classes) / sizeof(classes[0]) && classes[cls] && pgs_names_wait_event(names, wei))
-		snprintf(buf, len, "[%s:%s]", classes[cls], pgs_names_wait_event(names, wei));
-	else if (cls < sizeof(classes) / sizeof(classes[0]) && classes[cls])
-		snprintf(buf, len, "[%s#%u]", classes[cls], wei & 0xFFFF);
+	else if (class && pgs_names_wait_event(names, wei))
+		snprintf(buf, len, "[%s:%s]", class, pgs_names_wait_event(names, wei));
+	else if (class)
+		snprintf(buf, len, "[%s#%u]", class, wei & 0xFFFF);
 	else
 		snprintf(buf, len, "[wait 0x%08x]", wei);
 }
