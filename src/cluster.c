@@ -427,15 +427,22 @@ container_stop(PgsCluster *c)
 static void
 write_line(const char *dir, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* the file name in directory dir, opened in mode */
+static FILE *
+open_in(const char *dir, const char *name, const char *mode)
+{
+	char		path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return fopen(path, mode);
+}
+
 static void
 write_line(const char *dir, const char *name, const char *fmt, ...)
 {
-	char		path[PATH_MAX + 64];
-	FILE	   *f;
+	FILE	   *f = open_in(dir, name, "w");
 	va_list		ap;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
 	if (f == NULL)
 		return;
 	va_start(ap, fmt);
@@ -448,12 +455,9 @@ write_line(const char *dir, const char *name, const char *fmt, ...)
 static bool
 read_line(const char *dir, const char *name, char *out, size_t len)
 {
-	char		path[PATH_MAX + 64];
-	FILE	   *f;
+	FILE	   *f = open_in(dir, name, "r");
 	bool		ok;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
 	if (f == NULL)
 		return false;
 	ok = fgets(out, (int) len, f) != NULL;

@@ -91,8 +91,42 @@ start_tracer() {
   cat "$out.err"; fail "tracer did not attach: $*"
 }
 
+# stop_tracer OUT [SUMMARY]: Ctrl-C to the tracer start_tracer OUT started; it exits 0, its summary
+# (OUT.err) says no events were lost when it speaks of them, and matches the regex SUMMARY if given
+stop_tracer() {
+  local pid; pid=$(cat "$1.pid")
+  kill -INT "$pid"
+  set +e; wait "$pid"; local rc=$?; set -e
+  [ "$rc" = 0 ] || { cat "$1.err"; fail "tracer exit status $rc after Ctrl-C"; }
+  if grep -q "events lost" "$1.err"; then
+    grep -q " 0 events lost" "$1.err" || { cat "$1.err"; fail "events lost"; }
+  fi
+  [ -z "${2:-}" ] || grep -Eq -- "$2" "$1.err" || { cat "$1.err"; fail "the summary does not say '$2'"; }
+}
+
+# wait_until TRIES SECS CMD...: runs CMD until it succeeds, at most TRIES times SECS apart (the
+# caller checks the outcome: it says what failed)
+wait_until() {
+  local tries=$1 secs=$2 i
+  shift 2
+  for ((i = 1; i <= tries; i++)); do
+    "$@" && return 0
+    sleep "$secs"
+  done
+  return 0
+}
+# sql_is SQL VALUE: the query's one value is VALUE
+sql_is() { [ "$(q "$1")" = "$2" ]; }
+
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# holds EXPR NAME=NUMBER...: awk's EXPR is true of the numbers named
+holds() {
+  local expr=$1 args=()
+  shift
+  for v in "$@"; do args+=(-v "$v"); done
+  awk "${args[@]}" "BEGIN { exit !($expr) }"
+}
 expect_eq() {
   [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
   echo "ok: $3"

@@ -48,7 +48,7 @@ expect_eq "$(wc -l <"$W/bad.err")" 1 "one line for it"
 
 "$PGSCOPE" agent --pid "$PM" --prometheus "127.0.0.1:$APORT" >"$W/agent.out" 2>"$W/agent.err" &
 agent=$!
-for _ in $(seq 1 100); do grep -q "attached to" "$W/agent.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "attached to" "$W/agent.err"
 grep -q "attached to the cluster in .* (postmaster $PM," "$W/agent.err" || fail "the agent did not attach: $(cat "$W/agent.err")"
 echo "ok: the agent attached ($(grep -c 'attached to' "$W/agent.err") line)"
 set +e
@@ -97,12 +97,12 @@ expect_eq "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%d", a - b }')" "
   "PromQL: the increase of pgscope_statements_total{database=agentdb} = pg_stat_statements calls"
 p50=$(promql 'histogram_quantile(0.5, sum by (le) (pgscope_statement_duration_seconds_bucket{user="sleeper"}))')
 mean=$(q "SELECT round((mean_exec_time / 1000)::numeric, 4) FROM pg_stat_statements WHERE query ~ 'agent_sleep'")
-awk -v p="$p50" 'BEGIN { exit !(p > 0.01 && p <= 0.025) }' ||
+holds 'p > 0.01 && p <= 0.025' p="$p50" ||
   fail "histogram_quantile(0.5) for the pg_sleep(0.02) statements: $p50 (pg_stat_statements' mean $mean s)"
 echo "ok: their median through histogram_quantile is $p50 s (pg_stat_statements' mean $mean s)"
 expect_eq "$(promql 'sum(pgscope_statement_duration_seconds_count{user="sleeper"})')" 100 "100 timed statements of the sleeper"
 tmo=$(promql 'sum(pgscope_statement_wait_seconds_total{database="agentdb",class="Timeout"})')
-awk -v t="$tmo" 'BEGIN { exit !(t >= 1.9 && t <= 2.6) }' ||
+holds 't >= 1.9 && t <= 2.6' t="$tmo" ||
   fail "the Timeout class (pg_sleep) over 100 x 20 ms statements: $tmo s"
 echo "ok: the breakdown's Timeout class holds their sleep: $tmo s"
 expect_eq "$(promql 'sum(pgscope_query_calls_total) - sum(pgscope_statements_total)')" 0 \
@@ -140,7 +140,7 @@ psql -X -q agentdb -c "BEGIN" -c "UPDATE lockme SET v = 2 WHERE id = 2" -c "SELE
 wait "$one" || true
 expect_eq "$(settled 'sum(pgscope_deadlocks_total)')" 1 "the deadlock is counted"
 lw=$(promql 'sum(pgscope_lock_wait_seconds_sum{locktype="relation",mode="ShareLock"})')
-awk -v s="$lw" 'BEGIN { exit !(s >= 0.5 && s <= 1.5) }' || fail "the ShareLock wait on the relation: $lw s (about 0.7 s)"
+holds 's >= 0.5 && s <= 1.5' s="$lw" || fail "the ShareLock wait on the relation: $lw s (about 0.7 s)"
 expect_eq "$(promql 'sum(pgscope_lock_wait_seconds_count{locktype="relation",mode="ShareLock"})')" 1 "one ShareLock wait"
 echo "ok: a lock wait of $lw s in pgscope_lock_wait_seconds, by lock type and mode"
 for f in pgscope_wal_records_total pgscope_io_read_seconds_count pgscope_network_receive_bytes_total pgscope_client_requests_total; do
@@ -154,7 +154,7 @@ psql -X -q -f "$W/distinct.sql" agentdb >/dev/null
 cand=$(settled 'pgscope_query_candidates')
 evicted=$(promql 'pgscope_query_candidates_evicted_total')
 rss=$(promql 'pgscope_agent_resident_memory_bytes')
-awk -v c="$cand" -v e="$evicted" 'BEGIN { exit !(c <= 5000 && e >= 90000) }' ||
+holds 'c <= 5000 && e >= 90000' c="$cand" e="$evicted" ||
   fail "after 100,000 distinct texts: $cand tracked, $evicted evicted"
 expect_eq "$(promql 'sum(pgscope_query_calls_total) - sum(pgscope_statements_total)')" 0 \
   "and the query series still add up to the statements"
@@ -173,7 +173,7 @@ expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/not
 # ---- a server restart is followed: detached, attached again, its statements counted
 "$PGSCOPE" cluster restart "$PGDIR" >/dev/null
 PM2=$(pm_pid)
-for _ in $(seq 1 100); do grep -q "(postmaster $PM2," "$W/agent.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "(postmaster $PM2," "$W/agent.err"
 grep -q "detached from the cluster in .* (postmaster $PM): the server stopped" "$W/agent.err" ||
   fail "no detach line: $(cat "$W/agent.err")"
 grep -q "attached to the cluster in .* (postmaster $PM2," "$W/agent.err" || fail "not attached again: $(cat "$W/agent.err")"
@@ -207,7 +207,7 @@ touch "$W/spans/fail"		# the receiver is down at first
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
   >"$W/agent2.out" 2>"$W/agent2.err" &
 agent=$!
-for _ in $(seq 1 100); do grep -q "attached to" "$W/agent2.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "attached to" "$W/agent2.err"
 tid=4bf92f3577b34da6a3ce929d0e0e4736 sid=00f067aa0ba902b7
 for i in $(seq 1 10); do echo "SELECT $i AS with_parent /*traceparent='00-$tid-$sid-01'*/;"; done >"$W/tp.sql"
 echo "SELECT 1 AS bad_parent /*traceparent='00-XYZ-$sid-01'*/;" >>"$W/tp.sql"
@@ -221,7 +221,7 @@ pgbench -n -S -t 100 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S (spans)"
 sleep 2
 grep -q "cannot send spans to http://127.0.0.1:$SPORT" "$W/agent2.err" || fail "no word of the receiver being down: $(cat "$W/agent2.err")"
 rm -f "$W/spans/fail"		# it comes back: the queued spans follow
-for _ in $(seq 1 100); do grep -q "spans reach" "$W/agent2.err" && break; sleep 0.2; done
+wait_until 100 0.2 grep -q "spans reach" "$W/agent2.err"
 curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/m2.txt" || fail "GET /metrics (agent with --otlp)"
 total=$(awk '$1 ~ /^pgscope_statements_total/ { s += $2 } END { print s + 0 }' "$W/m2.txt")
 expect_eq "$(awk '$1 == "pgscope_otlp_bad_traceparent_total" { print $2 }' "$W/m2.txt")" 3 \
@@ -254,7 +254,7 @@ rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
   --split >/dev/null 2>"$W/agent4.err" &
 agent=$!
-for _ in $(seq 1 100); do grep -q "attached to" "$W/agent4.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "attached to" "$W/agent4.err"
 for i in $(seq 1 5); do echo "SELECT count(*) AS split_one FROM pg_class WHERE relpages >= $i;"; done | psql -X -q agentdb >/dev/null
 sleep 2.5
 kill -TERM "$agent"; wait "$agent" || fail "the agent with --split failed: $(cat "$W/agent4.err")"
@@ -283,7 +283,7 @@ expect_eq "$(cat "$W/outside")" 0 "--split: each phase lies within its statement
 rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --otlp "http://127.0.0.1:$SPORT" >/dev/null 2>"$W/agent5.err" &
 agent=$!
-for _ in $(seq 1 100); do grep -q "attached to" "$W/agent5.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "attached to" "$W/agent5.err"
 psql -X -q -c "BEGIN" -c "UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 7" -c "SELECT pg_sleep(1.2)" \
   -c "COMMIT" agentdb >/dev/null &
 holder=$!
@@ -324,7 +324,7 @@ rm -f "$W"/spans/*.json
 echo "statements-only" >"$W/agent.conf"
 "$PGSCOPE" agent --pid "$PM2" --pid $$ --prometheus "127.0.0.1:$APORT" --config "$W/agent.conf" >/dev/null 2>"$W/agent6.err" &
 agent=$!
-for _ in $(seq 1 100); do grep -q "attached to" "$W/agent6.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "attached to" "$W/agent6.err"
 grep -q "cannot attach to the server of postmaster $$: .* (trying again in 30 s)" "$W/agent6.err" ||
   fail "no word of the failed attach: $(cat "$W/agent6.err")"
 hup() {
@@ -366,7 +366,7 @@ rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
   --sample-ratio 0 --slow-ms 15 >/dev/null 2>"$W/agent3.err" &
 agent=$!
-for _ in $(seq 1 100); do grep -q "attached to" "$W/agent3.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "attached to" "$W/agent3.err"
 { for i in $(seq 1 20); do echo "SELECT $i AS fast_one;"; done
   for i in $(seq 1 5); do echo "SELECT pg_sleep(0.02) AS slow_one;"; done
   for i in $(seq 1 2); do echo "SELECT 1 / 0 AS failing_one;"; done
@@ -418,7 +418,7 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$CPORT") 2>/dev/null && b
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$CPORT" \
   >/dev/null 2>"$W/agent4.err" &
 agent=$!
-for _ in $(seq 1 100); do grep -q "attached to" "$W/agent4.err" && break; sleep 0.1; done
+wait_until 100 0.1 grep -q "attached to" "$W/agent4.err"
 psql -X -q -f "$W/tp.sql" agentdb >/dev/null
 pgbench -n -S -t 50 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S (Collector)"
 sleep 2

@@ -157,10 +157,7 @@ wait "$load" || true
 for sig in INT TERM; do
   "$PGSCOPE" plprof monitor --all --duration 60 -d "$CONN" -o "$W/sig-$sig.html" 2>"$W/err" &
   mon=$!
-  for _ in $(seq 1 50); do
-    [ "$(q "SELECT global_enabled FROM pgscope_status()")" = t ] && break
-    sleep 0.1
-  done
+  wait_until 50 0.1 sql_is "SELECT global_enabled FROM pgscope_status()" t
   expect_eq "$(q "SELECT global_enabled FROM pgscope_status()")" t "monitor switched profiling on"
   kill -"$sig" "$mon"
   set +e; wait "$mon"; status=$?; set -e
@@ -173,10 +170,7 @@ ls "$W" | grep -q '\.tmp\.' && fail "temporary files were left"
 # a lost connection: the monitor reconnects and switches profiling off
 "$PGSCOPE" plprof monitor --all --duration 60 -d "$CONN" -o "$W/lost.html" 2>"$W/err" &
 mon=$!
-for _ in $(seq 1 50); do
-  [ "$(q "SELECT global_enabled FROM pgscope_status()")" = t ] && break
-  sleep 0.1
-done
+wait_until 50 0.1 sql_is "SELECT global_enabled FROM pgscope_status()" t
 q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgscope plprof monitor'" >/dev/null
 set +e; wait "$mon"; status=$?; set -e
 expect_status 1 "monitor whose connection was killed"

@@ -16,7 +16,7 @@ cat "$WORK/demo.out"
 grep -q "before the index: .* in public.tpcb_upd_accounts(integer,integer)" "$WORK/demo.out" || fail "tpcb_upd_accounts on top before the index"
 echo "ok: tpcb_upd_accounts on top before the index"
 speedup=$(sed -n 's/^the index made the workload \([0-9.]*\)x faster$/\1/p' "$WORK/demo.out")
-awk -v s="$speedup" 'BEGIN { exit !(s > 3) }' || fail "the index should make the workload faster (got ${speedup}x)"
+holds 's > 3' s="$speedup" || fail "the index should make the workload faster (got ${speedup}x)"
 echo "ok: the index made it ${speedup}x faster"
 for f in before after; do
   grep -qx "  $WORK/demo/$f.html" "$WORK/demo.out" || fail "the $f report's path is printed"

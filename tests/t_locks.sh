@@ -14,17 +14,6 @@ start_cluster "deadlock_timeout = '200ms'" "max_connections = 60"
 PM=$(pm_pid)
 q "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0), (3, 0)"
 
-stop_tracer() {
-  local pid; pid=$(cat "$1.pid")
-  kill -INT "$pid"
-  set +e; wait "$pid"; local rc=$?; set -e
-  [ "$rc" = 0 ] || { cat "$1.err"; fail "tracer exit status $rc"; }
-  # lwlocks aggregates in the kernel and has no events to lose
-  if grep -q "events lost" "$1.err"; then
-    grep -q " 0 events lost" "$1.err" || { cat "$1.err"; fail "events lost"; }
-  fi
-}
-
 # a session that holds something for a while; its pid goes to a file
 hold() {
   local name=$1 sql=$2 secs=$3

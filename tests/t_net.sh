@@ -31,9 +31,9 @@ in=$(field copier bytes_in)
 [ -n "$in" ] && [ "$in" -ge "$payload" ] || { cat "$WORK/net.json"; fail "COPY: $in bytes received, payload $payload"; }
 echo "ok: the COPY's backend received $in bytes for a $payload-byte payload"
 s=$(field sleeper serving_ms)
-awk -v s="$s" 'BEGIN { exit !(s >= 600) }' || { cat "$WORK/net.json"; fail "pg_sleep(0.3) twice and pg_sleep(0.5) are serving time (serving_ms $s)"; }
+holds 's >= 600' s="$s" || { cat "$WORK/net.json"; fail "pg_sleep(0.3) twice and pg_sleep(0.5) are serving time (serving_ms $s)"; }
 echo "ok: the sleeping backend served for $(field sleeper serving_ms) ms"
-awk -v w="$(field dawdler client_wait_ms)" 'BEGIN { exit !(w >= 500) }' || fail "the dawdling client is client wait"
+holds 'w >= 500' w="$(field dawdler client_wait_ms)" || fail "the dawdling client is client wait"
 echo "ok: the backend of a dawdling client waited $(field dawdler client_wait_ms) ms for it"
 grep -q '"client":"127.0.0.1:[0-9]*"' "$WORK/net.json" || fail "client addresses"
 echo "ok: client addresses reported"

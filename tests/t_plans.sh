@@ -37,32 +37,27 @@ q "CREATE TABLE t (id int PRIMARY KEY, g int, pad text);
      EXECUTE 'EXPLAIN (FORMAT JSON) ' || stmt INTO j;
      INSERT INTO expl VALUES (name, (j::jsonb)->0->'Plan');
    END \$\$;
-   -- a plan as lines in EXPLAIN's order: where the node is, what it is, on what, its estimates
-   CREATE FUNCTION flat(p jsonb) RETURNS text LANGUAGE sql AS \$\$
+   -- a plan as lines in EXPLAIN's order: where the node is, then the keys asked of it
+   CREATE FUNCTION flat_keys(p jsonb, keys text[]) RETURNS text LANGUAGE sql AS \$\$
      WITH RECURSIVE n(path, node) AS (
        SELECT '', p
        UNION ALL
        SELECT n.path || '.' || lpad(o::text, 3, '0'), c
        FROM n, jsonb_array_elements(n.node->'Plans') WITH ORDINALITY AS e(c, o)
      )
-     SELECT string_agg(concat_ws(' | ', path, node->>'Node Type', node->>'Parent Relationship', node->>'Subplan Name',
-                         node->>'Join Type', node->>'Strategy', node->>'Partial Mode', node->>'Operation',
-                         node->>'Scan Direction', node->>'Relation Name', node->>'Index Name',
-                         node->>'CTE Name', node->>'Startup Cost', node->>'Total Cost', node->>'Plan Rows',
-                         node->>'Plan Width', node->>'Parallel Aware'), E'\n' ORDER BY path)
+     SELECT string_agg(concat_ws(' | ', path, (SELECT string_agg(node->>k, ' | ' ORDER BY o)
+                                               FROM unnest(keys) WITH ORDINALITY AS u(k, o))), E'\n' ORDER BY path)
      FROM n
+   \$\$;
+   -- what the node is, on what, its estimates
+   CREATE FUNCTION flat(p jsonb) RETURNS text LANGUAGE sql AS \$\$
+     SELECT flat_keys(p, ARRAY['Node Type', 'Parent Relationship', 'Subplan Name', 'Join Type', 'Strategy',
+                               'Partial Mode', 'Operation', 'Scan Direction', 'Relation Name', 'Index Name',
+                               'CTE Name', 'Startup Cost', 'Total Cost', 'Plan Rows', 'Plan Width', 'Parallel Aware'])
    \$\$;
    -- and what EXPLAIN ANALYZE counts
    CREATE FUNCTION flat_actual(p jsonb) RETURNS text LANGUAGE sql AS \$\$
-     WITH RECURSIVE n(path, node) AS (
-       SELECT '', p
-       UNION ALL
-       SELECT n.path || '.' || lpad(o::text, 3, '0'), c
-       FROM n, jsonb_array_elements(n.node->'Plans') WITH ORDINALITY AS e(c, o)
-     )
-     SELECT string_agg(concat_ws(' | ', path, node->>'Node Type', node->>'Relation Name', node->>'Index Name',
-                         node->>'Actual Rows', node->>'Actual Loops'), E'\n' ORDER BY path)
-     FROM n
+     SELECT flat_keys(p, ARRAY['Node Type', 'Relation Name', 'Index Name', 'Actual Rows', 'Actual Loops'])
    \$\$;
    CREATE FUNCTION expl_analyze(name text, stmt text) RETURNS void LANGUAGE plpgsql AS \$\$
    DECLARE j json;
@@ -72,14 +67,6 @@ q "CREATE TABLE t (id int PRIMARY KEY, g int, pad text);
    END \$\$;"
 
 q "VACUUM ANALYZE"
-
-stop_tracer() {
-  local pid; pid=$(cat "$1.pid")
-  kill -INT "$pid"
-  set +e; wait "$pid"; local rc=$?; set -e
-  [ "$rc" = 0 ] || { cat "$1.err"; fail "tracer exit status $rc"; }
-  grep -q ", 0 lost$" "$1.err" || { cat "$1.err"; fail "plans lost"; }
-}
 
 # bad options: usage errors, before anything is attached
 for bad in "--analyze=bogus" "--by x" "--min-ms -1" "--min-ms" "--by"; do
@@ -128,10 +115,10 @@ q "SELECT /*p:wide*/ count(*) FROM ($(for i in $(seq 1 80); do printf "SELECT $i
 # slow enough for the 300 ms threshold
 q "SELECT /*p:slow*/ pg_sleep(0.4)"
 sleep 0.5
-stop_tracer "$WORK/plans.json"
-stop_tracer "$WORK/byquery.json"
-stop_tracer "$WORK/slow.txt"
-stop_tracer "$WORK/text.txt"
+stop_tracer "$WORK/plans.json" ", 0 lost$"
+stop_tracer "$WORK/byquery.json" ", 0 lost$"
+stop_tracer "$WORK/slow.txt" ", 0 lost$"
+stop_tracer "$WORK/text.txt" ", 0 lost$"
 
 # the traced plans into the database, compared there
 chmod 644 "$WORK/plans.json"
@@ -218,7 +205,7 @@ for c in "${cases[@]}"; do
   psql -X -qAt -v ON_ERROR_STOP=1 -o /dev/null -c "$set_sql $stmt" \
     -c "$set_sql SELECT expl_analyze('$name', \$q\$$stmt\$q\$)" || fail "analyze case $name"
 done
-stop_tracer "$WORK/analyze.json"
+stop_tracer "$WORK/analyze.json" ", 0 lost$"
 grep -q ", [1-9][0-9]* instrumented, " "$WORK/analyze.json.err" || { cat "$WORK/analyze.json.err"; fail "nothing instrumented"; }
 # after the tracer: statements start uninstrumented
 q "SELECT /*p:after*/ count(*) FROM t" >/dev/null
@@ -231,7 +218,7 @@ kill -KILL "$KP"; wait "$KP" 2>/dev/null || true
 sleep 6
 q "SELECT /*p:killed6*/ count(*) FROM t" >/dev/null
 sleep 0.3
-stop_tracer "$WORK/plain.json"
+stop_tracer "$WORK/plain.json" ", 0 lost$"
 psql -X -qAt -v ON_ERROR_STOP=1 -c "\\copy traced FROM '$WORK/analyze.json' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
 for name in "${acases[@]}"; do
   expect_eq "$(q "SELECT count(*) FROM tp WHERE name = '$name' AND query !~* '^\\s*explain'")" 1 "--analyze: $name traced once"

@@ -87,8 +87,8 @@ read -r _ hp < <(share "SELECT busy(" "\\(integer\\):[0-9]+;")
 read -r st sm < <(share "SELECT count(*) AS sorting" ";tuplesort_")
 read -r _ sx < <(share "SELECT count(*) AS sorting" "numeric_ln")
 echo "computing: $ht samples, $hm under numeric_ln; sorting: $st samples, $sm under tuplesort_*, $sx with numeric_ln"
-awk -v t="$ht" -v m="$hm" 'BEGIN { exit !(t > 0 && m >= 0.8 * t) }' || fail "the computing query's samples are not under numeric_ln"
-awk -v t="$st" -v m="$sm" 'BEGIN { exit !(t > 0 && m >= 0.2 * t) }' || fail "the sorting query's samples show no tuplesort frames"
+holds 't > 0 && m >= 0.8 * t' t="$ht" m="$hm" || fail "the computing query's samples are not under numeric_ln"
+holds 't > 0 && m >= 0.2 * t' t="$st" m="$sm" || fail "the sorting query's samples show no tuplesort frames"
 expect_eq "$sx" 0 "no numeric_ln frame under the sorting query"
 expect_eq "$hp" 0 "no PL/pgSQL frame without the extension"
 # a static function of the stripped server is one frame, named by its start: every postgres+0x... frame is
@@ -120,7 +120,7 @@ n=$(echo "SELECT count(DISTINCT s->'stack'->>0) || ' ' || sum((s->>'samples')::i
 read -r nq nsum ntotal <<<"$n"
 expect_eq "$nq" 1 "--pid of a backend: one query"
 expect_eq "$nsum" "$ntotal" "the stacks' samples add up to the total"
-awk -v n="$nsum" 'BEGIN { exit !(n >= 100) }' || fail "--pid of a busy backend for 2 s: only $nsum samples"
+holds 'n >= 100' n="$nsum" || fail "--pid of a busy backend for 2 s: only $nsum samples"
 
 # -d: the backends of one database alone (here one where nothing runs); an unknown one is a usage error
 q "CREATE DATABASE quietdb"
@@ -154,8 +154,8 @@ read -r pt pl < <(plshare "SELECT outer_f(" "^[^;]*;outer_f\\(integer\\):3;busy\
 read -r _ pn < <(plshare "SELECT outer_f(" "^[^;]*;outer_f\\(integer\\):3;busy\\(integer\\):8;.*;numeric_ln[; ]")
 read -r qt qp < <(plshare "SELECT count(*) AS sorting" "\\(integer\\):[0-9]+;")
 echo "in_plpgsql: $pt samples, $pl under outer_f:3;busy:8, $pn of them with numeric_ln beneath; sorting: $qt, $qp with PL/pgSQL frames"
-awk -v t="$pt" -v m="$pl" 'BEGIN { exit !(t >= 50 && m >= 0.8 * t) }' || fail "the busy line's frame holds $pl of $pt samples"
-awk -v t="$pl" -v m="$pn" 'BEGIN { exit !(m >= 0.8 * t) }' || fail "numeric_ln under the busy line: $pn of $pl"
+holds 't >= 50 && m >= 0.8 * t' t="$pt" m="$pl" || fail "the busy line's frame holds $pl of $pt samples"
+holds 'm >= 0.8 * t' t="$pl" m="$pn" || fail "numeric_ln under the busy line: $pn of $pl"
 expect_eq "$qp" 0 "no PL/pgSQL frame under the plain query"
 [ "$qt" -gt 0 ] || fail "no samples under the plain query"
 grep -q "cannot end the frames lease" "$WORK/pl.folded.err" && fail "the lease was not ended"
@@ -195,8 +195,8 @@ t4=$(offtime "SELECT waits();waits():4;$tw")
 t5=$(offtime "SELECT waits();waits():5;[Lock:transactionid];")
 logged=$(sed -n 's/.*process [0-9]* acquired ShareLock on transaction [0-9]* after \([0-9.]*\) ms.*/\1/p' "$PGDIR/server.log" | tail -1)
 echo "off-CPU: line 3 $t3 us, line 4 $t4 us under $tw (the server: $sleeping); line 5 $t5 us under Lock:transactionid (server: ${logged:-nothing} ms)"
-awk -v t="$t3" 'BEGIN { exit !(t >= 195000 && t <= 260000) }' || fail "pg_sleep(0.2)'s line: $t3 us under $tw: $(grep -o 'waits():3;[^;]*' "$WORK/off.folded" | sort -u)"
-awk -v t="$t4" 'BEGIN { exit !(t >= 295000 && t <= 360000) }' || fail "pg_sleep(0.3)'s line: $t4 us under Timeout"
+holds 't >= 195000 && t <= 260000' t="$t3" || fail "pg_sleep(0.2)'s line: $t3 us under $tw: $(grep -o 'waits():3;[^;]*' "$WORK/off.folded" | sort -u)"
+holds 't >= 295000 && t <= 360000' t="$t4" || fail "pg_sleep(0.3)'s line: $t4 us under Timeout"
 # the background writer sleeps in an Activity wait: named on 17 and later as pg_stat_activity names it
 if [ "$(pg_major)" -ge 17 ]; then
   for _ in $(seq 1 20); do

@@ -15,19 +15,11 @@ PM=$(pm_pid)
 q "CREATE EXTENSION pg_stat_statements"
 pgbench -i -s 1 -q postgres >/dev/null 2>&1
 
-stop_tracer() {
-  kill -INT "$TRACER"
-  set +e; wait "$TRACER"; local rc=$?; set -e
-  [ "$rc" = 0 ] || { cat "$1.err"; fail "tracer exit status $rc after Ctrl-C"; }
-  grep -q "events lost" "$1.err" || fail "no summary after Ctrl-C"
-  grep -q " 0 events lost" "$1.err" || { cat "$1.err"; fail "events were lost"; }
-}
-
 for mode in simple extended prepared; do
   q "SELECT pg_stat_statements_reset()" >/dev/null
   start_tracer "$WORK/$mode.json" queries --pid "$PM" --json
   pgbench -n -t 100 -c 2 -M "$mode" postgres >/dev/null 2>&1 || fail "pgbench -M $mode"
-  stop_tracer "$WORK/$mode.json"
+  stop_tracer "$WORK/$mode.json" " 0 events lost"
   for stmt in "UPDATE pgbench_accounts" "SELECT abalance FROM pgbench_accounts" "INSERT INTO pgbench_history"; do
     traced=$(grep -c "\"query\":\"$stmt" "$WORK/$mode.json" || true)
     pgss=$(q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '$stmt%'")
@@ -40,7 +32,7 @@ done
 # no events lost at 10,000 statements a second
 start_tracer "$WORK/rate.json" queries --pid "$PM" --json
 pgbench -n -S -c 2 -j 2 -R 10000 -T 3 postgres >"$WORK/rate.pgbench" 2>&1 || fail "pgbench -R 10000"
-stop_tracer "$WORK/rate.json"
+stop_tracer "$WORK/rate.json" " 0 events lost"
 done_tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/rate.pgbench")
 expect_eq "$(grep -c '"query":"SELECT abalance FROM pgbench_accounts' "$WORK/rate.json")" "$done_tx" \
   "all $done_tx statements of a 10,000/s run were traced, none lost"
@@ -54,7 +46,7 @@ echo "ok: pgscope targets lists the cluster"
 start_tracer "$WORK/t.txt" queries --pid "$PM"
 psql -X -q -c "SELECT pg_sleep(0.05)" -c "SELECT 1/0" >/dev/null 2>&1 || true
 psql -X -q -c "SELECT 4242 AS late_backend" >/dev/null
-stop_tracer "$WORK/t.txt"
+stop_tracer "$WORK/t.txt" " 0 events lost"
 ms=$(awk '/pg_sleep\(0.05\)/ { print $5 }' "$WORK/t.txt")
 # against the server's own log line for it (a fresh backend's first statement may take longer than its sleep)
 logged=$(sed -n 's/.*duration: \([0-9.]*\) ms  statement: SELECT pg_sleep(0.05)$/\1/p' "$PGDIR/server.log" | tail -1)
@@ -69,7 +61,7 @@ echo "ok: a backend that connected after the attach is traced"
 # --split: parse/plan/execute times from the USDT probes
 start_tracer "$WORK/split.txt" queries --pid "$PM" --split --json
 psql -X -q -c "SELECT pg_sleep(0.05) AS split_me" >/dev/null
-stop_tracer "$WORK/split.txt"
+stop_tracer "$WORK/split.txt" " 0 events lost"
 echo "SELECT ((:'l')::jsonb->>'execute_ms')::float8 BETWEEN 45 AND 55 AND ((:'l')::jsonb ? 'parse_ms') AND ((:'l')::jsonb ? 'plan_ms')" |
   psql -X -qAt -v l="$(grep split_me "$WORK/split.txt")" >"$WORK/splitcheck"
 expect_eq "$(cat "$WORK/splitcheck")" t "--split: pg_sleep(0.05) executes in 50 ms, parse and plan are timed"
@@ -102,7 +94,7 @@ taskset -c 0 sh -c 'while :; do :; done' &
 spinner=$!
 wait "$pinned"
 kill "$spinner"; wait "$spinner" 2>/dev/null || true
-stop_tracer "$WORK/bd.json"
+stop_tracer "$WORK/bd.json" " 0 events lost"
 grep -E 'bd_(cpu|rq)' "$WORK/bd.json" | sed 's/"shared_blks_hit.*"query"/ "query"/'
 psql -X -qAt -v ON_ERROR_STOP=1 <<SQL >"$WORK/bdcheck"
 CREATE TEMP TABLE raw (line text);
@@ -125,7 +117,7 @@ expect_eq "$(sed -n 's/^sum://p' "$WORK/bdcheck" | cut -d/ -f1)" true "--breakdo
 # --min-ms filters in the kernel
 start_tracer "$WORK/min.txt" queries --pid "$PM" --min-ms 20
 psql -X -q -c "SELECT 1 AS fast" -c "SELECT pg_sleep(0.03) AS slow" >/dev/null
-stop_tracer "$WORK/min.txt"
+stop_tracer "$WORK/min.txt" " 0 events lost"
 grep -q 'AS slow' "$WORK/min.txt" || fail "--min-ms kept the slow statement"
 grep -q 'AS fast' "$WORK/min.txt" && fail "--min-ms dropped the fast statement"
 echo "ok: --min-ms 20 keeps the 30 ms statement and drops the fast one"
@@ -145,7 +137,7 @@ expect_eq "$parsed" "$n/$n" "every --json line parses"
 q "SELECT pg_stat_statements_reset()" >/dev/null
 start_tracer "$WORK/lat.txt" latency --pid "$PM" -i 1 --by query --top 50
 pgbench -n -t 100 -c 2 postgres >/dev/null 2>&1
-stop_tracer "$WORK/lat.txt"
+stop_tracer "$WORK/lat.txt" " 0 events lost"
 grep -q 'usecs : count' "$WORK/lat.txt" || fail "latency prints histograms"
 calls=$(awk '/UPDATE pgbench_accounts/ && $1 ~ /^[0-9]+$/ { print $1; exit }' "$WORK/lat.txt")
 expect_eq "$calls" "$(q "SELECT sum(calls) FROM pg_stat_statements WHERE query LIKE 'UPDATE pgbench_accounts%'")" \

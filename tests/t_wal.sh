@@ -37,7 +37,7 @@ IFS=: read -r _ r1 b1 < <(grep '^after:' "$WORK/stat")
 tot=$(grep '"event":"totals"' "$WORK/wal.json")
 records=$(echo "$tot" | sed 's/.*"records":\([0-9]*\).*/\1/')
 bytes=$(echo "$tot" | sed 's/.*"bytes":\([0-9]*\).*/\1/')
-within() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(b > 0 && (a - b < 0 ? b - a : a - b) <= 0.01 * b) }'; }
+within() { holds 'b > 0 && (a - b < 0 ? b - a : a - b) <= 0.01 * b' a="$1" b="$2"; }
 within "$records" "$((r1 - r0))" || fail "WAL records: traced $records, pg_stat_wal $((r1 - r0))"
 echo "ok: WAL records: traced $records, pg_stat_wal delta $((r1 - r0))"
 within "$bytes" "$((b1 - b0))" || fail "WAL bytes: traced $bytes, pg_stat_wal $((b1 - b0))"

@@ -137,6 +137,33 @@ assign_enabled(bool newval, void *extra)
 	pgs_refresh_active();
 }
 
+/* the integer settings that exist only when loaded at server start */
+typedef struct IntSetting
+{
+	const char *name;
+	const char *desc;
+	int		   *var;
+	int			boot,
+				min,
+				max;
+	GucContext	context;
+	int			flags;
+} IntSetting;
+
+static const IntSetting startup_settings[] = {
+	{"pgscope.max_functions", "Function versions the shared tables hold.",
+	&pgs_max_functions, 2000, 10, 1000000, PGC_POSTMASTER, 0},
+	{"pgscope.max_statements", "Statements the shared tables hold (plprofiler's max_lines).",
+	&pgs_max_statements, 200000, 10, 100000000, PGC_POSTMASTER, 0},
+	{"pgscope.max_callgraphs", "Distinct call stacks the shared tables hold.",
+	&pgs_max_callgraphs, 20000, 10, 10000000, PGC_POSTMASTER, 0},
+	{"pgscope.max_source_bytes", "Bytes of function source and signatures kept in shared memory.",
+	&pgs_max_source_bytes, 4 * 1024 * 1024, 1024, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_BYTE},
+	{"pgscope.max_global_seconds",
+		"Instance-wide or per-pid profiling switches itself off after this long unless an expiry is given (0: never).",
+	&pgs_max_global_seconds, 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S},
+};
+
 void
 _PG_init(void)
 {
@@ -160,28 +187,13 @@ _PG_init(void)
 							pgs_loaded_at_startup ? PGC_POSTMASTER : PGC_SUSET,
 							0, NULL, NULL, NULL);
 	if (pgs_loaded_at_startup)
-	{
-		DefineCustomIntVariable("pgscope.max_functions",
-								"Function versions the shared tables hold.",
-								NULL, &pgs_max_functions, 2000, 10, 1000000,
-								PGC_POSTMASTER, 0, NULL, NULL, NULL);
-		DefineCustomIntVariable("pgscope.max_statements",
-								"Statements the shared tables hold (plprofiler's max_lines).",
-								NULL, &pgs_max_statements, 200000, 10, 100000000,
-								PGC_POSTMASTER, 0, NULL, NULL, NULL);
-		DefineCustomIntVariable("pgscope.max_callgraphs",
-								"Distinct call stacks the shared tables hold.",
-								NULL, &pgs_max_callgraphs, 20000, 10, 10000000,
-								PGC_POSTMASTER, 0, NULL, NULL, NULL);
-		DefineCustomIntVariable("pgscope.max_source_bytes",
-								"Bytes of function source and signatures kept in shared memory.",
-								NULL, &pgs_max_source_bytes, 4 * 1024 * 1024, 1024, INT_MAX / 2,
-								PGC_POSTMASTER, GUC_UNIT_BYTE, NULL, NULL, NULL);
-		DefineCustomIntVariable("pgscope.max_global_seconds",
-								"Instance-wide or per-pid profiling switches itself off after this long unless an expiry is given (0: never).",
-								NULL, &pgs_max_global_seconds, 3600, 0, INT_MAX,
-								PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
-	}
+		for (int i = 0; i < lengthof(startup_settings); i++)
+		{
+			const IntSetting *v = &startup_settings[i];
+
+			DefineCustomIntVariable(v->name, v->desc, NULL, v->var, v->boot, v->min, v->max,
+									v->context, v->flags, NULL, NULL, NULL);
+		}
 	MarkGUCPrefixReserved("pgscope");
 
 	if (pgs_loaded_at_startup)

@@ -261,6 +261,44 @@ put_counters(Datum *values, int i, const PgsCounters *c)
 	return i;
 }
 
+/* The columns naming f (id, oid, signature) from column i on; returns the next. */
+static int
+put_function(Datum *values, bool *nulls, int i, const PgsSnapFunc *f)
+{
+	values[i++] = Int64GetDatum(pgs_func_id(&f->key));
+	values[i++] = ObjectIdGetDatum(f->key.oid);
+	return put_text(values, nulls, i, f->signature);
+}
+
+/*
+ * The start of every snapshot reader: its argument "shared" checked, the
+ * snapshot taken, the result set materialized.
+ */
+static SnapInfo *
+snapshot_rows(FunctionCallInfo fcinfo)
+{
+	SnapInfo   *si;
+
+	require_arg(fcinfo, 0, "shared");
+	si = take_snapshot(PG_GETARG_BOOL(0));
+	pgs_init_materialized_srf(fcinfo);
+	return si;
+}
+
+/*
+ * A row of ncols columns, filled up to column i (asserted equal), added to
+ * the materialized result.
+ */
+static void
+emit_row(FunctionCallInfo fcinfo, Datum *values, bool *nulls, int i, int ncols)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	Assert(i == ncols);
+	(void) ncols;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 /* Split source into lines (1-based); a trailing empty line is dropped. */
 static int
 split_lines(const char *src, char ***lines_out)
@@ -293,13 +331,9 @@ PG_FUNCTION_INFO_V1(pgscope_functions);
 Datum
 pgscope_functions(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SnapInfo   *si;
+	SnapInfo   *si = snapshot_rows(fcinfo);
 	int			fi;
 
-	require_arg(fcinfo, 0, "shared");
-	si = take_snapshot(PG_GETARG_BOOL(0));
-	pgs_init_materialized_srf(fcinfo);
 	for (fi = 0; fi < si->snap->nfuncs; fi++)
 	{
 		PgsSnapFunc *f = &si->snap->funcs[fi];
@@ -307,16 +341,13 @@ pgscope_functions(PG_FUNCTION_ARGS)
 		bool		nulls[PGS_FUNCTIONS_COLS] = {0};
 		int			i = 0;
 
-		values[i++] = Int64GetDatum(pgs_func_id(&f->key));
-		values[i++] = ObjectIdGetDatum(f->key.oid);
-		i = put_text(values, nulls, i, f->signature);
+		i = put_function(values, nulls, i, f);
 		values[i++] = CStringGetTextDatum(pgs_kind_name(f->kind));
 		values[i++] = BoolGetDatum(si->is_current[fi]);
 		values[i++] = BoolGetDatum(si->is_latest[fi]);
 		i = put_counters(values, i, &f->counters);
 		i = put_text(values, nulls, i, f->source);
-		Assert(i == PGS_FUNCTIONS_COLS);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		emit_row(fcinfo, values, nulls, i, PGS_FUNCTIONS_COLS);
 	}
 	return (Datum) 0;
 }
@@ -325,14 +356,10 @@ PG_FUNCTION_INFO_V1(pgscope_statements);
 Datum
 pgscope_statements(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SnapInfo   *si;
+	SnapInfo   *si = snapshot_rows(fcinfo);
 	int			fi,
 				j;
 
-	require_arg(fcinfo, 0, "shared");
-	si = take_snapshot(PG_GETARG_BOOL(0));
-	pgs_init_materialized_srf(fcinfo);
 	for (fi = 0; fi < si->snap->nfuncs; fi++)
 	{
 		PgsSnapFunc *f = &si->snap->funcs[fi];
@@ -346,15 +373,12 @@ pgscope_statements(PG_FUNCTION_ARGS)
 
 			if (s->counters.calls == 0 && s->type < 0)
 				continue;
-			values[i++] = Int64GetDatum(pgs_func_id(&f->key));
-			values[i++] = ObjectIdGetDatum(f->key.oid);
-			i = put_text(values, nulls, i, f->signature);
+			i = put_function(values, nulls, i, f);
 			values[i++] = Int32GetDatum(j);
 			values[i++] = Int32GetDatum(s->lineno);
 			values[i++] = CStringGetTextDatum(pgs_stmt_typename(s->type));
 			i = put_counters(values, i, &s->counters);
-			Assert(i == PGS_STATEMENTS_COLS);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			emit_row(fcinfo, values, nulls, i, PGS_STATEMENTS_COLS);
 		}
 	}
 	return (Datum) 0;
@@ -388,15 +412,11 @@ PG_FUNCTION_INFO_V1(pgscope_lines);
 Datum
 pgscope_lines(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SnapInfo   *si;
+	SnapInfo   *si = snapshot_rows(fcinfo);
 	int			fi,
 				j,
 				line;
 
-	require_arg(fcinfo, 0, "shared");
-	si = take_snapshot(PG_GETARG_BOOL(0));
-	pgs_init_materialized_srf(fcinfo);
 	for (fi = 0; fi < si->snap->nfuncs; fi++)
 	{
 		PgsSnapFunc *f = &si->snap->funcs[fi];
@@ -416,9 +436,7 @@ pgscope_lines(PG_FUNCTION_ARGS)
 			int32		nstmts;
 			PgsCounters c = line_counters(f, line, &nstmts);
 
-			values[i++] = Int64GetDatum(pgs_func_id(&f->key));
-			values[i++] = ObjectIdGetDatum(f->key.oid);
-			i = put_text(values, nulls, i, f->signature);
+			i = put_function(values, nulls, i, f);
 			values[i++] = BoolGetDatum(si->is_latest[fi]);
 			values[i++] = CStringGetTextDatum(pgs_kind_name(f->kind));
 			values[i++] = Int32GetDatum(line);
@@ -428,8 +446,7 @@ pgscope_lines(PG_FUNCTION_ARGS)
 			values[i++] = Int32GetDatum(nstmts);
 			i = put_counters(values, i, &c);
 			values[i++] = BoolGetDatum(si->is_current[fi]);
-			Assert(i == PGS_LINES_COLS);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			emit_row(fcinfo, values, nulls, i, PGS_LINES_COLS);
 		}
 	}
 	return (Datum) 0;
@@ -439,14 +456,10 @@ PG_FUNCTION_INFO_V1(pgscope_callgraph);
 Datum
 pgscope_callgraph(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SnapInfo   *si;
+	SnapInfo   *si = snapshot_rows(fcinfo);
 	int			ci,
 				j;
 
-	require_arg(fcinfo, 0, "shared");
-	si = take_snapshot(PG_GETARG_BOOL(0));
-	pgs_init_materialized_srf(fcinfo);
 	for (ci = 0; ci < si->snap->ncg; ci++)
 	{
 		PgsSnapCg  *c = &si->snap->cg[ci];
@@ -485,8 +498,7 @@ pgscope_callgraph(PG_FUNCTION_ARGS)
 		/* children: what the stack's calls spent in functions they called */
 		values[i++] = Int64GetDatum(cnt->total > cnt->self ? cnt->total - cnt->self : 0);
 		values[i++] = Int64GetDatum(cnt->self);
-		Assert(i == PGS_CALLGRAPH_COLS);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		emit_row(fcinfo, values, nulls, i, PGS_CALLGRAPH_COLS);
 	}
 	return (Datum) 0;
 }
@@ -806,7 +818,6 @@ PG_FUNCTION_INFO_V1(pgscope_funcs_source);
 Datum
 pgscope_funcs_source(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			count;
 	Oid		   *oids = oid_array_arg(fcinfo, 0, &count);
 	SnapInfo   *stores[2] = {NULL, NULL};
@@ -852,8 +863,7 @@ pgscope_funcs_source(PG_FUNCTION_ARGS)
 			values[i++] = ObjectIdGetDatum(oids[oi]);
 			values[i++] = Int64GetDatum(l);
 			values[i++] = CStringGetTextDatum(l == 0 ? psprintf("-- Line 0 %s", sig) : lines[l]);
-			Assert(i == PGS_FUNCS_SOURCE_COLS);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			emit_row(fcinfo, values, nulls, i, PGS_FUNCS_SOURCE_COLS);
 		}
 	}
 	return (Datum) 0;

@@ -13,19 +13,9 @@
 #include "locks.h"
 #include "util.h"
 
-/* what a cached name is of */
-typedef enum NameKind
-{
-	NAME_RELATION,				/* schema.relation of a pg_class oid */
-	NAME_FILENODE,				/* schema.relation of a relfilenode (in a tablespace) */
-	NAME_RELNAME,				/* the relation alone */
-	NAME_SCHEMA,				/* its schema */
-	NAME_FUNCTION				/* a pg_proc oid's signature */
-} NameKind;
-
 typedef struct NameCache
 {
-	NameKind	kind;
+	PgsNameKind	kind;
 	unsigned	spc,
 				db,
 				oid;
@@ -180,7 +170,7 @@ pgs_names_conn_for_db(PgsNames *n, unsigned db)
 }
 
 static const char *
-cached_name(PgsNames *n, NameKind kind, unsigned spc, unsigned db, unsigned oid)
+cached_name(PgsNames *n, PgsNameKind kind, unsigned spc, unsigned db, unsigned oid)
 {
 	NameCache  *c;
 	char		a[16],
@@ -200,14 +190,14 @@ cached_name(PgsNames *n, NameKind kind, unsigned spc, unsigned db, unsigned oid)
 	c->db = db;
 	c->oid = oid;
 	conn = pgs_names_conn_for_db(n, db);
-	if (kind != NAME_FILENODE)
+	if (kind != PGS_NAME_FILENODE)
 	{
 		static const char *const sql[] = {
-			[NAME_RELATION] = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+			[PGS_NAME_RELATION] = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
 			"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
-			[NAME_RELNAME] = "SELECT relname FROM pg_class WHERE oid = $1::oid",
-			[NAME_SCHEMA] = "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
-			[NAME_FUNCTION] = "SELECT oid::regprocedure::text FROM pg_proc WHERE oid = $1::oid"
+			[PGS_NAME_RELNAME] = "SELECT relname FROM pg_class WHERE oid = $1::oid",
+			[PGS_NAME_SCHEMA] = "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+			[PGS_NAME_FUNCTION] = "SELECT oid::regprocedure::text FROM pg_proc WHERE oid = $1::oid"
 		};
 
 		snprintf(a, sizeof(a), "%u", oid);
@@ -226,7 +216,7 @@ cached_name(PgsNames *n, NameKind kind, unsigned spc, unsigned db, unsigned oid)
 	}
 	if (c->name == NULL)
 	{
-		snprintf(buf, sizeof(buf), "%s %u of database %u", kind == NAME_FILENODE ? "relfilenode" : kind == NAME_FUNCTION ? "function" : "relation",
+		snprintf(buf, sizeof(buf), "%s %u of database %u", kind == PGS_NAME_FILENODE ? "relfilenode" : kind == PGS_NAME_FUNCTION ? "function" : "relation",
 				 oid, db);
 		c->name = pgs_xstrdup(buf);
 	}
@@ -236,15 +226,9 @@ cached_name(PgsNames *n, NameKind kind, unsigned spc, unsigned db, unsigned oid)
 }
 
 const char *
-pgs_names_relation(PgsNames *n, unsigned db, unsigned oid)
+pgs_names_of(PgsNames *n, PgsNameKind kind, unsigned db, unsigned oid)
 {
-	return cached_name(n, NAME_RELATION, 0, db, oid);
-}
-
-const char *
-pgs_names_function(PgsNames *n, unsigned db, unsigned oid)
-{
-	return cached_name(n, NAME_FUNCTION, 0, db, oid);
+	return cached_name(n, kind, 0, db, oid);
 }
 
 const char *
@@ -293,21 +277,9 @@ pgs_names_backends(PgsNames *n, int postmaster, int *pids, int max)
 }
 
 const char *
-pgs_names_relname(PgsNames *n, unsigned db, unsigned oid)
-{
-	return cached_name(n, NAME_RELNAME, 0, db, oid);
-}
-
-const char *
-pgs_names_schema(PgsNames *n, unsigned db, unsigned oid)
-{
-	return cached_name(n, NAME_SCHEMA, 0, db, oid);
-}
-
-const char *
 pgs_names_filenode(PgsNames *n, unsigned spc, unsigned db, unsigned relnode)
 {
-	return cached_name(n, NAME_FILENODE, spc, db, relnode);
+	return cached_name(n, PGS_NAME_FILENODE, spc, db, relnode);
 }
 
 unsigned

@@ -20,10 +20,18 @@ void pgs_names_close(PgsNames *n);
 PGconn *pgs_names_conn(PgsNames *n);	/* NULL when it could not connect */
 PGconn *pgs_names_conn_for_db(PgsNames *n, unsigned db);
 
-/* "schema.table", or a description with the numbers when it cannot be named */
-const char *pgs_names_relation(PgsNames *n, unsigned db, unsigned oid);
-/* "schema.func(argtypes)" (the schema when not on the search path), or the numbers */
-const char *pgs_names_function(PgsNames *n, unsigned db, unsigned oid);
+/* what a name is asked of */
+typedef enum PgsNameKind
+{
+	PGS_NAME_RELATION,			/* "schema.table" of a pg_class oid */
+	PGS_NAME_RELNAME,			/* the relation alone, as EXPLAIN's "Relation Name" */
+	PGS_NAME_SCHEMA,			/* its schema, as EXPLAIN's "Schema" */
+	PGS_NAME_FUNCTION,			/* "schema.func(argtypes)" of a pg_proc oid (the schema when not on the search path) */
+	PGS_NAME_FILENODE			/* "schema.table" of a relfilenode (in a tablespace): pgs_names_filenode */
+} PgsNameKind;
+
+/* the name of catalog object oid of database db, or a description with the numbers when it cannot be named */
+const char *pgs_names_of(PgsNames *n, PgsNameKind kind, unsigned db, unsigned oid);
 
 /*
  * The extension's lease (pgscope_instrument) of the tracer (owner: its pid):
@@ -34,9 +42,6 @@ const char *pgs_names_lease(PgsNames *n, const char *what, const char *database)
 /* the host pids of our own connections' backends (up to max, their number): a tracer skips their statements */
 int pgs_names_backends(PgsNames *n, int postmaster, int *pids, int max);
 
-/* its bare name and its schema's, as EXPLAIN's "Relation Name" and "Schema" (or the description) */
-const char *pgs_names_relname(PgsNames *n, unsigned db, unsigned oid);
-const char *pgs_names_schema(PgsNames *n, unsigned db, unsigned oid);
 const char *pgs_names_filenode(PgsNames *n, unsigned spc, unsigned db, unsigned relnode);
 
 /* first column of the first row, malloc'd, or NULL */

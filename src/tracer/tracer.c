@@ -122,46 +122,34 @@ static bool watch_is_backend = false;
 
 /* ---------- ELF: .dynsym of the server binary ---------- */
 
-typedef struct BinFacts
-{
-	bool		is_postgres;	/* exports PostgresMain */
-	uint64_t	myprocport;		/* st_value of MyProcPort */
-	uint64_t	mydatabaseid;	/* st_value of MyDatabaseId */
-	uint64_t	my_wait_event_info;	/* st_value of my_wait_event_info */
-	uint64_t	pgbufferusage;	/* st_value of pgBufferUsage */
-	uint64_t	pgwalusage;		/* st_value of pgWalUsage */
-	uint64_t	checkpointstats;	/* st_value of CheckpointStats */
-	uint64_t	nbuffers;		/* st_value of NBuffers */
-	uint64_t	mybeentry;		/* st_value of MyBEEntry */
-	uint64_t	activeportal;	/* st_value of ActivePortal */
-	uint64_t	parallelworkernumber;	/* st_value of ParallelWorkerNumber */
-	uint64_t	application_name;	/* st_value of application_name */
-	uint64_t	debug_query_string;	/* st_value of debug_query_string */
-	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
-	bool		pie;
-} BinFacts;
-
-/* the exported globals the tracers read, where each lands in BinFacts and PgsTarget */
+/* the exported globals the tracers read, and where each lands in PgsTarget */
 static const struct
 {
 	const char *name;
-	size_t		facts_off;
 	size_t		target_off;
 }			exported_globals[] = {
-	{"MyProcPort", offsetof(BinFacts, myprocport), offsetof(PgsTarget, myprocport)},
-	{"MyDatabaseId", offsetof(BinFacts, mydatabaseid), offsetof(PgsTarget, mydatabaseid)},
-	{"my_wait_event_info", offsetof(BinFacts, my_wait_event_info), offsetof(PgsTarget, my_wait_event_info)},
-	{"pgBufferUsage", offsetof(BinFacts, pgbufferusage), offsetof(PgsTarget, pgbufferusage)},
-	{"pgWalUsage", offsetof(BinFacts, pgwalusage), offsetof(PgsTarget, pgwalusage)},
-	{"CheckpointStats", offsetof(BinFacts, checkpointstats), offsetof(PgsTarget, checkpointstats)},
-	{"NBuffers", offsetof(BinFacts, nbuffers), offsetof(PgsTarget, nbuffers)},
-	{"MyBEEntry", offsetof(BinFacts, mybeentry), offsetof(PgsTarget, mybeentry)},
-	{"ActivePortal", offsetof(BinFacts, activeportal), offsetof(PgsTarget, activeportal)},
-	{"ParallelWorkerNumber", offsetof(BinFacts, parallelworkernumber), offsetof(PgsTarget, parallelworkernumber)},
-	{"application_name", offsetof(BinFacts, application_name), offsetof(PgsTarget, application_name)},
-	{"debug_query_string", offsetof(BinFacts, debug_query_string), offsetof(PgsTarget, debug_query_string)},
+	{"MyProcPort", offsetof(PgsTarget, myprocport)},
+	{"MyDatabaseId", offsetof(PgsTarget, mydatabaseid)},
+	{"my_wait_event_info", offsetof(PgsTarget, my_wait_event_info)},
+	{"pgBufferUsage", offsetof(PgsTarget, pgbufferusage)},
+	{"pgWalUsage", offsetof(PgsTarget, pgwalusage)},
+	{"CheckpointStats", offsetof(PgsTarget, checkpointstats)},
+	{"NBuffers", offsetof(PgsTarget, nbuffers)},
+	{"MyBEEntry", offsetof(PgsTarget, mybeentry)},
+	{"ActivePortal", offsetof(PgsTarget, activeportal)},
+	{"ParallelWorkerNumber", offsetof(PgsTarget, parallelworkernumber)},
+	{"application_name", offsetof(PgsTarget, application_name)},
+	{"debug_query_string", offsetof(PgsTarget, debug_query_string)},
 };
-static const size_t lengthof_globals = sizeof(exported_globals) / sizeof(exported_globals[0]);
+#define PGS_NGLOBALS (sizeof(exported_globals) / sizeof(exported_globals[0]))
+
+typedef struct BinFacts
+{
+	bool		is_postgres;	/* exports PostgresMain */
+	uint64_t	globals[PGS_NGLOBALS];	/* st_value of each of exported_globals, 0: absent */
+	uint64_t	load_vaddr;		/* lowest PT_LOAD p_vaddr */
+	bool		pie;
+} BinFacts;
 
 static int
 read_bin_facts(const char *path, BinFacts *f)
@@ -216,9 +204,9 @@ read_bin_facts(const char *path, BinFacts *f)
 				continue;
 			if (strcmp(name, "PostgresMain") == 0)
 				f->is_postgres = true;
-			for (size_t g = 0; g < lengthof_globals; g++)
+			for (size_t g = 0; g < PGS_NGLOBALS; g++)
 				if (strcmp(name, exported_globals[g].name) == 0)
-					*(uint64_t *) ((char *) f + exported_globals[g].facts_off) = sym.st_value;
+					f->globals[g] = sym.st_value;
 		}
 	}
 	elf_end(e);
@@ -420,49 +408,72 @@ proc_exe(int pid, char *out, size_t len)
 	return true;
 }
 
+/*
+ * The first line of /proc/PID/FILE that starts with prefix ("": the first
+ * line), newline removed, into buf; false when the process or line is gone.
+ */
+static bool
+proc_line(int pid, const char *file, const char *prefix, char *buf, size_t len)
+{
+	char		path[64];
+	FILE	   *f;
+	bool		found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	while (!found && fgets(buf, (int) len, f))
+		found = strncmp(buf, prefix, strlen(prefix)) == 0;
+	fclose(f);
+	if (found)
+		buf[strcspn(buf, "\n")] = '\0';
+	return found;
+}
+
+/* /proc/PID/stat from its state field on ("S 1234 ..."), NULL when gone */
+static const char *
+proc_stat_fields(int pid, char *buf, size_t len)
+{
+	char	   *p;
+
+	if (!proc_line(pid, "stat", "", buf, len))
+		return NULL;
+	p = strrchr(buf, ')');		/* the command before it may hold spaces and parentheses */
+	return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
 static int
 proc_ppid(int pid)
 {
-	char		path[64],
-				buf[512];
-	FILE	   *f;
+	char		buf[512];
+	const char *fields = proc_stat_fields(pid, buf, sizeof(buf));
 	int			ppid = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
+	if (fields == NULL)
 		return -1;
-	if (fgets(buf, sizeof(buf), f))
-	{
-		char	   *p = strrchr(buf, ')');	/* comm may contain spaces */
-
-		if (p)
-			sscanf(p + 2, "%*c %d", &ppid);
-	}
-	fclose(f);
+	sscanf(fields, "%*c %d", &ppid);
 	return ppid;
+}
+
+/* false once pid has exited (a zombie counts as exited) */
+static bool
+proc_alive(int pid)
+{
+	char		buf[512];
+	const char *fields = proc_stat_fields(pid, buf, sizeof(buf));
+
+	return fields && fields[0] != 'Z' && fields[0] != 'X';
 }
 
 /* /proc/PID/comm, which everyone may read */
 static bool
 proc_is_named(int pid, const char *name)
 {
-	char		path[64],
-				comm[64] = "";
-	FILE	   *f;
+	char		comm[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return false;
-	if (fgets(comm, sizeof(comm), f) == NULL)
-		comm[0] = '\0';
-	fclose(f);
-	comm[strcspn(comm, "\n")] = '\0';
-	return strcmp(comm, name) == 0;
+	return proc_line(pid, "comm", "", comm, sizeof(comm)) && strcmp(comm, name) == 0;
 }
-
-static bool proc_alive(int pid);
 
 static bool
 is_postgres_exe(const char *exe)
@@ -618,25 +629,15 @@ list_postmasters(char *msg, size_t len, int *count, int *first)
 int
 pgs_server_pid(int host_pid)
 {
-	char		path[64],
-				line[256];
-	FILE	   *f;
-	int			inner = host_pid;
+	char		line[256];
+	char	   *last;
+	int			inner;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", host_pid);
-	f = fopen(path, "r");
-	if (f == NULL)
+	/* NSpid: the pid in each namespace from the host's down to the process's own */
+	if (!proc_line(host_pid, "status", "NSpid:", line, sizeof(line)))
 		return host_pid;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, "NSpid:", 6) == 0)
-		{
-			char	   *last = strrchr(line, '\t');
-
-			if (last)
-				inner = atoi(last + 1);
-			break;
-		}
-	fclose(f);
+	last = strrchr(line, '\t');
+	inner = last ? atoi(last + 1) : 0;
 	return inner > 0 ? inner : host_pid;
 }
 
@@ -667,26 +668,12 @@ pgs_host_pid(int postmaster, int server_pid)
 static void
 ns_pid_of(int pid, char *out, size_t len)
 {
-	char		path[64],
-				line[256];
-	FILE	   *f;
+	int			inner = pgs_server_pid(pid);
 
-	snprintf(out, len, "-");
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, "NSpid:", 6) == 0)
-		{
-			char	   *last = strrchr(line, '\t');
-			int			inner = last ? atoi(last + 1) : pid;
-
-			if (inner != pid)
-				snprintf(out, len, "%d", inner);
-			break;
-		}
-	fclose(f);
+	if (inner != pid)
+		snprintf(out, len, "%d", inner);
+	else
+		snprintf(out, len, "-");
 }
 
 /* "pgscope targets": the running servers one could trace */
@@ -899,9 +886,9 @@ binary_facts(PgsTarget *t, char *why, size_t len)
 		t->load_shift = shift;
 		if (!f.pie || base)
 		{
-			for (size_t g = 0; g < lengthof_globals; g++)
+			for (size_t g = 0; g < PGS_NGLOBALS; g++)
 			{
-				uint64_t	v = *(uint64_t *) ((char *) &f + exported_globals[g].facts_off);
+				uint64_t	v = f.globals[g];
 
 				*(uint64_t *) ((char *) t + exported_globals[g].target_off) = v ? v + shift : 0;
 			}
@@ -1062,29 +1049,6 @@ pgs_now(void)
 
 int			pgs_target_gone = 0;
 bool		pgs_output_closed = false;
-
-/* false once pid has exited (a zombie counts as exited) */
-static bool
-proc_alive(int pid)
-{
-	char		path[64],
-				buf[512];
-	FILE	   *f;
-	bool		alive = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return false;
-	if (fgets(buf, sizeof(buf), f))
-	{
-		char	   *p = strrchr(buf, ')');
-
-		alive = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-	}
-	fclose(f);
-	return alive;
-}
 
 bool
 pgs_duration_over(double start, double duration)

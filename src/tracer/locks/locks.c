@@ -139,7 +139,7 @@ typedef struct LocksCtx
 static const char *
 relation_name(LocksCtx *c, unsigned db, unsigned oid)
 {
-	return pgs_names_relation(c->names, db, oid);
+	return pgs_names_of(c->names, PGS_NAME_RELATION, db, oid);
 }
 
 /* the lock tag in words with numbers for names (what the agent, without a connection, says) */

@@ -121,25 +121,18 @@ struct
 
 PGS_COUNTERS(PGS_PLAN_COUNTERS)
 
+/* size (4 or 8) bytes at user address addr, 0 when addr is 0 or unreadable (little-endian) */
 static __always_inline __u64
-rd_ptr(__u64 addr)
+rd_user(__u64 addr, __u32 size)
 {
 	__u64		v = 0;
 
 	if (addr)
-		bpf_probe_read_user(&v, sizeof(v), (void *) addr);
+		bpf_probe_read_user(&v, size, (void *) addr);
 	return v;
 }
-
-static __always_inline __u32
-rd_u32(__u64 addr)
-{
-	__u32		v = 0;
-
-	if (addr)
-		bpf_probe_read_user(&v, sizeof(v), (void *) addr);
-	return v;
-}
+#define rd_ptr(addr) rd_user((addr), 8)
+#define rd_u32(addr) ((__u32) rd_user((addr), 4))
 
 static __always_inline bool
 traced_backend(void)
@@ -330,16 +323,20 @@ read_kind(struct scratch *s, struct pgs_plan_node *node, __u8 kind, __u64 ps, __
 				bpf_probe_read_user_str(node->name, sizeof(node->name), (void *) rd_ptr(rte + off_rte_ctename));
 			break;
 		case PGS_PK_APPEND:
-			push(s, FR_ARRAY, rd_ptr(ps + off_append_plans), rd_u32(ps + off_append_nplans), 0, me, PGS_REL_MEMBER, depth + 1, 0);
-			break;
 		case PGS_PK_MERGEAPPEND:
-			push(s, FR_ARRAY, rd_ptr(ps + off_mergeappend_plans), rd_u32(ps + off_mergeappend_nplans), 0, me, PGS_REL_MEMBER, depth + 1, 0);
-			break;
 		case PGS_PK_BITMAPAND:
-			push(s, FR_ARRAY, rd_ptr(ps + off_bitmapand_plans), rd_u32(ps + off_bitmapand_nplans), 0, me, PGS_REL_MEMBER, depth + 1, 0);
-			break;
 		case PGS_PK_BITMAPOR:
-			push(s, FR_ARRAY, rd_ptr(ps + off_bitmapor_plans), rd_u32(ps + off_bitmapor_nplans), 0, me, PGS_REL_MEMBER, depth + 1, 0);
+			/* the members: an array of PlanState pointers and its length */
+			{
+				__u64		plans = kind == PGS_PK_APPEND ? off_append_plans :
+					kind == PGS_PK_MERGEAPPEND ? off_mergeappend_plans :
+					kind == PGS_PK_BITMAPAND ? off_bitmapand_plans : off_bitmapor_plans;
+				__u64		nplans = kind == PGS_PK_APPEND ? off_append_nplans :
+					kind == PGS_PK_MERGEAPPEND ? off_mergeappend_nplans :
+					kind == PGS_PK_BITMAPAND ? off_bitmapand_nplans : off_bitmapor_nplans;
+
+				push(s, FR_ARRAY, rd_ptr(ps + plans), rd_u32(ps + nplans), 0, me, PGS_REL_MEMBER, depth + 1, 0);
+			}
 			break;
 		case PGS_PK_SUBQUERY:
 			push(s, FR_NODE, rd_ptr(ps + off_subqueryscan_subplan), 0, 0, me, PGS_REL_SUBQUERY, depth + 1, 0);

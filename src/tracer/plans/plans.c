@@ -197,11 +197,11 @@ node_facts(PlansCtx *c, const struct pgs_plan_event *e, const struct pgs_plan_no
 			n->detail == o->scandir_forward ? "Forward" : "NoMovement";
 	if (n->relid && kind != PGS_PK_CTESCAN && kind != PGS_PK_SUBQUERY)
 	{
-		f->relname = pgs_names_relname(c->names, e->db, n->relid);
-		f->schema = pgs_names_schema(c->names, e->db, n->relid);
+		f->relname = pgs_names_of(c->names, PGS_NAME_RELNAME, e->db, n->relid);
+		f->schema = pgs_names_of(c->names, PGS_NAME_SCHEMA, e->db, n->relid);
 	}
 	if (n->indexid)
-		f->index = pgs_names_relname(c->names, e->db, n->indexid);
+		f->index = pgs_names_of(c->names, PGS_NAME_RELNAME, e->db, n->indexid);
 	if (n->instrumented)
 		actuals(n, f);
 }

@@ -361,7 +361,7 @@ plpgsql_frames(Prof *p, Stack *b, const struct pgs_prof_key *k)
 
 		snprintf(oid, sizeof(oid), st.frames[i].fn_oid ? "function %u" : "DO block", st.frames[i].fn_oid);
 		if (st.frames[i].fn_oid && pgs_names_conn(p->names))
-			fn = pgs_names_function(p->names, k->database, st.frames[i].fn_oid);
+			fn = pgs_names_of(p->names, PGS_NAME_FUNCTION, k->database, st.frames[i].fn_oid);
 		/* (line 0: between statements, as at the start and end of a call) */
 		if (st.frames[i].lineno > 0)
 			snprintf(frame, sizeof(frame), "%s:%d", fn, st.frames[i].lineno);
