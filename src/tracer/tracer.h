@@ -94,7 +94,9 @@ bool pgs_process_alive(int pid);
 /*
  * Every tracer drives its skeleton the same way (open, set rodata, load,
  * attach, poll, destroy) with one "cleanup:" label; these are its first and
- * third steps.  PGS_SKEL_OPEN also sets the process filter of filter.bpf.h.
+ * third steps, and PGS_SKEL_ATTACHED the end of a function that returns the
+ * attached skeleton (destroyed, NULL, where a step above went to cleanup).
+ * PGS_SKEL_OPEN also sets the process filter of filter.bpf.h.
  */
 #define PGS_SKEL_OPEN(name, skel, t) \
 	do { \
@@ -117,6 +119,12 @@ bool pgs_process_alive(int pid);
 			goto cleanup; \
 		} \
 	} while (0)
+
+#define PGS_SKEL_ATTACHED(name, skel) \
+	return (skel); \
+cleanup: \
+	name##_bpf__destroy(skel); \
+	return NULL
 
 /*
  * A USDT probe of the binary, from its .note.stapsdt: the file offsets of

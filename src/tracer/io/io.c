@@ -210,50 +210,43 @@ typedef struct ByQuery
 	const char *database;
 } ByQuery;
 
+/* the row of query (malloc'd: kept by a new row, freed when the row exists) */
+static QueryIo *
+query_row(ByQuery *bq, char *query)
+{
+	QueryIo    *q;
+
+	for (q = bq->list; q; q = q->next)
+		if (strcmp(q->query, query) == 0)
+		{
+			free(query);
+			return q;
+		}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		pgs_die("out of memory");
+	q->query = query;
+	q->next = bq->list;
+	bq->list = q;
+	return q;
+}
+
 static void
 on_statement(const PgsStatement *s, void *arg)
 {
 	ByQuery    *bq = arg;
-	char	   *norm;
 	QueryIo    *q;
 
 	if (bq->database && strcmp(bq->database, s->database) != 0)
 		return;
-	norm = pgs_normalize_query(s->text);
-	for (q = bq->list; q; q = q->next)
-		if (strcmp(q->query, norm) == 0)
-			break;
-	if (q == NULL)
-	{
-		q = calloc(1, sizeof(*q));
-		if (q == NULL)
-			pgs_die("out of memory");
-		q->query = norm;
-		q->next = bq->list;
-		bq->list = q;
-	}
-	else
-		free(norm);
+	q = query_row(bq, pgs_normalize_query(s->text));
 	q->calls++;
 	if (s->batch)
 	{
 		/* a batch's buffers are the batch's: one row for them, not a share per statement */
-		const char *label = "(statements of batches: their buffers together)";
-
 		if (s->batch_index > 0)
 			return;
-		for (q = bq->list; q; q = q->next)
-			if (strcmp(q->query, label) == 0)
-				break;
-		if (q == NULL)
-		{
-			q = calloc(1, sizeof(*q));
-			if (q == NULL)
-				pgs_die("out of memory");
-			q->query = pgs_xstrdup(label);
-			q->next = bq->list;
-			bq->list = q;
-		}
+		q = query_row(bq, pgs_xstrdup("(statements of batches: their buffers together)"));
 	}
 	q->hits += s->blks_hit;
 	q->reads += s->blks_read;
@@ -373,11 +366,7 @@ attach(const PgsTarget *t, bool latency)
 	if (!(skel->links.on_fsync = pgs_attach_func(skel->progs.on_fsync, t, "pg_fsync", false)) ||
 		!(skel->links.on_fsync_ret = pgs_attach_func(skel->progs.on_fsync_ret, t, "pg_fsync", true)))
 		pgs_err("fsyncs unavailable: %s does not export pg_fsync", t->bin);
-	return skel;
-
-cleanup:
-	io_bpf__destroy(skel);
-	return NULL;
+	PGS_SKEL_ATTACHED(io, skel);
 }
 
 int

@@ -958,11 +958,7 @@ attach(const PgsTarget *t, bool all)
 		pgs_err("row locks unavailable: %s does not export heap_lock_tuple", t->bin);
 	if (all)
 		attach_all(skel, t);
-	return skel;
-
-cleanup:
-	locks_bpf__destroy(skel);
-	return NULL;
+	PGS_SKEL_ATTACHED(locks, skel);
 }
 
 /* each round of the loop: the holders of waits that lasted long enough; soon again while waits are open */

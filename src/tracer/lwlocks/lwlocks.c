@@ -203,11 +203,7 @@ attach(const PgsTarget *t, bool acquisitions)
 	}
 	if (acquisitions && !(skel->links.on_acquire = pgs_attach_probe(skel->progs.on_acquire, t, "lwlock__acquire")))
 		pgs_err("acquisition counts unavailable: no USDT probe postgresql:lwlock__acquire in %s", t->bin);
-	return skel;
-
-cleanup:
-	lwlocks_bpf__destroy(skel);
-	return NULL;
+	PGS_SKEL_ATTACHED(lwlocks, skel);
 }
 
 int

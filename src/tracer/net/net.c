@@ -183,11 +183,7 @@ attach(const PgsTarget *t)
 		!(skel->links.on_tls_read_ret = pgs_attach_func(skel->progs.on_tls_read_ret, t, "be_tls_read", true)) ||
 		!(skel->links.on_tls_write = pgs_attach_func(skel->progs.on_tls_write, t, "be_tls_write", false)))
 		pgs_err("requests of TLS connections are not seen: %s does not export be_tls_read/be_tls_write", t->bin);
-	return skel;
-
-cleanup:
-	net_bpf__destroy(skel);
-	return NULL;
+	PGS_SKEL_ATTACHED(net, skel);
 }
 
 int

@@ -707,11 +707,7 @@ attach(PlansCtx *c, const PgsTarget *t, unsigned db)
 		pgs_err("plans unavailable: cannot attach to standard_ExecutorStart/End of %s: %s", t->bin, strerror(errno));
 		goto cleanup;
 	}
-	return skel;
-
-cleanup:
-	plans_bpf__destroy(skel);
-	return NULL;
+	PGS_SKEL_ATTACHED(plans, skel);
 }
 
 static void

@@ -727,11 +727,7 @@ attach(const PgsTarget *t, const PgsStmtSourceOpts *o, bool everywhere)
 		goto cleanup;
 	if (o->split)
 		attach_split(t, skel);
-	return skel;
-
-cleanup:
-	queries_bpf__destroy(skel);
-	return NULL;
+	PGS_SKEL_ATTACHED(queries, skel);
 }
 
 void

@@ -279,11 +279,7 @@ attach(const PgsTarget *t, unsigned only_db)
 	if (!(skel->links.on_checkpoint_start = pgs_attach_probe(skel->progs.on_checkpoint_start, t, "checkpoint__start")) ||
 		!(skel->links.on_checkpoint_ret = pgs_attach_func(skel->progs.on_checkpoint_ret, t, "CreateCheckPoint", true)))
 		pgs_err("checkpoints unavailable: no USDT probe postgresql:checkpoint__start or no exported CreateCheckPoint in %s", t->bin);
-	return skel;
-
-cleanup:
-	wal_bpf__destroy(skel);
-	return NULL;
+	PGS_SKEL_ATTACHED(wal, skel);
 }
 
 int
