@@ -40,8 +40,9 @@ uprobe:$BIN:pgstat_report_activity /arg0 != 2 && @start[tid]/ {
   bench_detach
 }
 
-# the bpftrace reference only on this system's server (on another major it measures the same uprobe cost)
-bpftrace=""; [ -n "${PGSCOPE_ROOT:-}" ] || bpftrace=bpftrace
+# the bpftrace reference only on this system's server (on another major it measures the same uprobe cost),
+# and only where it is installed (make bench installs it; a script run alone may lack it)
+bpftrace=""; [ -n "${PGSCOPE_ROOT:-}" ] || ! command -v bpftrace >/dev/null || bpftrace=bpftrace
 bench_rounds "$ROUNDS" "$SECS" none pgscope $bpftrace breakdown again
 echo "PostgreSQL $(pg_major), pgbench -S -c 2 -j 2: $ROUNDS mirrored rounds (A B .. B A) of 2 x $SECS s per configuration"
 BENCH_WIDTH=34

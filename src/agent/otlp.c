@@ -136,16 +136,45 @@ pgs_traceparent_appname(const char *appname, char trace_id[33], char span_id[17]
 
 /* ---------- the span of a statement ---------- */
 
+/*
+ * 64 random bits: a splitmix64 sequence per thread, seeded once from the
+ * kernel.  Every statement draws a trace id (the sampler decides by it), and
+ * a getrandom() call for each cost more than the rest of the decision.
+ */
+static uint64_t
+random64(void)
+{
+	static _Thread_local uint64_t state;
+	static _Thread_local bool seeded;
+	uint64_t	z;
+
+	if (!seeded)
+	{
+		if (getrandom(&state, sizeof(state), 0) != (ssize_t) sizeof(state))
+			state = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) &z;
+		seeded = true;
+	}
+	z = (state += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+/* bytes random bytes as lowercase hex (an id: never all zeros) */
 static void
 random_hex(char *out, int bytes)
 {
-	unsigned char b[16];
+	static const char hex[] = "0123456789abcdef";
+	uint64_t	r = 0;
 
-	if (getrandom(b, (size_t) bytes, 0) != bytes)
-		for (int i = 0; i < bytes; i++)
-			b[i] = (unsigned char) rand();
-	for (int i = 0; i < bytes; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
+	for (int i = 0; i < bytes; i++, r >>= 8)
+	{
+		if (i % 8 == 0)
+			r = random64();
+		out[2 * i] = hex[(r >> 4) & 15];
+		out[2 * i + 1] = hex[r & 15];
+	}
+	out[2 * bytes] = '\0';
 	if (strspn(out, "0") == (size_t) (2 * bytes))
 		out[0] = '1';
 }

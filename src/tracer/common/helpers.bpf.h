@@ -1,10 +1,15 @@
 /*
- * helpers.bpf.h - small helpers every BPF program of pgscope shares: the
- * log2 histogram slot of a duration, a map entry found or created, per-CPU
- * counters, a backend's wait event, a process's pid in its own namespace.
+ * helpers.bpf.h - small helpers every BPF program of pgscope shares: ordered
+ * stores, the log2 histogram slot of a duration, a map entry found or
+ * created, per-CPU counters, a backend's wait event, a process's pid in its
+ * own namespace.
  */
 #ifndef PGSCOPE_HELPERS_BPF_H
 #define PGSCOPE_HELPERS_BPF_H
+
+/* a compiler barrier, and a store the compiler neither tears nor moves */
+#define PGS_BARRIER() asm volatile("" ::: "memory")
+#define PGS_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *) &(x) = (v))
 
 /*
  * The slot of a log2 histogram in microseconds for ns: slot i holds

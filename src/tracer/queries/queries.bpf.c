@@ -66,6 +66,29 @@ const volatile bool all_probed = false;	/* the executor probes are on in every b
 #define PGS_MAX_MSGS 2048		/* messages walked in one read (a read is at most 8 KB) */
 
 /*
+ * Two 8-byte members of a struct at user address base (offsets a and b): one
+ * read of the span between them when it is at most 32 bytes (BufferUsage's
+ * hit and read counters, WalUsage's records and bytes), else two.
+ */
+static __always_inline void
+read_pair(__u64 base, __u32 a, __u32 b, __u64 *va, __u64 *vb)
+{
+	__u64		w[4] = {};
+	__u32		lo = a < b ? a : b,
+				size = (a < b ? b : a) + 8 - lo;
+
+	if (size <= sizeof(w) && (a - lo) % 8 == 0 && (b - lo) % 8 == 0)
+	{
+		bpf_probe_read_user(w, size & 63, (void *) (base + lo));
+		*va = w[((a - lo) / 8) & 3];
+		*vb = w[((b - lo) / 8) & 3];
+		return;
+	}
+	bpf_probe_read_user(va, 8, (void *) (base + a));
+	bpf_probe_read_user(vb, 8, (void *) (base + b));
+}
+
+/*
  * The backend's own cumulative counters (instrument.h), read at the start
  * and the end of a statement: its buffer and WAL use without a probe per
  * buffer or record.
@@ -76,15 +99,9 @@ usage_counters(struct pgs_query_event *ev, bool end)
 	__u64		v[4] = {};
 
 	if (pgbufferusage_addr)
-	{
-		bpf_probe_read_user(&v[0], 8, (void *) (pgbufferusage_addr + off_blks_hit));
-		bpf_probe_read_user(&v[1], 8, (void *) (pgbufferusage_addr + off_blks_read));
-	}
+		read_pair(pgbufferusage_addr, off_blks_hit, off_blks_read, &v[0], &v[1]);
 	if (pgwalusage_addr)
-	{
-		bpf_probe_read_user(&v[2], 8, (void *) (pgwalusage_addr + off_wal_records));
-		bpf_probe_read_user(&v[3], 8, (void *) (pgwalusage_addr + off_wal_bytes));
-	}
+		read_pair(pgwalusage_addr, off_wal_records, off_wal_bytes, &v[2], &v[3]);
 	if (end)
 	{
 		ev->blks_hit = v[0] - ev->blks_hit;
@@ -325,10 +342,33 @@ start_unit(struct backend *b, __u32 tgid, __u64 now, __u32 flags)
 	}
 	if (breakdown)
 	{
-		struct breakdown_clock z = {.on_start = now, .open = 1};
+		struct breakdown_clock *c = bpf_map_lookup_elem(&clocks, &tgid);
 
 		usage_counters(&b->ev, false);
-		bpf_map_update_elem(&clocks, &tgid, &z, BPF_ANY);
+		if (c)
+		{
+			/*
+			 * Reset in place (an LRU map's update costs several lookups'
+			 * time, once a statement): closed first and opened last, so
+			 * that a switch that preempts this sees a clock either closed
+			 * or whole.
+			 */
+			PGS_WRITE_ONCE(c->open, 0);
+			PGS_BARRIER();
+			c->off_start = 0;
+			c->off_class = 0;
+			c->cpu_ns = 0;
+			__builtin_memset(c->off_ns, 0, sizeof(c->off_ns));
+			c->on_start = now;
+			PGS_BARRIER();
+			PGS_WRITE_ONCE(c->open, 1);
+		}
+		else
+		{
+			struct breakdown_clock z = {.on_start = now, .open = 1};
+
+			bpf_map_update_elem(&clocks, &tgid, &z, BPF_ANY);
+		}
 	}
 	b->unit_start = now;
 }
