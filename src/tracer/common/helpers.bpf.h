@@ -33,6 +33,30 @@ pgs_log2_us_slot(__u64 ns, __u32 nslots)
 }
 
 /*
+ * A span timed from an entry probe to its return (or a start probe to its
+ * done): the time since *start, which the entry set, and *start cleared; 0
+ * when no entry was seen (attached in between, or a nested call).
+ */
+static __always_inline __u64
+pgs_span_end(__u64 *start)
+{
+	__u64		d = *start ? bpf_ktime_get_ns() - *start : 0;
+
+	*start = 0;
+	return d;
+}
+
+/* a duration d into stats v: one more of counter, the total, the maximum, the log2 histogram of nslots */
+#define PGS_TIMING_ADD(v, counter, d, nslots) \
+	do { \
+		(v)->counter++; \
+		(v)->total_ns += (d); \
+		if ((d) > (v)->max_ns) \
+			(v)->max_ns = (d); \
+		(v)->hist[pgs_log2_us_slot((d), (nslots))]++; \
+	} while (0)
+
+/*
  * The entry of key in a hash map, inserted from init (a zeroed value, which
  * may live in a per-CPU array when it is too large for the stack) when
  * absent; NULL only when the map is full.

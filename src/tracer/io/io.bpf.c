@@ -162,12 +162,7 @@ md_done(struct pt_regs *ctx, bool write)
 	__u64		d;
 	__u32		slot;
 
-	if (!s || !s->md_start)
-		return;
-	d = bpf_ktime_get_ns() - s->md_start;
-	s->md_start = 0;
-	v = relation_of(ctx);
-	if (!v)
+	if (!s || !(d = pgs_span_end(&s->md_start)) || !(v = relation_of(ctx)))
 		return;
 	slot = pgs_log2_us_slot(d, PGS_IO_SLOTS);
 	if (write)
@@ -278,15 +273,11 @@ BPF_KRETPROBE(on_fsync_ret)
 {
 	struct task_state *s = state();
 	struct pgs_io_backend *b;
+	__u64		d;
 
-	if (!s || !s->fsync_start)
+	if (!s || !(d = pgs_span_end(&s->fsync_start)) || !(b = backend_of()))
 		return 0;
-	b = backend_of();
-	if (b)
-	{
-		b->fsyncs++;
-		b->fsync_ns += bpf_ktime_get_ns() - s->fsync_start;
-	}
-	s->fsync_start = 0;
+	b->fsyncs++;
+	b->fsync_ns += d;
 	return 0;
 }

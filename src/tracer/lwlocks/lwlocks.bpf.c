@@ -89,18 +89,9 @@ BPF_USDT(on_wait_done)
 	struct pgs_lw_stats *v;
 	__u64		d;
 
-	if (!s || !s->wait_start)
+	if (!s || !(d = pgs_span_end(&s->wait_start)) || !(v = stats_of(ctx)))
 		return 0;
-	d = bpf_ktime_get_ns() - s->wait_start;
-	s->wait_start = 0;
-	v = stats_of(ctx);
-	if (!v)
-		return 0;
-	v->waits++;
-	v->total_ns += d;
-	if (d > v->max_ns)
-		v->max_ns = d;
-	v->hist[pgs_log2_us_slot(d, PGS_LW_SLOTS)]++;
+	PGS_TIMING_ADD(v, waits, d, PGS_LW_SLOTS);
 	return 0;
 }
 

@@ -148,18 +148,9 @@ BPF_KRETPROBE(on_flush_ret)
 	struct pgs_flush_stats *f;
 	__u64		d;
 
-	if (!s || !s->flush_start)
+	if (!s || !(d = pgs_span_end(&s->flush_start)) || !(f = bpf_map_lookup_elem(&flushes, &z)))
 		return 0;
-	d = bpf_ktime_get_ns() - s->flush_start;
-	s->flush_start = 0;
-	f = bpf_map_lookup_elem(&flushes, &z);
-	if (!f)
-		return 0;
-	f->count++;
-	f->total_ns += d;
-	if (d > f->max_ns)
-		f->max_ns = d;
-	f->hist[pgs_log2_us_slot(d, PGS_WAL_SLOTS)]++;
+	PGS_TIMING_ADD(f, count, d, PGS_WAL_SLOTS);
 	return 0;
 }
 
