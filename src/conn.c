@@ -81,30 +81,17 @@ pgs_connect(const PgsConnOpts *o)
 {
 	const char *keys[8];
 	const char *vals[8];
+	/* dbname first: with expand_dbname a conninfo or URI there sets the rest */
+	const char *given[][2] = {{"dbname", o->dbname}, {"host", o->host}, {"port", o->port}, {"user", o->user}};
 	int			n = 0;
 	PGconn	   *c;
 
-	/* dbname first: with expand_dbname a conninfo or URI there sets the rest */
-	if (o->dbname)
-	{
-		keys[n] = "dbname";
-		vals[n++] = o->dbname;
-	}
-	if (o->host)
-	{
-		keys[n] = "host";
-		vals[n++] = o->host;
-	}
-	if (o->port)
-	{
-		keys[n] = "port";
-		vals[n++] = o->port;
-	}
-	if (o->user)
-	{
-		keys[n] = "user";
-		vals[n++] = o->user;
-	}
+	for (size_t i = 0; i < sizeof(given) / sizeof(given[0]); i++)
+		if (given[i][1])
+		{
+			keys[n] = given[i][0];
+			vals[n++] = given[i][1];
+		}
 	keys[n] = "application_name";
 	vals[n++] = "pgscope";
 	keys[n] = NULL;

@@ -27,28 +27,18 @@ pgs_parse_format(const char *s)
 	return -1;
 }
 
+/* s with the characters HTML gives a meaning written as entities */
 static void
 append_html_escaped(PgsBuf *b, const char *s)
 {
 	for (; *s; s++)
 	{
-		switch (*s)
-		{
-			case '<':
-				pgs_buf_puts(b, "&lt;");
-				break;
-			case '>':
-				pgs_buf_puts(b, "&gt;");
-				break;
-			case '&':
-				pgs_buf_puts(b, "&amp;");
-				break;
-			case '"':
-				pgs_buf_puts(b, "&quot;");
-				break;
-			default:
-				pgs_buf_append(b, s, 1);
-		}
+		const char *entity = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : NULL;
+
+		if (entity)
+			pgs_buf_puts(b, entity);
+		else
+			pgs_buf_append(b, s, 1);
 	}
 }
 

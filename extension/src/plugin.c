@@ -345,26 +345,30 @@ close_function_frame(PgsFrame *f, uint64 now, bool error)
 		f[-1].child += el;
 }
 
-/* Close every frame above target as raised by an error.  Never allocates. */
+/* Close every frame above target at now, as raised by an error or not.  Never allocates. */
 static void
-unwind_to(int32 target)
+close_frames_above(int32 target, uint64 now, bool error)
 {
-	uint64		now;
-
-	last_cb.estate = NULL;
-	if (depth <= target)
-		return;
-	now = pgs_ticks();
 	while (depth > target)
 	{
 		PgsFrame   *f = &frames[depth - 1];
 
 		if (f->stmt != NULL)
-			close_stmt_frame(f, now, true);
+			close_stmt_frame(f, now, error);
 		else if (f->profiled)
-			close_function_frame(f, now, true);
+			close_function_frame(f, now, error);
 		depth--;
 	}
+}
+
+/* Close every frame above target as raised by an error. */
+static void
+unwind_to(int32 target)
+{
+	last_cb.estate = NULL;
+	if (depth <= target)
+		return;
+	close_frames_above(target, pgs_ticks(), true);
 	sync_hooks();
 }
 
@@ -483,16 +487,7 @@ pgs_func_end(PLpgSQL_execstate *estate, PLpgSQL_function *func)
 		return;
 	now = pgs_ticks();
 	/* statements of this activation still open (should not happen): close them */
-	while (&frames[depth - 1] != f)
-	{
-		PgsFrame   *top = &frames[depth - 1];
-
-		if (top->stmt != NULL)
-			close_stmt_frame(top, now, false);
-		else if (top->profiled)
-			close_function_frame(top, now, false);
-		depth--;
-	}
+	close_frames_above((int32) (f - frames) + 1, now, false);
 	if (f->profiled)
 		close_function_frame(f, now, false);
 	depth--;

@@ -653,6 +653,14 @@ merge_cg(PgsCgNode *n, void *arg)
 	n->merged = n->counters;
 }
 
+/* the server log's line, once, that a shared table filled (when it just did) */
+static void
+log_full(bool filled, const char *what, const char *setting, int size, const char *consequence)
+{
+	if (filled)
+		ereport(LOG, (errmsg("pgscope: shared %s is full (pgscope.%s = %d); %s", what, setting, size, consequence)));
+}
+
 /*
  * Merge what this backend collected since the last merge.  Called from
  * transaction callbacks: no ERROR may escape, so nothing here allocates.
@@ -676,18 +684,14 @@ pgs_shared_merge(void)
 		pgs_local_foreach(merge_func, merge_cg, &ms);
 		LWLockRelease(hdr->lock);
 	}
-	if (ms.log_functions)
-		ereport(LOG, (errmsg("pgscope: shared function table is full (pgscope.max_functions = %d); further functions are not collected",
-							 pgs_max_functions)));
-	if (ms.log_statements)
-		ereport(LOG, (errmsg("pgscope: shared statement table is full (pgscope.max_statements = %d); statements of further functions are not collected",
-							 pgs_max_statements)));
-	if (ms.log_callgraph)
-		ereport(LOG, (errmsg("pgscope: shared call graph table is full (pgscope.max_callgraphs = %d); further call stacks are not collected",
-							 pgs_max_callgraphs)));
-	if (ms.log_source)
-		ereport(LOG, (errmsg("pgscope: shared source pool is full (pgscope.max_source_bytes = %d); further sources are not kept",
-							 pgs_max_source_bytes)));
+	log_full(ms.log_functions, "function table", "max_functions", pgs_max_functions,
+			 "further functions are not collected");
+	log_full(ms.log_statements, "statement table", "max_statements", pgs_max_statements,
+			 "statements of further functions are not collected");
+	log_full(ms.log_callgraph, "call graph table", "max_callgraphs", pgs_max_callgraphs,
+			 "further call stacks are not collected");
+	log_full(ms.log_source, "source pool", "max_source_bytes", pgs_max_source_bytes,
+			 "further sources are not kept");
 }
 
 void
