@@ -1,11 +1,21 @@
 /*
- * helpers.bpf.h - small helpers every BPF program of pgscope shares: ordered
- * stores, the log2 histogram slot of a duration, a map entry found or
+ * helpers.bpf.h - small helpers every BPF program of pgscope shares: a map's
+ * definition, ordered stores, the log2 histogram slot of a duration, a map entry found or
  * created, per-CPU counters, a backend's wait event, a process's pid in its
  * own namespace.
  */
 #ifndef PGSCOPE_HELPERS_BPF_H
 #define PGSCOPE_HELPERS_BPF_H
+
+/* a map of type with max_entries entries of key to value, named name */
+#define PGS_MAP(name, map_type, entries, key_type, value_type) \
+	struct \
+	{ \
+		__uint(type, map_type); \
+		__uint(max_entries, entries); \
+		__type(key, key_type); \
+		__type(value, value_type); \
+	} name SEC(".maps")
 
 /* a compiler barrier, and a store the compiler neither tears nor moves */
 #define PGS_BARRIER() asm volatile("" ::: "memory")
@@ -77,13 +87,7 @@ pgs_lookup_or_init(void *map, const void *key, const void *init)
  * side with pgs_percpu_sum) and count(i), which adds one to counter i.
  */
 #define PGS_COUNTERS(n) \
-struct \
-{ \
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
-	__uint(max_entries, (n)); \
-	__type(key, __u32); \
-	__type(value, __u64); \
-} counters SEC(".maps"); \
+PGS_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, (n), __u32, __u64); \
 \
 static __always_inline void \
 count(__u32 what) \

@@ -28,29 +28,11 @@ struct task_state
 
 PGS_TASK_STATE(struct task_state)
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct pgs_io_key);
-	__type(value, struct pgs_io_stats);
-} relations SEC(".maps");
+PGS_MAP(relations, BPF_MAP_TYPE_PERCPU_HASH, 16384, struct pgs_io_key, struct pgs_io_stats);
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct pgs_io_backend);
-} backends SEC(".maps");
+PGS_MAP(backends, BPF_MAP_TYPE_PERCPU_HASH, 8192, __u32, struct pgs_io_backend);
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pgs_io_stats);
-} zero SEC(".maps");
+PGS_MAP(zero, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct pgs_io_stats);
 
 /* probe args: fork, then spc, db, rel from argument first (2: after a block; 1: without) */
 static __always_inline struct pgs_io_stats *

@@ -14,6 +14,7 @@
 
 #include "locks.h"
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -46,13 +47,7 @@ struct
 } events SEC(".maps");
 
 /* [0] events lost */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+PGS_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, __u64);
 
 /*
  * No wakeup per event: on a busy server every wakeup of the tracer takes a

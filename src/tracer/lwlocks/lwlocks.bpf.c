@@ -28,21 +28,9 @@ struct task_state
 PGS_TASK_STATE(struct task_state)
 
 /* per CPU, so concurrent backends never contend on a counter */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct pgs_lw_key);
-	__type(value, struct pgs_lw_stats);
-} stats SEC(".maps");
+PGS_MAP(stats, BPF_MAP_TYPE_PERCPU_HASH, 4096, struct pgs_lw_key, struct pgs_lw_stats);
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pgs_lw_stats);
-} zero SEC(".maps");
+PGS_MAP(zero, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct pgs_lw_stats);
 
 static __always_inline struct pgs_lw_stats *
 stats_of(struct pt_regs *ctx)

@@ -15,6 +15,7 @@
 
 #include "net.h"
 #include "filter.bpf.h"
+#include "helpers.bpf.h"
 #include "proto.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -36,13 +37,7 @@ struct
 } tasks SEC(".maps");
 
 /* copied out of task storage for user space, per backend pid */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct pgs_net_backend);
-} backends SEC(".maps");
+PGS_MAP(backends, BPF_MAP_TYPE_HASH, 8192, __u32, struct pgs_net_backend);
 
 static __always_inline void
 publish(struct task_state *s)

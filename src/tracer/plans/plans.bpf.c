@@ -64,13 +64,7 @@ struct start_key
 	__u32		pad;
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct start_key);
-	__type(value, struct start_val);
-} starts SEC(".maps");
+PGS_MAP(starts, BPF_MAP_TYPE_LRU_HASH, 16384, struct start_key, struct start_val);
 
 struct start_val
 {
@@ -105,13 +99,7 @@ struct scratch
 	__u64		rtable_cells;
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch_map SEC(".maps");
+PGS_MAP(scratch_map, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct scratch);
 
 struct
 {

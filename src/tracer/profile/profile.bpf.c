@@ -30,13 +30,7 @@ const volatile __u64 wait_event_addr = 0;
 const volatile __u32 only_database = 0;
 
 /* off-CPU time: per (process, stacks, query, frames, wait event), nanoseconds */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct pgs_prof_key);
-	__type(value, __u64);
-} offcpu SEC(".maps");
+PGS_MAP(offcpu, BPF_MAP_TYPE_HASH, 65536, struct pgs_prof_key, __u64);
 
 /* a thread off the CPU: since when, and what it left with */
 struct off_start
@@ -45,13 +39,7 @@ struct off_start
 	struct pgs_prof_key key;
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct off_start);
-} offstarts SEC(".maps");
+PGS_MAP(offstarts, BPF_MAP_TYPE_HASH, 16384, __u32, struct off_start);
 
 /*
  * Where each process's pgscope.so publishes its PL/pgSQL frames
@@ -59,21 +47,9 @@ struct
  * postmaster's, which every backend forked since shares when pgscope is
  * preloaded (a backend is read a second after it starts at worst).
  */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u64);
-} plstack_addr SEC(".maps");
+PGS_MAP(plstack_addr, BPF_MAP_TYPE_HASH, 16384, __u32, __u64);
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct pgs_prof_plstack);
-} plstacks SEC(".maps");
+PGS_MAP(plstacks, BPF_MAP_TYPE_HASH, 16384, __u64, struct pgs_prof_plstack);
 
 /* room too large for the stack: slot 0 for samples (which may interrupt a switch), 1 for switches */
 struct scratch
@@ -83,13 +59,7 @@ struct scratch
 	struct pgs_prof_plstack out;	/* its frames as kept */
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
+PGS_MAP(scratch, BPF_MAP_TYPE_PERCPU_ARRAY, 2, __u32, struct scratch);
 
 struct
 {
@@ -99,21 +69,9 @@ struct
 	__uint(value_size, PGS_PROF_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct pgs_prof_key);
-	__type(value, __u64);
-} counts SEC(".maps");
+PGS_MAP(counts, BPF_MAP_TYPE_HASH, 65536, struct pgs_prof_key, __u64);
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct pgs_prof_text);
-} texts SEC(".maps");
+PGS_MAP(texts, BPF_MAP_TYPE_HASH, 8192, __u64, struct pgs_prof_text);
 
 PGS_COUNTERS(PGS_PROF_COUNTERS)
 

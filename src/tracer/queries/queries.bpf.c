@@ -173,13 +173,7 @@ struct breakdown_clock
 	__u64		off_ns[PGS_WAIT_CLASSES];
 };
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct breakdown_clock);
-} clocks SEC(".maps");
+PGS_MAP(clocks, BPF_MAP_TYPE_LRU_HASH, 16384, __u32, struct breakdown_clock);
 
 /* per-backend state in task storage: no hash lookups, freed with the task */
 struct
@@ -191,13 +185,7 @@ struct
 } backends SEC(".maps");
 
 /* backends user space attached the executor probes to */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u32);
-} probed SEC(".maps");
+PGS_MAP(probed, BPF_MAP_TYPE_HASH, 65536, __u32, __u32);
 
 struct
 {
@@ -206,21 +194,9 @@ struct
 } events SEC(".maps");
 
 /* where an event is packed before it goes out (emit) */
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pgs_query_event);
-} packing SEC(".maps");
+PGS_MAP(packing, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct pgs_query_event);
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PGS_NCOUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+PGS_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, PGS_NCOUNTERS, __u32, __u64);
 
 static __always_inline void
 count_n(__u32 idx, __u64 n)

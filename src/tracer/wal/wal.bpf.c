@@ -45,21 +45,9 @@ struct task_state
 
 PGS_TASK_STATE(struct task_state)
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, struct pgs_wal_key);
-	__type(value, struct pgs_wal_stats);
-} records SEC(".maps");
+PGS_MAP(records, BPF_MAP_TYPE_PERCPU_HASH, 8192, struct pgs_wal_key, struct pgs_wal_stats);
 
-struct
-{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pgs_flush_stats);
-} flushes SEC(".maps");
+PGS_MAP(flushes, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct pgs_flush_stats);
 
 struct
 {
