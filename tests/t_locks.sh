@@ -37,23 +37,24 @@ pid_map_start "$PM"
 start_tracer "$WORK/locks.json" locks --pid "$PM" --json --dot "$WORK/waits.dot"
 start_tracer "$WORK/stats.txt" locks --pid "$PM" --stats
 
+# conflict N SQL SECS PSQL-ARGS...: a session holds what SQL takes for SECS, another (psql PSQL-ARGS)
+# waits for it; their pids in AN and BN
+conflict() {
+  local n=$1 sql=$2 secs=$3
+  shift 3
+  printf -v "A$n" '%s' "$(hold "a$n" "$sql" "$secs")"
+  printf -v "B$n" '%s' "$(waiter "b$n" "$@")"
+  wait_holder
+}
 # 1. two sessions update the same row: a wait on the holder's transaction
-A1=$(hold a1 "UPDATE t SET v = 1 WHERE id = 1" 1)
-B1=$(waiter b1 -c "UPDATE t SET v = 2 WHERE id = 1")
-wait_holder
+conflict 1 "UPDATE t SET v = 1 WHERE id = 1" 1 -c "UPDATE t SET v = 2 WHERE id = 1"
 # 2. LOCK TABLE in conflicting modes
-A2=$(hold a2 "LOCK TABLE t IN SHARE MODE" 0.6)
-B2=$(waiter b2 -c "BEGIN" -c "LOCK TABLE t IN ROW EXCLUSIVE MODE" -c "COMMIT")
-wait_holder
+conflict 2 "LOCK TABLE t IN SHARE MODE" 0.6 -c "BEGIN" -c "LOCK TABLE t IN ROW EXCLUSIVE MODE" -c "COMMIT"
 # 3. an advisory lock
-A3=$(hold a3 "SELECT pg_advisory_xact_lock(4242)" 0.6)
-B3=$(waiter b3 -c "SELECT pg_advisory_lock(4242)")
-wait_holder
+conflict 3 "SELECT pg_advisory_xact_lock(4242)" 0.6 -c "SELECT pg_advisory_lock(4242)"
 # 4. SELECT FOR UPDATE waits for a row lock (the row lock lasts at least its transaction wait:
 #    however late the waiter starts under load)
-A4=$(hold a4 "SELECT * FROM t WHERE id = 3 FOR SHARE" 0.6)
-B4=$(waiter b4 -c "BEGIN" -c "SELECT * FROM t WHERE id = 3 FOR UPDATE" -c "COMMIT")
-wait_holder
+conflict 4 "SELECT * FROM t WHERE id = 3 FOR SHARE" 0.6 -c "BEGIN" -c "SELECT * FROM t WHERE id = 3 FOR UPDATE" -c "COMMIT"
 # 5. a deadlock
 psql -X -qAt -c "SELECT pg_backend_pid()" -c "BEGIN" -c "UPDATE t SET v = 3 WHERE id = 1" -c "SELECT pg_sleep(0.4)" \
   -c "UPDATE t SET v = 3 WHERE id = 2" -c "COMMIT" >"$WORK/d1.out" 2>&1 &

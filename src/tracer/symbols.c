@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -517,23 +518,37 @@ pgs_syms_alias(PgsSyms *s, int pid, int like)
 	s->procs = p;
 }
 
-/* the function of f covering vaddr, NULL when none does */
-static const Sym *
-covering(const SymFile *f, uint64_t vaddr)
+/*
+ * Of n elements of size bytes sorted by the uint64_t at key_off, how many
+ * have a key at or below v (the index after the last of them).
+ */
+static size_t
+count_up_to(const void *base, size_t n, size_t size, size_t key_off, uint64_t v)
 {
 	size_t		lo = 0,
-				hi = f->nsyms;
+				hi = n;
 
-	/* the last symbol starting at or below vaddr */
 	while (lo < hi)
 	{
 		size_t		mid = (lo + hi) / 2;
+		uint64_t	key;
 
-		if (f->syms[mid].addr <= vaddr)
+		memcpy(&key, (const char *) base + mid * size + key_off, sizeof(key));
+		if (key <= v)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* the function of f covering vaddr, NULL when none does */
+static const Sym *
+covering(const SymFile *f, uint64_t vaddr)
+{
+	/* after the last symbol starting at or below vaddr */
+	size_t		lo = count_up_to(f->syms, f->nsyms, sizeof(Sym), offsetof(Sym, addr), vaddr);
+
 	/* the nearest few below (aliases share an address; a short function may follow a long one's start) */
 	for (size_t i = lo; i > 0 && lo - i < 8; i--)
 	{
@@ -549,18 +564,8 @@ covering(const SymFile *f, uint64_t vaddr)
 static const Range *
 fde_of(const SymFile *f, uint64_t vaddr)
 {
-	size_t		lo = 0,
-				hi = f->nfdes;
+	size_t		lo = count_up_to(f->fdes, f->nfdes, sizeof(Range), offsetof(Range, start), vaddr);
 
-	while (lo < hi)
-	{
-		size_t		mid = (lo + hi) / 2;
-
-		if (f->fdes[mid].start <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo > 0 && vaddr < f->fdes[lo - 1].start + f->fdes[lo - 1].len ? &f->fdes[lo - 1] : NULL;
 }
 
@@ -664,21 +669,11 @@ read_kallsyms(PgsSyms *s)
 const char *
 pgs_syms_kernel(PgsSyms *s, uint64_t ip, char *buf, size_t len)
 {
-	size_t		lo = 0,
-				hi;
+	size_t		lo;
 
 	if (!s->ksyms_read)
 		read_kallsyms(s);
-	hi = s->nksyms;
-	while (lo < hi)
-	{
-		size_t		mid = (lo + hi) / 2;
-
-		if (s->ksyms[mid].addr <= ip)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = count_up_to(s->ksyms, s->nksyms, sizeof(KSym), offsetof(KSym, addr), ip);
 	snprintf(buf, len, "%s", lo > 0 ? s->ksyms[lo - 1].name : "[unknown]");
 	return buf;
 }
