@@ -332,11 +332,7 @@ extern PGS_INTERNAL PgsSnapshot *pgs_shared_snapshot(void);
 
 typedef struct PgsSharedStatus
 {
-	bool		global_enabled;
-	int64		global_expires;	/* TimestampTz, 0 = never */
-	int			pid;
-	int64		pid_expires;
-	int			collect_interval;
+	PgsActivation act;			/* a copy, taken under the spinlock */
 	bool		functions_overflow;
 	bool		statements_overflow;
 	bool		callgraph_overflow;

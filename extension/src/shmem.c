@@ -377,11 +377,7 @@ pgs_shared_status(PgsSharedStatus *st)
 	if (hdr == NULL)
 		return;
 	SpinLockAcquire(&hdr->mutex);
-	st->global_enabled = hdr->act.global_on;
-	st->global_expires = hdr->act.global_expires;
-	st->pid = hdr->act.pid;
-	st->pid_expires = hdr->act.pid_expires;
-	st->collect_interval = hdr->act.collect_interval;
+	st->act = hdr->act;
 	SpinLockRelease(&hdr->mutex);
 	LWLockAcquire(hdr->lock, LW_SHARED);
 	st->functions_overflow = hdr->functions_overflow;

@@ -519,13 +519,13 @@ pgscope_status(PG_FUNCTION_ARGS)
 	pgs_shared_status(&st);
 	values[i++] = BoolGetDatum(pgs_loaded_at_startup);
 	values[i++] = BoolGetDatum(pgs_session_enabled);
-	values[i++] = BoolGetDatum(st.global_enabled && (st.global_expires == 0 || now < st.global_expires));
-	values[i] = TimestampTzGetDatum(st.global_expires);
-	nulls[i++] = !st.global_enabled || st.global_expires == 0;
-	values[i++] = Int32GetDatum((st.pid_expires == 0 || now < st.pid_expires) ? st.pid : 0);
-	values[i] = TimestampTzGetDatum(st.pid_expires);
-	nulls[i++] = st.pid == 0 || st.pid_expires == 0;
-	values[i++] = Int32GetDatum(st.collect_interval);
+	values[i++] = BoolGetDatum(st.act.global_on && (st.act.global_expires == 0 || now < st.act.global_expires));
+	values[i] = TimestampTzGetDatum(st.act.global_expires);
+	nulls[i++] = !st.act.global_on || st.act.global_expires == 0;
+	values[i++] = Int32GetDatum((st.act.pid_expires == 0 || now < st.act.pid_expires) ? st.act.pid : 0);
+	values[i] = TimestampTzGetDatum(st.act.pid_expires);
+	nulls[i++] = st.act.pid == 0 || st.act.pid_expires == 0;
+	values[i++] = Int32GetDatum(st.act.collect_interval);
 	values[i++] = BoolGetDatum(pgs_plugin_slot_owned());
 	values[i++] = BoolGetDatum(pgs_plugin_chained());
 	values[i++] = Int64GetDatum(pgs_callbacks_seen());
@@ -929,8 +929,8 @@ pgscope_get_enabled_global(PG_FUNCTION_ARGS)
 	PgsSharedStatus st;
 
 	pgs_shared_status(&st);
-	PG_RETURN_BOOL(st.global_enabled &&
-				   (st.global_expires == 0 || GetCurrentTimestamp() < st.global_expires));
+	PG_RETURN_BOOL(st.act.global_on &&
+				   (st.act.global_expires == 0 || GetCurrentTimestamp() < st.act.global_expires));
 }
 
 PG_FUNCTION_INFO_V1(pgscope_get_enabled_pid);
@@ -940,5 +940,5 @@ pgscope_get_enabled_pid(PG_FUNCTION_ARGS)
 	PgsSharedStatus st;
 
 	pgs_shared_status(&st);
-	PG_RETURN_INT32((st.pid_expires == 0 || GetCurrentTimestamp() < st.pid_expires) ? st.pid : 0);
+	PG_RETURN_INT32((st.act.pid_expires == 0 || GetCurrentTimestamp() < st.act.pid_expires) ? st.act.pid : 0);
 }
