@@ -263,42 +263,46 @@ session_call(const char *method, const char *what, const char *body)
 	return r;
 }
 
-/* runs a script returning a string; the result (malloc'd) */
+/*
+ * POSTs to the session's path the JSON object fmt (one %s: arg as a JSON
+ * string) and returns the string member key of the answer (malloc'd), or
+ * NULL when it has none.
+ */
 static char *
-run_script(const char *script)
+post_for_string(const char *path, const char *fmt, const char *arg, const char *key)
 {
-	char	   *q = json_quote(script);
+	char	   *q = json_quote(arg);
 	char	   *body,
 			   *r,
 			   *v;
 
-	if (asprintf(&body, "{\"script\":%s,\"args\":[]}", q) < 0)
+	if (asprintf(&body, fmt, q) < 0)
 		die("out of memory");
-	r = session_call("POST", "/execute/sync", body);
-	v = json_string(r, "value");
+	r = session_call("POST", path, body);
+	v = json_string(r, key);
 	free(q);
 	free(body);
 	free(r);
+	return v;
+}
+
+/* runs a script returning a string; the result (malloc'd) */
+static char *
+run_script(const char *script)
+{
+	char	   *v = post_for_string("/execute/sync", "{\"script\":%s,\"args\":[]}", script, "value");
+
 	return v ? v : strdup("");
 }
 
 static char *
 find_element(const char *css)
 {
-	char	   *q = json_quote(css);
-	char	   *body,
-			   *r,
-			   *id;
+	char	   *id = post_for_string("/element", "{\"using\":\"css selector\",\"value\":%s}", css,
+									 "element-6066-11e4-a52e-4f735466cecf");
 
-	if (asprintf(&body, "{\"using\":\"css selector\",\"value\":%s}", q) < 0)
-		die("out of memory");
-	r = session_call("POST", "/element", body);
-	id = json_string(r, "element-6066-11e4-a52e-4f735466cecf");
 	if (id == NULL)
 		die("no element %s", css);
-	free(q);
-	free(body);
-	free(r);
 	return id;
 }
 
