@@ -306,6 +306,20 @@ find_element(const char *css)
 	return id;
 }
 
+/* clicks the element css finds */
+static void
+click(const char *css)
+{
+	char	   *id = find_element(css);
+	char	   *path;
+
+	if (asprintf(&path, "/element/%s/click", id) < 0)
+		die("out of memory");
+	free(session_call("POST", path, "{}"));
+	free(path);
+	free(id);
+}
+
 static int
 b64val(char c)
 {
@@ -467,11 +481,7 @@ main(int argc, char **argv)
 	q = json_quote(argv[3]);
 	if (asprintf(&script, "#flame .frame[data-name=%s]", q) < 0)
 		die("out of memory");
-	id = find_element(script);
-	free(script);
-	if (asprintf(&script, "/element/%s/click", id) < 0)
-		die("out of memory");
-	free(session_call("POST", script, "{}"));
+	click(script);
 	free(script);
 	v = run_script("return document.getElementById('flame').getAttribute('data-zoom')");
 	check(strcmp(v, argv[3]) == 0, "click zoomed into %s (zoom is \"%s\")", argv[3], v);
@@ -504,11 +514,7 @@ main(int argc, char **argv)
 	save_screenshot(argv[2]);
 
 	/* reset returns to the whole profile */
-	id = find_element("#reset");
-	if (asprintf(&script, "/element/%s/click", id) < 0)
-		die("out of memory");
-	free(session_call("POST", script, "{}"));
-	free(script);
+	click("#reset");
 	v = run_script("return document.getElementById('flame').getAttribute('data-zoom')");
 	check(strcmp(v, "all") == 0, "reset zoom shows everything again");
 	free(v);
@@ -522,11 +528,7 @@ main(int argc, char **argv)
 		*name++ = '\0';
 		if (asprintf(&script, "#group option[value=\"%s\"]", want) < 0)
 			die("out of memory");
-		id = find_element(script);
-		free(script);
-		if (asprintf(&script, "/element/%s/click", id) < 0)
-			die("out of memory");
-		free(session_call("POST", script, "{}"));
+		click(script);
 		free(script);
 		v = run_script("return Array.from(document.querySelectorAll('#flame .frame')).filter(function (e) {"
 					   " return e.style.top === '21px'; }).map(function (e) { return e.getAttribute('data-name'); }).join('\\n')");
