@@ -149,68 +149,59 @@ typedef struct Collect
 	size_t	   *name_at;		/* offsets into names, turned into pointers at the end */
 } Collect;
 
+/* a function symbol into the collection */
+static bool
+collect_one(const PgsElfSym *sym, void *arg)
+{
+	Collect    *c = arg;
+	size_t		cap = c->cap;
+
+	if (sym->type != STT_FUNC || sym->value == 0)
+		return false;
+	c->syms = pgs_grow(c->syms, &c->cap, c->n, sizeof(Sym));
+	c->name_at = pgs_grow(c->name_at, &cap, c->n, sizeof(size_t));
+	c->syms[c->n] = (Sym) {sym->value, sym->size, NULL};
+	c->name_at[c->n++] = c->names.len;
+	pgs_buf_append(&c->names, sym->name, strlen(sym->name) + 1);
+	return false;
+}
+
 /* the STT_FUNC symbols of the section of type (SHT_SYMTAB or SHT_DYNSYM) of e; how many */
 static size_t
 collect_syms(Elf *e, Elf64_Word type, Collect *c)
 {
-	Elf_Scn    *scn = NULL;
-	size_t		found = 0;
+	size_t		before = c->n;
 
-	while ((scn = elf_nextscn(e, scn)) != NULL)
-	{
-		GElf_Shdr	sh;
-		Elf_Data   *d;
+	pgs_elf_each_symbol(e, type, collect_one, c);
+	return c->n - before;
+}
 
-		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != type || sh.sh_entsize == 0 ||
-			(d = elf_getdata(scn, NULL)) == NULL)
-			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++)
-		{
-			GElf_Sym	sym;
-			const char *name;
+typedef struct ObjectSearch
+{
+	const char *name;
+	uint64_t	value;
+} ObjectSearch;
 
-			if (gelf_getsym(d, (int) i, &sym) == NULL || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-				sym.st_shndx == SHN_UNDEF || sym.st_value == 0 ||
-				(name = elf_strptr(e, sh.sh_link, sym.st_name)) == NULL || name[0] == '\0')
-				continue;
-			size_t		cap = c->cap;
+static bool
+object_named(const PgsElfSym *sym, void *arg)
+{
+	ObjectSearch *os = arg;
 
-			c->syms = pgs_grow(c->syms, &c->cap, c->n, sizeof(Sym));
-			c->name_at = pgs_grow(c->name_at, &cap, c->n, sizeof(size_t));
-			c->syms[c->n] = (Sym) {sym.st_value, sym.st_size, NULL};
-			c->name_at[c->n++] = c->names.len;
-			pgs_buf_append(&c->names, name, strlen(name) + 1);
-			found++;
-		}
-	}
-	return found;
+	if (sym->type != STT_OBJECT || strcmp(sym->name, os->name) != 0)
+		return false;
+	os->value = sym->value;
+	return true;
 }
 
 /* the st_value of the object named name in e's .dynsym, 0 when it exports none */
 static uint64_t
 exported_object(Elf *e, const char *name)
 {
-	Elf_Scn    *scn = NULL;
+	ObjectSearch os = {name, 0};
 
-	while (name && (scn = elf_nextscn(e, scn)) != NULL)
-	{
-		GElf_Shdr	sh;
-		Elf_Data   *d;
-
-		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0 ||
-			(d = elf_getdata(scn, NULL)) == NULL)
-			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++)
-		{
-			GElf_Sym	sym;
-			const char *n;
-
-			if (gelf_getsym(d, (int) i, &sym) && GELF_ST_TYPE(sym.st_info) == STT_OBJECT &&
-				sym.st_shndx != SHN_UNDEF && (n = elf_strptr(e, sh.sh_link, sym.st_name)) && strcmp(n, name) == 0)
-				return sym.st_value;
-		}
-	}
-	return 0;
+	if (name)
+		pgs_elf_each_symbol(e, SHT_DYNSYM, object_named, &os);
+	return os.value;
 }
 
 /* the data of e's section named name, its address and size; NULL when it has none */

@@ -151,12 +151,25 @@ typedef struct BinFacts
 	bool		pie;
 } BinFacts;
 
+/* a symbol of the server's .dynsym: is it one BinFacts records */
+static bool
+bin_fact(const PgsElfSym *sym, void *arg)
+{
+	BinFacts   *f = arg;
+
+	if (strcmp(sym->name, "PostgresMain") == 0)
+		f->is_postgres = true;
+	for (size_t g = 0; g < PGS_NGLOBALS; g++)
+		if (strcmp(sym->name, exported_globals[g].name) == 0)
+			f->globals[g] = sym->value;
+	return false;
+}
+
 static int
 read_bin_facts(const char *path, BinFacts *f)
 {
 	int			fd = open(path, O_RDONLY);
 	Elf		   *e;
-	Elf_Scn    *scn = NULL;
 	GElf_Ehdr	eh;
 	size_t		nph;
 
@@ -184,31 +197,7 @@ read_bin_facts(const char *path, BinFacts *f)
 				f->load_vaddr = ph.p_vaddr & ~(uint64_t) 0xfff;
 		}
 	}
-	while ((scn = elf_nextscn(e, scn)) != NULL)
-	{
-		GElf_Shdr	sh;
-		Elf_Data   *d;
-
-		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM)
-			continue;
-		d = elf_getdata(scn, NULL);
-		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++)
-		{
-			GElf_Sym	sym;
-			const char *name;
-
-			if (gelf_getsym(d, (int) i, &sym) == NULL || sym.st_shndx == SHN_UNDEF)
-				continue;
-			name = elf_strptr(e, sh.sh_link, sym.st_name);
-			if (name == NULL)
-				continue;
-			if (strcmp(name, "PostgresMain") == 0)
-				f->is_postgres = true;
-			for (size_t g = 0; g < PGS_NGLOBALS; g++)
-				if (strcmp(name, exported_globals[g].name) == 0)
-					f->globals[g] = sym.st_value;
-		}
-	}
+	pgs_elf_each_symbol(e, SHT_DYNSYM, bin_fact, f);
 	elf_end(e);
 	close(fd);
 	if (f->load_vaddr == UINT64_MAX)
@@ -306,6 +295,34 @@ pgs_elf_each_note(Elf *e, const char *owner, uint32_t type, bool (*fn) (const ch
 				memcmp((const char *) d->d_buf + name_off, owner, ownerlen) == 0 &&
 				fn((const char *) d->d_buf + desc_off, nh.n_descsz, arg))
 				return true;
+	}
+	return false;
+}
+
+bool
+pgs_elf_each_symbol(Elf *e, uint32_t type, bool (*fn) (const PgsElfSym *sym, void *arg), void *arg)
+{
+	Elf_Scn    *scn = NULL;
+
+	while ((scn = elf_nextscn(e, scn)) != NULL)
+	{
+		GElf_Shdr	sh;
+		Elf_Data   *d;
+
+		if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != type || sh.sh_entsize == 0 ||
+			(d = elf_getdata(scn, NULL)) == NULL)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++)
+		{
+			GElf_Sym	sym;
+			const char *name;
+
+			if (gelf_getsym(d, (int) i, &sym) == NULL || sym.st_shndx == SHN_UNDEF ||
+				(name = elf_strptr(e, sh.sh_link, sym.st_name)) == NULL || name[0] == '\0')
+				continue;
+			if (fn(&(PgsElfSym) {name, GELF_ST_TYPE(sym.st_info), sym.st_value, sym.st_size}, arg))
+				return true;
+		}
 	}
 	return false;
 }

@@ -151,6 +151,21 @@ typedef struct Elf Elf;
 bool pgs_elf_each_note(Elf *e, const char *owner, uint32_t type,
 					   bool (*fn) (const char *desc, size_t descsz, void *arg), void *arg);
 
+/* a symbol as pgs_elf_each_symbol gives it */
+typedef struct PgsElfSym
+{
+	const char *name;
+	unsigned	type;			/* STT_FUNC, STT_OBJECT, ... */
+	uint64_t	value,
+				size;
+} PgsElfSym;
+
+/*
+ * Calls fn with each defined, named symbol of e's sections of type
+ * (SHT_SYMTAB or SHT_DYNSYM) until it returns true; whether one did.
+ */
+bool pgs_elf_each_symbol(Elf *e, uint32_t type, bool (*fn) (const PgsElfSym *sym, void *arg), void *arg);
+
 /*
  * A path as process pid sees it, made reachable from here: unchanged when
  * pid shares our root and mount namespace, else prefixed with its root
