@@ -43,8 +43,12 @@ static __always_inline void
 publish(struct task_state *s)
 {
 	__u32		pid = bpf_get_current_pid_tgid() >> 32;
+	struct pgs_net_backend *v = bpf_map_lookup_elem(&backends, &pid);
 
-	bpf_map_update_elem(&backends, &pid, &s->n, BPF_ANY);
+	if (v)
+		__builtin_memcpy(v, &s->n, sizeof(*v));
+	else
+		bpf_map_update_elem(&backends, &pid, &s->n, BPF_ANY);
 }
 
 /* a traced backend's state and the buffer of its recvfrom/sendto (nr), or NULL */

@@ -161,7 +161,8 @@ int
 BPF_KPROBE(on_executor_start, void *qd, int eflags)
 {
 	struct start_key k = {.qd = (__u64) qd, .pid = bpf_get_current_pid_tgid() >> 32};
-	struct start_val v = {};
+	struct start_val v = {},
+			   *prev;
 
 	if ((eflags & explain_only_flag) || !traced_backend())
 		return 0;
@@ -182,7 +183,11 @@ BPF_KPROBE(on_executor_start, void *qd, int eflags)
 	}
 	v.portal = rd_ptr(activeportal_addr);
 	v.ns = bpf_ktime_get_ns();
-	bpf_map_update_elem(&starts, &k, &v, BPF_ANY);
+	/* a backend's QueryDesc often sits where its last one did: its entry is rewritten in place then */
+	if ((prev = bpf_map_lookup_elem(&starts, &k)))
+		*prev = v;
+	else
+		bpf_map_update_elem(&starts, &k, &v, BPF_ANY);
 	return 0;
 }
 
@@ -441,7 +446,7 @@ BPF_KPROBE(on_executor_end, void *qd)
 				opts;
 	struct scratch *s;
 
-	if (!start)
+	if (!start || !start->ns)
 	{
 		if (traced_backend())
 			count(PGS_PLAN_CNT_UNMATCHED);
@@ -449,7 +454,8 @@ BPF_KPROBE(on_executor_end, void *qd)
 	}
 	dur = now - start->ns;
 	portal = start->portal;
-	bpf_map_delete_elem(&starts, &k);
+	/* ended: marked, not deleted (the next start at this QueryDesc reuses the entry; the LRU map evicts the rest) */
+	start->ns = 0;
 	if (dur < min_ns)
 		return 0;
 	count(PGS_PLAN_CNT_SLOW);
