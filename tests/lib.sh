@@ -122,7 +122,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # holds EXPR NAME=NUMBER...: awk's EXPR is true of the numbers named
 holds() {
-  local expr=$1 args=()
+  local expr=$1 args=() v
   shift
   for v in "$@"; do args+=(-v "$v"); done
   awk "${args[@]}" "BEGIN { exit !($expr) }"
