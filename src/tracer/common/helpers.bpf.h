@@ -67,6 +67,22 @@ pgs_span_end(__u64 *start)
 	} while (0)
 
 /*
+ * value (size bytes) under key: written in place when the entry exists (an
+ * update costs several lookups' time; on a path run per event that counts),
+ * else inserted.
+ */
+static __always_inline void
+pgs_map_put(void *map, const void *key, const void *value, __u32 size)
+{
+	void	   *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		__builtin_memcpy(v, value, size);
+	else
+		bpf_map_update_elem(map, key, value, BPF_ANY);
+}
+
+/*
  * The entry of key in a hash map, inserted from init (a zeroed value, which
  * may live in a per-CPU array when it is too large for the stack) when
  * absent; NULL only when the map is full.

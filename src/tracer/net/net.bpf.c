@@ -39,16 +39,13 @@ struct
 /* copied out of task storage for user space, per backend pid */
 PGS_MAP(backends, BPF_MAP_TYPE_HASH, 8192, __u32, struct pgs_net_backend);
 
+/* the backend's totals into its entry, for user space */
 static __always_inline void
 publish(struct task_state *s)
 {
 	__u32		pid = bpf_get_current_pid_tgid() >> 32;
-	struct pgs_net_backend *v = bpf_map_lookup_elem(&backends, &pid);
 
-	if (v)
-		__builtin_memcpy(v, &s->n, sizeof(*v));
-	else
-		bpf_map_update_elem(&backends, &pid, &s->n, BPF_ANY);
+	pgs_map_put(&backends, &pid, &s->n, sizeof(s->n));
 }
 
 /* a traced backend's state and the buffer of its recvfrom/sendto (nr), or NULL */

@@ -161,8 +161,7 @@ int
 BPF_KPROBE(on_executor_start, void *qd, int eflags)
 {
 	struct start_key k = {.qd = (__u64) qd, .pid = bpf_get_current_pid_tgid() >> 32};
-	struct start_val v = {},
-			   *prev;
+	struct start_val v = {};
 
 	if ((eflags & explain_only_flag) || !traced_backend())
 		return 0;
@@ -184,10 +183,7 @@ BPF_KPROBE(on_executor_start, void *qd, int eflags)
 	v.portal = rd_ptr(activeportal_addr);
 	v.ns = bpf_ktime_get_ns();
 	/* a backend's QueryDesc often sits where its last one did: its entry is rewritten in place then */
-	if ((prev = bpf_map_lookup_elem(&starts, &k)))
-		*prev = v;
-	else
-		bpf_map_update_elem(&starts, &k, &v, BPF_ANY);
+	pgs_map_put(&starts, &k, &v, sizeof(v));
 	return 0;
 }
 
