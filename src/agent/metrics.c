@@ -60,6 +60,21 @@ typedef struct Query
 
 #define SERIES_SLOTS 2048
 #define QUERY_SLOTS 8192
+#define SHAPE_SLOTS 4096
+
+/* a text's shape (pgs_query_shape) -> its query's slot, valid while the slot holds that id */
+typedef struct ShapeMemo
+{
+	uint64_t	shape;
+	uint64_t	id;
+	int			qi;
+} ShapeMemo;
+
+typedef struct SeriesMemo
+{
+	uint32_t	pid;
+	int			si;
+} SeriesMemo;
 
 struct PgsAgentMetrics
 {
@@ -72,6 +87,8 @@ struct PgsAgentMetrics
 	int			nqueries;
 	int			query_head[QUERY_SLOTS];
 	int			free_query;		/* a chain of evicted slots, -1: none */
+	ShapeMemo	shapes[SHAPE_SLOTS];	/* most statements skip the normalizer */
+	SeriesMemo	last_series[256];	/* a backend's last series, by pid: most skip the hash */
 	int			exported;
 	uint64_t	other_calls,
 				other_errors;
@@ -166,29 +183,41 @@ new_series(PgsAgentMetrics *m, const char *cluster, const char *database, const 
 	return s;
 }
 
+static bool
+series_is(const Series *s, const char *cluster, const char *database, const char *user)
+{
+	return strcmp(s->user, user) == 0 && strcmp(s->database, database) == 0 && strcmp(s->cluster, cluster) == 0;
+}
+
 /* the series of (cluster, database, user); the last slot is everything beyond the cap */
 static Series *
-series_of(PgsAgentMetrics *m, const char *cluster, const char *database, const char *user)
+series_of(PgsAgentMetrics *m, const char *cluster, const char *database, const char *user, uint32_t pid)
 {
 	uint64_t	h = 14695981039346656037ULL;
-	int			slot;
+	int			slot,
+				si;
+	SeriesMemo *last = &m->last_series[pid % 256];
 
+	if (last->pid == pid && last->si < m->nseries && series_is(&m->series[last->si], cluster, database, user))
+		return &m->series[last->si];
 	h = fnv1a(cluster, strlen(cluster) + 1, h);
 	h = fnv1a(database, strlen(database) + 1, h);
 	h = fnv1a(user, strlen(user), h);
 	slot = (int) (h % SERIES_SLOTS);
-	for (int i = m->series_head[slot]; i >= 0; i = m->series[i].next)
+	for (si = m->series_head[slot]; si >= 0; si = m->series[si].next)
+		if (series_is(&m->series[si], cluster, database, user))
+			break;
+	if (si < 0 && m->nseries < PGS_AGENT_MAX_SERIES - 1)
+		si = (int) (new_series(m, cluster, database, user, slot) - m->series);
+	else if (si < 0)
 	{
-		Series	   *s = &m->series[i];
-
-		if (strcmp(s->user, user) == 0 && strcmp(s->database, database) == 0 && strcmp(s->cluster, cluster) == 0)
-			return s;
+		if (m->nseries == PGS_AGENT_MAX_SERIES - 1)
+			new_series(m, "other", "other", "other", -1);
+		si = PGS_AGENT_MAX_SERIES - 1;
 	}
-	if (m->nseries < PGS_AGENT_MAX_SERIES - 1)
-		return new_series(m, cluster, database, user, slot);
-	if (m->nseries == PGS_AGENT_MAX_SERIES - 1)
-		new_series(m, "other", "other", "other", -1);
-	return &m->series[PGS_AGENT_MAX_SERIES - 1];
+	last->pid = pid;
+	last->si = si;
+	return &m->series[si];
 }
 
 static void
@@ -235,12 +264,20 @@ query_slot(PgsAgentMetrics *m)
 static Query *
 query_of(PgsAgentMetrics *m, const char *text)
 {
-	char	   *norm = pgs_normalize_query(text);
+	size_t		len = strlen(text);
+	uint64_t	shape = pgs_query_shape(text, len);
+	ShapeMemo  *memo = &m->shapes[shape % SHAPE_SLOTS];
+	char	   *norm;
 	uint64_t	id;
 	int			slot,
 				qi;
 	Query	   *q;
 
+	if (shape && memo->shape == shape && m->queries[memo->qi].id == memo->id && m->queries[memo->qi].text)
+	{
+		return &m->queries[memo->qi];
+	}
+	norm = pgs_normalize_query(text);
 	if (strlen(norm) > PGS_AGENT_QUERY_TEXT)
 	{
 		norm[PGS_AGENT_QUERY_TEXT] = '\0';
@@ -248,24 +285,28 @@ query_of(PgsAgentMetrics *m, const char *text)
 	}
 	id = fnv1a(norm, strlen(norm), 14695981039346656037ULL);
 	slot = (int) (id % QUERY_SLOTS);
-	for (int i = m->query_head[slot]; i >= 0; i = m->queries[i].next)
-		if (m->queries[i].id == id)
-		{
-			free(norm);
-			return &m->queries[i];
-		}
-	if ((qi = query_slot(m)) < 0)
+	for (qi = m->query_head[slot]; qi >= 0; qi = m->queries[qi].next)
+		if (m->queries[qi].id == id)
+			break;
+	if (qi >= 0)
+		free(norm);
+	else if ((qi = query_slot(m)) < 0)
 	{
 		free(norm);
 		return NULL;
 	}
-	q = &m->queries[qi];
-	memset(q, 0, sizeof(*q));
-	q->id = id;
-	q->text = norm;
-	q->next = m->query_head[slot];
-	m->query_head[slot] = qi;
-	return q;
+	else
+	{
+		q = &m->queries[qi];
+		memset(q, 0, sizeof(*q));
+		q->id = id;
+		q->text = norm;
+		q->next = m->query_head[slot];
+		m->query_head[slot] = qi;
+	}
+	if (shape)
+		*memo = (ShapeMemo) {shape, id, qi};
+	return &m->queries[qi];
 }
 
 static void
@@ -301,7 +342,8 @@ pgs_agent_metrics_add(PgsAgentMetrics *m, const char *cluster, const PgsStatemen
 	double		sec = s->batch ? s->duration_ns / 1e9 / (s->batch_size ? s->batch_size : 1) : s->duration_ns / 1e9;
 
 	pthread_mutex_lock(&m->lock);
-	observe(series_of(m, cluster, s->database[0] ? s->database : "unknown", s->user[0] ? s->user : "unknown"), s);
+	observe(series_of(m, cluster, s->database[0] ? s->database : "unknown", s->user[0] ? s->user : "unknown", s->pid),
+			s);
 	q = s->text_unknown ? NULL : query_of(m, s->text);
 	if (q)
 		q->score_ns += sec * 1e9;

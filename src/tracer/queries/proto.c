@@ -473,3 +473,139 @@ pgs_normalize_query(const char *q)
 	}
 	return b.data;
 }
+
+static bool
+shape_ident(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+		c >= 0x80;
+}
+
+/* the shape's hash: bytes gathered 8 at a time into a word, one multiply a word */
+typedef struct ShapeHash
+{
+	uint64_t	h,
+				word;
+	unsigned	nword;
+} ShapeHash;
+
+static inline void
+shape_word(ShapeHash *sh, uint64_t w)
+{
+	sh->h = (sh->h ^ w) * 0x9e3779b97f4a7c15ULL;
+	sh->h ^= sh->h >> 29;
+}
+
+static void
+shape_feed(ShapeHash *sh, const unsigned char *p, size_t n)
+{
+	for (; n > 0 && sh->nword > 0; p++, n--)
+	{
+		sh->word |= (uint64_t) *p << (8 * sh->nword);
+		if (++sh->nword == 8)
+		{
+			shape_word(sh, sh->word);
+			sh->word = 0;
+			sh->nword = 0;
+		}
+	}
+	for (; n >= 8; p += 8, n -= 8)
+	{
+		uint64_t	w;
+
+		memcpy(&w, p, 8);
+		shape_word(sh, w);
+	}
+	for (; n > 0; p++, n--)
+		sh->word |= (uint64_t) *p << (8 * sh->nword++);
+}
+
+/*
+ * Every byte of q goes into the hash as it is, but for two kinds of
+ * constants, which the normalizer replaces whatever their value and which
+ * the lexer cuts alike whatever their digits: a run of digits that starts
+ * no identifier, parameter or fraction and is followed by none (an
+ * integer), and a '...' string with no prefix (E'', B'', U&'') and no
+ * backslash.  Each goes in as one marker byte.  Anything whose cut could
+ * depend on its characters gives up (0): comments (the normalizer drops
+ * them), dollar quotes, numbers with a point, an exponent or a radix
+ * prefix, unterminated quotes.  White space is kept: texts that differ only
+ * in it share a normalized text, not a shape, which costs a miss, not a
+ * wrong answer.  The bytes between those that need a look (a table) go in
+ * whole.
+ */
+uint64_t
+pgs_query_shape(const char *q, size_t len)
+{
+	static const unsigned char mark[2] = {1, 2};
+	static bool look[256];
+	const unsigned char *p = (const unsigned char *) q,
+			   *end = p + len;
+	ShapeHash	sh = {14695981039346656037ULL, 0, 0};
+
+	if (!look['\''])
+	{
+		for (const char *c = "'\"-/$0123456789\1\2"; *c; c++)
+			look[(unsigned char) *c] = true;
+	}
+	while (p < end)
+	{
+		const unsigned char *run = p;
+		unsigned char c,
+					prev,
+					next;
+
+		while (p < end && !look[*p])
+			p++;
+		shape_feed(&sh, run, (size_t) (p - run));
+		if (p >= end)
+			break;
+		/* the byte before, as written: after a constant skipped, its last byte (a quote, a digit) */
+		c = *p;
+		prev = p > (const unsigned char *) q ? p[-1] : ' ';
+		next = p + 1 < end ? p[1] : 0;
+		if (c == '\'')
+		{
+			if (shape_ident(prev))
+				return 0;
+			for (p++;; p++)
+			{
+				if (p >= end || *p == '\\')
+					return 0;
+				if (*p == '\'' && !(p + 1 < end && p[1] == '\''))
+					break;
+				if (*p == '\'')
+					p++;
+			}
+			p++;
+			shape_feed(&sh, &mark[0], 1);
+		}
+		else if (c >= '0' && c <= '9' && !shape_ident(prev) && prev != '.')
+		{
+			while (p < end && *p >= '0' && *p <= '9')
+				p++;
+			if (p < end && (shape_ident(*p) || *p == '.'))
+				return 0;
+			shape_feed(&sh, &mark[1], 1);
+		}
+		else if (c == '"')
+		{
+			/* a quoted identifier, digits and all */
+			run = p++;
+			while (p < end && *p != '"')
+				p++;
+			if (p >= end)
+				return 0;
+			p++;
+			shape_feed(&sh, run, (size_t) (p - run));
+		}
+		else if ((c == '-' && next == '-') || (c == '/' && next == '*') ||
+				 (c == '$' && (next == '$' || (shape_ident(next) && !(next >= '0' && next <= '9')))) ||
+				 c == 1 || c == 2)
+			return 0;
+		else
+			shape_feed(&sh, p++, 1);
+	}
+	shape_word(&sh, sh.word ^ ((uint64_t) sh.nword << 59));
+	return sh.h ? sh.h : 1;
+}

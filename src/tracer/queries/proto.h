@@ -66,4 +66,12 @@ char *pgs_sql_statement(const char *text, unsigned unit);
 /* literals replaced by $1, $2, ... and white space folded (malloc'd) */
 char *pgs_normalize_query(const char *q);
 
+/*
+ * A hash of q's shape (q's len bytes with its integer constants and plain
+ * string literals left out); texts of one shape normalize alike, so a cache
+ * of normalized texts keyed by it saves the lexer.  0: q holds something the
+ * shape does not take apart with certainty (then normalize it).
+ */
+uint64_t pgs_query_shape(const char *q, size_t len);
+
 #endif

@@ -54,6 +54,17 @@ static void probe_backend(struct Probing *pr, uint32_t pid);
 /* set around per-backend attaches: a backend that just exited is no news */
 static bool quiet_libbpf = false;
 
+/* PGSCOPE_DEBUG_EVENTS: each event and probe attach on stderr (read once: events are many) */
+static bool
+debug_events(void)
+{
+	static int	on = -1;
+
+	if (on < 0)
+		on = getenv("PGSCOPE_DEBUG_EVENTS") != NULL;
+	return on;
+}
+
 static int
 libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -82,6 +93,17 @@ field_string(const char *src, size_t max)
 	size_t		n = strnlen(src, max);
 
 	return strndup(src, n);
+}
+
+/* the same into dst (dstsize bytes, NUL-terminated, cut if need be) */
+static void
+copy_field(char *dst, size_t dstsize, const char *src, size_t max)
+{
+	size_t		n = strnlen(src, max);
+
+	n = n < dstsize ? n : dstsize - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 /*
@@ -164,7 +186,7 @@ fill_common(PgsStatement *s, const struct pgs_query_event *e)
 	s->parse_at = e->parse_at;
 	s->plan_at = e->plan_at;
 	s->exec_at = e->exec_at;
-	snprintf(s->appname, sizeof(s->appname), "%.*s", (int) strnlen(e->appname, sizeof(e->appname)), e->appname);
+	copy_field(s->appname, sizeof(s->appname), e->appname, sizeof(e->appname));
 	s->error = e->flags & PGS_F_ERROR;
 	if (s->error && e->sqlstate[0])
 		snprintf(s->sqlstate, sizeof(s->sqlstate), "%.5s", e->sqlstate);
@@ -366,7 +388,7 @@ on_event(void *ctx, void *data, size_t size)
 	len = e->req_len;
 	if (len > size - head)
 		len = size - head;
-	if (getenv("PGSCOPE_DEBUG_EVENTS"))
+	if (debug_events())
 	{
 		fprintf(stderr, "event kind %u pid %u seq %u lead %u unit %u done %u off %u len %zu flags %x dur %.3f ms types:",
 				e->kind, e->pid, e->read_seq, e->lead, e->unit, e->done, e->req_off, len, e->flags, e->duration_ns / 1e6);
@@ -563,7 +585,7 @@ probe_backend(struct Probing *pr, uint32_t pid)
 			pb.links[pb.nlinks++] = l;
 		}
 	quiet_libbpf = false;
-	if (getenv("PGSCOPE_DEBUG_EVENTS"))
+	if (debug_events())
 		fprintf(stderr, "attached the executor probes to %u at %.6f\n", pid, pgs_now());
 	pr->backends = pgs_grow(pr->backends, &pr->cap, pr->n, sizeof(ProbedBackend));
 	pr->backends[pr->n++] = pb;
