@@ -87,12 +87,14 @@ expect_eq "$(promql 'pgscope_targets_attached')" 1 "Prometheus scrapes the agent
 # ---- a known workload: pgbench -S and 100 pg_sleep(0.02) statements as their own user
 count_q='sum(pgscope_statements_total{database="agentdb"}) or vector(0)'
 before=$(settled "$count_q")
+req_before=$(promql 'sum(pgscope_client_requests_total)')
 q "SELECT pg_stat_statements_reset()" >/dev/null
 printf 'SELECT pg_sleep(0.02) AS agent_sleep;\n' >"$W/sleep.sql"
 pgbench -n -f "$W/sleep.sql" -t 50 -c 2 -U sleeper agentdb >/dev/null 2>&1 || fail "pgbench (sleep)"
 pgbench -n -S -t 1000 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S"
 after=$(settled "$count_q")
 pgss=$(q "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'agentdb'")
+req_after=$(promql 'sum(pgscope_client_requests_total)')
 expect_eq "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%d", a - b }')" "$pgss" \
   "PromQL: the increase of pgscope_statements_total{database=agentdb} = pg_stat_statements calls"
 p50=$(promql 'histogram_quantile(0.5, sum by (le) (pgscope_statement_duration_seconds_bucket{user="sleeper"}))')
@@ -100,6 +102,10 @@ mean=$(q "SELECT round((mean_exec_time / 1000)::numeric, 4) FROM pg_stat_stateme
 holds 'p > 0.01 && p <= 0.025' p="$p50" ||
   fail "histogram_quantile(0.5) for the pg_sleep(0.02) statements: $p50 (pg_stat_statements' mean $mean s)"
 echo "ok: their median through histogram_quantile is $p50 s (pg_stat_statements' mean $mean s)"
+# every statement of the workload is one round trip (simple protocol), and the reset before it one more
+holds 'd >= p + 1 && d <= p + 3' d="$(awk -v a="$req_after" -v b="$req_before" 'BEGIN { print a - b }')" p="$pgss" ||
+  fail "client requests over the workload: $req_before -> $req_after, its statements $pgss"
+echo "ok: client requests over the workload: $(awk -v a="$req_after" -v b="$req_before" 'BEGIN { print a - b }') (its $pgss statements and the reset)"
 expect_eq "$(promql 'sum(pgscope_statement_duration_seconds_count{user="sleeper"})')" 100 "100 timed statements of the sleeper"
 tmo=$(promql 'sum(pgscope_statement_wait_seconds_total{database="agentdb",class="Timeout"})')
 holds 't >= 1.9 && t <= 2.6' t="$tmo" ||

@@ -338,8 +338,9 @@ attach_one(Agent *a, int pid)
 {
 	Attached   *at;
 	char		why[PATH_MAX + 128];
+	/* the client traffic from the statement tracer's socket programs: one program per event, not two */
 	PgsStmtSourceOpts so = {.capture_len = 1025, .breakdown = !a->o.no_breakdown, .split = a->o.split,
-	.appname = a->otlp != NULL, .duration = -1};
+	.appname = a->otlp != NULL, .net = !a->o.statements_only, .duration = -1};
 
 	if (a->natt >= MAX_TARGETS)
 	{
@@ -365,7 +366,8 @@ attach_one(Agent *a, int pid)
 		return;
 	}
 	for (int i = 0; i < NPARTS && !a->o.statements_only; i++)
-		if ((at->parts[i] = agent_parts[i]->open(&at->t)) == NULL)
+		if ((at->parts[i] = agent_parts[i] == &pgs_net_part ? pgs_net_part_over(pgs_stmt_source_net_map(at->src))
+			 : agent_parts[i]->open(&at->t)) == NULL)
 			pgs_err("no %s metrics for the cluster in %s (said above)", agent_parts[i]->name, at->cluster);
 	a->att[a->natt++] = at;
 	a->self.attaches++;

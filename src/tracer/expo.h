@@ -60,6 +60,9 @@ typedef struct PgsAgentPart
 	int			(*waits) (void *part, uint32_t pid, uint64_t from_ns, uint64_t to_ns, PgsWaitEvent *out, int max);
 } PgsAgentPart;
 
+/* the net part over the statement tracer's own map of client traffic (PgsStmtSourceOpts.net), for pgs_net_part */
+void	   *pgs_net_part_over(int map_fd);
+
 extern const PgsAgentPart pgs_wal_part,
 			pgs_lwlocks_part,
 			pgs_locks_part,

@@ -114,7 +114,7 @@ learn_every(void *arg)
 {
 	NetCtx	   *c = arg;
 
-	pgs_map_foreach(bpf_map__fd(c->skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
+	pgs_map_foreach(bpf_map__fd(c->skel->maps.net_totals), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
 					learn_one, c);
 }
 
@@ -206,7 +206,7 @@ cmd_net(int argc, char **argv)
 	if (!c.json)
 		printf("%8s %-22s %-12s %-12s %12s %12s %8s %8s %9s %12s %14s\n", "PID", "CLIENT", "DATABASE", "USER",
 			   "BYTES_IN", "BYTES_OUT", "RECVS", "SENDS", "REQUESTS", "SERVING_MS", "CLIENT_WAIT_MS");
-	pgs_map_foreach(bpf_map__fd(c.skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
+	pgs_map_foreach(bpf_map__fd(c.skel->maps.net_totals), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
 					report_one, &c);
 	fflush(stdout);
 	pgs_buf_free(&c.b);
@@ -219,23 +219,35 @@ cmd_net(int argc, char **argv)
 
 typedef struct NetPart
 {
-	struct net_bpf *skel;
+	struct net_bpf *skel;		/* NULL: the totals are the statement tracer's (pgs_net_part_over) */
+	int			fd;				/* the map of per-backend totals */
 	struct pgs_net_backend retired;	/* what backends that exited had, their entries dropped */
 	struct pgs_net_backend sum;	/* the last render's total */
 } NetPart;
+
+static NetPart *
+net_part(struct net_bpf *skel, int fd)
+{
+	NetPart    *np = pgs_xmalloc(sizeof(NetPart));
+
+	memset(np, 0, sizeof(*np));
+	np->skel = skel;
+	np->fd = fd;
+	return np;
+}
 
 static void *
 part_open(const PgsTarget *t)
 {
 	struct net_bpf *skel = attach(t);
-	NetPart    *np;
 
-	if (skel == NULL)
-		return NULL;
-	np = pgs_xmalloc(sizeof(NetPart));
-	memset(np, 0, sizeof(*np));
-	np->skel = skel;
-	return np;
+	return skel ? net_part(skel, bpf_map__fd(skel->maps.net_totals)) : NULL;
+}
+
+void *
+pgs_net_part_over(int map_fd)
+{
+	return net_part(NULL, map_fd);
 }
 
 static void
@@ -257,7 +269,7 @@ sum_one(const void *k, const void *v, int n, void *arg)
 	if (!pgs_process_alive((int) *(const uint32_t *) k))
 	{
 		add_backend(&np->retired, v);
-		bpf_map_delete_elem(bpf_map__fd(np->skel->maps.backends), k);
+		bpf_map_delete_elem(np->fd, k);
 	}
 }
 
@@ -267,8 +279,7 @@ part_render(void *p, const char *labels, PgsExpo *e)
 	NetPart    *np = p;
 
 	np->sum = np->retired;
-	pgs_map_foreach(bpf_map__fd(np->skel->maps.backends), sizeof(uint32_t), sizeof(struct pgs_net_backend), false,
-					sum_one, np);
+	pgs_map_foreach(np->fd, sizeof(uint32_t), sizeof(struct pgs_net_backend), false, sum_one, np);
 	pgs_expo_sample(e, "pgscope_network_receive_bytes_total", "counter", "Bytes the backends received from their clients.",
 					labels, (double) np->sum.bytes_in);
 	pgs_expo_sample(e, "pgscope_network_transmit_bytes_total", "counter", "Bytes the backends sent to their clients.",
@@ -285,7 +296,8 @@ part_close(void *p)
 {
 	NetPart    *np = p;
 
-	net_bpf__destroy(np->skel);
+	if (np->skel)
+		net_bpf__destroy(np->skel);
 	free(np);
 }
 

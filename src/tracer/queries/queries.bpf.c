@@ -41,6 +41,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "filter.bpf.h"
 #include "helpers.bpf.h"
 #include "proto.bpf.h"
+#include "nettotals.bpf.h"
 
 /* set before load: the verifier prunes what they switch off */
 const volatile __u64 min_ns = 0;
@@ -62,6 +63,7 @@ const volatile __u32 off_blks_read = 0;
 const volatile __u32 off_wal_records = 0;
 const volatile __u32 off_wal_bytes = 0;
 const volatile bool all_probed = false;	/* the executor probes are on in every backend */
+const volatile bool keep_net = false;	/* each backend's client traffic too (nettotals.bpf.h) */
 
 #define PGS_MAX_MSGS 2048		/* messages walked in one read (a read is at most 8 KB) */
 
@@ -152,6 +154,7 @@ struct backend
 	__u32		ssl_requested;	/* SSLRequest sent, answer pending */
 	__u32		gss_requested;
 	__u32		desync;			/* undecodable bytes: skip to the next ReadyForQuery */
+	struct net_state net;		/* keep_net */
 	struct pgs_query_event ev;
 };
 
@@ -1125,10 +1128,11 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	}
 	b = backend_of(task, true);
-	if (!b || b->tls || b->gss)
+	if (!b || !(buf = syscall_buf(task, PGS_NR_RECVFROM)))
 		return 0;
-	buf = syscall_buf(task, PGS_NR_RECVFROM);
-	if (!buf)
+	if (keep_net)
+		net_socket(&b->net, buf, ret, false);
+	if (b->tls || b->gss)
 		return 0;
 	input(b, task->tgid, buf, ret, bpf_ktime_get_ns());
 	return 0;
@@ -1140,16 +1144,21 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct backend *b;
-	__u64		buf;
+	__u64		buf = 0;
 
 	if (ret <= 0)
 		return 0;
 	b = backend_of(task, false);
-	if (!b || b->tls || b->gss)
+	if (!b)
+		return 0;
+	if (keep_net && (buf = syscall_buf(task, PGS_NR_SENDTO)))
+		net_socket(&b->net, buf, ret, true);
+	if (b->tls || b->gss)
 		return 0;
 	if (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun)
 		return 0;
-	buf = syscall_buf(task, PGS_NR_SENDTO);
+	if (!keep_net)
+		buf = syscall_buf(task, PGS_NR_SENDTO);
 	if (!buf)
 		return 0;
 	output(b, task->tgid, buf, ret, bpf_ktime_get_ns());
@@ -1190,7 +1199,14 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 			closed(b);
 	}
 	else
+	{
+		if (keep_net)
+		{
+			net_request_read(&b->net, b->tls_buf);
+			net_publish(&b->net);
+		}
 		input(b, task->tgid, b->tls_buf, ret, bpf_ktime_get_ns());
+	}
 	b->tls_buf = 0;
 	return 0;
 }
@@ -1206,6 +1222,11 @@ BPF_KPROBE(on_tls_write, void *port, void *ptr, __u64 len)
 	if (!b || len == 0)
 		return 0;
 	b->tls = 1;
+	if (keep_net)
+	{
+		net_answer_sent(&b->net, (__u64) ptr, len);
+		net_publish(&b->net);
+	}
 	output(b, task->tgid, (__u64) ptr, len > 0x7fffffff ? 0x7fffffff : len, bpf_ktime_get_ns());
 	return 0;
 }

@@ -722,6 +722,7 @@ attach(const PgsTarget *t, const PgsStmtSourceOpts *o, bool everywhere)
 	skel->rodata->breakdown = o->breakdown;
 	skel->rodata->split = o->split;
 	skel->rodata->read_appname = o->appname;
+	skel->rodata->keep_net = o->net;
 	skel->rodata->application_name_addr = t->application_name;
 	set_reading(skel, t);
 	bpf_program__set_autoload(skel->progs.on_parse_start, o->split);
@@ -883,6 +884,12 @@ pgs_stmt_source_stats(PgsStmtSource *src, PgsStmtSourceStats *stats)
 {
 	read_stats(src->probing.skel, &src->probing, &src->stats);
 	*stats = src->stats;
+}
+
+int
+pgs_stmt_source_net_map(PgsStmtSource *src)
+{
+	return src->probing.skel->rodata->keep_net ? bpf_map__fd(src->probing.skel->maps.net_totals) : -1;
 }
 
 uint64_t

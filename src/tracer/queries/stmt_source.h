@@ -61,6 +61,7 @@ typedef struct PgsStmtSourceOpts
 	bool		breakdown;		/* attach sched_switch for on/off-CPU times */
 	bool		appname;		/* each statement carries application_name */
 	bool		exact_pipelines;	/* the executor probes in every backend from the start */
+	bool		net;			/* each backend's client traffic too (pgs_stmt_source_net_map) */
 	double		duration;		/* seconds, < 0 until a signal */
 	double		tick_seconds;	/* call tick this often (0: never) */
 } PgsStmtSourceOpts;
@@ -102,6 +103,9 @@ void pgs_stmt_source_stats(PgsStmtSource *src, PgsStmtSourceStats *stats);
 void pgs_stmt_source_close(PgsStmtSource *src);
 /* the run time of its programs (0 unless kernel.bpf_stats_enabled is on) */
 uint64_t pgs_stmt_source_run_ns(PgsStmtSource *src);
+
+/* with PgsStmtSourceOpts.net: the map of each backend's client traffic (pid -> struct pgs_net_backend), else -1 */
+int pgs_stmt_source_net_map(PgsStmtSource *src);
 
 /* the same, until duration or a signal: 0 when it ran, 1 on a runtime failure (already said) */
 int pgs_stmt_source_run(const PgsTarget *t, const PgsStmtSourceOpts *o, pgs_stmt_cb cb,

@@ -1,0 +1,90 @@
+/*
+ * nettotals.bpf.h - a backend's client traffic, in one place for the network
+ * tracer and for the statement tracer that keeps it too (the agent: one
+ * program per socket event instead of two): bytes and calls on the client
+ * socket, and the time spent serving requests (a request to ReadyForQuery)
+ * against the time spent waiting for the client (ReadyForQuery to the next
+ * request).  Bytes are what crossed the socket (for TLS, the encrypted
+ * records); requests and ReadyForQuery of TLS connections come in plain text
+ * from be_tls_read/be_tls_write.  A request is a round trip: a pipeline of
+ * many statements is one.  Include after proto.bpf.h and helpers.bpf.h.
+ */
+#ifndef PGSCOPE_NETTOTALS_BPF_H
+#define PGSCOPE_NETTOTALS_BPF_H
+
+#include "../net/net.h"
+
+struct net_state
+{
+	__u64		serving_since;
+	__u64		idle_since;
+	struct pgs_net_backend n;
+};
+
+/* copied out of task storage for user space, per backend pid */
+PGS_MAP(net_totals, BPF_MAP_TYPE_HASH, 8192, __u32, struct pgs_net_backend);
+
+/* the backend's totals into its entry, for user space */
+static __always_inline void
+net_publish(struct net_state *s)
+{
+	__u32		pid = bpf_get_current_pid_tgid() >> 32;
+
+	pgs_map_put(&net_totals, &pid, &s->n, sizeof(s->n));
+}
+
+/* bytes the backend read (plain, or TLS plain text): the first message of a request starts serving */
+static __always_inline void
+net_request_read(struct net_state *s, __u64 buf)
+{
+	__u8		type = 0;
+	__u64		now;
+
+	if (s->serving_since || bpf_probe_read_user(&type, 1, (void *) buf) || !starts_statement(type))
+		return;
+	now = bpf_ktime_get_ns();
+	if (s->idle_since)
+		s->n.client_ns += now - s->idle_since;
+	s->idle_since = 0;
+	s->serving_since = now;
+	s->n.requests++;
+}
+
+/* bytes the backend sent: ReadyForQuery at their end closes the request */
+static __always_inline void
+net_answer_sent(struct net_state *s, __u64 buf, __u64 n)
+{
+	if (s->serving_since && ends_with_ready(buf, n))
+	{
+		__u64		now = bpf_ktime_get_ns();
+
+		s->n.serving_ns += now - s->serving_since;
+		s->serving_since = 0;
+		s->idle_since = now;
+	}
+}
+
+/*
+ * A socket read (ret bytes at buf) or write of the backend; a TLS record
+ * starts with 0x14..0x17, never a message type, so for TLS connections the
+ * socket reads count bytes only and requests come from be_tls_read.
+ */
+static __always_inline void
+net_socket(struct net_state *s, __u64 buf, int ret, bool send)
+{
+	if (send)
+	{
+		s->n.bytes_out += ret;
+		s->n.sends++;
+		net_answer_sent(s, buf, ret);
+	}
+	else
+	{
+		s->n.bytes_in += ret;
+		s->n.recvs++;
+		net_request_read(s, buf);
+	}
+	net_publish(s);
+}
+
+#endif
