@@ -338,9 +338,13 @@ attach_one(Agent *a, int pid)
 {
 	Attached   *at;
 	char		why[PATH_MAX + 128];
-	/* the client traffic from the statement tracer's socket programs: one program per event, not two */
+	/*
+	 * The client traffic from the statement tracer's socket programs (one
+	 * program per event, not two); no buffer and WAL counts per statement,
+	 * which no metric or span shows.
+	 */
 	PgsStmtSourceOpts so = {.capture_len = 1025, .breakdown = !a->o.no_breakdown, .split = a->o.split,
-	.appname = a->otlp != NULL, .net = !a->o.statements_only, .duration = -1};
+	.appname = a->otlp != NULL, .net = !a->o.statements_only, .no_usage = true, .duration = -1};
 
 	if (a->natt >= MAX_TARGETS)
 	{

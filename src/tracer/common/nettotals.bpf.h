@@ -33,16 +33,19 @@ net_publish(struct net_state *s)
 	pgs_map_put(&net_totals, &pid, &s->n, sizeof(s->n));
 }
 
-/* bytes the backend read (plain, or TLS plain text): the first message of a request starts serving */
+/*
+ * bytes the backend read (plain, or TLS plain text): the first message of a
+ * request starts serving (now: the time, 0 to read the clock here)
+ */
 static __always_inline void
-net_request_read(struct net_state *s, __u64 buf)
+net_request_read(struct net_state *s, __u64 buf, __u64 now)
 {
 	__u8		type = 0;
-	__u64		now;
 
 	if (s->serving_since || bpf_probe_read_user(&type, 1, (void *) buf) || !starts_statement(type))
 		return;
-	now = bpf_ktime_get_ns();
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (s->idle_since)
 		s->n.client_ns += now - s->idle_since;
 	s->idle_since = 0;
@@ -50,14 +53,17 @@ net_request_read(struct net_state *s, __u64 buf)
 	s->n.requests++;
 }
 
-/* bytes the backend sent: ReadyForQuery at their end closes the request */
+/*
+ * bytes the backend sent: ReadyForQuery at their end closes the request
+ * (ready: whether they end with it, when the caller knows, else -1)
+ */
 static __always_inline void
-net_answer_sent(struct net_state *s, __u64 buf, __u64 n)
+net_answer_sent(struct net_state *s, __u64 buf, __u64 n, int ready, __u64 now)
 {
-	if (s->serving_since && ends_with_ready(buf, n))
+	if (s->serving_since && (ready < 0 ? ends_with_ready(buf, n) : ready))
 	{
-		__u64		now = bpf_ktime_get_ns();
-
+		if (!now)
+			now = bpf_ktime_get_ns();
 		s->n.serving_ns += now - s->serving_since;
 		s->serving_since = 0;
 		s->idle_since = now;
@@ -65,24 +71,25 @@ net_answer_sent(struct net_state *s, __u64 buf, __u64 n)
 }
 
 /*
- * A socket read (ret bytes at buf) or write of the backend; a TLS record
+ * A socket read (ret bytes at buf) or write of the backend (ready and now
+ * as above); a TLS record
  * starts with 0x14..0x17, never a message type, so for TLS connections the
  * socket reads count bytes only and requests come from be_tls_read.
  */
 static __always_inline void
-net_socket(struct net_state *s, __u64 buf, int ret, bool send)
+net_socket(struct net_state *s, __u64 buf, int ret, bool send, int ready, __u64 now)
 {
 	if (send)
 	{
 		s->n.bytes_out += ret;
 		s->n.sends++;
-		net_answer_sent(s, buf, ret);
+		net_answer_sent(s, buf, ret, ready, now);
 	}
 	else
 	{
 		s->n.bytes_in += ret;
 		s->n.recvs++;
-		net_request_read(s, buf);
+		net_request_read(s, buf, now);
 	}
 	net_publish(s);
 }

@@ -55,7 +55,7 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 
 	if (ret <= 0 || (flags & PGS_MSG_PEEK) || !(s = backend(PGS_NR_RECVFROM, &buf)))
 		return 0;
-	net_socket(&s->net, buf, ret, false);
+	net_socket(&s->net, buf, ret, false, -1, 0);
 	return 0;
 }
 
@@ -69,7 +69,7 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 
 	if (ret <= 0 || !(s = backend(PGS_NR_SENDTO, &buf)))
 		return 0;
-	net_socket(&s->net, buf, ret, true);
+	net_socket(&s->net, buf, ret, true, -1, 0);
 	return 0;
 }
 static __always_inline struct task_state *
@@ -104,7 +104,7 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 		return 0;
 	if (ret > 0)
 	{
-		net_request_read(&s->net, s->tls_buf);
+		net_request_read(&s->net, s->tls_buf, 0);
 		net_publish(&s->net);
 	}
 	s->tls_buf = 0;
@@ -120,7 +120,7 @@ BPF_KPROBE(on_tls_write, void *port, void *ptr, __u64 len)
 
 	if (s && len > 0)
 	{
-		net_answer_sent(&s->net, (__u64) ptr, len);
+		net_answer_sent(&s->net, (__u64) ptr, len, -1, 0);
 		net_publish(&s->net);
 	}
 	return 0;

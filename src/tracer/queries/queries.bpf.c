@@ -174,6 +174,8 @@ struct breakdown_clock
 	__u32		open;			/* a statement is being timed */
 	__u64		cpu_ns;
 	__u64		off_ns[PGS_WAIT_CLASSES];
+	__u64		wei_addr;		/* where the backend's wait event word is (wait_event_of) */
+	__u64		wei_task;		/* the start time of the process that wei_addr is of */
 };
 
 PGS_MAP(clocks, BPF_MAP_TYPE_LRU_HASH, 16384, __u32, struct breakdown_clock);
@@ -1007,9 +1009,10 @@ encryption_answer(struct backend *b, __u64 buf)
 /*
  * n bytes the backend sent: an ErrorResponse flags the open statement,
  * ReadyForQuery ends it and the request; a one-byte answer to SSLRequest or
- * GSSENCRequest says whether encryption follows.
+ * GSSENCRequest says whether encryption follows.  Returns whether they end
+ * with ReadyForQuery, -1 when it did not look.
  */
-static __noinline void
+static __noinline int
 output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
 	bool		ready,
@@ -1019,10 +1022,10 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (n == 1 && (b->ssl_requested || b->gss_requested))
 	{
 		encryption_answer(b, buf);
-		return;
+		return 0;
 	}
 	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun))
-		return;
+		return -1;
 	error = sent_error_or_ready(buf, n, &ready);
 	if (b->batch && !(b->ev.flags & PGS_F_ERROR))
 	{
@@ -1070,7 +1073,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		b->multi_mark = now;
 	}
 	if (!ready)
-		return;
+		return 0;
 	b->desync = 0;
 	b->skip = 0;
 	b->hdr_have = 0;
@@ -1082,6 +1085,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	else
 		end_read(b, now, 0);
 	b->multi = 0;
+	return 1;
 }
 
 /* end of input: whatever the last read brought ended when the backend asked for more */
@@ -1109,7 +1113,8 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
 	struct task_struct *task;
 	struct backend *b;
-	__u64		buf;
+	__u64		buf,
+				now;
 
 	if (flags & PGS_MSG_PEEK)
 		return 0;
@@ -1130,11 +1135,12 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	b = backend_of(task, true);
 	if (!b || !(buf = syscall_buf(task, PGS_NR_RECVFROM)))
 		return 0;
+	now = bpf_ktime_get_ns();
 	if (keep_net)
-		net_socket(&b->net, buf, ret, false);
+		net_socket(&b->net, buf, ret, false, -1, now);
 	if (b->tls || b->gss)
 		return 0;
-	input(b, task->tgid, buf, ret, bpf_ktime_get_ns());
+	input(b, task->tgid, buf, ret, now);
 	return 0;
 }
 
@@ -1144,24 +1150,26 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct backend *b;
-	__u64		buf = 0;
+	__u64		buf,
+				now;
+	int			ready = -1;
 
 	if (ret <= 0)
 		return 0;
 	b = backend_of(task, false);
 	if (!b)
 		return 0;
-	if (keep_net && (buf = syscall_buf(task, PGS_NR_SENDTO)))
-		net_socket(&b->net, buf, ret, true);
-	if (b->tls || b->gss)
+	/* sends outside a statement matter to keep_net alone */
+	if (!keep_net && (b->tls || b->gss || (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun)))
 		return 0;
-	if (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun)
-		return 0;
-	if (!keep_net)
-		buf = syscall_buf(task, PGS_NR_SENDTO);
+	buf = syscall_buf(task, PGS_NR_SENDTO);
 	if (!buf)
 		return 0;
-	output(b, task->tgid, buf, ret, bpf_ktime_get_ns());
+	now = bpf_ktime_get_ns();
+	if (!b->tls && !b->gss)
+		ready = output(b, task->tgid, buf, ret, now);
+	if (keep_net)
+		net_socket(&b->net, buf, ret, true, ready, now);
 	return 0;
 }
 
@@ -1200,15 +1208,25 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 	}
 	else
 	{
+		__u64		now = bpf_ktime_get_ns();
+
 		if (keep_net)
 		{
-			net_request_read(&b->net, b->tls_buf);
+			net_request_read(&b->net, b->tls_buf, now);
 			net_publish(&b->net);
 		}
-		input(b, task->tgid, b->tls_buf, ret, bpf_ktime_get_ns());
+		input(b, task->tgid, b->tls_buf, ret, now);
 	}
 	b->tls_buf = 0;
 	return 0;
+}
+
+/* keep_net's part of a TLS write, out of line: the verifier counts the stack of output()'s calls on top */
+static __noinline void
+tls_answer_sent(struct backend *b, __u64 buf, __u64 len, int ready, __u64 now)
+{
+	net_answer_sent(&b->net, buf, len, ready, now);
+	net_publish(&b->net);
 }
 
 /* ssize_t be_tls_write(Port *port, void *ptr, size_t len, int *waitfor) */
@@ -1218,16 +1236,16 @@ BPF_KPROBE(on_tls_write, void *port, void *ptr, __u64 len)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct backend *b = backend_of(task, true);
+	__u64		now;
+	int			ready;
 
 	if (!b || len == 0)
 		return 0;
 	b->tls = 1;
+	now = bpf_ktime_get_ns();
+	ready = output(b, task->tgid, (__u64) ptr, len > 0x7fffffff ? 0x7fffffff : len, now);
 	if (keep_net)
-	{
-		net_answer_sent(&b->net, (__u64) ptr, len);
-		net_publish(&b->net);
-	}
-	output(b, task->tgid, (__u64) ptr, len > 0x7fffffff ? 0x7fffffff : len, bpf_ktime_get_ns());
+		tls_answer_sent(b, (__u64) ptr, len, ready, now);
 	return 0;
 }
 
@@ -1410,6 +1428,31 @@ wait_class_slot(__u32 wait_event_info)
 }
 
 /*
+ * The wait event of the backend task, which is leaving the CPU: the word
+ * my_wait_event_info points to, the pointer read once per process (it is
+ * set to its PGPROC's word before the backend's first statement and kept
+ * until its exit) and remembered with the process's start time, so that a
+ * later backend with the same pid reads its own.
+ */
+static __always_inline __u32
+wait_event_of(struct breakdown_clock *c, struct task_struct *task)
+{
+	__u32		wei = 0;
+
+	if (!my_wait_event_info_addr)
+		return 0;
+	if (!c->wei_addr || c->wei_task != task->start_time)
+	{
+		c->wei_addr = 0;
+		bpf_probe_read_user(&c->wei_addr, sizeof(c->wei_addr), (const void *) my_wait_event_info_addr);
+		c->wei_task = task->start_time;
+	}
+	if (c->wei_addr)
+		bpf_probe_read_user(&wei, sizeof(wei), (const void *) c->wei_addr);
+	return wei;
+}
+
+/*
  * At a context switch the backend leaving the CPU is the current task, so
  * its wait-event word (PGPROC.wait_event_info, reached through the exported
  * pointer my_wait_event_info) can be read from its own memory.
@@ -1418,24 +1461,28 @@ SEC("tp_btf/sched_switch")
 int
 BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64		now = bpf_ktime_get_ns();
+	__u64		now = 0;
 	__u32		pid;
 	struct breakdown_clock *c;
 
+	/* (every switch of the machine comes here: the clock is read only for a traced backend's) */
 	if (traced_task(prev) && (pid = prev->tgid, c = bpf_map_lookup_elem(&clocks, &pid)) && c->open && c->on_start)
 	{
-		__u32		wei = preempt ? 0 : pgs_wait_event(my_wait_event_info_addr);
+		/* still runnable: waiting for a CPU, whatever the wait event says */
+		bool		runq = preempt || prev->__state == 0;
 
+		now = bpf_ktime_get_ns();
 		c->cpu_ns += now - c->on_start;
 		c->on_start = 0;
-		/* still runnable: waiting for a CPU, whatever the wait event says */
-		c->off_class = (preempt || prev->__state == 0) ? PGS_RUNQUEUE : wait_class_slot(wei);
+		c->off_class = runq ? PGS_RUNQUEUE : wait_class_slot(wait_event_of(c, prev));
 		c->off_start = now;
 	}
 	if (traced_task(next) && (pid = next->tgid, c = bpf_map_lookup_elem(&clocks, &pid)) && c->open && c->off_start)
 	{
 		__u32		slot = c->off_class < PGS_WAIT_CLASSES ? c->off_class : 0;
 
+		if (!now)
+			now = bpf_ktime_get_ns();
 		c->off_ns[slot] += now - c->off_start;
 		c->off_start = 0;
 		c->on_start = now;

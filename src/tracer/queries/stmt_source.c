@@ -684,7 +684,7 @@ attach_split(const PgsTarget *t, struct queries_bpf *skel)
 
 /* what the program reads in the backend, at the addresses and offsets of this binary */
 static void
-set_reading(struct queries_bpf *skel, const PgsTarget *t)
+set_reading(struct queries_bpf *skel, const PgsTarget *t, const PgsStmtSourceOpts *o)
 {
 	if (t->myprocport && t->offsets)
 	{
@@ -698,7 +698,7 @@ set_reading(struct queries_bpf *skel, const PgsTarget *t)
 		skel->rodata->off_activity_raw = t->offsets->beentry_activity_raw;
 	}
 	skel->rodata->my_wait_event_info_addr = t->my_wait_event_info;
-	if (t->offsets)
+	if (t->offsets && !o->no_usage)
 	{
 		skel->rodata->pgbufferusage_addr = t->pgbufferusage;
 		skel->rodata->pgwalusage_addr = t->pgwalusage;
@@ -724,7 +724,7 @@ attach(const PgsTarget *t, const PgsStmtSourceOpts *o, bool everywhere)
 	skel->rodata->read_appname = o->appname;
 	skel->rodata->keep_net = o->net;
 	skel->rodata->application_name_addr = t->application_name;
-	set_reading(skel, t);
+	set_reading(skel, t, o);
 	bpf_program__set_autoload(skel->progs.on_parse_start, o->split);
 	bpf_program__set_autoload(skel->progs.on_parse_done, o->split);
 	bpf_program__set_autoload(skel->progs.on_plan_start, o->split);

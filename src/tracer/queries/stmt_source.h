@@ -62,6 +62,7 @@ typedef struct PgsStmtSourceOpts
 	bool		appname;		/* each statement carries application_name */
 	bool		exact_pipelines;	/* the executor probes in every backend from the start */
 	bool		net;			/* each backend's client traffic too (pgs_stmt_source_net_map) */
+	bool		no_usage;		/* no buffer and WAL counts per statement with breakdown (4 reads fewer) */
 	double		duration;		/* seconds, < 0 until a signal */
 	double		tick_seconds;	/* call tick this often (0: never) */
 } PgsStmtSourceOpts;
