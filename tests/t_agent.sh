@@ -190,6 +190,19 @@ after=$(settled "$count_q")
 expect_eq "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%d", a - b }')" 20 "the 20 statements after the restart"
 expect_eq "$(promql 'pgscope_attaches_total')" 2 "two attaches"
 
+# ---- IO after the restart: the buffers are cold, a table's every block is read, 8 KB each
+io_q='sum(pgscope_io_read_bytes_total)'
+io_before=$(settled "$io_q")
+blks_before=$(q "SELECT sum(blks_read) FROM pg_stat_database")
+psql -X -q -c "SELECT count(*) FROM pgbench_accounts" agentdb >/dev/null
+io_after=$(settled "$io_q")
+blks_after=$(q "SELECT sum(blks_read) FROM pg_stat_database")
+io_blocks=$(awk -v a="$io_after" -v b="$io_before" 'BEGIN { printf "%d", (a - b) / 8192 }')
+# (the agent's window also holds the catalog reads of the sessions around the scan: up to half again)
+holds 'a >= p && a <= p * 1.5 && p > 100' a="$io_blocks" p="$((blks_after - blks_before))" ||
+  fail "blocks read after the restart: the agent's count $io_blocks, pg_stat_database's $((blks_after - blks_before))"
+echo "ok: IO after the restart: $io_blocks blocks read in the agent's count (pg_stat_database: $((blks_after - blks_before)))"
+
 # ---- SIGTERM: detached, exit 0, nothing left attached
 kill -TERM "$agent"
 rc=0; wait "$agent" || rc=$?

@@ -33,6 +33,14 @@ IFS=: read -r _ r1 h1 < <(grep '^after:' "$WORK/stat")
 # PostgreSQL 18's buffer__read__done passes an argument libbpf 1.1 cannot read: that part says so
 if grep -q "per relation unavailable: libbpf cannot read" "$WORK/io.err" && [ "$(pg_major)" -ge 18 ]; then
   echo "ok: PostgreSQL $(pg_major): per-relation buffer counts are reported unavailable (libbpf cannot read the probe)"
+  # its reads are asynchronous (IO workers): timed from pgaio_io_perform_synchronously to the completion
+  line=$(grep '"relation":"public.big","database":[0-9]*,"relfilenode":[0-9]*,"fork":"main"' "$WORK/io.json") ||
+    { head "$WORK/io.json"; fail "no line for public.big main fork (asynchronous reads)"; }
+  md_blocks=$(( $(echo "$line" | sed 's/.*"md_read_bytes":\([0-9]*\).*/\1/') / 8192 ))
+  [ "$md_blocks" -ge "$((r1 - r0))" ] && [ "$md_blocks" -gt 0 ] ||
+    fail "every block read (pg_statio_user_tables: $((r1 - r0))) was timed as an asynchronous read ($md_blocks)"
+  echo "ok: $(echo "$line" | sed 's/.*"md_reads":\([0-9]*\).*/\1/') asynchronous reads timed, $md_blocks blocks (pg_statio_user_tables: $((r1 - r0)))"
+  grep -q '"read_histogram":\[{' <<<"$line" || fail "read latency histogram"
 else
   line=$(grep '"relation":"public.big","database":[0-9]*,"relfilenode":[0-9]*,"fork":"main"' "$WORK/io.json") ||
     { cat "$WORK/io.json" | head; fail "no line for public.big main fork"; }

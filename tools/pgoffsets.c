@@ -19,6 +19,9 @@
 #include "executor/instrument.h"
 #include "libpq/libpq-be.h"
 #include "storage/lock.h"
+#if PG_VERSION_NUM >= 180000
+#include "storage/aio_internal.h"
+#endif
 #include "utils/backend_status.h"
 #include "nodes/execnodes.h"
 #include "nodes/parsenodes.h"
@@ -62,6 +65,16 @@ main(void)
 	OFF(ckpt_segs_removed, CheckpointStatsData, ckpt_segs_removed);
 	OFF(ckpt_segs_recycled, CheckpointStatsData, ckpt_segs_recycled);
 	OFF(beentry_activity_raw, PgBackendStatus, st_activity_raw);
+#if PG_VERSION_NUM >= 180000
+	/* asynchronous IO (18): a handle's operation, its target, the relation and fork of an smgr target */
+	OFF(aio_op, PgAioHandle, op);
+	OFF(aio_target, PgAioHandle, target);
+	OFF(aio_target_rlocator, PgAioHandle, target_data.smgr.rlocator);
+	/* forkNum, a bit-field, is the low byte of the unit right after nblocks */
+	printf(", .aio_target_fork = %zu", offsetof(PgAioHandle, target_data.smgr.nblocks) + sizeof(BlockNumber));
+	printf(", .aio_op_readv = %d, .aio_op_writev = %d, .aio_tid_smgr = %d", (int) PGAIO_OP_READV,
+		   (int) PGAIO_OP_WRITEV, (int) PGAIO_TID_SMGR);
+#endif
 	/* pgscope plans */
 	OFF(qd_plannedstmt, QueryDesc, plannedstmt);
 	OFF(qd_source_text, QueryDesc, sourceText);

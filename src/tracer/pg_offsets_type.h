@@ -24,6 +24,7 @@ typedef struct PgsPgOffsets
 	unsigned long ckpt_bufs_written, ckpt_segs_added, ckpt_segs_removed,
 				ckpt_segs_recycled;	/* CheckpointStatsData (CheckpointStats) */
 	unsigned long beentry_activity_raw;	/* PgBackendStatus (MyBEEntry) */
+	unsigned long aio_op, aio_target, aio_target_rlocator, aio_target_fork;	/* PgAioHandle (18 on; 0: none) */
 	/* "pgscope plans": the executor's QueryDesc and PlanState trees, the Plan nodes they point to */
 	unsigned long qd_plannedstmt, qd_source_text, qd_planstate, qd_instrument_options;	/* QueryDesc */
 	unsigned long ps_rtable, ps_query_id;	/* PlannedStmt */
@@ -64,6 +65,9 @@ typedef struct PgsPgOffsets
 	int			instrument_rows;	/* INSTRUMENT_ROWS, INSTRUMENT_TIMER */
 	int			instrument_timer;
 	int			exec_flag_explain_only;	/* EXEC_FLAG_EXPLAIN_ONLY */
+	int			aio_op_readv;	/* PGAIO_OP_READV, PGAIO_OP_WRITEV, PGAIO_TID_SMGR (18 on) */
+	int			aio_op_writev;
+	int			aio_tid_smgr;
 } PgsPgOffsets;
 
 #endif

@@ -24,6 +24,8 @@ struct task_state
 	__u32		ignored;
 	__u64		md_start;
 	__u64		fsync_start;
+	__u64		aio_start;		/* an asynchronous IO performed by this process (18): since */
+	__u64		aio_ioh;		/* and its handle */
 };
 
 PGS_TASK_STATE(struct task_state)
@@ -33,6 +35,10 @@ PGS_MAP(relations, BPF_MAP_TYPE_PERCPU_HASH, 16384, struct pgs_io_key, struct pg
 PGS_MAP(backends, BPF_MAP_TYPE_PERCPU_HASH, 8192, __u32, struct pgs_io_backend);
 
 PGS_MAP(zero, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct pgs_io_stats);
+
+/* the agent's: every relation's reads and writes together (no relation key: four probe arguments fewer a read) */
+const volatile bool by_relation = true;
+PGS_MAP(totals, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct pgs_io_stats);
 
 /* probe args: fork, then spc, db, rel from argument first (2: after a block; 1: without) */
 static __always_inline struct pgs_io_stats *
@@ -136,17 +142,12 @@ BPF_USDT(on_md_write_start)
 	return 0;
 }
 
+/* a read or write of d ns (bytes: what a read brought) into v */
 static __always_inline void
-md_done(struct pt_regs *ctx, bool write)
+add_io(struct pgs_io_stats *v, __u64 d, bool write, long bytes)
 {
-	struct task_state *s = state();
-	struct pgs_io_stats *v;
-	__u64		d;
-	__u32		slot;
+	__u32		slot = pgs_log2_us_slot(d, PGS_IO_SLOTS);
 
-	if (!s || !(d = pgs_span_end(&s->md_start)) || !(v = relation_of(ctx)))
-		return;
-	slot = pgs_log2_us_slot(d, PGS_IO_SLOTS);
 	if (write)
 	{
 		v->md_writes++;
@@ -155,14 +156,28 @@ md_done(struct pt_regs *ctx, bool write)
 	}
 	else
 	{
-		long		bytes = 0;
-
-		bpf_usdt_arg(ctx, 6, &bytes);	/* smgr__md__read__done(..., bytes done, bytes requested) */
 		v->md_reads++;
 		v->md_read_bytes += bytes > 0 ? bytes : 0;
 		v->read_ns += d;
 		v->read_hist[slot]++;
 	}
+}
+
+static __always_inline void
+md_done(struct pt_regs *ctx, bool write)
+{
+	struct task_state *s = state();
+	struct pgs_io_stats *v;
+	__u64		d;
+	__u32		z = 0;
+	long		bytes = 0;
+
+	if (!s || !(d = pgs_span_end(&s->md_start)) ||
+		!(v = by_relation ? relation_of(ctx) : bpf_map_lookup_elem(&totals, &z)))
+		return;
+	if (!write)
+		bpf_usdt_arg(ctx, 6, &bytes);	/* smgr__md__read__done(..., bytes done, bytes requested) */
+	add_io(v, d, write, bytes);
 }
 
 SEC("usdt")
@@ -178,6 +193,84 @@ int
 BPF_USDT(on_md_write_done)
 {
 	md_done(ctx, true);
+	return 0;
+}
+
+/*
+ * PostgreSQL 18's asynchronous reads, which the smgr probes do not see: an
+ * IO worker (or a backend, when an IO must run synchronously) performs one
+ * in pgaio_io_perform_synchronously(ioh), which ends by handing its result
+ * to pgaio_io_process_completion(ioh, result).  Both are exported: the
+ * span between them is the system call.  (io_uring's IOs complete through
+ * the kernel without the first: not timed.)  Offsets from the server's
+ * headers (aio_internal.h).
+ */
+const volatile __u32 off_aio_op = 0;
+const volatile __u32 off_aio_target = 0;
+const volatile __u32 off_aio_rlocator = 0;
+const volatile __u32 off_aio_fork = 0;
+const volatile __u32 aio_readv = 0;
+const volatile __u32 aio_writev = 0;
+const volatile __u32 aio_tid_smgr = 0;
+
+/* void pgaio_io_perform_synchronously(PgAioHandle *ioh) */
+SEC("uprobe")
+int
+BPF_KPROBE(on_aio_perform, void *ioh)
+{
+	struct task_state *s = state();
+
+	if (s)
+	{
+		s->aio_start = bpf_ktime_get_ns();
+		s->aio_ioh = (__u64) ioh;
+	}
+	return 0;
+}
+
+/* the relation of an smgr target, as the smgr probes key it */
+static __always_inline struct pgs_io_stats *
+aio_relation(__u64 ioh)
+{
+	struct pgs_io_key k = {};
+	__u32		loc[3] = {};	/* RelFileLocator: spcOid, dbOid, relNumber */
+	__u8		target = 0,
+				fork = 0;
+	__u32		z = 0;
+	struct pgs_io_stats *zero_v;
+
+	if (bpf_probe_read_user(&target, 1, (void *) (ioh + off_aio_target)) || target != aio_tid_smgr ||
+		bpf_probe_read_user(loc, sizeof(loc), (void *) (ioh + off_aio_rlocator)) ||
+		bpf_probe_read_user(&fork, 1, (void *) (ioh + off_aio_fork)) ||
+		!(zero_v = bpf_map_lookup_elem(&zero, &z)))
+		return NULL;
+	k.fork = fork;
+	k.spc = loc[0];
+	k.db = loc[1];
+	k.relnode = loc[2];
+	return pgs_lookup_or_init(&relations, &k, zero_v);
+}
+
+/* void pgaio_io_process_completion(PgAioHandle *ioh, int result) */
+SEC("uprobe")
+int
+BPF_KPROBE(on_aio_complete, void *ioh, int result)
+{
+	struct task_state *s = state();
+	struct pgs_io_stats *v;
+	__u8		op = 0;
+	__u64		d;
+	__u32		z = 0;
+
+	if (!s || !s->aio_ioh || s->aio_ioh != (__u64) ioh)
+		return 0;
+	s->aio_ioh = 0;
+	if (!(d = pgs_span_end(&s->aio_start)) || bpf_probe_read_user(&op, 1, (void *) ((__u64) ioh + off_aio_op)) ||
+		(op != aio_readv && op != aio_writev))
+		return 0;
+	v = by_relation ? aio_relation((__u64) ioh) : bpf_map_lookup_elem(&totals, &z);
+	if (v)
+		add_io(v, d, op == aio_writev, result);
 	return 0;
 }
 

@@ -44,32 +44,41 @@ cmp_rows(const void *a, const void *b)
 
 	if (x->s.reads != y->s.reads)
 		return x->s.reads < y->s.reads ? 1 : -1;
+	/* (18: no buffer counts, its reads asynchronous) */
+	if (x->s.md_reads != y->s.md_reads)
+		return x->s.md_reads < y->s.md_reads ? 1 : -1;
 	return ax < by ? 1 : ax > by ? -1 : 0;
+}
+
+/* the per-CPU values vals of one entry, added into *s */
+static void
+add_cpus(struct pgs_io_stats *s, const struct pgs_io_stats *vals, int ncpu)
+{
+	for (int i = 0; i < ncpu; i++)
+	{
+		s->hits += vals[i].hits;
+		s->reads += vals[i].reads;
+		s->extends += vals[i].extends;
+		s->md_reads += vals[i].md_reads;
+		s->md_read_bytes += vals[i].md_read_bytes;
+		s->read_ns += vals[i].read_ns;
+		s->md_writes += vals[i].md_writes;
+		s->write_ns += vals[i].write_ns;
+		for (int j = 0; j < PGS_IO_SLOTS; j++)
+		{
+			s->read_hist[j] += vals[i].read_hist[j];
+			s->write_hist[j] += vals[i].write_hist[j];
+		}
+	}
 }
 
 static void
 fill_row(PgsRows *rows, const void *k, const void *v, int ncpu)
 {
-	const struct pgs_io_stats *vals = v;
 	IoRow	   *r = pgs_rows_add(rows);
 
 	memcpy(&r->key, k, sizeof(r->key));
-	for (int i = 0; i < ncpu; i++)
-	{
-		r->s.hits += vals[i].hits;
-		r->s.reads += vals[i].reads;
-		r->s.extends += vals[i].extends;
-		r->s.md_reads += vals[i].md_reads;
-		r->s.md_read_bytes += vals[i].md_read_bytes;
-		r->s.read_ns += vals[i].read_ns;
-		r->s.md_writes += vals[i].md_writes;
-		r->s.write_ns += vals[i].write_ns;
-		for (int j = 0; j < PGS_IO_SLOTS; j++)
-		{
-			r->s.read_hist[j] += vals[i].read_hist[j];
-			r->s.write_hist[j] += vals[i].write_hist[j];
-		}
-	}
+	add_cpus(&r->s, v, ncpu);
 }
 
 static void
@@ -350,6 +359,17 @@ attach(const PgsTarget *t, bool latency)
 	struct io_bpf *skel;
 
 	PGS_SKEL_OPEN(io, skel, t);
+	skel->rodata->by_relation = !latency;
+	if (t->offsets && t->offsets->aio_op)
+	{
+		skel->rodata->off_aio_op = t->offsets->aio_op;
+		skel->rodata->off_aio_target = t->offsets->aio_target;
+		skel->rodata->off_aio_rlocator = t->offsets->aio_target_rlocator;
+		skel->rodata->off_aio_fork = t->offsets->aio_target_fork;
+		skel->rodata->aio_readv = t->offsets->aio_op_readv;
+		skel->rodata->aio_writev = t->offsets->aio_op_writev;
+		skel->rodata->aio_tid_smgr = t->offsets->aio_tid_smgr;
+	}
 	PGS_SKEL_LOAD(io, skel);
 	if (!latency)
 		attach_buffers(skel, t);
@@ -358,6 +378,12 @@ attach(const PgsTarget *t, bool latency)
 		!(skel->links.on_md_write_start = pgs_attach_probe(skel->progs.on_md_write_start, t, "smgr__md__write__start")) ||
 		!(skel->links.on_md_write_done = pgs_attach_probe(skel->progs.on_md_write_done, t, "smgr__md__write__done")))
 		pgs_err("read/write latency unavailable: no USDT probes postgresql:smgr__md__read/write__start/done in %s", t->bin);
+	/* 18's asynchronous reads, performed by IO workers out of the smgr probes' sight */
+	if (t->offsets && t->offsets->aio_op &&
+		(!(skel->links.on_aio_perform = pgs_attach_func(skel->progs.on_aio_perform, t, "pgaio_io_perform_synchronously", false)) ||
+		 !(skel->links.on_aio_complete = pgs_attach_func(skel->progs.on_aio_complete, t, "pgaio_io_process_completion", false))))
+		pgs_err("asynchronous reads unseen: %s does not export pgaio_io_perform_synchronously/pgaio_io_process_completion",
+				t->bin);
 	if (!latency && (!(skel->links.on_pread = bpf_program__attach(skel->progs.on_pread)) ||
 		!(skel->links.on_read = bpf_program__attach(skel->progs.on_read)) ||
 		!(skel->links.on_pwrite = bpf_program__attach(skel->progs.on_pwrite)) ||
@@ -405,37 +431,25 @@ part_open(const PgsTarget *t)
 	return attach(t, true);
 }
 
+/* the agent's totals: every relation's reads and writes in one entry (by_relation off) */
 static void
 part_render(void *p, const char *labels, PgsExpo *e)
 {
 	struct io_bpf *skel = p;
-	size_t		n;
-	IoRow	   *rows = pgs_map_rows(bpf_map__fd(skel->maps.relations), sizeof(struct pgs_io_key),
-									sizeof(struct pgs_io_stats), sizeof(IoRow), fill_row, cmp_rows, &n);
-	struct
-	{
-		struct pgs_io_stats s;
-	}			sums;
+	struct pgs_io_stats sums,
+			   *vals = pgs_xmalloc(sizeof(struct pgs_io_stats) * (size_t) libbpf_num_possible_cpus());
+	__u32		z = 0;
 
 	memset(&sums, 0, sizeof(sums));
-	for (size_t i = 0; i < n; i++)
-	{
-		sums.s.md_read_bytes += rows[i].s.md_read_bytes;
-		sums.s.read_ns += rows[i].s.read_ns;
-		sums.s.write_ns += rows[i].s.write_ns;
-		for (int j = 0; j < PGS_IO_SLOTS; j++)
-		{
-			sums.s.read_hist[j] += rows[i].s.read_hist[j];
-			sums.s.write_hist[j] += rows[i].s.write_hist[j];
-		}
-	}
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.totals), &z, vals) == 0)
+		add_cpus(&sums, vals, libbpf_num_possible_cpus());
+	free(vals);
 	pgs_expo_log2_hist(e, "pgscope_io_read_seconds", "Relation reads (smgr): their latency.", labels,
-					   (const uint64_t *) sums.s.read_hist, PGS_IO_SLOTS, sums.s.read_ns / 1e9);
+					   (const uint64_t *) sums.read_hist, PGS_IO_SLOTS, sums.read_ns / 1e9);
 	pgs_expo_log2_hist(e, "pgscope_io_write_seconds", "Relation writes (smgr): their latency.", labels,
-					   (const uint64_t *) sums.s.write_hist, PGS_IO_SLOTS, sums.s.write_ns / 1e9);
+					   (const uint64_t *) sums.write_hist, PGS_IO_SLOTS, sums.write_ns / 1e9);
 	pgs_expo_sample(e, "pgscope_io_read_bytes_total", "counter", "Bytes of relations read (smgr).", labels,
-					(double) sums.s.md_read_bytes);
-	free(rows);
+					(double) sums.md_read_bytes);
 }
 
 static void
