@@ -34,15 +34,14 @@ net_publish(struct net_state *s)
 }
 
 /*
- * bytes the backend read (plain, or TLS plain text): the first message of a
- * request starts serving (now: the time, 0 to read the clock here)
+ * bytes the backend read (plain, or TLS plain text), whose first byte is
+ * type: the first message of a request starts serving (now: the time, 0 to
+ * read the clock here)
  */
 static __always_inline void
-net_request_read(struct net_state *s, __u64 buf, __u64 now)
+net_request(struct net_state *s, __u8 type, __u64 now)
 {
-	__u8		type = 0;
-
-	if (s->serving_since || bpf_probe_read_user(&type, 1, (void *) buf) || !starts_statement(type))
+	if (s->serving_since || !starts_statement(type))
 		return;
 	if (!now)
 		now = bpf_ktime_get_ns();
@@ -51,6 +50,16 @@ net_request_read(struct net_state *s, __u64 buf, __u64 now)
 	s->idle_since = 0;
 	s->serving_since = now;
 	s->n.requests++;
+}
+
+/* the same from the bytes at buf */
+static __always_inline void
+net_request_read(struct net_state *s, __u64 buf, __u64 now)
+{
+	__u8		type = 0;
+
+	if (!s->serving_since && !bpf_probe_read_user(&type, 1, (void *) buf))
+		net_request(s, type, now);
 }
 
 /*
@@ -91,6 +100,16 @@ net_socket(struct net_state *s, __u64 buf, int ret, bool send, int ready, __u64 
 		s->n.recvs++;
 		net_request_read(s, buf, now);
 	}
+	net_publish(s);
+}
+
+/* a socket read whose first byte the caller has (first), no read of its own */
+static __always_inline void
+net_received(struct net_state *s, int ret, __u8 first, __u64 now)
+{
+	s->n.bytes_in += ret;
+	s->n.recvs++;
+	net_request(s, first, now);
 	net_publish(s);
 }
 

@@ -66,6 +66,7 @@ const volatile bool all_probed = false;	/* the executor probes are on in every b
 const volatile bool keep_net = false;	/* each backend's client traffic too (nettotals.bpf.h) */
 
 #define PGS_MAX_MSGS 2048		/* messages walked in one read (a read is at most 8 KB) */
+#define PGS_HEAD 128			/* a read's first bytes (up to 127), read in one go: most requests whole */
 
 /*
  * Two 8-byte members of a struct at user address base (offsets a and b): one
@@ -155,6 +156,8 @@ struct backend
 	__u32		gss_requested;
 	__u32		desync;			/* undecodable bytes: skip to the next ReadyForQuery */
 	struct net_state net;		/* keep_net */
+	__u32		head_len;		/* the current read's first bytes, read once (read_head) */
+	__u8		head[PGS_HEAD];
 	struct pgs_query_event ev;
 };
 
@@ -517,6 +520,8 @@ struct walk
 	__u32		tgid;
 	__u32		binds;			/* Parse or Bind messages */
 	__u8		last;			/* the type of the last whole message */
+	__u32		head_len;		/* the read's first bytes, already read (struct backend's head) */
+	__u8	   *head;
 };
 
 /* a named Parse teaches user space the statement's text, whatever its duration */
@@ -587,7 +592,23 @@ walk_one(__u32 i, struct walk *w)
 		w->part = w->n - w->off;
 		return 1;
 	}
-	if (bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
+	if (w->off + 5 <= w->head_len)
+	{
+		/* within the bytes read already */
+		__u32		o = w->off;
+		const __u8 *p;
+
+		barrier_var(o);
+		if (o > PGS_HEAD - 5)
+			return 1;
+		p = w->head + o;		/* (one bounded base, five constant offsets: what the verifier follows) */
+		h[0] = p[0];
+		h[1] = p[1];
+		h[2] = p[2];
+		h[3] = p[3];
+		h[4] = p[4];
+	}
+	else if (bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
 	{
 		w->bad = 1;
 		return 1;
@@ -826,7 +847,10 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 		several(b, w->tgid, w->units, now, w->buf, w->n, first_off);
 		return;
 	}
-	b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) w->buf) ? 0 : len;
+	if (len <= b->head_len && len <= PGS_HEAD)
+		b->ev.req_len = bpf_probe_read_kernel(b->ev.req, len, b->head) ? 0 : len;
+	else
+		b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) w->buf) ? 0 : len;
 	b->ev.req_off = first_off;
 	b->ev.read_seq = b->read_seq;
 	b->ev.lead = b->lead;
@@ -848,13 +872,30 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	start_unit(b, w->tgid, now, w->n > len ? PGS_F_TRUNCATED : 0);
 }
 
+/*
+ * The first bytes of a read, read once: its first message header (most
+ * often its whole request) for the decoder, the capture and keep_net,
+ * instead of a read of the backend's memory for each.  Call before input().
+ */
+static __always_inline void
+read_head(struct backend *b, __u64 buf, __u32 n)
+{
+	__u32		len = n < PGS_HEAD ? n : PGS_HEAD - 1;
+
+	barrier_var(len);
+	/* (len is below PGS_HEAD already: the mask is for the verifier, which may see the unbounded n) */
+	if (len == 0 || bpf_probe_read_user(b->head, len & (PGS_HEAD - 1), (void *) buf))
+		len = 0;
+	b->head_len = len;
+}
+
 /* bytes the backend read: plain from its socket, or the plain text of a TLS record */
 static __noinline void
 input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
-	struct walk w = {.buf = buf, .n = n, .tgid = tgid};
+	struct walk w = {.buf = buf, .n = n, .tgid = tgid, .head_len = b->head_len, .head = b->head};
 	__u32		first_off;
-	__u8		first = 0;
+	__u8		first = b->head_len ? b->head[0] : 0;
 
 	if (b->desync || n == 0)
 		return;
@@ -880,7 +921,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 			return;
 	}
 	else if (!b->unit_start && !b->multi && !b->batch &&
-			 !bpf_probe_read_user(&first, 1, (void *) buf) && first == 0)
+			 (b->head_len || !bpf_probe_read_user(&first, 1, (void *) buf)) && first == 0)
 	{
 		/* no message type at a request's start: a packet of the connection's start */
 		startup_packet(b, buf, n);
@@ -1136,10 +1177,16 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	if (!b || !(buf = syscall_buf(task, PGS_NR_RECVFROM)))
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (keep_net)
-		net_socket(&b->net, buf, ret, false, -1, now);
+	/* (a TLS connection's socket bytes are records: counted, read in plain text at be_tls_read) */
 	if (b->tls || b->gss)
+	{
+		if (keep_net)
+			net_received(&b->net, ret, 0, now);
 		return 0;
+	}
+	read_head(b, buf, ret);
+	if (keep_net)
+		net_received(&b->net, ret, b->head_len ? b->head[0] : 0, now);
 	input(b, task->tgid, buf, ret, now);
 	return 0;
 }
@@ -1210,9 +1257,10 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 	{
 		__u64		now = bpf_ktime_get_ns();
 
+		read_head(b, b->tls_buf, (__u32) ret);
 		if (keep_net)
 		{
-			net_request_read(&b->net, b->tls_buf, now);
+			net_request(&b->net, b->head_len ? b->head[0] : 0, now);
 			net_publish(&b->net);
 		}
 		input(b, task->tgid, b->tls_buf, ret, now);
