@@ -201,9 +201,6 @@ struct
 	__uint(max_entries, 32 * 1024 * 1024);
 } events SEC(".maps");
 
-/* where an event is packed before it goes out (emit) */
-PGS_MAP(packing, BPF_MAP_TYPE_PERCPU_ARRAY, 1, __u32, struct pgs_query_event);
-
 PGS_MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, PGS_NCOUNTERS, __u32, __u64);
 
 static __always_inline void
@@ -263,42 +260,51 @@ read_activity(struct backend *b)
 /*
  * The statement event out, packed (PGS_F_PACKED): the fixed part, then the
  * text_len bytes of the activity text, then the len bytes of the read's
- * messages right after them.  What goes into the ring buffer is written
- * into memory the cache has not seen, so its size is its cost: a fixed
- * layout's empty text (1 KB) cost some 2.5 us a statement here.
+ * messages right after them, written straight into a ring-buffer record of
+ * that size (a dynptr: no staging copy, and no per-CPU staging buffer that a
+ * preempting program could overwrite).  What goes into the ring buffer is
+ * written into memory the cache has not seen, so its size is its cost: a
+ * fixed layout's empty text (1 KB) cost some 2.5 us a statement here.
  */
 static __noinline void
 emit(struct backend *b, __u32 req_len)
 {
-	__u32		z = 0;
+	struct bpf_dynptr rec;
 	__u64		tl = b->ev.text_len,
 				len = req_len;
-	struct pgs_query_event *out = bpf_map_lookup_elem(&packing, &z);
+	__u32		head = offsetof(struct pgs_query_event, text),
+				flags = b->ev.flags | PGS_F_PACKED,
+				tl32,
+				len32;
 
-	if (!out)
-		return;
 	if (tl > PGS_MAX_TEXT)
 		tl = PGS_MAX_TEXT;
 	if (len > PGS_MAX_REQ)
 		len = PGS_MAX_REQ;
-	b->ev.flags |= PGS_F_PACKED;
-	bpf_probe_read_kernel(out, offsetof(struct pgs_query_event, text), &b->ev);
-	b->ev.flags &= ~PGS_F_PACKED;
-	out->text_len = (__u32) tl;
-	out->req_len = (__u32) len;
-	barrier_var(tl);
-	if (tl > 0 && tl <= PGS_MAX_TEXT)
-		bpf_probe_read_kernel(out->text, tl, b->ev.text);
-	barrier_var(tl);
-	barrier_var(len);
-	if (tl <= PGS_MAX_TEXT && len > 0 && len <= PGS_MAX_REQ)
-		bpf_probe_read_kernel(out->text + tl, len, b->ev.req);
-	barrier_var(tl);
-	barrier_var(len);
-	/* no wakeup per statement: user space drains the buffer on a timer */
-	if (tl > PGS_MAX_TEXT || len > PGS_MAX_REQ ||
-		bpf_ringbuf_output(&events, out, offsetof(struct pgs_query_event, text) + tl + len, BPF_RB_NO_WAKEUP))
+	tl32 = (__u32) tl;
+	len32 = (__u32) len;
+	if (bpf_ringbuf_reserve_dynptr(&events, head + tl32 + len32, 0, &rec))
+	{
+		bpf_ringbuf_discard_dynptr(&rec, 0);
 		count(PGS_C_LOST);
+	}
+	else
+	{
+		bpf_dynptr_write(&rec, 0, &b->ev, head, 0);
+		/* the record's own lengths and flag, not the backend's (later statements of a read use its req_len) */
+		bpf_dynptr_write(&rec, offsetof(struct pgs_query_event, flags), &flags, sizeof(flags), 0);
+		bpf_dynptr_write(&rec, offsetof(struct pgs_query_event, text_len), &tl32, sizeof(tl32), 0);
+		bpf_dynptr_write(&rec, offsetof(struct pgs_query_event, req_len), &len32, sizeof(len32), 0);
+		barrier_var(tl);
+		if (tl > 0 && tl <= PGS_MAX_TEXT)
+			bpf_dynptr_write(&rec, head, b->ev.text, tl, 0);
+		barrier_var(tl);
+		barrier_var(len);
+		if (tl <= PGS_MAX_TEXT && len > 0 && len <= PGS_MAX_REQ)
+			bpf_dynptr_write(&rec, head + tl, b->ev.req, len, 0);
+		/* no wakeup per statement: user space drains the buffer on a timer */
+		bpf_ringbuf_submit_dynptr(&rec, BPF_RB_NO_WAKEUP);
+	}
 	b->ev.sqlstate[0] = '\0';		/* an error's code is its statement's alone */
 }
 
