@@ -403,6 +403,20 @@ grep -q '"status":{"code":2}' "$W/sampled.all" || fail "an error's span has stat
 expect_eq "$(grep -o '"key":"db.response.status_code","value":{"stringValue":"22012"}' "$W/sampled.all" | wc -l)" 2 \
   "the failing statements' spans carry their SQLSTATE (db.response.status_code)"
 
+# head sampling at ratio 0.25: a quarter of 400 traces of their own (binomial: 100 +- 8.7; 5 sigma either way)
+rm -f "$W"/spans/*.json
+"$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
+  --sample-ratio 0.25 >/dev/null 2>"$W/agent4.err" &
+agent=$!
+wait_until 100 0.1 grep -q "attached to" "$W/agent4.err"
+for i in $(seq 1 400); do echo "SELECT $i AS quarter_one;"; done | psql -X -q agentdb >/dev/null
+sleep 2.5
+kill -TERM "$agent"; wait "$agent" || fail "the sampling agent failed: $(cat "$W/agent4.err")"
+agent=""
+kept=$(cat "$W"/spans/*.json 2>/dev/null | grep -o "AS quarter_one" | wc -l)
+holds 'k >= 57 && k <= 143' k="$kept" || fail "sampled at ratio 0.25: $kept spans of 400 statements"
+echo "ok: sampled at ratio 0.25: $kept spans of 400 statements"
+
 # ---- through a real OpenTelemetry Collector (built from Debian's Go sources by scripts/otelcol.sh): its
 # OTLP receiver takes the agent's spans, its otlphttp exporter re-posts them as canonical OTLP JSON to the sink
 OTELCOL=$("$ROOT/scripts/otelcol.sh") || fail "the OpenTelemetry Collector could not be built"

@@ -357,20 +357,33 @@ encode_span(PgsOtlp *x, const PgsStatement *s, const char *trace_id, const char 
 	return b.data;
 }
 
-/* head sampling: errors and slow statements always, a sampled parent's always, else sample_ratio of the traces */
+/* whether a trace whose id ends in the 56 bits r is sampled (as a probability sampler reads the id) */
 static bool
-keep(const PgsOtlp *x, const PgsStatement *s, int tp, unsigned flags, const char *trace_id)
+sampled(const PgsOtlp *x, uint64_t r)
 {
-	unsigned long long r;
+	return x->o.sample_ratio >= 1 || (double) r / (double) (1ULL << 56) < x->o.sample_ratio;
+}
 
-	if (s->error || s->duration_ns >= x->o.slow_ms * 1e6 || (tp == 1 && (flags & 1)))
+/* head sampling of a caller's trace: errors and slow statements always, a sampled parent's always, else by its id */
+static bool
+keep(const PgsOtlp *x, const PgsStatement *s, unsigned flags, const char *trace_id)
+{
+	if (s->error || s->duration_ns >= x->o.slow_ms * 1e6 || (flags & 1))
 		return true;
-	if (x->o.sample_ratio >= 1)
-		return true;
-	/* by the trace id, as a probability sampler does: a trace is kept or not as a whole */
-	r = strtoull((char[15]) {trace_id[18], trace_id[19], trace_id[20], trace_id[21], trace_id[22], trace_id[23],
-		trace_id[24], trace_id[25], trace_id[26], trace_id[27], trace_id[28], trace_id[29], trace_id[30], trace_id[31], 0}, NULL, 16);
-	return (double) r / (double) (1ULL << 56) < x->o.sample_ratio;
+	/* a trace is kept or not as a whole */
+	return sampled(x, strtoull((char[15]) {trace_id[18], trace_id[19], trace_id[20], trace_id[21], trace_id[22],
+		trace_id[23], trace_id[24], trace_id[25], trace_id[26], trace_id[27], trace_id[28], trace_id[29], trace_id[30],
+		trace_id[31], 0}, NULL, 16));
+}
+
+/* v as 16 lowercase hex digits at out */
+static void
+hex64(char *out, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = hex[v & 15];
 }
 
 void
@@ -401,10 +414,20 @@ pgs_otlp_statement(PgsOtlp *x, const PgsStatement *s, int server_port, PgsOtlpWa
 	}
 	if (tp != 1)
 	{
-		random_hex(trace_id, 16);
+		/* a trace of its own: sampled on its random id before the id is written out (most are dropped here) */
+		uint64_t	hi = random64(),
+					lo = random64();
+
+		if (!s->error && s->duration_ns < x->o.slow_ms * 1e6 && !sampled(x, lo & ((1ULL << 56) - 1)))
+			return;
+		if (!hi && !lo)
+			lo = 1;				/* an id is never all zeros */
+		hex64(trace_id, hi);
+		hex64(trace_id + 16, lo);
+		trace_id[32] = '\0';
 		flags = 1;
 	}
-	if (!keep(x, s, tp, flags, trace_id))
+	else if (!keep(x, s, flags, trace_id))
 		return;
 	if (waits)
 		nw = waits(arg, s->pid, s->end_ns - s->duration_ns, s->end_ns, w, PGS_OTLP_MAX_WAITS);
