@@ -526,8 +526,6 @@ struct walk
 	__u32		tgid;
 	__u32		binds;			/* Parse or Bind messages */
 	__u8		last;			/* the type of the last whole message */
-	__u32		head_len;		/* the read's first bytes, already read (struct backend's head) */
-	__u8	   *head;
 };
 
 /* a named Parse teaches user space the statement's text, whatever its duration */
@@ -598,23 +596,7 @@ walk_one(__u32 i, struct walk *w)
 		w->part = w->n - w->off;
 		return 1;
 	}
-	if (w->off + 5 <= w->head_len)
-	{
-		/* within the bytes read already */
-		__u32		o = w->off;
-		const __u8 *p;
-
-		barrier_var(o);
-		if (o > PGS_HEAD - 5)
-			return 1;
-		p = w->head + o;		/* (one bounded base, five constant offsets: what the verifier follows) */
-		h[0] = p[0];
-		h[1] = p[1];
-		h[2] = p[2];
-		h[3] = p[3];
-		h[4] = p[4];
-	}
-	else if (bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
+	if (bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
 	{
 		w->bad = 1;
 		return 1;
@@ -879,11 +861,13 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 }
 
 /*
- * The first bytes of a read, read once: its first message header (most
- * often its whole request) for the decoder, the capture and keep_net,
- * instead of a read of the backend's memory for each.  Call before input().
+ * The first bytes of a read (most often its whole request), read once for
+ * input()'s first-byte test, the capture and keep_net's request start,
+ * instead of a read of the backend's memory for each.  Out of line: its
+ * branch ends at the return, so the verifier walks the decoder once, not
+ * twice.  Call before input().
  */
-static __always_inline void
+static __noinline void
 read_head(struct backend *b, __u64 buf, __u32 n)
 {
 	__u32		len = n < PGS_HEAD ? n : PGS_HEAD - 1;
@@ -899,7 +883,11 @@ read_head(struct backend *b, __u64 buf, __u32 n)
 static __noinline void
 input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
-	struct walk w = {.buf = buf, .n = n, .tgid = tgid, .head_len = b->head_len, .head = b->head};
+	/*
+	 * (Headers are read from the backend's memory even within the head: a
+	 * branch there, in the loop's callback, doubled the verifier's work.)
+	 */
+	struct walk w = {.buf = buf, .n = n, .tgid = tgid};
 	__u32		first_off;
 	__u8		first = b->head_len ? b->head[0] : 0;
 
@@ -1152,6 +1140,31 @@ backend_of(struct task_struct *task, bool create)
 	return bpf_task_storage_get(&backends, task, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
+/*
+ * keep_net's part of a read and of a send, out of line: a function call's
+ * branches end at its return, so the verifier need not walk the decoder
+ * once for each of them.
+ */
+static __noinline void
+net_recv_part(struct backend *b, int ret, __u64 now)
+{
+	net_received(&b->net, ret, b->head_len ? b->head[0] : 0, now);
+}
+
+/* keep_net's part of a TLS read (its plain text's first byte), out of line as above */
+static __noinline void
+tls_request_read(struct backend *b, __u64 now)
+{
+	net_request(&b->net, b->head_len ? b->head[0] : 0, now);
+	net_publish(&b->net);
+}
+
+static __noinline void
+net_send_part(struct backend *b, __u64 buf, int ret, int ready, __u64 now)
+{
+	net_socket(&b->net, buf, ret, true, ready, now);
+}
+
 /* ---------- plain connections: the socket tracepoints ---------- */
 
 SEC("tp_btf/sock_recv_length")
@@ -1186,13 +1199,14 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	/* (a TLS connection's socket bytes are records: counted, read in plain text at be_tls_read) */
 	if (b->tls || b->gss)
 	{
+		b->head_len = 0;
 		if (keep_net)
-			net_received(&b->net, ret, 0, now);
+			net_recv_part(b, ret, now);
 		return 0;
 	}
 	read_head(b, buf, ret);
 	if (keep_net)
-		net_received(&b->net, ret, b->head_len ? b->head[0] : 0, now);
+		net_recv_part(b, ret, now);
 	input(b, task->tgid, buf, ret, now);
 	return 0;
 }
@@ -1222,7 +1236,7 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	if (!b->tls && !b->gss)
 		ready = output(b, task->tgid, buf, ret, now);
 	if (keep_net)
-		net_socket(&b->net, buf, ret, true, ready, now);
+		net_send_part(b, buf, ret, ready, now);
 	return 0;
 }
 
@@ -1265,10 +1279,7 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 
 		read_head(b, b->tls_buf, (__u32) ret);
 		if (keep_net)
-		{
-			net_request(&b->net, b->head_len ? b->head[0] : 0, now);
-			net_publish(&b->net);
-		}
+			tls_request_read(b, now);
 		input(b, task->tgid, b->tls_buf, ret, now);
 	}
 	b->tls_buf = 0;
