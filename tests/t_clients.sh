@@ -176,6 +176,35 @@ expect_eq "$(rtraced gone_plus)" "$(grep -c 'execute [^:]*: SELECT .* AS gone_pl
   "a pipeline whose client left: traced = the server's execute log lines"
 expect_eq "$(rtraced after_gone)" 1 "and what came after"
 
+# ---- --min-ms: a pipeline faster than it is counted in the kernel alone (its bytes never leave the
+# backend's buffer), one that is slower is shown with its texts (and the pipeline client's, whose
+# long Parse spans reads: its texts were once pushed out by those reads)
+q "SELECT pg_stat_statements_reset()" >/dev/null
+"$PGSCOPE" queries --pid "$PM" --json --min-ms 3 >"$W/m.json" 2>"$W/m.err" &
+tracer=$!
+for _ in $(seq 1 100); do grep -q tracing "$W/m.err" && break; sleep 0.1; done
+printf '\\startpipeline\nSELECT 1::int2 AS mq_fast;\nSELECT 2::int2 AS mq_fast2;\n\\endpipeline\n' >"$W/mq.sql"
+printf '\\startpipeline\nSELECT 1::int4 AS mq_one;\nSELECT pg_sleep(0.005), 1::int4 AS mq_sleep;\n\\endpipeline\n' >"$W/mqs.sql"
+pgbench -n -M extended -f "$W/mq.sql" -t 300 -c 2 "$PLAIN" >/dev/null 2>&1 || fail "pgbench fast pipelines"
+pgbench -n -M extended -f "$W/mq.sql" -t 100 -c 1 "$TLS" >/dev/null 2>&1 || fail "pgbench fast pipelines over TLS"
+pgbench -n -M extended -f "$W/mqs.sql" -t 10 -c 1 "$PLAIN" >/dev/null 2>&1 || fail "pgbench slow pipelines"
+"$ROOT/build/pipeline" "$PLAIN" 1 5 mqf 1 || fail "the pipeline client's failing pipeline"
+sleep 0.3
+kill -INT "$tracer"; wait "$tracer" || fail "queries --min-ms failed: $(cat "$W/m.err")"
+cat "$W/m.err"
+cp "$W/m.json" "$ROOT/build/test-logs/t_clients.min-ms.json"
+mtraced() { grep -cE "\"query\":\"[^\"]* AS $1([^a-z_]|\")" "$W/m.json" || true; }
+expect_eq "$(sed -n 's/.* \([0-9]*\) statements ended.*/\1/p' "$W/m.err")" \
+  "$(q "SELECT sum(calls) + 1 FROM pg_stat_statements WHERE query ~ ' AS mq(_fast|_fast2|_one|_sleep|f_plus|f_sleep|f_split|f_fail)'")" \
+  "--min-ms: statements ended = pg_stat_statements calls and the failed one (fast pipelines counted in the kernel)"
+quiet=$(sed -n 's/.*several statements (\([0-9]*\) statements).*/\1/p' "$W/m.err")
+[ "${quiet:-0}" -ge 1400 ] || fail "--min-ms: only ${quiet:-0} statements of fast pipelines counted as batches"
+# a fast pipeline shown is one that took 3 ms after all (a connection's first, a preempted one)
+grep -E ' AS mq_fast2?"' "$W/m.json" | grep -v '"batch_ms":\([3-9]\|[1-9][0-9]\)' && fail "--min-ms: a fast pipeline shown"
+expect_eq "$(mtraced mq_sleep)" 10 "--min-ms: every slow pipeline's pg_sleep, with its text"
+grep -q 'text unknown' "$W/m.json" && fail "--min-ms: a statement's text was unknown"
+echo "ok: --min-ms counts fast pipelines in the kernel and shows slow ones with their texts"
+
 # ---- latency over the same kinds of traffic (alone: two tracers would double the probes' cost)
 q "SELECT pg_stat_statements_reset()" >/dev/null
 "$PGSCOPE" latency --pid "$PM" --json -i 60 >"$W/lat.json" 2>"$W/lat.err" &

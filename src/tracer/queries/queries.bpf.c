@@ -66,7 +66,8 @@ const volatile bool all_probed = false;	/* the executor probes are on in every b
 const volatile bool keep_net = false;	/* each backend's client traffic too (nettotals.bpf.h) */
 
 #define PGS_MAX_MSGS 2048		/* messages walked in one read (a read is at most 8 KB) */
-#define PGS_HEAD 128			/* a read's first bytes (up to 127), read in one go: most requests whole */
+#define PGS_CHUNK 512			/* a read's first bytes, read in one go (most requests whole), and the
+								 * walks' copy of a read or send to take message headers from */
 
 /*
  * Two 8-byte members of a struct at user address base (offsets a and b): one
@@ -141,6 +142,9 @@ struct backend
 	__u32		batch;			/* several statements in the last read, no probes: timed together */
 	__u32		batch_units;
 	__u32		batch_done;		/* statements of the batch answered as done */
+	__u64		quiet_buf;		/* a batch's read whose bytes go to user space only if it is slow */
+	__u32		quiet_n;		/* (0: none, or they went at once) */
+	__u32		quiet_batches;	/* batches counted in the kernel only since the last batch event */
 	__u32		stream;			/* since a batch, every read goes to user space, up to ReadyForQuery */
 	__u32		depth;			/* PortalRun nesting (EXECUTE of a prepared statement) */
 	__u32		qindex;			/* which Query of the read runs (query__start) */
@@ -156,8 +160,22 @@ struct backend
 	__u32		gss_requested;
 	__u32		desync;			/* undecodable bytes: skip to the next ReadyForQuery */
 	struct net_state net;		/* keep_net */
-	__u32		head_len;		/* the current read's first bytes, read once (read_head) */
-	__u8		head[PGS_HEAD];
+	__u32		head_len;		/* chunk begins with the current read's first head_len bytes (read_head) */
+	/*
+	 * A copy of up to PGS_CHUNK bytes of a read or a send: the read's head
+	 * (read_head), from which the walks take message headers too
+	 * (chunk_bytes): one read of the backend's memory for a pipeline's
+	 * dozens of messages, not one each.  The task's own, not a per-CPU
+	 * buffer: programs are preemptible.
+	 */
+	__u8		chunk[PGS_CHUNK * 2 + 8];
+	/*
+	 * It holds the bytes [chunk_base, chunk_base + chunk_have) of the walk's
+	 * read or send (chunk_have = 0 before each walk).  Here, not in the
+	 * walk's stack: the verifier would follow their values from step to step.
+	 */
+	__u32		chunk_base;
+	__u32		chunk_have;
 	struct pgs_query_event ev;
 };
 
@@ -440,7 +458,7 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
 static __noinline void send_read(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u32 first_off);
 
 static __always_inline void
-several(struct backend *b, __u32 tgid, __u32 units, __u64 now, __u64 buf, __u32 n, __u32 first_off)
+several(struct backend *b, __u32 tgid, __u32 units, __u64 now, __u64 buf, __u32 n, __u32 first_off, bool quiet)
 {
 	if (b->batch)
 	{
@@ -465,24 +483,55 @@ several(struct backend *b, __u32 tgid, __u32 units, __u64 now, __u64 buf, __u32 
 	b->batch_done = 0;
 	b->stream = 1;
 	b->ev.read_seq = b->read_seq;
-	send_read(b, tgid, buf, n, first_off | 0x80000000);
+	b->quiet_n = 0;
+	if (quiet)
+	{
+		/* its bytes stay where they are until its ReadyForQuery: they go to user space then, if it was slow */
+		b->quiet_buf = buf;
+		b->quiet_n = n;
+	}
+	else
+		send_read(b, tgid, buf, n, first_off | 0x80000000);
 	start_unit(b, tgid, now, b->ev.flags & PGS_F_TRUNCATED);
 }
 
-/* the batch is over at end: all of it goes to user space, whatever its duration */
+/*
+ * The batch is over at end: it goes to user space, but for a quiet one (see
+ * read_statements) that took less than min_ns without an error, which is
+ * counted here alone: user space would count it and show none of it.
+ */
 static __noinline void
 end_batch(struct backend *b, __u64 end)
 {
+	__u64		dur = end > b->unit_start ? end - b->unit_start : 0;
+
 	b->batch = 0;
+	b->unit_start = 0;
 	count(PGS_C_BATCH);
+	if (b->quiet_n)
+	{
+		__u64		buf = b->quiet_buf;
+		__u32		n = b->quiet_n;
+
+		b->quiet_n = 0;
+		if (dur < min_ns && !(b->ev.flags & PGS_F_ERROR) && b->batch_done == b->batch_units)
+		{
+			count_n(PGS_C_QUIET, b->batch_units);
+			b->quiet_batches++;
+			return;
+		}
+		/* the read's bytes are still in the backend's buffer: no read came since */
+		send_read(b, b->ev.pid, buf, n, 0x80000000);
+	}
 	b->ev.kind = PGS_EV_BATCH;
 	b->ev.unit = b->batch_units;
 	b->ev.done = b->batch_done;
 	b->ev.end_ns = end;
-	b->ev.duration_ns = end > b->unit_start ? end - b->unit_start : 0;
-	b->unit_start = 0;
+	b->ev.duration_ns = dur;
+	b->ev.quiet = b->quiet_batches;
+	b->quiet_batches = 0;
 	b->ev.text_len = 0;
-	/* its bytes went to user space as it came (PGS_EV_READ, same read_seq) */
+	/* its bytes went to user space as it came, or just now (PGS_EV_READ, same read_seq) */
 	emit(b, 0);
 	b->ev.kind = PGS_EV_STATEMENT;
 }
@@ -499,6 +548,53 @@ end_read(struct backend *b, __u64 end, __u32 flags)
 
 /* ---------- decoding reads ---------- */
 
+/* a read or send that a walk takes message headers from, through b->chunk */
+struct chunked
+{
+	struct backend *b;
+	__u64		buf;
+	__u32		n;				/* its bytes */
+};
+
+/*
+ * The len (at most 8) bytes at c->buf + off into h[8], from b's copy,
+ * which is refilled from off on (up to PGS_CHUNK bytes) when they are not
+ * in it.  Nonzero: not readable.  Out of line: its branches end at its
+ * return, so the verifier does not walk the rest of a walk once for each.
+ */
+static __noinline int
+chunk_bytes(struct chunked *c, __u32 off, __u8 *h, __u32 len)
+{
+	struct backend *b = c->b;
+	__u32		rel,
+				sz;
+
+	if (!b || len > 8)
+		return -1;
+	if (off < b->chunk_base || off + len > b->chunk_base + b->chunk_have)
+	{
+		sz = c->n - off;
+		if (off > c->n || sz < len)
+			return -1;
+		if (sz > PGS_CHUNK)
+			sz = PGS_CHUNK;
+		barrier_var(sz);
+		sz &= PGS_CHUNK * 2 - 1;	/* (changes nothing: for the verifier) */
+		if (bpf_probe_read_user(b->chunk, sz, (void *) (c->buf + off)))
+		{
+			b->chunk_have = 0;
+			return -1;
+		}
+		b->chunk_base = off;
+		b->chunk_have = sz;
+	}
+	rel = off - b->chunk_base;
+	barrier_var(rel);
+	rel &= PGS_CHUNK * 2 - 1;	/* (below chunk_have <= PGS_CHUNK already) */
+	__builtin_memcpy(h, &b->chunk[rel], 8);
+	return 0;
+}
+
 static __always_inline bool
 known_type(__u8 t)
 {
@@ -514,8 +610,7 @@ known_type(__u8 t)
 
 struct walk
 {
-	__u64		buf;
-	__u32		n;				/* bytes in the read */
+	struct chunked c;			/* the read (first: send_parse and the callbacks take buf, n from it) */
 	__u32		off;			/* the next message */
 	__u32		units;			/* Execute and Query messages */
 	__u32		q_off;			/* the first Query: its offset and length */
@@ -536,7 +631,7 @@ send_parse(struct walk *w, __u32 off)
 	__u8		first_name = 0;
 	__u64		len;
 
-	bpf_probe_read_user(&first_name, 1, (void *) (w->buf + off + 5));
+	bpf_probe_read_user(&first_name, 1, (void *) (w->c.buf + off + 5));
 	if (!first_name)
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -545,7 +640,7 @@ send_parse(struct walk *w, __u32 off)
 		count(PGS_C_LOST);
 		return;
 	}
-	len = w->n - off;
+	len = w->c.n - off;
 	if (len > capture_len)
 		len = capture_len;
 	if (len > PGS_MAX_REQ)
@@ -555,7 +650,7 @@ send_parse(struct walk *w, __u32 off)
 	e->pid = w->tgid;
 	e->req_len = len;
 	e->flags = 0;
-	if (bpf_probe_read_user(e->req, len, (void *) (w->buf + off)))
+	if (bpf_probe_read_user(e->req, len, (void *) (w->c.buf + off)))
 		e->req_len = 0;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
@@ -578,7 +673,7 @@ take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 	else if (type == PGS_FE_PARSE || type == PGS_FE_BIND)
 	{
 		w->binds++;
-		if (type == PGS_FE_PARSE && off + 6 <= w->n)
+		if (type == PGS_FE_PARSE && off + 6 <= w->c.n)
 			send_parse(w, off);
 	}
 }
@@ -586,17 +681,17 @@ take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 static long
 walk_one(__u32 i, struct walk *w)
 {
-	__u8		h[5] = {};
+	__u8		h[8] = {};
 	__u32		len;
 
-	if (w->off >= w->n)
+	if (w->off >= w->c.n)
 		return 1;
-	if (w->n - w->off < 5)
+	if (w->c.n - w->off < 5)
 	{
-		w->part = w->n - w->off;
+		w->part = w->c.n - w->off;
 		return 1;
 	}
-	if (bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
+	if (chunk_bytes(&w->c, w->off, h, 5))
 	{
 		w->bad = 1;
 		return 1;
@@ -609,10 +704,10 @@ walk_one(__u32 i, struct walk *w)
 	}
 	take_message(w, h[0], w->off, len);
 	w->last = h[0];
-	if ((__u64) w->off + 1 + len > w->n)
+	if ((__u64) w->off + 1 + len > w->c.n)
 	{
-		w->skip = w->off + 1 + len - w->n;
-		w->off = w->n;
+		w->skip = w->off + 1 + len - w->c.n;
+		w->off = w->c.n;
 		return 1;
 	}
 	w->off += 1 + len;
@@ -740,7 +835,7 @@ static __noinline bool
 complete_header(struct backend *b, struct walk *w)
 {
 	__u32		have = b->hdr_have,
-				n = w->n,
+				n = w->c.n,
 				need,
 				sz,
 				mlen;
@@ -751,13 +846,13 @@ complete_header(struct backend *b, struct walk *w)
 	sz = need > n ? n : need;
 	barrier_var(sz);
 	sz &= 7;
-	if (bpf_probe_read_user(&b->hdr[have], sz, (void *) w->buf))
+	if (bpf_probe_read_user(&b->hdr[have], sz, (void *) w->c.buf))
 		w->bad = 1;
 	else if (need > n)
 	{
 		b->hdr_have += n;
 		if (b->stream)
-			send_read(b, w->tgid, w->buf, n, n);
+			send_read(b, w->tgid, w->c.buf, n, n);
 		return true;
 	}
 	b->hdr_have = 0;
@@ -802,7 +897,7 @@ keep_header_part(struct backend *b, struct walk *w)
 	b->hdr_have = part;
 	barrier_var(part);
 	part &= 7;
-	bpf_probe_read_user(b->hdr, part, (void *) (w->buf + w->off));
+	bpf_probe_read_user(b->hdr, part, (void *) (w->c.buf + w->off));
 }
 
 /*
@@ -825,20 +920,20 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	b->begun = 0;
 
 	/* the messages travel with the statement: its text for user space (all of a read of several) */
-	len = w->units >= 2 ? w->n : (w->n < capture_len ? w->n : capture_len);
+	len = w->units >= 2 ? w->c.n : (w->c.n < capture_len ? w->c.n : capture_len);
 	if (len > PGS_MAX_REQ)
 		len = PGS_MAX_REQ;
 	barrier_var(len);
 	if (b->multi)
 	{
 		/* a pipeline goes on: the executor probes time what this read brought */
-		several(b, w->tgid, w->units, now, w->buf, w->n, first_off);
+		several(b, w->tgid, w->units, now, w->c.buf, w->c.n, first_off, false);
 		return;
 	}
-	if (len <= b->head_len && len <= PGS_HEAD)
-		b->ev.req_len = bpf_probe_read_kernel(b->ev.req, len, b->head) ? 0 : len;
+	if (len <= b->head_len && b->chunk_base == 0 && len <= b->chunk_have)
+		b->ev.req_len = bpf_probe_read_kernel(b->ev.req, len, b->chunk) ? 0 : len;
 	else
-		b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) w->buf) ? 0 : len;
+		b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) w->c.buf) ? 0 : len;
 	b->ev.req_off = first_off;
 	b->ev.read_seq = b->read_seq;
 	b->ev.lead = b->lead;
@@ -853,11 +948,20 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	}
 	if (w->units >= 2 || several_q)
 	{
-		b->ev.flags = w->n > len ? PGS_F_TRUNCATED : 0;
-		several(b, w->tgid, w->units, now, w->buf, w->n, first_off);
+		/*
+		 * With min_ns, a batch that is this read alone, up to its Sync, is
+		 * quiet: its bytes wait in the backend's buffer (nothing reads over
+		 * them before its ReadyForQuery) to go to user space only if it is
+		 * slow or fails.  Not a simple Query: user space counts those.
+		 */
+		bool		quiet = min_ns && !w->q_len && first_off == 0 && !w->skip && !w->part &&
+			w->last == PGS_FE_SYNC && !b->lead && !b->stream;
+
+		b->ev.flags = w->c.n > len ? PGS_F_TRUNCATED : 0;
+		several(b, w->tgid, w->units, now, w->c.buf, w->c.n, first_off, quiet);
 		return;
 	}
-	start_unit(b, w->tgid, now, w->n > len ? PGS_F_TRUNCATED : 0);
+	start_unit(b, w->tgid, now, w->c.n > len ? PGS_F_TRUNCATED : 0);
 }
 
 /*
@@ -870,13 +974,15 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 static __noinline void
 read_head(struct backend *b, __u64 buf, __u32 n)
 {
-	__u32		len = n < PGS_HEAD ? n : PGS_HEAD - 1;
+	__u32		len = n < PGS_CHUNK ? n : PGS_CHUNK;
 
 	barrier_var(len);
-	/* (len is below PGS_HEAD already: the mask is for the verifier, which may see the unbounded n) */
-	if (len == 0 || bpf_probe_read_user(b->head, len & (PGS_HEAD - 1), (void *) buf))
+	/* (len is at most PGS_CHUNK already: the mask is for the verifier, which may see the unbounded n) */
+	if (len == 0 || bpf_probe_read_user(b->chunk, len & (PGS_CHUNK * 2 - 1), (void *) buf))
 		len = 0;
 	b->head_len = len;
+	b->chunk_base = 0;
+	b->chunk_have = len;
 }
 
 /* bytes the backend read: plain from its socket, or the plain text of a TLS record */
@@ -887,12 +993,14 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	 * (Headers are read from the backend's memory even within the head: a
 	 * branch there, in the loop's callback, doubled the verifier's work.)
 	 */
-	struct walk w = {.buf = buf, .n = n, .tgid = tgid};
+	struct walk w = {.c = {.b = b, .buf = buf, .n = n}, .tgid = tgid};
 	__u32		first_off;
-	__u8		first = b->head_len ? b->head[0] : 0;
+	__u8		first = b->head_len ? b->chunk[0] : 0;
 
 	if (b->desync || n == 0)
 		return;
+	/* a read during a quiet batch may have overwritten its bytes: user space will say they were lost */
+	b->quiet_n = 0;
 	b->read_seq++;
 	b->lead = 0;
 	idle(b, now);
@@ -928,6 +1036,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		return;
 	}
 	first_off = w.off;
+	/* (the walk starts with the head that read_head copied into the chunk) */
 	if (!w.bad)
 		bpf_loop(PGS_MAX_MSGS, walk_one, &w, 0);
 	if (w.bad || (w.off < n && !w.part))
@@ -963,8 +1072,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 /* an ErrorResponse anywhere among the messages of a send (a pipeline's answers come together) */
 struct send_walk
 {
-	__u64		buf;
-	__u32		n;
+	struct chunked c;			/* the send */
 	__u32		off;
 	__u32		error;
 	__u32		done;			/* CommandComplete, PortalSuspended, EmptyQueryResponse before the error */
@@ -1005,10 +1113,10 @@ sqlstate_at(struct backend *b, __u64 addr)
 static long
 send_one(__u32 i, struct send_walk *w)
 {
-	__u8		h[6] = {};
+	__u8		h[8] = {};
 	__u32		len;
 
-	if (w->off + 6 > w->n || bpf_probe_read_user(h, sizeof(h), (void *) (w->buf + w->off)))
+	if (w->off + 6 > w->c.n || chunk_bytes(&w->c, w->off, h, 6))
 		return 1;
 	len = ((__u32) h[1] << 24) | ((__u32) h[2] << 16) | ((__u32) h[3] << 8) | h[4];
 	if (len < 4)
@@ -1065,7 +1173,9 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (b->batch && !(b->ev.flags & PGS_F_ERROR))
 	{
 		/* a batch: how many statements the server got through before an error */
-		struct send_walk sw = {.buf = buf, .n = n};
+		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
+
+		b->chunk_have = 0;
 
 		bpf_loop(2048, send_one, &sw, 0);
 		b->batch_done += sw.done;
@@ -1076,7 +1186,9 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	}
 	else if (!error && b->multi)
 	{
-		struct send_walk sw = {.buf = buf, .n = n};
+		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
+
+		b->chunk_have = 0;
 
 		bpf_loop(512, send_one, &sw, 0);
 		error = sw.error;
@@ -1088,7 +1200,9 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		 * An error is flushed at once, in a send of its own but for what was
 		 * buffered before it (a RowDescription): walk such a short send.
 		 */
-		struct send_walk sw = {.buf = buf, .n = n};
+		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
+
+		b->chunk_have = 0;
 
 		bpf_loop(64, send_one, &sw, 0);
 		error = sw.error;
@@ -1148,14 +1262,14 @@ backend_of(struct task_struct *task, bool create)
 static __noinline void
 net_recv_part(struct backend *b, int ret, __u64 now)
 {
-	net_received(&b->net, ret, b->head_len ? b->head[0] : 0, now);
+	net_received(&b->net, ret, b->head_len ? b->chunk[0] : 0, now);
 }
 
 /* keep_net's part of a TLS read (its plain text's first byte), out of line as above */
 static __noinline void
 tls_request_read(struct backend *b, __u64 now)
 {
-	net_request(&b->net, b->head_len ? b->head[0] : 0, now);
+	net_request(&b->net, b->head_len ? b->chunk[0] : 0, now);
 	net_publish(&b->net);
 }
 
@@ -1193,17 +1307,21 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	}
 	b = backend_of(task, true);
-	if (!b || !(buf = syscall_buf(task, PGS_NR_RECVFROM)))
+	if (!b)
 		return 0;
-	now = bpf_ktime_get_ns();
 	/* (a TLS connection's socket bytes are records: counted, read in plain text at be_tls_read) */
 	if (b->tls || b->gss)
 	{
-		b->head_len = 0;
 		if (keep_net)
-			net_recv_part(b, ret, now);
+		{
+			b->head_len = 0;
+			net_recv_part(b, ret, bpf_ktime_get_ns());
+		}
 		return 0;
 	}
+	if (!(buf = syscall_buf(task, PGS_NR_RECVFROM)))
+		return 0;
+	now = bpf_ktime_get_ns();
 	read_head(b, buf, ret);
 	if (keep_net)
 		net_recv_part(b, ret, now);

@@ -38,7 +38,9 @@
 #define PGS_C_GSSAPI 3			/* connections encrypted with GSSAPI: not traced */
 #define PGS_C_MULTI 4			/* reads with several statements timed by the executor probes */
 #define PGS_C_BATCH 5			/* reads with several statements before the probes were on */
-#define PGS_NCOUNTERS 6
+#define PGS_C_QUIET 6			/* statements of such reads that ended faster than min_ns, error-free:
+								 * counted here, never sent (their batch is in PGS_C_BATCH) */
+#define PGS_NCOUNTERS 7
 
 /* the executor probes, attached to the backends that send several statements in one go */
 #define PGS_PROBE_QUERY_START 0	/* query__start: a simple Query begins */
@@ -84,6 +86,8 @@ struct pgs_query_event
 	__u32		done;			/* PGS_EV_BATCH: statements the server answered as done (CommandComplete,
 								 * PortalSuspended, EmptyQueryResponse) */
 	__u32		server_pid;		/* pid in the server's own namespace (a container's), 0: unknown */
+	__u32		quiet;			/* PGS_EV_BATCH: the backend's batches before this one that were
+								 * counted in the kernel only (PGS_C_QUIET), since its last batch event */
 	char		database[PGS_NAME_LEN];
 	char		user[PGS_NAME_LEN];
 	char		appname[PGS_NAME_LEN];	/* application_name as the statement started (read_appname) */

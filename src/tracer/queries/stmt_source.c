@@ -255,26 +255,43 @@ backend_stream(PollCtx *pc, uint32_t pid)
 	return bs;
 }
 
-/* one read's bytes, in the order the backend read them */
+/*
+ * One read's bytes, in the order the backend read them.  Only a read that
+ * executes something takes a slot: a long message's middle reads (a 60 KB
+ * Parse is eight of them) come before the batch event of the read that
+ * began it, and must not push its texts out.
+ */
 static void
 on_read(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 {
 	BackendStream *bs = backend_stream(pc, e->pid);
-	ReadTexts  *rt = &bs->pending[bs->next++ % PENDING_READS];
+	ReadTexts	rt = {.seq = e->read_seq},
+			   *slot = NULL;
 	size_t		from = 0;
 
-	read_texts_free(rt);
-	rt->seq = e->read_seq;
 	/* a read that does not follow the last one fed starts at its first whole message */
 	if (bs->seq + 1 != e->read_seq)
 	{
 		pgs_stream_reset(bs->st);
 		from = e->req_off < len ? e->req_off : len;
 	}
-	if (!pgs_stream_feed(bs->st, e->req + from, len - from, &rt->texts, &rt->n, &rt->cap))
+	if (!pgs_stream_feed(bs->st, e->req + from, len - from, &rt.texts, &rt.n, &rt.cap))
 		pc->stats->undecodable++;
-	rt->simple = pgs_stream_saw_query(bs->st);
+	rt.simple = pgs_stream_saw_query(bs->st);
 	bs->seq = e->read_seq;
+	if (rt.n == 0 && !(e->flags & PGS_F_BATCH_START))
+	{
+		read_texts_free(&rt);
+		return;
+	}
+	/* the same read sent again (when it starts a batch): its slot is replaced */
+	for (int i = 0; i < PENDING_READS && !slot; i++)
+		if (bs->pending[i].seq == e->read_seq && (bs->pending[i].texts || bs->pending[i].n))
+			slot = &bs->pending[i];
+	if (!slot)
+		slot = &bs->pending[bs->next++ % PENDING_READS];
+	read_texts_free(slot);
+	*slot = rt;
 }
 
 /*
@@ -357,7 +374,7 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 	 * is slow for warming its caches, and a preempted one now and then too).
 	 */
 	bs = backend_stream(pc, e->pid);
-	bs->batches++;
+	bs->batches += 1 + e->quiet;	/* and those the kernel kept to itself, all shorter than min_ns */
 	if (e->duration_ns >= pc->min_ns)
 		bs->slow_batches++;
 	if (pc->min_ns == 0 || (bs->slow_batches >= 5 && bs->slow_batches * 5 >= bs->batches))
@@ -760,7 +777,7 @@ pgs_stmt_source_report(const PgsStmtSourceStats *st)
 		pgs_err("%llu reads of several statements (%llu statements) ran without the executor probes in their backend "
 				"(before they were attached, or, with --min-ms, while none of its batches took that long): counted, "
 				"each with the batch's time; --exact-pipelines times every one from the start",
-				(unsigned long long) st->batches, (unsigned long long) st->batch_statements);
+				(unsigned long long) st->batches, (unsigned long long) (st->batch_statements + st->quiet));
 	if (st->gssapi)
 		pgs_err("%llu connections encrypted with GSSAPI were not traced", (unsigned long long) st->gssapi);
 	if (st->undecodable)
@@ -806,7 +823,8 @@ read_stats(struct queries_bpf *skel, const Probing *probing, PgsStmtSourceStats 
 	int			fd = bpf_map__fd(skel->maps.counters);
 
 	stats->batches = pgs_percpu_sum(fd, PGS_C_BATCH) - stats->batch_singles;
-	stats->seen = pgs_percpu_sum(fd, PGS_C_ENDED) + stats->batch_seen;
+	stats->quiet = pgs_percpu_sum(fd, PGS_C_QUIET);
+	stats->seen = pgs_percpu_sum(fd, PGS_C_ENDED) + stats->batch_seen + stats->quiet;
 	stats->lost = pgs_percpu_sum(fd, PGS_C_LOST);
 	stats->undecodable = pgs_percpu_sum(fd, PGS_C_UNDECODABLE);
 	stats->gssapi = pgs_percpu_sum(fd, PGS_C_GSSAPI);

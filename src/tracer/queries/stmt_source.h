@@ -79,6 +79,7 @@ typedef struct PgsStmtSourceStats
 	uint64_t	batch_statements;	/* their statements, timed together */
 	uint64_t	batch_seen;		/* statements from batch events (with those alone in theirs) */
 	uint64_t	batch_singles;	/* "batches" of one statement after all (a ';' in a literal) */
+	uint64_t	quiet;			/* statements of batches faster than --min-ms, counted in the kernel only */
 	uint64_t	probed;			/* backends the executor probes were attached to */
 } PgsStmtSourceStats;
 
