@@ -46,7 +46,15 @@ pid_map_start() {
 }
 host_pid() {
   if [ -z "${PGSCOPE_ROOT:-}" ]; then echo "$1"; return; fi
-  awk -v s="$1" '$1 == s { h = $2 } END { print h }' "$WORK/pidmap"
+  # (a backend the server just started may not be in the map yet: the poller runs every 10 ms, later
+  # on a loaded machine; empty only when 5 s did not bring it)
+  local h=""
+  for _ in $(seq 1 100); do
+    [ -n "$1" ] && h=$(awk -v s="$1" '$1 == s { h = $2 } END { print h }' "$WORK/pidmap" 2>/dev/null)
+    [ -n "$h" ] || [ -z "$1" ] && break
+    sleep 0.05
+  done
+  echo "$h"
 }
 
 # a directory the server can read (inside its root), and that path as the server sees it
