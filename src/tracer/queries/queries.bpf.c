@@ -171,8 +171,9 @@ struct backend
 	__u8		chunk[PGS_CHUNK * 2 + 8];
 	/*
 	 * It holds the bytes [chunk_base, chunk_base + chunk_have) of the walk's
-	 * read or send (chunk_have = 0 before each walk).  Here, not in the
-	 * walk's stack: the verifier would follow their values from step to step.
+	 * read or send (read_head sets them for a read; output's walks start
+	 * from chunk_have = 0).  Here, not in the walk's stack: the verifier
+	 * would follow their values from step to step.
 	 */
 	__u32		chunk_base;
 	__u32		chunk_have;
