@@ -515,7 +515,7 @@ end_batch(struct backend *b, __u64 end)
 		__u32		n = b->quiet_n;
 
 		b->quiet_n = 0;
-		if (dur < min_ns && !(b->ev.flags & PGS_F_ERROR) && b->batch_done == b->batch_units)
+		if (dur < min_ns && !(b->ev.flags & PGS_F_ERROR))
 		{
 			count_n(PGS_C_QUIET, b->batch_units);
 			b->quiet_batches++;
@@ -1171,7 +1171,13 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun))
 		return -1;
 	error = sent_error_or_ready(buf, n, &ready);
-	if (b->batch && !(b->ev.flags & PGS_F_ERROR))
+	/*
+	 * The server flushes an ErrorResponse at once (send_message_to_frontend),
+	 * so a send holds one only as its last message, and one that ends with
+	 * ReadyForQuery holds none: not walked.  (Its CommandCompletes are not
+	 * counted then; batch_done matters only up to an error.)
+	 */
+	if (b->batch && !ready && !(b->ev.flags & PGS_F_ERROR))
 	{
 		/* a batch: how many statements the server got through before an error */
 		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
@@ -1185,7 +1191,7 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		if (error)
 			b->ev.flags |= PGS_F_ERROR;
 	}
-	else if (!error && b->multi)
+	else if (!error && !ready && b->multi)
 	{
 		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
 
