@@ -629,11 +629,11 @@ static __always_inline void
 send_parse(struct walk *w, __u32 off)
 {
 	struct pgs_query_event *e;
-	__u8		first_name = 0;
+	__u8		name[8] = {};
 	__u64		len;
 
-	bpf_probe_read_user(&first_name, 1, (void *) (w->c.buf + off + 5));
-	if (!first_name)
+	/* (its name's first byte: from the walk's copy, like the headers) */
+	if (chunk_bytes(&w->c, off + 5, name, 1) || !name[0])
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
