@@ -54,12 +54,7 @@ bpf_per_statement() {
   bpf_stats_begin
   bench_attach tracing "$PGSCOPE" queries --pid "$PM" --min-ms 1
   pgbench -n "$@" postgres >/dev/null 2>&1
-  bpf_stats_end "$label" "$statements"
-  bpftool prog show | awk -v first="${BPF_FIRST:-0}" -v n="$statements" -v w="${BENCH_WIDTH:-52}" '
-    /^[0-9]+:/ { if ($1 + 0 <= first) next
-                 kind = $2; name = $4; runs = 0
-                 for (i = 1; i <= NF; i++) if ($i == "run_cnt") runs = $(i + 1)
-                 if (kind == "kprobe" && runs > 0) printf "%-*s %8.2f runs of uprobe program %s per statement\n", w, "", runs / n, name }'
+  BPF_UPROBE_RUNS=1 bpf_stats_end "$label" "$statements"
   bench_detach
 }
 PGSSLMODE=disable bpf_per_statement "plain pgbench -S" 20000 -S -t 10000 -c 2

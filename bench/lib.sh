@@ -99,16 +99,21 @@ bpf_stats_begin() {
   sysctl -qw kernel.bpf_stats_enabled=1
 }
 # bpf_stats_end LABEL N [UNIT]: their BPF time per one of N UNITs (default:
-# statement) and their runs per UNIT; with N = 0, the time per run of each
-# program; statistics off again
+# statement) and their runs per UNIT (with BPF_UPROBE_RUNS=1, also each
+# uprobe or USDT program's runs per UNIT: a trap each); with N = 0, the time
+# per run of each program; statistics off again
 bpf_stats_end() {
   bpftool prog show | awk -v first="${BPF_FIRST:-0}" -v label="$1" -v n="$2" -v unit="${3:-statement}" \
-                          -v w="${BENCH_WIDTH:-52}" '
+                          -v w="${BENCH_WIDTH:-52}" -v uprobes="${BPF_UPROBE_RUNS:-}" '
     /^[0-9]+:/ { if ($1 + 0 <= first) next
+                 kind[$4] = $2
                  for (i = 1; i <= NF; i++) {
                    if ($i == "run_time_ns") { t += $(i + 1); tp[$4] += $(i + 1) }
                    if ($i == "run_cnt") { c += $(i + 1); cp[$4] += $(i + 1) } } }
-    END { if (n > 0) printf "%-*s %8.0f ns of BPF per %s (%d program runs, %.1f per %s)\n", w, label, t / n, unit, c, c / n, unit
-          else for (p in tp) printf "%-*s %8.0f ns of BPF per run of %s (%d runs)\n", w, label, tp[p] / (cp[p] ? cp[p] : 1), p, cp[p] }'
+    END { if (n > 0) {
+            printf "%-*s %8.0f ns of BPF per %s (%d program runs, %.1f per %s)\n", w, label, t / n, unit, c, c / n, unit
+            if (uprobes) for (p in cp) if (kind[p] == "kprobe")
+              printf "%-*s %8.2f runs of uprobe program %s per %s\n", w, "", cp[p] / n, p, unit
+          } else for (p in tp) printf "%-*s %8.0f ns of BPF per run of %s (%d runs)\n", w, label, tp[p] / (cp[p] ? cp[p] : 1), p, cp[p] }'
   sysctl -qw kernel.bpf_stats_enabled=0
 }

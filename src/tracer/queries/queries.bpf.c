@@ -160,10 +160,10 @@ struct backend
 	__u32		gss_requested;
 	__u32		desync;			/* undecodable bytes: skip to the next ReadyForQuery */
 	struct net_state net;		/* keep_net */
-	__u32		head_len;		/* chunk begins with the current read's first head_len bytes (read_head) */
 	/*
 	 * A copy of up to PGS_CHUNK bytes of a read or a send: the read's head
-	 * (read_head), from which the walks take message headers too
+	 * (read_head: its first byte is chunk[0] while chunk_have is not 0, up to
+	 * the walk), from which the walks take message headers too
 	 * (chunk_bytes): one read of the backend's memory for a pipeline's
 	 * dozens of messages, not one each.  The task's own, not a per-CPU
 	 * buffer: programs are preemptible.
@@ -931,7 +931,7 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 		several(b, w->tgid, w->units, now, w->c.buf, w->c.n, first_off, false);
 		return;
 	}
-	if (len <= b->head_len && b->chunk_base == 0 && len <= b->chunk_have)
+	if (b->chunk_base == 0 && len <= b->chunk_have)
 		b->ev.req_len = bpf_probe_read_kernel(b->ev.req, len, b->chunk) ? 0 : len;
 	else
 		b->ev.req_len = bpf_probe_read_user(b->ev.req, len, (void *) w->c.buf) ? 0 : len;
@@ -981,7 +981,6 @@ read_head(struct backend *b, __u64 buf, __u32 n)
 	/* (len is at most PGS_CHUNK already: the mask is for the verifier, which may see the unbounded n) */
 	if (len == 0 || bpf_probe_read_user(b->chunk, len & (PGS_CHUNK * 2 - 1), (void *) buf))
 		len = 0;
-	b->head_len = len;
 	b->chunk_base = 0;
 	b->chunk_have = len;
 }
@@ -990,13 +989,10 @@ read_head(struct backend *b, __u64 buf, __u32 n)
 static __noinline void
 input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
-	/*
-	 * (Headers are read from the backend's memory even within the head: a
-	 * branch there, in the loop's callback, doubled the verifier's work.)
-	 */
+	/* (its headers come from the chunk, which read_head filled with the read's head) */
 	struct walk w = {.c = {.b = b, .buf = buf, .n = n}, .tgid = tgid};
 	__u32		first_off;
-	__u8		first = b->head_len ? b->chunk[0] : 0;
+	__u8		first = b->chunk_have ? b->chunk[0] : 0;
 
 	if (b->desync || n == 0)
 		return;
@@ -1024,7 +1020,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 			return;
 	}
 	else if (!b->unit_start && !b->multi && !b->batch &&
-			 (b->head_len || !bpf_probe_read_user(&first, 1, (void *) buf)) && first == 0)
+			 (b->chunk_have || !bpf_probe_read_user(&first, 1, (void *) buf)) && first == 0)
 	{
 		/* no message type at a request's start: a packet of the connection's start */
 		startup_packet(b, buf, n);
@@ -1037,7 +1033,6 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		return;
 	}
 	first_off = w.off;
-	/* (the walk starts with the head that read_head copied into the chunk) */
 	if (!w.bad)
 		bpf_loop(PGS_MAX_MSGS, walk_one, &w, 0);
 	if (w.bad || (w.off < n && !w.part))
@@ -1161,7 +1156,8 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
 	bool		ready,
 				error;
-	__u32		err_off = 0;	/* where the ErrorResponse starts */
+	__u32		err_off = 0,	/* where the ErrorResponse starts */
+				walk = 0;
 
 	if (n == 1 && (b->ssl_requested || b->gss_requested))
 	{
@@ -1172,48 +1168,32 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		return -1;
 	error = sent_error_or_ready(buf, n, &ready);
 	/*
+	 * Messages to walk for an ErrorResponse: a batch's, to count too how many
+	 * statements the server got through before it; a pipeline's the probes
+	 * time; and a short send of a statement's (an error is flushed in a send
+	 * of its own but for what was buffered before it, a RowDescription).
 	 * The server flushes an ErrorResponse at once (send_message_to_frontend),
 	 * so a send holds one only as its last message, and one that ends with
 	 * ReadyForQuery holds none: not walked.  (Its CommandCompletes are not
 	 * counted then; batch_done matters only up to an error.)
 	 */
-	if (b->batch && !ready && !(b->ev.flags & PGS_F_ERROR))
-	{
-		/* a batch: how many statements the server got through before an error */
-		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
-
-		b->chunk_have = 0;
-
-		bpf_loop(2048, send_one, &sw, 0);
-		b->batch_done += sw.done;
-		error = sw.error;
-		err_off = sw.off;
-		if (error)
-			b->ev.flags |= PGS_F_ERROR;
-	}
-	else if (!error && !ready && b->multi)
+	if (!ready)
+		walk = b->batch ? ((b->ev.flags & PGS_F_ERROR) ? 0 : 2048) :
+			error ? 0 : b->multi ? 512 : (n <= 1024 && b->unit_start) ? 64 : 0;
+	if (walk)
 	{
 		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
 
-		b->chunk_have = 0;
-
-		bpf_loop(512, send_one, &sw, 0);
+		b->chunk_have = 0;		/* (a fresh copy: the send's) */
+		bpf_loop(walk, send_one, &sw, 0);
 		error = sw.error;
 		err_off = sw.off;
-	}
-	if (!error && !ready && n <= 1024 && b->unit_start && !b->multi && !b->batch)
-	{
-		/*
-		 * An error is flushed at once, in a send of its own but for what was
-		 * buffered before it (a RowDescription): walk such a short send.
-		 */
-		struct send_walk sw = {.c = {.b = b, .buf = buf, .n = n}};
-
-		b->chunk_have = 0;
-
-		bpf_loop(64, send_one, &sw, 0);
-		error = sw.error;
-		err_off = sw.off;
+		if (b->batch)
+		{
+			b->batch_done += sw.done;
+			if (error)
+				b->ev.flags |= PGS_F_ERROR;
+		}
 	}
 	if (error)
 		sqlstate_at(b, buf + err_off);
@@ -1269,14 +1249,14 @@ backend_of(struct task_struct *task, bool create)
 static __noinline void
 net_recv_part(struct backend *b, int ret, __u64 now)
 {
-	net_received(&b->net, ret, b->head_len ? b->chunk[0] : 0, now);
+	net_received(&b->net, ret, b->chunk_have ? b->chunk[0] : 0, now);
 }
 
 /* keep_net's part of a TLS read (its plain text's first byte), out of line as above */
 static __noinline void
 tls_request_read(struct backend *b, __u64 now)
 {
-	net_request(&b->net, b->head_len ? b->chunk[0] : 0, now);
+	net_request(&b->net, b->chunk_have ? b->chunk[0] : 0, now);
 	net_publish(&b->net);
 }
 
@@ -1321,7 +1301,7 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	{
 		if (keep_net)
 		{
-			b->head_len = 0;
+			b->chunk_have = 0;	/* (records, not messages: no first byte) */
 			net_recv_part(b, ret, bpf_ktime_get_ns());
 		}
 		return 0;

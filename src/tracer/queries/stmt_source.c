@@ -284,9 +284,9 @@ on_read(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 		read_texts_free(&rt);
 		return;
 	}
-	/* the same read sent again (when it starts a batch): its slot is replaced */
+	/* the same read sent again (when it starts a batch): its slot is replaced (reads count from 1) */
 	for (int i = 0; i < PENDING_READS && !slot; i++)
-		if (bs->pending[i].seq == e->read_seq && (bs->pending[i].texts || bs->pending[i].n))
+		if (bs->pending[i].seq == e->read_seq)
 			slot = &bs->pending[i];
 	if (!slot)
 		slot = &bs->pending[bs->next++ % PENDING_READS];
