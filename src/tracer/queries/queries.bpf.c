@@ -751,6 +751,37 @@ semi_one(__u32 i, struct semi_scan *s)
 }
 
 /*
+ * The same scan of a text within the first PGS_CHUNK bytes (pgbench's, an
+ * ORM's SELECT by key) in a plain loop: no callback call per step.  -1:
+ * longer, not looked at.
+ */
+static __always_inline int
+semi_short(struct backend *b, __u32 from, __u32 to)
+{
+	if (to > PGS_CHUNK)
+		return -1;
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < PGS_CHUNK / 8; i++)
+	{
+		__u32		at = from + i * 8;
+		__u64		v,
+					x;
+
+		if (at >= to)
+			return 0;
+		barrier_var(at);
+		at &= PGS_CHUNK - 1;	/* (below to <= PGS_CHUNK already: for the verifier) */
+		v = *(__u64 *) &b->ev.req[at];
+		if (to - at < 8)
+			v |= ~0ULL << (8 * (to - at));	/* bytes past the end: 0xff, never ';' */
+		x = v ^ 0x3b3b3b3b3b3b3b3bULL;
+		if ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * The start of a connection: packets without a type byte (their first byte
  * is the high byte of a length).  SSLRequest and GSSENCRequest are answered
  * with one byte, which tells whether encryption follows.
@@ -942,10 +973,16 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	{
 		struct semi_scan s = {.b = b, .from = 5, .to = w->q_len > 4 ? w->q_len - 4 : 0};
 
+		int			found;
+
 		if (s.to > b->ev.req_len)
 			s.to = b->ev.req_len;
-		bpf_loop(PGS_MAX_REQ / 8, semi_one, &s, 0);
-		several_q = s.found;	/* perhaps several statements: let the executor count them */
+		if ((found = semi_short(b, s.from, s.to)) < 0)
+		{
+			bpf_loop(PGS_MAX_REQ / 8, semi_one, &s, 0);
+			found = s.found;
+		}
+		several_q = found;		/* perhaps several statements: let the executor count them */
 	}
 	if (w->units >= 2 || several_q)
 	{
@@ -1033,7 +1070,17 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		return;
 	}
 	first_off = w.off;
-	if (!w.bad)
+	/* the most common read, one whole simple Query, from its header in the chunk; else the walk */
+	if (w.off == 0 && first == PGS_FE_QUERY && b->chunk_base == 0 && b->chunk_have >= 5 &&
+		n == 1 + (((__u32) b->chunk[1] << 24) | ((__u32) b->chunk[2] << 16) | ((__u32) b->chunk[3] << 8) | b->chunk[4]) &&
+		n >= 5)
+	{
+		w.units = 1;
+		w.q_len = n;
+		w.last = PGS_FE_QUERY;
+		w.off = n;
+	}
+	else if (!w.bad)
 		bpf_loop(PGS_MAX_MSGS, walk_one, &w, 0);
 	if (w.bad || (w.off < n && !w.part))
 	{
@@ -1283,7 +1330,12 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	if (ret <= 0)
 	{
 		b = backend_of(task, false);
-		if (!b || b->tls || !timing(b))
+		if (!b)
+			return 0;
+		/* the connection's end: its last reads' bytes are published (net_received) */
+		if (keep_net && ret != -11 && ret != -4)
+			net_publish(&b->net);
+		if (b->tls || !timing(b))
 			return 0;
 		/* a read that found nothing: the backend is done with what it had */
 		if (!b->last_wait_ns)
