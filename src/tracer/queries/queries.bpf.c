@@ -309,11 +309,23 @@ emit(struct backend *b, __u32 req_len)
 	}
 	else
 	{
+		/*
+		 * The record's own lengths and flag, not the backend's (later
+		 * statements of a read use its req_len): set for the copy and put
+		 * back, one write of the fixed part instead of four.  (Only this
+		 * task's programs touch its storage, and none can run inside this.)
+		 */
+		__u32		keep_flags = b->ev.flags,
+					keep_tl = b->ev.text_len,
+					keep_len = b->ev.req_len;
+
+		b->ev.flags = flags;
+		b->ev.text_len = tl32;
+		b->ev.req_len = len32;
 		bpf_dynptr_write(&rec, 0, &b->ev, head, 0);
-		/* the record's own lengths and flag, not the backend's (later statements of a read use its req_len) */
-		bpf_dynptr_write(&rec, offsetof(struct pgs_query_event, flags), &flags, sizeof(flags), 0);
-		bpf_dynptr_write(&rec, offsetof(struct pgs_query_event, text_len), &tl32, sizeof(tl32), 0);
-		bpf_dynptr_write(&rec, offsetof(struct pgs_query_event, req_len), &len32, sizeof(len32), 0);
+		b->ev.flags = keep_flags;
+		b->ev.text_len = keep_tl;
+		b->ev.req_len = keep_len;
 		barrier_var(tl);
 		if (tl > 0 && tl <= PGS_MAX_TEXT)
 			bpf_dynptr_write(&rec, head, b->ev.text, tl, 0);
