@@ -30,7 +30,7 @@ all: deps
 deps:
 	@scripts/deps.sh
 
-bin: $(BIN) build/report_check build/pipeline build/otlp_sink build/unit
+bin: $(BIN) build/report_check build/pipeline build/otlp_sink build/sockcalls build/unit
 
 build/report_check: tests/browser/report_check.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -o $@ $<
@@ -41,6 +41,10 @@ build/pipeline: tests/clients/pipeline.c | build/.dir
 
 # a stand-in OTLP/HTTP receiver, for the agent's tests
 build/otlp_sink: tests/clients/otlp_sink.c | build/.dir
+	$(CC) $(CFLAGS) $(WARN) -o $@ $<
+
+# what an untraced process pays per socket call while a tracer is attached (bench/clients.sh)
+build/sockcalls: bench/sockcalls.c | build/.dir
 	$(CC) $(CFLAGS) $(WARN) -o $@ $<
 
 # unit tests of the binary's pure functions: its objects but main.o, and a runner of our own

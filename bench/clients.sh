@@ -4,7 +4,7 @@
 # without and with "pgscope queries --min-ms 1", in mirrored rounds with an
 # A/A row; then, because TPS on this VM is noisy, the kernel's own BPF
 # run-time statistics: BPF CPU time per statement for plain, TLS and
-# pipelined traffic.
+# pipelined traffic; and what a process that is not traced pays per socket call.
 # Targets: <= 5% TPS loss for TLS and pipelines, 0 events lost.
 set -euo pipefail
 . "$(dirname "$0")/../tests/lib.sh"
@@ -60,4 +60,20 @@ bpf_per_statement() {
 PGSSLMODE=disable bpf_per_statement "plain pgbench -S" 20000 -S -t 10000 -c 2
 PGSSLMODE=require bpf_per_statement "pgbench -S over TLS" 20000 -S -t 10000 -c 2
 PGSSLMODE=disable bpf_per_statement "pipelined pgbench (3 per pipeline)" 30000 -M extended -f "$WORK/pipe.sql" -t 5000 -c 2
+# every process of the host passes the socket tracepoints, traced or not: ns per recv() of a process
+# that is not a backend (build/sockcalls), without a tracer, with queries, with the agent, and again
+sockcalls() { "$ROOT/build/sockcalls" 300000 5; }
+base=$(sockcalls)
+bench_attach tracing "$PGSCOPE" queries --pid "$PM" --min-ms 1
+with_q=$(sockcalls)
+bench_detach
+bench_attach "attached to" "$PGSCOPE" agent --pid "$PM" --prometheus "127.0.0.1:$((20000 + RANDOM % 30000))"
+with_a=$(sockcalls)
+bench_detach
+again=$(sockcalls)
+awk -v b="$base" -v q="$with_q" -v a="$with_a" -v r="$again" -v w="$BENCH_WIDTH" 'BEGIN {
+  printf "%-*s %6.0f ns a call\n", w, "an untraced process'"'"'s recv(), no tracer", b
+  printf "%-*s %6.0f ns a call (+%.0f)\n", w, "the same, pgscope queries attached", q, q - b
+  printf "%-*s %6.0f ns a call (+%.0f)\n", w, "the same, pgscope agent attached", a, a - b
+  printf "%-*s %6.0f ns a call (%+.0f: the noise)\n", w, "the same, no tracer again", r, r - b }'
 echo "targets: TLS and pipelines <= 5% TPS loss, 0 events lost (issue 10); plain <= 3% (bench/tracer.sh)"
