@@ -355,10 +355,19 @@ start_unit(struct backend *b, __u32 tgid, __u64 now, __u32 flags)
 		read_names(b);
 	if (read_appname)
 	{
+		/*
+		 * Only a W3C traceparent ("00-" and 52 more characters) matters to
+		 * the spans: its first 8 bytes are looked at, and only such a name
+		 * is copied (a shorter string whose 8 bytes cross into an unmapped
+		 * page fails the read, and is no traceparent either).
+		 */
 		__u64		p = 0;
+		char		first[8] = {};
 
 		b->ev.appname[0] = '\0';
-		if (application_name_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) application_name_addr) && p)
+		if (application_name_addr && !bpf_probe_read_user(&p, sizeof(p), (void *) application_name_addr) && p &&
+			!bpf_probe_read_user(first, sizeof(first), (void *) p) && first[0] == '0' && first[1] == '0' &&
+			first[2] == '-')
 			bpf_probe_read_user_str(b->ev.appname, sizeof(b->ev.appname), (void *) p);
 	}
 	if (breakdown)

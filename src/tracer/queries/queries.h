@@ -90,7 +90,8 @@ struct pgs_query_event
 								 * counted in the kernel only (PGS_C_QUIET), since its last batch event */
 	char		database[PGS_NAME_LEN];
 	char		user[PGS_NAME_LEN];
-	char		appname[PGS_NAME_LEN];	/* application_name as the statement started (read_appname) */
+	char		appname[PGS_NAME_LEN];	/* application_name as the statement started (read_appname), when it
+										 * begins like a traceparent ("00-"), else "" */
 	__u64		parse_at;		/* --split: when its first parse, plan and execution began (0: none) */
 	__u64		plan_at;
 	__u64		exec_at;
