@@ -745,13 +745,23 @@ struct semi_scan
 	__u32		found;
 };
 
+/* whether the 8 bytes v, of which the text has left (the rest are past its end), hold a ';' */
+static __always_inline bool
+semi_in_word(__u64 v, __u32 left)
+{
+	__u64		x;
+
+	if (left < 8)
+		v |= ~0ULL << (8 * left);	/* bytes past the end: 0xff, never ';' */
+	x = v ^ 0x3b3b3b3b3b3b3b3bULL;
+	return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+}
+
 static long
 semi_one(__u32 i, struct semi_scan *s)
 {
 	/* eight bytes at a time: a query of 60 bytes is 8 steps, not 60 */
 	__u32		at = s->from + i * 8;
-	__u64		v,
-				x;
 
 	if (at >= s->to || at >= PGS_MAX_REQ - 8)
 		return 1;
@@ -759,11 +769,7 @@ semi_one(__u32 i, struct semi_scan *s)
 	at &= PGS_MAX_REQ - 1;
 	if (at > PGS_MAX_REQ - 8)
 		return 1;
-	v = *(__u64 *) &s->b->ev.req[at];
-	if (s->to - at < 8)
-		v |= ~0ULL << (8 * (s->to - at));	/* bytes past the end: 0xff, never ';' */
-	x = v ^ 0x3b3b3b3b3b3b3b3bULL;
-	if ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL)
+	if (semi_in_word(*(__u64 *) &s->b->ev.req[at], s->to - at))
 	{
 		s->found = 1;
 		return 1;
@@ -785,18 +791,12 @@ semi_short(struct backend *b, __u32 from, __u32 to)
 	for (__u32 i = 0; i < PGS_CHUNK / 8; i++)
 	{
 		__u32		at = from + i * 8;
-		__u64		v,
-					x;
 
 		if (at >= to)
 			return 0;
 		barrier_var(at);
 		at &= PGS_CHUNK - 1;	/* (below to <= PGS_CHUNK already: for the verifier) */
-		v = *(__u64 *) &b->ev.req[at];
-		if (to - at < 8)
-			v |= ~0ULL << (8 * (to - at));	/* bytes past the end: 0xff, never ';' */
-		x = v ^ 0x3b3b3b3b3b3b3b3bULL;
-		if ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL)
+		if (semi_in_word(*(__u64 *) &b->ev.req[at], to - at))
 			return 1;
 	}
 	return 0;
