@@ -993,7 +993,6 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	if (w->units == 1 && w->q_len && w->q_off == 0)
 	{
 		struct semi_scan s = {.b = b, .from = 5, .to = w->q_len > 4 ? w->q_len - 4 : 0};
-
 		int			found;
 
 		if (s.to > b->ev.req_len)
