@@ -26,6 +26,13 @@ ends_with_ready(__u64 buf, __u64 n)
 	return tail[0] == PGS_BE_READY && tail[1] == 0 && tail[2] == 0 && tail[3] == 0 && tail[4] == 5;
 }
 
+/* the big-endian 32-bit integer at p (a message's length, a startup packet's code) */
+static __always_inline __u32
+pgs_be32(const __u8 *p)
+{
+	return ((__u32) p[0] << 24) | ((__u32) p[1] << 16) | ((__u32) p[2] << 8) | p[3];
+}
+
 /*
  * Of the n bytes sent from buf: whether they start with an ErrorResponse
  * (returned) and whether they end with ReadyForQuery (*ready).  A short

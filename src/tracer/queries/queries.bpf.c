@@ -718,7 +718,7 @@ walk_one(__u32 i, struct walk *w)
 		w->bad = 1;
 		return 1;
 	}
-	len = ((__u32) h[1] << 24) | ((__u32) h[2] << 16) | ((__u32) h[3] << 8) | h[4];
+	len = pgs_be32(&h[1]);
 	if (!known_type(h[0]) || len < 4 || len > 0x40000000)
 	{
 		w->bad = 1;
@@ -815,7 +815,7 @@ startup_packet(struct backend *b, __u64 buf, __u32 n)
 
 	if (n < 8 || bpf_probe_read_user(p, sizeof(p), (void *) buf))
 		return;
-	code = ((__u32) p[4] << 24) | ((__u32) p[5] << 16) | ((__u32) p[6] << 8) | p[7];
+	code = pgs_be32(&p[4]);
 	if (code == 80877103)
 		b->ssl_requested = 1;
 	else if (code == 80877104)
@@ -909,7 +909,7 @@ complete_header(struct backend *b, struct walk *w)
 		return true;
 	}
 	b->hdr_have = 0;
-	mlen = ((__u32) b->hdr[1] << 24) | ((__u32) b->hdr[2] << 16) | ((__u32) b->hdr[3] << 8) | b->hdr[4];
+	mlen = pgs_be32(&b->hdr[1]);
 	if (w->bad || !known_type(b->hdr[0]) || mlen < 4 || mlen > 0x40000000)
 	{
 		w->bad = 1;
@@ -1092,7 +1092,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	first_off = w.off;
 	/* the most common read, one whole simple Query, from its header in the chunk; else the walk */
 	if (w.off == 0 && first == PGS_FE_QUERY && b->chunk_base == 0 && b->chunk_have >= 5 &&
-		n == 1 + (((__u32) b->chunk[1] << 24) | ((__u32) b->chunk[2] << 16) | ((__u32) b->chunk[3] << 8) | b->chunk[4]) &&
+		n == 1 + pgs_be32(&b->chunk[1]) &&
 		n >= 5)
 	{
 		w.units = 1;
@@ -1181,7 +1181,7 @@ send_one(__u32 i, struct send_walk *w)
 
 	if (w->off + 6 > w->c.n || chunk_bytes(&w->c, w->off, h, 6))
 		return 1;
-	len = ((__u32) h[1] << 24) | ((__u32) h[2] << 16) | ((__u32) h[3] << 8) | h[4];
+	len = pgs_be32(&h[1]);
 	if (len < 4)
 		return 1;
 	if (h[0] == PGS_BE_ERROR && h[5] == PGS_ERR_FIELD_SEVERITY)
