@@ -159,6 +159,20 @@ struct backend
 	__u32		ssl_requested;	/* SSLRequest sent, answer pending */
 	__u32		gss_requested;
 	__u32		desync;			/* undecodable bytes: skip to the next ReadyForQuery */
+	/*
+	 * An ErrorResponse was sent: in the extended protocol the server then
+	 * discards every message up to the next Sync (its Executes are no
+	 * executions); cleared by that Sync, or by ReadyForQuery (a simple
+	 * Query's error, which skips nothing).
+	 */
+	__u32		ign_sync;
+	/*
+	 * Statements ended (the backend read again) whose answers are still in
+	 * its output buffer: a pipeline without Flush or Sync.  Their
+	 * CommandCompletes lead the next send, before a batch's own.
+	 */
+	__u32		unanswered;
+	__u32		unit_sent;		/* a send since the open statement began may have held its answer */
 	struct net_state net;		/* keep_net */
 	/*
 	 * A copy of up to PGS_CHUNK bytes of a read or a send: the read's head
@@ -346,6 +360,7 @@ start_unit(struct backend *b, __u32 tgid, __u64 now, __u32 flags)
 {
 	b->ev.kind = PGS_EV_STATEMENT;
 	b->ev.pid = tgid;
+	b->unit_sent = 0;
 	if (!b->ev.server_pid)
 		b->ev.server_pid = pgs_ns_tgid(bpf_get_current_task_btf());
 	b->ev.flags = flags | (b->tls ? PGS_F_TLS : 0);
@@ -681,6 +696,15 @@ send_parse(struct walk *w, __u32 off)
 static __always_inline void
 take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 {
+	struct backend *b = w->c.b;
+
+	/* after an error the server discards messages up to a Sync: no statements, no texts */
+	if (b && b->ign_sync)
+	{
+		if (type == PGS_FE_SYNC)
+			b->ign_sync = 0;
+		return;
+	}
 	if (type == PGS_FE_EXECUTE)
 		w->units++;
 	else if (type == PGS_FE_QUERY)
@@ -915,7 +939,12 @@ complete_header(struct backend *b, struct walk *w)
 		w->bad = 1;
 		return false;
 	}
-	if (b->hdr[0] == PGS_FE_EXECUTE || b->hdr[0] == PGS_FE_QUERY)
+	if (b->ign_sync)
+	{
+		if (b->hdr[0] == PGS_FE_SYNC)
+			b->ign_sync = 0;
+	}
+	else if (b->hdr[0] == PGS_FE_EXECUTE || b->hdr[0] == PGS_FE_QUERY)
 	{
 		w->units++;				/* its text went with the earlier read */
 		b->lead = 1;
@@ -965,7 +994,12 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 
 	/* what the previous read brought is over: the backend asked for more when it was done */
 	if (b->unit_start)
+	{
+		/* (not flushed since: its CommandComplete goes out with what comes next) */
+		if (!b->batch && !b->multi && !b->unit_sent)
+			b->unanswered++;
 		end_read(b, b->last_wait_ns ? b->last_wait_ns : now, 0);
+	}
 	b->last_wait_ns = 0;
 	/* a statement whose first messages came in an earlier read began then */
 	if (b->begun && b->begun <= now)
@@ -1091,7 +1125,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	}
 	first_off = w.off;
 	/* the most common read, one whole simple Query, from its header in the chunk; else the walk */
-	if (w.off == 0 && first == PGS_FE_QUERY && b->chunk_base == 0 && b->chunk_have >= 5 &&
+	if (w.off == 0 && first == PGS_FE_QUERY && !b->ign_sync && b->chunk_base == 0 && b->chunk_have >= 5 &&
 		n == 1 + pgs_be32(&b->chunk[1]) &&
 		n >= 5)
 	{
@@ -1195,6 +1229,17 @@ send_one(__u32 i, struct send_walk *w)
 	return 0;
 }
 
+/*
+ * sent_error_or_ready out of line: its copy of a short send (256 bytes of
+ * stack) is not in output()'s frame, which the verifier adds to those of
+ * the calls output() makes (at most 512 bytes in all).
+ */
+static __noinline bool
+error_or_ready(__u64 buf, __u32 n, bool *ready)
+{
+	return sent_error_or_ready(buf, n, ready);
+}
+
 /* the server's one-byte answer at buf to an SSLRequest or GSSENCRequest: whether encryption follows */
 static __always_inline void
 encryption_answer(struct backend *b, __u64 buf)
@@ -1231,9 +1276,9 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		encryption_answer(b, buf);
 		return 0;
 	}
-	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun))
+	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun && !b->ign_sync))
 		return -1;
-	error = sent_error_or_ready(buf, n, &ready);
+	error = error_or_ready(buf, n, &ready);
 	/*
 	 * Messages to walk for an ErrorResponse: a batch's, to count too how many
 	 * statements the server got through before it; a pipeline's the probes
@@ -1257,11 +1302,22 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		err_off = sw.off;
 		if (b->batch)
 		{
-			b->batch_done += sw.done;
+			/* the answers of statements ended before the batch come first: not its own */
+			__u32		theirs = sw.done < b->unanswered ? sw.done : b->unanswered;
+
+			b->unanswered -= theirs;
+			b->batch_done += sw.done - theirs;
 			if (error)
 				b->ev.flags |= PGS_F_ERROR;
 		}
+		else if (sw.done > b->unanswered)
+			b->unit_sent = 1;
 	}
+	else if (n < 8192)
+		b->unit_sent = 1;
+	/* a send flushes all the backend had buffered (but for a long answer's output buffer's worth) */
+	if (n < 8192)
+		b->unanswered = 0;
 	if (error)
 		sqlstate_at(b, buf + err_off);
 	if (error && b->unit_start && !b->multi)
@@ -1275,8 +1331,20 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		b->unit_index++;
 		b->multi_mark = now;
 	}
+	if (error)
+	{
+		/*
+		 * The statement, or the batch, ends with its error, not when the
+		 * client has seen it and sent its Sync; what the server reads up to
+		 * that Sync it discards.
+		 */
+		b->ign_sync = 1;
+		if (!ready && b->unit_start && !b->multi)
+			end_read(b, now, PGS_F_ERROR);
+	}
 	if (!ready)
 		return 0;
+	b->ign_sync = 0;
 	b->desync = 0;
 	b->skip = 0;
 	b->hdr_have = 0;
@@ -1404,7 +1472,8 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	if (!b)
 		return 0;
 	/* sends outside a statement matter to keep_net alone */
-	if (!keep_net && (b->tls || b->gss || (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun)))
+	if (!keep_net && (b->tls || b->gss ||
+					  (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun && !b->ign_sync)))
 		return 0;
 	buf = syscall_buf(task, PGS_NR_SENDTO);
 	if (!buf)
