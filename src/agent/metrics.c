@@ -7,8 +7,9 @@
  * total time that halves every minute; the top N are exported with their
  * own counters, which start when a query enters the top (so every series
  * only grows), and everything else adds to queryid="other".  A query that
- * drops out leaves its series (Prometheus marks it stale) and adds to
- * "other" again.  Both tables have fixed caps (metrics.h): the memory
+ * drops out leaves its series (Prometheus marks it stale), and its counts
+ * go to "other", which it adds to again: the query series always add up to
+ * the statements.  Both tables have fixed caps (metrics.h): the memory
  * bound is about PGS_AGENT_MAX_QUERIES * (PGS_AGENT_QUERY_TEXT + 100) bytes
  * plus PGS_AGENT_MAX_SERIES * 300, some 6 MB.
  */
@@ -101,6 +102,21 @@ struct PgsAgentMetrics
 };
 
 static Query *weakest_exported(PgsAgentMetrics *m);
+
+/*
+ * q leaves the top: its series stops, and what it counted since it entered
+ * goes to "other", so that the query series still add up to the statements
+ * (its own series would drop out of every sum with its last scrape).
+ */
+static void
+leave_top(PgsAgentMetrics *m, Query *q)
+{
+	q->exported = false;
+	m->exported--;
+	m->other_calls += q->calls;
+	m->other_errors += q->errors;
+	m->other_seconds += q->seconds;
+}
 
 static uint64_t
 fnv1a(const char *s, size_t n, uint64_t h)
@@ -374,8 +390,7 @@ pgs_agent_metrics_set_top(PgsAgentMetrics *m, int top)
 
 		if (w == NULL)
 			break;
-		w->exported = false;
-		m->exported--;
+		leave_top(m, w);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -452,8 +467,7 @@ refresh_top(PgsAgentMetrics *m)
 
 			if (weakest == NULL || swaps >= 5 || cand[i]->score_ns <= 2 * weakest->score_ns)
 				break;
-			weakest->exported = false;
-			m->exported--;
+			leave_top(m, weakest);
 			swaps++;
 		}
 		cand[i]->exported = true;
