@@ -41,6 +41,8 @@ struct PgsOtlp
 	size_t		head,
 				count;
 	bool		stopping;
+	bool		failing;		/* the last attempt failed: stopping does not wait for the queue */
+	int			busy_fd;		/* the socket of the POST under way, -1: none (stopping shuts it down) */
 	PgsOtlpStats st;
 };
 
@@ -474,9 +476,24 @@ pgs_otlp_url_ok(const char *url)
 		strspn(colon + 1, "0123456789") == (size_t) ((slash ? slash : colon + strlen(colon)) - colon - 1);
 }
 
-/* a connected socket (2 s to connect), -1 with errno */
+/* the POST's socket closed (under the lock: pgs_otlp_stop may be shutting it down) */
+static void
+release(PgsOtlp *x, int fd)
+{
+	pthread_mutex_lock(&x->lock);
+	if (x->busy_fd == fd)
+		x->busy_fd = -1;
+	close(fd);
+	pthread_mutex_unlock(&x->lock);
+}
+
+/*
+ * A connected socket (2 s to connect), -1 with errno; while it is x->busy_fd
+ * pgs_otlp_stop can cut the connection short (its shutdown wakes the poll
+ * and the socket calls at once).  post() releases it.
+ */
 static int
-connect_to(const char *host, const char *port)
+connect_to(PgsOtlp *x, const char *host, const char *port)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM},
 			   *res;
@@ -493,12 +510,18 @@ connect_to(const char *host, const char *port)
 	freeaddrinfo(res);
 	if (fd < 0)
 		return -1;
+	pthread_mutex_lock(&x->lock);
+	if (x->stopping)
+		err = ECANCELED;
+	else
+		x->busy_fd = fd;
+	pthread_mutex_unlock(&x->lock);
 	p = (struct pollfd) {.fd = fd, .events = POLLOUT};
 	if (!err && (poll(&p, 1, 2000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0))
 		err = ETIMEDOUT;
 	if (err)
 	{
-		close(fd);
+		release(x, fd);
 		return errno = err, -1;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -512,7 +535,7 @@ post(PgsOtlp *x, const char *body, size_t len)
 	struct timeval tv = {5, 0};
 	char		head[1024],
 				resp[256];
-	int			fd = connect_to(x->host, x->port),
+	int			fd = connect_to(x, x->host, x->port),
 				n,
 				status = -1;
 	ssize_t		r;
@@ -532,7 +555,7 @@ post(PgsOtlp *x, const char *body, size_t len)
 	}
 	else
 		errno = errno ? errno : EPROTO;
-	close(fd);
+	release(x, fd);
 	return status;
 }
 
@@ -582,6 +605,7 @@ deliver(PgsOtlp *x, char **spans, size_t n, PgsBuf *body, bool *failing)
 
 		pthread_mutex_lock(&x->lock);
 		stopping = x->stopping;
+		x->failing = status < 200 || status == 408 || status == 429 || status >= 500;
 		if (status >= 200 && status < 300)
 			x->st.exported += n;
 		else if (status >= 300 && status < 500 && status != 429 && status != 408)
@@ -666,6 +690,7 @@ pgs_otlp_start(const PgsOtlpOpts *o, char *why, size_t len)
 	x = pgs_xmalloc(sizeof(PgsOtlp));
 	memset(x, 0, sizeof(*x));
 	x->o = *o;
+	x->busy_fd = -1;
 	snprintf(x->host, sizeof(x->host), "%.*s", (int) (colon - h), h);
 	snprintf(x->port, sizeof(x->port), "%.*s", (int) ((slash ? slash : colon + strlen(colon)) - colon - 1), colon + 1);
 	snprintf(x->path, sizeof(x->path), "%s", slash && slash[1] ? slash : "/v1/traces");
@@ -711,21 +736,27 @@ pgs_otlp_stop(PgsOtlp *x, PgsOtlpStats *last)
 {
 	if (x == NULL)
 		return;
-	/* a moment for the queue to drain, then the thread stops (a failing receiver's spans are dropped) */
+	/*
+	 * Up to 3 s for the queue to drain into a receiver that takes spans;
+	 * then, or at once when it is failing, the thread stops: a POST under
+	 * way is cut short, what is left is dropped (counted).
+	 */
 	for (int i = 0; i < 30; i++)
 	{
-		bool		empty;
+		bool		wait;
 
 		pthread_mutex_lock(&x->lock);
-		empty = x->count == 0;
+		wait = x->count > 0 && !x->failing;
 		pthread_cond_signal(&x->wake);
 		pthread_mutex_unlock(&x->lock);
-		if (empty)
+		if (!wait)
 			break;
 		nanosleep(&(struct timespec) {0, 100 * 1000000L}, NULL);
 	}
 	pthread_mutex_lock(&x->lock);
 	x->stopping = true;
+	if (x->busy_fd >= 0)
+		shutdown(x->busy_fd, SHUT_RDWR);
 	pthread_cond_signal(&x->wake);
 	pthread_mutex_unlock(&x->lock);
 	pthread_join(x->thread, NULL);
