@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev gcc make libkrb5-dev
       postgresql-15-plpgsql-check chromium chromium-driver
-      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev prometheus python3-psycopg python3-psycopg2)
+      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev prometheus python3-psycopg python3-psycopg2
+      libpostgresql-jdbc-java openjdk-17-jdk-headless)
 [ "${1:-}" = "--bench" ] && pkgs+=(postgresql-15-plprofiler bpftrace valgrind)
 missing=()
 for p in "${pkgs[@]}"; do

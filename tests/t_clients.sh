@@ -5,9 +5,10 @@
 # statements per pipeline and one statement failing inside a pipeline,
 # multi-statement simple queries, statements prepared before the tracer
 # attached, and TLS connections (psql, pgbench, the pipeline client) on a
-# cluster with a self-signed certificate made here; and two Python drivers
-# Debian packages (psycopg 3's executemany pipelines and server-side prepared
-# statements, psycopg2's multi-statement batches), plain and over TLS.  Then latency and net
+# cluster with a self-signed certificate made here; and drivers Debian
+# packages: psycopg 3 (executemany pipelines, server-side prepared
+# statements), psycopg2 (multi-statement batches) and JDBC (batches,
+# prepared statements), plain and over TLS.  Then latency and net
 # over the same kinds of traffic, --exact-pipelines, and --breakdown's
 # parts adding up over many CPU-bound statements.
 set -euo pipefail
@@ -27,6 +28,7 @@ PM=$(pm_pid)
 LOG="$PGDIR/server.log"
 PLAIN="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres sslmode=disable"
 TLS="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres sslmode=require"
+JDBC="jdbc:postgresql://127.0.0.1:$PGPORT/postgres?user=postgres"
 q "CREATE EXTENSION pg_stat_statements"
 pgbench -i -q -s 1 postgres >/dev/null 2>&1
 
@@ -59,6 +61,11 @@ done
 # drivers nobody here wrote: psycopg 3 and psycopg2 (tests/clients/drivers.py), plain and over TLS
 /usr/bin/python3 "$ROOT/tests/clients/drivers.py" "$PLAIN" pd int8 || fail "the Python drivers"
 /usr/bin/python3 "$ROOT/tests/clients/drivers.py" "$TLS" td numeric || fail "the Python drivers over TLS"
+# and PostgreSQL's JDBC driver (tests/clients/Jdbc.java, run as a source file)
+java -cp /usr/share/java/postgresql.jar "$ROOT/tests/clients/Jdbc.java" "$JDBC&sslmode=disable" pd float8 ||
+  fail "the JDBC driver"
+java -cp /usr/share/java/postgresql.jar "$ROOT/tests/clients/Jdbc.java" \
+  "$JDBC&sslmode=require&sslfactory=org.postgresql.ssl.NonValidatingFactory" td float4 || fail "the JDBC driver over TLS"
 # multi-statement simple queries, in one session: the first is a batch, the rest are timed one by one
 for i in 1 2 3 4 5; do echo 'SELECT 1::numeric AS ms_one \; SELECT pg_sleep(0.003)::varchar AS ms_sleep \; SELECT 3::numeric, 4::numeric AS ms_three;'; done |
   psql -X -q "$PLAIN" >/dev/null
@@ -88,11 +95,12 @@ pgss() { q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~
 # ---- counts: every statement, as pg_stat_statements counts it
 for m in pbext_one pbext_sleep pbext_three pbpre_one pbpre_sleep pbpre_three lp_plus lp_sleep lp_split tlp_plus tlp_sleep tlp_split \
          ms_one ms_sleep ms_three tls_sleep tls_pgbench \
-         pd3_batch pd3_fetch pd3_after pd2_batch pd2_one td3_batch td3_fetch td3_after td2_batch td2_one; do
+         pd3_batch pd3_fetch pd3_after pd2_batch pd2_one td3_batch td3_fetch td3_after td2_batch td2_one \
+         pdj_batch pdj_fetch tdj_batch tdj_fetch; do
   expect_eq "$(traced "$m")" "$(pgss "$m")" "$m: traced = pg_stat_statements calls"
 done
 # a statement failing inside a pipeline: one statement with its error, the two after it skipped
-for m in lp_fail tlp_fail pd3_fail td3_fail; do
+for m in lp_fail tlp_fail pd3_fail td3_fail pdj_fail tdj_fail; do
   expect_eq "$(traced "$m")" 3 "$m: two statements and the failing one"
   expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"error":true')" 1 "$m: one with its error"
   expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"sqlstate":"22012"')" 1 "$m: its SQLSTATE (division by zero)"
@@ -115,7 +123,7 @@ echo "ok: every statement has its text"
 # ---- durations: each timed statement against the server's own log lines for it
 # log: "PID LOG:  duration: X ms  parse|bind|execute NAME: TEXT" (extended: a statement's time is its
 # Parse, Bind and Execute together) or "statement: TEXT" (simple)
-for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep pd3_fetch pd2_one td3_fetch td2_one; do
+for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep pd3_fetch pd2_one td3_fetch td2_one pdj_fetch tdj_fetch; do
   awk -v m="$m" '$0 ~ "duration: " && $0 ~ (" AS " m "([^_a-z]|$)") {
       for (i = 1; i <= NF; i++) if ($i == "duration:") d = $(i + 1)
       if ($0 ~ /  (parse|bind) [^:]*: /) { pend[$1] += d; next }
