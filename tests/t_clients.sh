@@ -88,15 +88,16 @@ cat "$W/q.err"
 cp "$W/q.json" "$ROOT/build/test-logs/t_clients.queries.json"
 cp "$LOG" "$ROOT/build/test-logs/t_clients.server.log"
 
-# a marker is the alias "AS marker" (lp_plus is not tlp_plus)
-traced() { grep -cE "\"query\":\"[^\"]* AS $1([^a-z_]|\")" "$W/q.json" || true; }
+# a marker is the alias "AS marker" (lp_plus is not tlp_plus); a round trip that fetched more rows of a
+# suspended portal ("continues") is part of its statement, not one
+traced() { grep -v '"continues":true' "$W/q.json" | grep -cE "\"query\":\"[^\"]* AS $1([^a-z_]|\")" || true; }
 pgss() { q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~ ' AS $1([^a-z_]|\$)'"; }
 
 # ---- counts: every statement, as pg_stat_statements counts it
 for m in pbext_one pbext_sleep pbext_three pbpre_one pbpre_sleep pbpre_three lp_plus lp_sleep lp_split tlp_plus tlp_sleep tlp_split \
          ms_one ms_sleep ms_three tls_sleep tls_pgbench \
          pd3_batch pd3_fetch pd3_after pd2_batch pd2_one td3_batch td3_fetch td3_after td2_batch td2_one \
-         pdj_batch pdj_fetch tdj_batch tdj_fetch; do
+         pdj_batch pdj_fetch tdj_batch tdj_fetch pdj_cursor tdj_cursor; do
   expect_eq "$(traced "$m")" "$(pgss "$m")" "$m: traced = pg_stat_statements calls"
 done
 # a statement failing inside a pipeline: one statement with its error, the two after it skipped
@@ -105,6 +106,11 @@ for m in lp_fail tlp_fail pd3_fail td3_fail pdj_fail tdj_fail; do
   expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"error":true')" 1 "$m: one with its error"
   expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"sqlstate":"22012"')" 1 "$m: its SQLSTATE (division by zero)"
   expect_eq "$(pgss "$m")" 2 "$m: pg_stat_statements counts the two that succeeded"
+done
+# JDBC's fetch size: each later round trip of the portal continues its statement, as the log's "execute fetch from"
+for m in pdj_cursor tdj_cursor; do
+  expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"continues":true')" \
+    "$(grep -cE "execute fetch from [^:]*: .* AS $m([^a-z_]|\$)" "$LOG")" "$m: the portal's later round trips continue its statement"
 done
 expect_eq "$(grep tls_ "$W/q.json" | grep -c '"tls":false' || true)" 0 "TLS statements are flagged as such"
 expect_eq "$(grep -c tls_sleep "$W/q.json")" 20 "all 20 statements over TLS psql"
@@ -123,7 +129,7 @@ echo "ok: every statement has its text"
 # ---- durations: each timed statement against the server's own log lines for it
 # log: "PID LOG:  duration: X ms  parse|bind|execute NAME: TEXT" (extended: a statement's time is its
 # Parse, Bind and Execute together) or "statement: TEXT" (simple)
-for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep pd3_fetch pd2_one td3_fetch td2_one pdj_fetch tdj_fetch; do
+for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep pd3_fetch pd2_one td3_fetch td2_one pdj_fetch tdj_fetch pdj_cursor tdj_cursor; do
   awk -v m="$m" '$0 ~ "duration: " && $0 ~ (" AS " m "([^_a-z]|$)") {
       for (i = 1; i <= NF; i++) if ($i == "duration:") d = $(i + 1)
       if ($0 ~ /  (parse|bind) [^:]*: /) { pend[$1] += d; next }

@@ -308,7 +308,8 @@ on_statement(const PgsStatement *s, void *arg)
 	Attached   *at = arg;
 
 	pgs_agent_metrics_add(at->m_ref, at->cluster, s);
-	if (at->otlp_ref)
+	/* (more rows of a suspended portal: its statement's span was sent with the first round trip) */
+	if (at->otlp_ref && !s->continues)
 		pgs_otlp_statement(at->otlp_ref, s, at->port, waits_of, at);
 }
 

@@ -355,14 +355,31 @@ void
 pgs_agent_metrics_add(PgsAgentMetrics *m, const char *cluster, const PgsStatement *s)
 {
 	Query	   *q;
+	Series	   *se;
 	double		sec = s->batch ? s->duration_ns / 1e9 / (s->batch_size ? s->batch_size : 1) : s->duration_ns / 1e9;
 
 	pthread_mutex_lock(&m->lock);
-	observe(series_of(m, cluster, s->database[0] ? s->database : "unknown", s->user[0] ? s->user : "unknown", s->pid),
-			s);
+	se = series_of(m, cluster, s->database[0] ? s->database : "unknown", s->user[0] ? s->user : "unknown", s->pid);
 	q = s->text_unknown ? NULL : query_of(m, s->text);
 	if (q)
 		q->score_ns += sec * 1e9;
+	if (s->continues)
+	{
+		/* more rows of a suspended portal: time (and waits) of the statement counted at its first round trip */
+		if (s->breakdown)
+		{
+			se->cpu_ns += s->cpu_ns;
+			for (int i = 0; i < PGS_WAIT_CLASSES; i++)
+				se->off_ns[i] += s->off_ns[i];
+		}
+		if (q && q->exported)
+			q->seconds += sec;
+		else
+			m->other_seconds += sec;
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	observe(se, s);
 	if (q && q->exported)
 	{
 		q->calls++;

@@ -4,9 +4,9 @@
 // shape of its own to pg_stat_statements (another T: other statements to it).
 //   a batch of 100 inserts (Bind/Execute per row, one Sync), 20 executions of
 //   one query (server-side prepared from the 5th on: prepareThreshold), a
-//   batch whose 3rd of 6 rows fails, and a query read 10 rows at a time
-//   (setFetchSize: one portal, an Execute with a row limit per round trip,
-//   PortalSuspended in between: one statement to the server).
+//   batch whose 3rd of 6 rows fails, and a query read 10 rows at a time, in
+//   two transactions (setFetchSize: one portal, an Execute with a row limit
+//   per round trip, PortalSuspended in between: one statement to the server).
 // (a fixture, run with Debian's java as a single source file)
 import java.sql.BatchUpdateException;
 import java.sql.Connection;
@@ -56,18 +56,21 @@ public class Jdbc {
                     check("22012".equals(e.getSQLState()), "the failing batch's SQLSTATE: " + e.getSQLState());
                 }
             }
-            // a cursor's rows in round trips of 10 (a fetch size needs a transaction)
+            // a cursor's rows in round trips of 10 (a fetch size needs a transaction), twice: the
+            // second transaction's BEGIN and first Execute come in a read the executor probes time
             c.setAutoCommit(false);
-            try (PreparedStatement ps = c.prepareStatement("SELECT g::" + t + " AS " + p + "j_cursor FROM generate_series(1, 100) g")) {
-                ps.setFetchSize(10);
-                int n = 0;
-                try (ResultSet r = ps.executeQuery()) {
-                    while (r.next())
-                        n++;
+            for (int k = 0; k < 2; k++) {
+                try (PreparedStatement ps = c.prepareStatement("SELECT g::" + t + " AS " + p + "j_cursor FROM generate_series(1, 100) g")) {
+                    ps.setFetchSize(10);
+                    int n = 0;
+                    try (ResultSet r = ps.executeQuery()) {
+                        while (r.next())
+                            n++;
+                    }
+                    check(n == 100, "100 rows through the cursor");
                 }
-                check(n == 100, "100 rows through the cursor");
+                c.commit();
             }
-            c.commit();
         }
     }
 }

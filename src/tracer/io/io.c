@@ -249,7 +249,9 @@ on_statement(const PgsStatement *s, void *arg)
 	if (bq->database && strcmp(bq->database, s->database) != 0)
 		return;
 	q = query_row(bq, pgs_normalize_query(s->text));
-	q->calls++;
+	/* (more rows of a suspended portal: the same call, its buffers too) */
+	if (!s->continues)
+		q->calls++;
 	if (s->batch)
 	{
 		/* a batch's buffers are the batch's: one row for them, not a share per statement */

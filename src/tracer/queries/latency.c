@@ -132,7 +132,8 @@ on_statement(const PgsStatement *s, void *arg)
 	LatencyCtx *c = arg;
 	char	   *norm;
 
-	if (c->database && strcmp(c->database, s->database) != 0)
+	/* (more rows of an earlier statement: its first round trip was the call) */
+	if (s->continues || (c->database && strcmp(c->database, s->database) != 0))
 		return;
 	norm = pgs_normalize_query(s->text);
 	/* a statement of a batch has no time of its own: a call, kept out of times and histograms */

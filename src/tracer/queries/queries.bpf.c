@@ -173,6 +173,17 @@ struct backend
 	 */
 	__u32		unanswered;
 	__u32		unit_sent;		/* a send since the open statement began may have held its answer */
+	/*
+	 * A portal's rows fetched in round trips (JDBC's fetch size: an Execute
+	 * with a row limit, answered PortalSuspended): the last read's last
+	 * Execute's portal (its name's first 8 bytes) and whether it had a
+	 * limit, and the portal the last round trip left suspended.  An Execute
+	 * of that portal continues its statement (PGS_F_CONTINUES).
+	 */
+	__u64		exec_key;
+	__u32		exec_limited;
+	__u32		susp;
+	__u64		susp_key;
 	struct net_state net;		/* keep_net */
 	/*
 	 * A copy of up to PGS_CHUNK bytes of a read or a send: the read's head
@@ -466,7 +477,7 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
 		b->parse_at = b->plan_at = b->exec_at = 0;
 	}
 	b->unit_start = 0;
-	count(PGS_C_ENDED);
+	count((b->ev.flags & PGS_F_CONTINUES) ? PGS_C_CONTINUED : PGS_C_ENDED);
 	if (dur < min_ns)
 	{
 		b->ev.sqlstate[0] = '\0';
@@ -657,6 +668,8 @@ struct walk
 	__u32		part;			/* bytes of a header cut by the end of the read */
 	__u32		tgid;
 	__u32		binds;			/* Parse or Bind messages */
+	__u32		exec_off;		/* the last Execute (its offset, 0: none, and length field) */
+	__u32		exec_len;
 	__u8		last;			/* the type of the last whole message */
 };
 
@@ -706,7 +719,11 @@ take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 		return;
 	}
 	if (type == PGS_FE_EXECUTE)
+	{
 		w->units++;
+		w->exec_off = off + 1;	/* (+1: 0 is none; an offset in the read can be 0) */
+		w->exec_len = len;
+	}
 	else if (type == PGS_FE_QUERY)
 	{
 		w->units++;
@@ -983,6 +1000,39 @@ keep_header_part(struct backend *b, struct walk *w)
 }
 
 /*
+ * The read's last Execute: its portal (the name's first 8 bytes, for
+ * comparing) and whether it has a row limit, into b->exec_key and
+ * b->exec_limited.  A continuation of the suspended portal is marked.
+ */
+static __noinline void
+last_execute(struct backend *b, struct walk *w)
+{
+	__u8		name[8] = {},
+				rows[8] = {};
+	__u32		off = w->exec_off - 1,
+				body = w->exec_len - 4;	/* portal name, its NUL, the row limit */
+	__u64		key = 0;
+	bool		nul = false;
+
+	b->exec_key = 0;
+	b->exec_limited = 0;
+	if (!w->exec_off || body < 5 || (__u64) off + 1 + w->exec_len > w->c.n)
+		return;
+	if (chunk_bytes(&w->c, off + 5, name, body - 4 < 8 ? body - 4 : 8) ||
+		chunk_bytes(&w->c, off + 1 + w->exec_len - 4, rows, 4))
+		return;
+	for (int i = 0; i < 8; i++)
+	{
+		if (name[i] == 0)
+			nul = true;
+		if (!nul)
+			key |= (__u64) name[i] << (8 * i);
+	}
+	b->exec_key = key;
+	b->exec_limited = (rows[0] | rows[1] | rows[2] | rows[3]) != 0;
+}
+
+/*
  * A read with at least one statement to execute: the one before ends, and
  * this one's is timed here, or by the executor probes when it holds several.
  */
@@ -1053,7 +1103,8 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 		several(b, w->tgid, w->units, now, w->c.buf, w->c.n, first_off, quiet);
 		return;
 	}
-	start_unit(b, w->tgid, now, w->c.n > len ? PGS_F_TRUNCATED : 0);
+	start_unit(b, w->tgid, now, (w->c.n > len ? PGS_F_TRUNCATED : 0) |
+			   (b->susp && !w->q_len && w->exec_off && b->exec_key == b->susp_key ? PGS_F_CONTINUES : 0));
 }
 
 /*
@@ -1163,6 +1214,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if ((w.binds && (w.skip || w.part || (w.last != PGS_FE_SYNC && w.last != PGS_FE_FLUSH && w.last != PGS_FE_QUERY))) ||
 		(b->stream && w.units < 2))
 		send_read(b, tgid, buf, n, first_off);
+	last_execute(b, &w);
 	read_statements(b, &w, first_off, now);
 }
 
@@ -1238,6 +1290,32 @@ static __noinline bool
 error_or_ready(__u64 buf, __u32 n, bool *ready)
 {
 	return sent_error_or_ready(buf, n, ready);
+}
+
+/*
+ * A round trip's answer, ending with ReadyForQuery, after an Execute with a
+ * row limit or while a portal is suspended: PortalSuspended just before it
+ * leaves the Execute's portal suspended; its completion, or the end of the
+ * transaction (status 'I': portals are dropped), ends that.
+ */
+static __noinline void
+portal_state(struct backend *b, __u64 buf, __u32 n)
+{
+	__u8		t[16] = {};
+
+	if (n < 11 || bpf_probe_read_user(t, 11, (void *) (buf + n - 11)))
+	{
+		b->susp = 0;
+		return;
+	}
+	/* PortalSuspended ('s', length 4), then ReadyForQuery ('Z', length 5, the status) */
+	if (b->exec_limited && t[0] == PGS_BE_PORTAL_SUSPENDED && t[1] == 0 && t[2] == 0 && t[3] == 0 && t[4] == 4)
+	{
+		b->susp = 1;
+		b->susp_key = b->exec_key;
+	}
+	else if ((b->exec_limited && b->exec_key == b->susp_key) || t[10] == 'I')
+		b->susp = 0;
 }
 
 /* the server's one-byte answer at buf to an SSLRequest or GSSENCRequest: whether encryption follows */
@@ -1345,6 +1423,8 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (!ready)
 		return 0;
 	b->ign_sync = 0;
+	if (b->exec_limited || b->susp)
+		portal_state(b, buf, n);
 	b->desync = 0;
 	b->skip = 0;
 	b->hdr_have = 0;

@@ -66,6 +66,9 @@ statement_json(PgsBuf *b, const PgsStatement *s, const char *iso)
 	}
 	if (s->error && s->sqlstate[0])
 		pgs_buf_printf(b, ",\"sqlstate\":\"%s\"", s->sqlstate);
+	/* more rows of an earlier line's statement (its portal was suspended): not a statement of its own */
+	if (s->continues)
+		pgs_buf_puts(b, ",\"continues\":true");
 	pgs_buf_printf(b, ",\"error\":%s,\"protocol\":\"%s\",\"tls\":%s,\"pipelined\":%s,\"truncated\":%s,"
 				   "\"text_source\":\"%s\",\"query\":",
 				   s->error ? "true" : "false", pgs_protocol_names[s->protocol], s->tls ? "true" : "false",
@@ -112,6 +115,8 @@ statement_line(PgsBuf *b, const PgsStatement *s, const QueriesCtx *q, const char
 	if (s->batch)
 		pgs_buf_printf(b, "[one of %u statements of one read, %.3f ms together] ", s->batch_size,
 					   s->duration_ns / 1e6);
+	if (s->continues)
+		pgs_buf_puts(b, "[more rows of its portal, suspended: the same statement] ");
 	for (const char *p = s->text; *p; p++)
 		pgs_buf_append(b, (*p == '\n' || *p == '\r' || *p == '\t') ? " " : p, 1);
 	if (s->truncated)
@@ -135,7 +140,7 @@ print_statement(const PgsStatement *s, void *arg)
 		statement_json(&q->line, s, iso);
 	else
 		statement_line(&q->line, s, q, hms);
-	if (pgs_emit(q->line.data, q->line.len))
+	if (pgs_emit(q->line.data, q->line.len) && !s->continues)
 		q->shown++;
 }
 

@@ -30,6 +30,9 @@
 #define PGS_F_TLS 0x40			/* seen through the server's TLS calls */
 #define PGS_F_BATCH_START 0x80	/* PGS_EV_READ: this read starts a batch (the backend wants the probes) */
 #define PGS_F_PACKED 0x100		/* the request's bytes follow the text's text_len bytes, not at req */
+#define PGS_F_CONTINUES 0x200	/* an Execute that fetches more rows of a portal an earlier Execute with a
+								 * row limit left suspended: the same statement to the server, not counted
+								 * as one (PGS_C_CONTINUED) */
 
 /* counters (a per-CPU array) */
 #define PGS_C_LOST 0			/* events the ring buffer had no room for */
@@ -40,7 +43,8 @@
 #define PGS_C_BATCH 5			/* reads with several statements before the probes were on */
 #define PGS_C_QUIET 6			/* statements of such reads that ended faster than min_ns, error-free:
 								 * counted here, never sent (their batch is in PGS_C_BATCH) */
-#define PGS_NCOUNTERS 7
+#define PGS_C_CONTINUED 7		/* PGS_F_CONTINUES round trips (not in PGS_C_ENDED) */
+#define PGS_NCOUNTERS 8
 
 /* the executor probes, attached to the backends that send several statements in one go */
 #define PGS_PROBE_QUERY_START 0	/* query__start: a simple Query begins */

@@ -174,6 +174,7 @@ fill_common(PgsStatement *s, const struct pgs_query_event *e)
 	s->plan_ns = e->plan_ns;
 	s->exec_ns = e->exec_ns;
 	s->split = e->flags & PGS_F_SPLIT;
+	s->continues = e->flags & PGS_F_CONTINUES;
 	s->breakdown = e->flags & PGS_F_BREAKDOWN;
 	s->executor = e->flags & PGS_F_EXECUTOR;
 	s->tls = e->flags & PGS_F_TLS;
@@ -452,7 +453,8 @@ on_event(void *ctx, void *data, size_t size)
 	s.database = db;
 	s.user = user;
 	s.text = text;
-	pc->stats->delivered++;
+	if (!s.continues)
+		pc->stats->delivered++;
 	pc->cb(&s, pc->arg);
 	free(text);
 	free(db);
@@ -778,6 +780,10 @@ pgs_stmt_source_report(const PgsStmtSourceStats *st)
 				"(before they were attached, or, with --min-ms, while none of its batches took that long): counted, "
 				"each with the batch's time; --exact-pipelines times every one from the start",
 				(unsigned long long) st->batches, (unsigned long long) (st->batch_statements + st->quiet));
+	if (st->continued)
+		pgs_err("%llu round trips fetched more rows of a statement's suspended portal (an Execute with a row limit, "
+				"as JDBC's fetch size sends): parts of their statements, not counted as statements",
+				(unsigned long long) st->continued);
 	if (st->gssapi)
 		pgs_err("%llu connections encrypted with GSSAPI were not traced", (unsigned long long) st->gssapi);
 	if (st->undecodable)
@@ -829,6 +835,7 @@ read_stats(struct queries_bpf *skel, const Probing *probing, PgsStmtSourceStats 
 	stats->undecodable = pgs_percpu_sum(fd, PGS_C_UNDECODABLE);
 	stats->gssapi = pgs_percpu_sum(fd, PGS_C_GSSAPI);
 	stats->multi = pgs_percpu_sum(fd, PGS_C_MULTI);
+	stats->continued = pgs_percpu_sum(fd, PGS_C_CONTINUED);
 	stats->probed = probing->attached;
 }
 

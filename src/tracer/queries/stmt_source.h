@@ -41,6 +41,8 @@ typedef struct PgsStatement
 	uint32_t	batch_size;
 	uint32_t	batch_index;	/* 0 for the first statement of a batch */
 	bool		tls;			/* over a TLS connection */
+	bool		continues;		/* more rows of the portal an earlier statement's Execute with a row limit
+								 * left suspended (JDBC's fetch size): that statement's, not one of its own */
 	bool		text_from_activity;	/* the text is what pg_stat_activity showed */
 	bool		text_unknown;	/* no text could be had: text says why */
 	PgsProtocol protocol;
@@ -81,6 +83,7 @@ typedef struct PgsStmtSourceStats
 	uint64_t	batch_singles;	/* "batches" of one statement after all (a ';' in a literal) */
 	uint64_t	quiet;			/* statements of batches faster than --min-ms, counted in the kernel only */
 	uint64_t	probed;			/* backends the executor probes were attached to */
+	uint64_t	continued;		/* round trips that fetched more rows of a suspended portal (not in seen) */
 } PgsStmtSourceStats;
 
 /* names of the off-CPU slots: "" for slot 0 (no wait event) */
