@@ -141,7 +141,8 @@ for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep
   # (ReadyForQuery, or the next statement's start in a pipeline), while the log times from after the
   # message is read to before its own line is written.  So under by more than 10% or 0.3 ms is an
   # error (time lost); over by as much is allowed once in ten (a preemption of the backend in that
-  # margin, seen at +0.7 ms on a loaded machine), never by more than 25% + 1 ms.  A split statement
+  # margin, seen at +0.7 and +1.4 ms on a loaded machine; a scheduler tick is 4 ms here), never by
+  # more than 25% + 4 ms.  A split statement
   # (a 30 KB Parse, then 50 ms later its Bind and Execute) has more outside the log: reading the
   # message, and freeing the parse's and the plan's memory after each message (MessageContext), 5-8%
   # of the parse here: it may run over by 30%.  The checks are for losing the Parse's time (-50%) or
@@ -151,13 +152,13 @@ for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep
              { k[$1]++; if ($2 == "null") { batch++; next }
                l = logged[$1, k[$1]]; if (l == "") { missing++; next }
                d = $2 - l; tol = l * (d > 0 ? over : 0.1); if (tol < 0.3) tol = 0.3
-               if (d > tol && d <= l * 0.25 + 1) { slow++; if (slow < 4) printf "pid %s #%d traced %s log %s (over); ", $1, k[$1], $2, l }
+               if (d > tol && d <= l * 0.25 + 4) { slow++; if (slow < 4) printf "pid %s #%d traced %s log %s (over); ", $1, k[$1], $2, l }
                else if (d > tol || -d > tol) { bad++; if (bad < 4) printf "pid %s #%d traced %s log %s; ", $1, k[$1], $2, l } else ok++ }
              END { if (slow * 10 > ok + slow) bad += slow; printf "%d %d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0, slow + 0 }' "$W/log.$m" "$W/tr.$m")
   read -r ok bad missing batch slow <<<"${res##*; }"
   detail=""; case $res in *"; "*) detail=": ${res%; *}" ;; esac
   [ "$bad" = 0 ] && [ "$missing" = 0 ] && [ "$ok" -gt 0 ] || fail "$m durations against the log: $res"
-  echo "ok: $m: $ok durations within 10% (over: $(awk -v o="$over" 'BEGIN { print o * 100 }')%) or 0.3 ms of the server's log lines, $slow over by less than 25% + 1 ms ($batch in batches timed together)$detail"
+  echo "ok: $m: $ok durations within 10% (over: $(awk -v o="$over" 'BEGIN { print o * 100 }')%) or 0.3 ms of the server's log lines, $slow over by less than 25% + 4 ms ($batch in batches timed together)$detail"
 done
 
 # ---- robust decoding: long Binds, COPY both ways, the function-call protocol, a cancel, a client

@@ -285,9 +285,10 @@ kill "$load" 2>/dev/null; wait "$load" 2>/dev/null || true
 # ---- 6. every --query-len works; a long statement is truncated and flagged, never dropped
 long_sql="SELECT '$(head -c 5000 /dev/zero | tr '\0' x)' IS NOT NULL"
 for ql in 64 4093 4095; do
-  "$PGSCOPE" queries --pid "$PM" --query-len "$ql" --json --duration 4 >"$W/ql.out" 2>"$W/ql.err" &
+  "$PGSCOPE" queries --pid "$PM" --query-len "$ql" --json --duration 6 >"$W/ql.out" 2>"$W/ql.err" &
   tr=$!
-  sleep 1.5
+  # (attached: a fixed sleep was once too short on a loaded machine)
+  wait_until 100 0.1 grep -q tracing "$W/ql.err"
   q "$long_sql" >/dev/null
   q "SELECT 'short'" >/dev/null
   wait "$tr" || fail "queries --query-len $ql failed: $(cat "$W/ql.err")"
