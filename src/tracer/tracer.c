@@ -16,6 +16,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1140,4 +1141,42 @@ pgs_mono_to_clock(uint64_t mono_ns, char *hms, size_t hmslen, char *iso, size_t 
 		snprintf(iso, isolen, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
 				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (real_ns % 1000000000LL / 1000));
 	}
+}
+
+static void *
+destroy_link(void *link)
+{
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+void
+pgs_skel_detach(struct bpf_object_skeleton *s)
+{
+	pthread_t	th[64];
+	int			n = 0;
+	sigset_t	all,
+				old;
+
+	if (s == NULL)
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (int i = 0; i < s->prog_cnt; i++)
+	{
+		/* (entries of the size the skeleton was generated with) */
+		struct bpf_prog_skeleton *p = (struct bpf_prog_skeleton *) ((char *) s->progs + (size_t) i * s->prog_skel_sz);
+		struct bpf_link *l = p->link ? *p->link : NULL;
+
+		if (l == NULL)
+			continue;
+		*p->link = NULL;		/* (the skeleton's destroy then has nothing to detach) */
+		if (n < 64 && pthread_create(&th[n], NULL, destroy_link, l) == 0)
+			n++;
+		else
+			bpf_link__destroy(l);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
 }

@@ -420,7 +420,7 @@ cmd_io(int argc, char **argv)
 	if (o.by != BY_BACKEND)
 		print_relations(skel, names, tr.to.json, o.hist, only_db);
 	print_backends(skel, tr.to.json);
-	io_bpf__destroy(skel);
+	PGS_SKEL_DESTROY(io, skel);
 	pgs_names_close(names);
 	return pgs_tracer_status();
 }
@@ -457,7 +457,7 @@ part_render(void *p, const char *labels, PgsExpo *e)
 static void
 part_close(void *p)
 {
-	io_bpf__destroy(p);
+	PGS_SKEL_DESTROY(io, (struct io_bpf *) p);
 }
 
 const PgsAgentPart pgs_io_part = {"io", part_open, part_render, part_close, NULL};

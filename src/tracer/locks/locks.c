@@ -1015,7 +1015,7 @@ cmd_locks(int argc, char **argv)
 	else if (pgs_tracer_loop(&loop, &tr.t, tr.to.duration) == 0)
 		rc = finish(c, skel);
 	ring_buffer__free(loop.rb);
-	locks_bpf__destroy(skel);
+	PGS_SKEL_DESTROY(locks, skel);
 cleanup:
 	pgs_names_close(c->names);
 	return rc;
@@ -1101,7 +1101,7 @@ part_open(const PgsTarget *t)
 	if ((lp->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), part_event, lp, NULL)) == NULL)
 	{
 		pgs_err("cannot open the lock events' ring buffer: %s", strerror(errno));
-		locks_bpf__destroy(skel);
+		PGS_SKEL_DESTROY(locks, skel);
 		free(lp);
 		return NULL;
 	}
@@ -1141,7 +1141,7 @@ part_close(void *p)
 	LocksPart  *lp = p;
 
 	ring_buffer__free(lp->rb);
-	locks_bpf__destroy(lp->skel);
+	PGS_SKEL_DESTROY(locks, lp->skel);
 	free(lp);
 }
 

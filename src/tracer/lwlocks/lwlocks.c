@@ -232,7 +232,7 @@ cmd_lwlocks(int argc, char **argv)
 		waits += rows[i].hist.count;
 	fprintf(stderr, "%s: %llu LWLock waits in %zu tranche/mode pairs\n", pgs_cmd, (unsigned long long) waits, n);
 	free(rows);
-	lwlocks_bpf__destroy(lw.skel);
+	PGS_SKEL_DESTROY(lwlocks, lw.skel);
 	return pgs_tracer_status();
 }
 
@@ -270,7 +270,7 @@ part_render(void *p, const char *labels, PgsExpo *e)
 static void
 part_close(void *p)
 {
-	lwlocks_bpf__destroy(p);
+	PGS_SKEL_DESTROY(lwlocks, (struct lwlocks_bpf *) p);
 }
 
 const PgsAgentPart pgs_lwlocks_part = {"lwlocks", part_open, part_render, part_close, NULL};

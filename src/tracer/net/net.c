@@ -210,7 +210,7 @@ cmd_net(int argc, char **argv)
 					report_one, &c);
 	fflush(stdout);
 	pgs_buf_free(&c.b);
-	net_bpf__destroy(c.skel);
+	PGS_SKEL_DESTROY(net, c.skel);
 	pgs_names_close(c.names);
 	return pgs_tracer_status();
 }
@@ -297,7 +297,7 @@ part_close(void *p)
 	NetPart    *np = p;
 
 	if (np->skel)
-		net_bpf__destroy(np->skel);
+		PGS_SKEL_DESTROY(net, np->skel);
 	free(np);
 }
 

@@ -769,7 +769,7 @@ attach_analyzing(PlansCtx *c, const PgsTarget *t, unsigned db)
 	{
 		c->lease = false;
 		pgs_err("--analyze: the pgscope extension's lease failed: %s", err);
-		plans_bpf__destroy(skel);
+		PGS_SKEL_DESTROY(plans, skel);
 		return NULL;
 	}
 	return skel;
@@ -831,7 +831,7 @@ cmd_plans(int argc, char **argv)
 cleanup:
 	/* no statement starts instrumented from here on; those started finish as they began */
 	end_lease(c);
-	plans_bpf__destroy(skel);
+	PGS_SKEL_DESTROY(plans, skel);
 	pgs_names_close(c->names);
 	return rc;
 }

@@ -127,7 +127,7 @@ static void
 detach_all(Prof *p)
 {
 	stop_sampling(p);
-	profile_bpf__destroy(p->skel);
+	PGS_SKEL_DESTROY(profile, p->skel);
 	p->skel = NULL;
 }
 
@@ -179,7 +179,7 @@ attach(Prof *p, const PgsTarget *t, uint32_t only_db)
 	return opened > 0 ? 0 : (pgs_err("no CPU to sample"), detach_all(p), -1);
 
 cleanup:
-	profile_bpf__destroy(skel);
+	PGS_SKEL_DESTROY(profile, skel);
 	return -1;
 }
 

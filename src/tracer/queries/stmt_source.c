@@ -945,7 +945,7 @@ pgs_stmt_source_close(PgsStmtSource *src)
 	for (int i = 0; i < STREAM_SLOTS; i++)
 		backend_stream_clear(&src->pc.streams[i]);
 	free(src->pc.streams);
-	queries_bpf__destroy(src->probing.skel);
+	PGS_SKEL_DESTROY(queries, src->probing.skel);
 	free(src);
 }
 

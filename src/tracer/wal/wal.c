@@ -320,7 +320,7 @@ cmd_wal(int argc, char **argv)
 		}
 		ring_buffer__free(loop.rb);
 	}
-	wal_bpf__destroy(skel);
+	PGS_SKEL_DESTROY(wal, skel);
 	return rc;
 }
 
@@ -384,7 +384,7 @@ part_render(void *p, const char *labels, PgsExpo *e)
 static void
 part_close(void *p)
 {
-	wal_bpf__destroy(p);
+	PGS_SKEL_DESTROY(wal, (struct wal_bpf *) p);
 }
 
 const PgsAgentPart pgs_wal_part = {"wal", part_open, part_render, part_close, NULL};
