@@ -35,7 +35,8 @@ pgbench -i -q -s 1 postgres >/dev/null 2>&1
 # statements prepared before the tracer attached: a prepared pgbench already running
 # (aliases do not make statements different to pg_stat_statements: each marker has its own shape)
 printf 'SELECT pg_sleep(0.001)::text AS prep_before;\n' >"$W/prep.sql"
-pgbench -n -M prepared -f "$W/prep.sql" -T 4 -c 1 "$PLAIN" >/dev/null 2>&1 &
+# (for 8 s: the tracer's attach, 1-3 s, falls well inside it)
+pgbench -n -M prepared -f "$W/prep.sql" -T 8 -c 1 "$PLAIN" >/dev/null 2>&1 &
 early=$!
 sleep 1
 
@@ -248,7 +249,7 @@ done
 # ---- net: a TLS request's serving time, a pipeline is one round trip
 "$PGSCOPE" net --pid "$PM" --json --duration 4 >"$W/net.json" 2>"$W/net.err" &
 net=$!
-sleep 1.5
+wait_until 100 0.1 grep -q tracing "$W/net.err"
 psql -X -qAt "$TLS" -c "SELECT pg_sleep(0.3), 'net_tls'" >/dev/null
 "$ROOT/build/pipeline" "$PLAIN" 1 50 netp 2
 wait "$net" || fail "net failed: $(cat "$W/net.err")"

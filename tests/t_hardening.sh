@@ -299,7 +299,7 @@ done
 # ---- latency: memory is bounded whatever the number of distinct texts
 "$PGSCOPE" latency --pid "$PM" --duration 60 >"$W/lat.out" 2>"$W/lat.err" &
 lat=$!
-sleep 2
+wait_until 100 0.1 grep -q tracing "$W/lat.err"
 awk 'BEGIN { for (i = 0; i < 6000; i++) printf "SELECT 1 AS c%d;\n", i }' | psql -X -q >/dev/null
 kill -INT "$lat"
 wait "$lat" || fail "latency failed: $(cat "$W/lat.err")"
@@ -309,7 +309,7 @@ echo "ok: latency bounds its per-query table"
 # ---- a tracer whose server stops ends, saying so
 "$PGSCOPE" queries --pid "$PM" >/dev/null 2>"$W/gone.err" &
 tr=$!
-sleep 2
+wait_until 100 0.1 grep -q tracing "$W/gone.err"
 "$PGSCOPE" cluster stop "$PGDIR"
 CLUSTERS=()
 t0=$(date +%s)

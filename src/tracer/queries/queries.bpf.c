@@ -477,7 +477,8 @@ end_unit(struct backend *b, __u64 end, __u32 flags)
 		b->parse_at = b->plan_at = b->exec_at = 0;
 	}
 	b->unit_start = 0;
-	count((b->ev.flags & PGS_F_CONTINUES) ? PGS_C_CONTINUED : PGS_C_ENDED);
+	/* PGS_C_ENDED, or PGS_C_CONTINUED for a suspended portal's later round trip (no branch) */
+	count_n(PGS_C_ENDED + ((b->ev.flags / PGS_F_CONTINUES) & 1) * (PGS_C_CONTINUED - PGS_C_ENDED), 1);
 	if (dur < min_ns)
 	{
 		b->ev.sqlstate[0] = '\0';
@@ -1002,7 +1003,8 @@ keep_header_part(struct backend *b, struct walk *w)
 /*
  * The read's last Execute: its portal (the name's first 8 bytes, for
  * comparing) and whether it has a row limit, into b->exec_key and
- * b->exec_limited.  A continuation of the suspended portal is marked.
+ * b->exec_limited; a statement of its own (read_statements started it) that
+ * executes the suspended portal continues that portal's statement.
  */
 static __noinline void
 last_execute(struct backend *b, struct walk *w)
@@ -1011,25 +1013,30 @@ last_execute(struct backend *b, struct walk *w)
 				rows[8] = {};
 	__u32		off = w->exec_off - 1,
 				body = w->exec_len - 4;	/* portal name, its NUL, the row limit */
-	__u64		key = 0;
-	bool		nul = false;
+	__u64		key,
+				zero;
 
 	b->exec_key = 0;
 	b->exec_limited = 0;
 	if (!w->exec_off || body < 5 || (__u64) off + 1 + w->exec_len > w->c.n)
 		return;
-	if (chunk_bytes(&w->c, off + 5, name, body - 4 < 8 ? body - 4 : 8) ||
-		chunk_bytes(&w->c, off + 1 + w->exec_len - 4, rows, 4))
+	/* (straight from the read, not through chunk_bytes: a call of it per site costs the verifier a walk) */
+	if (bpf_probe_read_user(name, 8, (void *) (w->c.buf + off + 5)) ||
+		bpf_probe_read_user(rows, 4, (void *) (w->c.buf + off + 1 + w->exec_len - 4)))
 		return;
-	for (int i = 0; i < 8; i++)
-	{
-		if (name[i] == 0)
-			nul = true;
-		if (!nul)
-			key |= (__u64) name[i] << (8 * i);
-	}
+	/*
+	 * The name's bytes up to its NUL, without a branch per byte (the
+	 * verifier would walk each combination): the lowest byte flagged zero
+	 * is the first zero byte, and the mask keeps the bytes below it.
+	 */
+	__builtin_memcpy(&key, name, 8);
+	zero = (key - 0x0101010101010101ULL) & ~key & 0x8080808080808080ULL;
+	if (zero)
+		key &= ((zero & -zero) >> 7) - 1;
 	b->exec_key = key;
 	b->exec_limited = (rows[0] | rows[1] | rows[2] | rows[3]) != 0;
+	if (b->susp && key == b->susp_key && w->units == 1 && !w->q_len && b->unit_start && !b->multi && !b->batch)
+		b->ev.flags |= PGS_F_CONTINUES;
 }
 
 /*
@@ -1103,8 +1110,7 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 		several(b, w->tgid, w->units, now, w->c.buf, w->c.n, first_off, quiet);
 		return;
 	}
-	start_unit(b, w->tgid, now, (w->c.n > len ? PGS_F_TRUNCATED : 0) |
-			   (b->susp && !w->q_len && w->exec_off && b->exec_key == b->susp_key ? PGS_F_CONTINUES : 0));
+	start_unit(b, w->tgid, now, w->c.n > len ? PGS_F_TRUNCATED : 0);
 }
 
 /*
@@ -1214,8 +1220,9 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if ((w.binds && (w.skip || w.part || (w.last != PGS_FE_SYNC && w.last != PGS_FE_FLUSH && w.last != PGS_FE_QUERY))) ||
 		(b->stream && w.units < 2))
 		send_read(b, tgid, buf, n, first_off);
-	last_execute(b, &w);
 	read_statements(b, &w, first_off, now);
+	/* (last: the verifier walks what follows a call once per state it returns in) */
+	last_execute(b, &w);
 }
 
 /* an ErrorResponse anywhere among the messages of a send (a pipeline's answers come together) */
