@@ -706,19 +706,29 @@ send_parse(struct walk *w, __u32 off)
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
+/*
+ * After an error the server discards messages up to a Sync: whether a
+ * message of this type is one of those (a Sync ends the skipping).
+ */
+static __always_inline bool
+skipped_to_sync(struct backend *b, __u8 type)
+{
+	if (!b->ign_sync)
+		return false;
+	if (type == PGS_FE_SYNC)
+		b->ign_sync = 0;
+	return true;
+}
+
 /* what one message means here; len is its length field (4 + body) */
 static __always_inline void
 take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 {
 	struct backend *b = w->c.b;
 
-	/* after an error the server discards messages up to a Sync: no statements, no texts */
-	if (b && b->ign_sync)
-	{
-		if (type == PGS_FE_SYNC)
-			b->ign_sync = 0;
+	/* (no statements, no texts) */
+	if (b && skipped_to_sync(b, type))
 		return;
-	}
 	if (type == PGS_FE_EXECUTE)
 	{
 		w->units++;
@@ -957,12 +967,7 @@ complete_header(struct backend *b, struct walk *w)
 		w->bad = 1;
 		return false;
 	}
-	if (b->ign_sync)
-	{
-		if (b->hdr[0] == PGS_FE_SYNC)
-			b->ign_sync = 0;
-	}
-	else if (b->hdr[0] == PGS_FE_EXECUTE || b->hdr[0] == PGS_FE_QUERY)
+	if (!skipped_to_sync(b, b->hdr[0]) && (b->hdr[0] == PGS_FE_EXECUTE || b->hdr[0] == PGS_FE_QUERY))
 	{
 		w->units++;				/* its text went with the earlier read */
 		b->lead = 1;
