@@ -10,8 +10,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_setup agent.sh 40 8
 bench_cluster
-APORT=$((20000 + RANDOM % 30000))
-SPORT=$((APORT + 1))
+APORT=$(free_port)
+SPORT=$(free_port)
 mkdir -p "$WORK/spans"
 "$ROOT/build/otlp_sink" "$SPORT" "$WORK/spans" &
 SINK=$!

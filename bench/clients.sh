@@ -67,7 +67,7 @@ base=$(sockcalls)
 bench_attach tracing "$PGSCOPE" queries --pid "$PM" --min-ms 1
 with_q=$(sockcalls)
 bench_detach
-bench_attach "attached to" "$PGSCOPE" agent --pid "$PM" --prometheus "127.0.0.1:$((20000 + RANDOM % 30000))"
+bench_attach "attached to" "$PGSCOPE" agent --pid "$PM" --prometheus "127.0.0.1:$(free_port)"
 with_a=$(sockcalls)
 bench_detach
 again=$(sockcalls)

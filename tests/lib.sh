@@ -84,19 +84,26 @@ trap 'exit 130' INT TERM
 
 q() { psql -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
+# wait_said ERRFILE PATTERN PID: returns once the process PID has written a line matching PATTERN to
+# ERRFILE; fails when it exits first or takes 60 s (attaching takes ~2 s; on a loaded machine more)
+wait_said() {
+  local err=$1 pattern=$2 pid=$3
+  for _ in $(seq 1 600); do
+    grep -q -- "$pattern" "$err" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { grep -q -- "$pattern" "$err" 2>/dev/null && return 0; cat "$err"; fail "it exited before saying '$pattern'"; }
+    sleep 0.1
+  done
+  cat "$err"; fail "not '$pattern' after 60 s"
+}
+
 # starts a tracer ("$PGSCOPE" ARGS) in the background, its output in OUT and OUT.err, its pid in
-# OUT.pid and TRACER; returns once it says it is tracing, fails when it exits or takes 10 s
+# OUT.pid and TRACER; returns once it says it is tracing, fails when it exits or takes 60 s
 start_tracer() {
   local out=$1; shift
   "$PGSCOPE" "$@" >"$out" 2>"$out.err" &
   TRACER=$!
   echo "$TRACER" >"$out.pid"
-  for _ in $(seq 1 100); do
-    grep -q "tracing" "$out.err" 2>/dev/null && return 0
-    kill -0 "$TRACER" 2>/dev/null || { cat "$out.err"; fail "tracer exited: $*"; }
-    sleep 0.1
-  done
-  cat "$out.err"; fail "tracer did not attach: $*"
+  wait_said "$out.err" tracing "$TRACER"
 }
 
 # stop_tracer OUT [SUMMARY]: Ctrl-C to the tracer start_tracer OUT started; it exits 0, its summary
@@ -123,6 +130,20 @@ wait_until() {
   done
   return 0
 }
+# free_port: a loopback port nobody listens on, below the kernel's ephemeral range (the local
+# ports of the connections the tests make, and of servers bound to port 0, come from that range);
+# whoever listens on it must still cope with it being taken meanwhile
+free_port() {
+  local lo p _
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+  [ "$lo" -gt 11024 ] || lo=61000   # (an unusual range: above it, then)
+  for _ in $(seq 1 50); do
+    if [ "$lo" = 61000 ]; then p=$((61000 + RANDOM % 4000)); else p=$((10000 + RANDOM % (lo - 10000))); fi
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  fail "no free port"
+}
+
 # sql_is SQL VALUE: the query's one value is VALUE
 sql_is() { [ "$(q "$1")" = "$2" ]; }
 

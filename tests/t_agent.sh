@@ -27,15 +27,6 @@ q "CREATE ROLE sleeper LOGIN"
 q "GRANT ALL ON DATABASE agentdb TO sleeper"
 pgbench -i -q -s 1 agentdb >/dev/null 2>&1
 
-# a port nobody listens on (a listener answers the connect)
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 30000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  fail "no free port"
-}
 APORT=$(free_port)
 PPORT=$(free_port)
 
@@ -48,7 +39,7 @@ expect_eq "$(wc -l <"$W/bad.err")" 1 "one line for it"
 
 "$PGSCOPE" agent --pid "$PM" --prometheus "127.0.0.1:$APORT" >"$W/agent.out" 2>"$W/agent.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent.err"
+wait_said "$W/agent.err" "attached to" "$agent"
 grep -q "attached to the cluster in .* (postmaster $PM," "$W/agent.err" || fail "the agent did not attach: $(cat "$W/agent.err")"
 echo "ok: the agent attached ($(grep -c 'attached to' "$W/agent.err") line)"
 set +e
@@ -64,10 +55,20 @@ scrape_configs:
   - job_name: pgscope
     static_configs: [{targets: ['127.0.0.1:$APORT']}]
 EOF
-prometheus --config.file="$W/prom.yml" --storage.tsdb.path="$W/tsdb" --web.listen-address="127.0.0.1:$PPORT" \
-  >"$W/prom.log" 2>&1 &
-prom=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null && break; sleep 0.2; done
+# (another port if this one was taken meanwhile: other test suites may run on this machine)
+for _ in 1 2 3; do
+  prometheus --config.file="$W/prom.yml" --storage.tsdb.path="$W/tsdb" --web.listen-address="127.0.0.1:$PPORT" \
+    >"$W/prom.log" 2>&1 &
+  prom=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null && break 2
+    kill -0 "$prom" 2>/dev/null || break
+    sleep 0.2
+  done
+  grep -q "address already in use" "$W/prom.log" || break
+  wait "$prom" 2>/dev/null || true
+  PPORT=$(free_port)
+done
 curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null || fail "prometheus did not start: $(tail -5 "$W/prom.log")"
 # an instant PromQL query's single value ("" when there is none)
 promql() {
@@ -226,7 +227,7 @@ touch "$W/spans/fail"		# the receiver is down at first
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
   >"$W/agent2.out" 2>"$W/agent2.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent2.err"
+wait_said "$W/agent2.err" "attached to" "$agent"
 tid=4bf92f3577b34da6a3ce929d0e0e4736 sid=00f067aa0ba902b7
 for i in $(seq 1 10); do echo "SELECT $i AS with_parent /*traceparent='00-$tid-$sid-01'*/;"; done >"$W/tp.sql"
 echo "SELECT 1 AS bad_parent /*traceparent='00-XYZ-$sid-01'*/;" >>"$W/tp.sql"
@@ -243,6 +244,7 @@ rm -f "$W/spans/fail"		# it comes back: the queued spans follow
 wait_until 100 0.2 grep -q "spans reach" "$W/agent2.err"
 curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/m2.txt" || fail "GET /metrics (agent with --otlp)"
 total=$(awk '$1 ~ /^pgscope_statements_total/ { s += $2 } END { print s + 0 }' "$W/m2.txt")
+[ "$total" -ge 111 ] || fail "the agent counted $total statements (at least the 11 of tp.sql and 100 of pgbench)"
 expect_eq "$(awk '$1 == "pgscope_otlp_bad_traceparent_total" { print $2 }' "$W/m2.txt")" 3 \
   "the malformed traceparents are counted (a comment, two application_names)"
 awk '$1 == "pgscope_otlp_export_failures_total" { exit !($2 >= 1) }' "$W/m2.txt" || fail "no failure counted while the receiver was down"
@@ -273,7 +275,7 @@ rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
   --split >/dev/null 2>"$W/agent4.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent4.err"
+wait_said "$W/agent4.err" "attached to" "$agent"
 for i in $(seq 1 5); do echo "SELECT count(*) AS split_one FROM pg_class WHERE relpages >= $i;"; done | psql -X -q agentdb >/dev/null
 sleep 2.5
 kill -TERM "$agent"; wait "$agent" || fail "the agent with --split failed: $(cat "$W/agent4.err")"
@@ -302,7 +304,7 @@ expect_eq "$(cat "$W/outside")" 0 "--split: each phase lies within its statement
 rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --otlp "http://127.0.0.1:$SPORT" >/dev/null 2>"$W/agent5.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent5.err"
+wait_said "$W/agent5.err" "attached to" "$agent"
 psql -X -q -c "BEGIN" -c "UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 7" -c "SELECT pg_sleep(1.2)" \
   -c "COMMIT" agentdb >/dev/null &
 holder=$!
@@ -343,7 +345,7 @@ rm -f "$W"/spans/*.json
 echo "statements-only" >"$W/agent.conf"
 "$PGSCOPE" agent --pid "$PM2" --pid $$ --prometheus "127.0.0.1:$APORT" --config "$W/agent.conf" >/dev/null 2>"$W/agent6.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent6.err"
+wait_said "$W/agent6.err" "attached to" "$agent"
 grep -q "cannot attach to the server of postmaster $$: .* (trying again in 30 s)" "$W/agent6.err" ||
   fail "no word of the failed attach: $(cat "$W/agent6.err")"
 hup() {
@@ -385,7 +387,7 @@ rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
   --sample-ratio 0 --slow-ms 15 >/dev/null 2>"$W/agent3.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent3.err"
+wait_said "$W/agent3.err" "attached to" "$agent"
 { for i in $(seq 1 20); do echo "SELECT $i AS fast_one;"; done
   for i in $(seq 1 5); do echo "SELECT pg_sleep(0.02) AS slow_one;"; done
   for i in $(seq 1 2); do echo "SELECT 1 / 0 AS failing_one;"; done
@@ -408,7 +410,7 @@ rm -f "$W"/spans/*.json
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$SPORT" \
   --sample-ratio 0.25 >/dev/null 2>"$W/agent4.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent4.err"
+wait_said "$W/agent4.err" "attached to" "$agent"
 for i in $(seq 1 400); do echo "SELECT $i AS quarter_one;"; done | psql -X -q agentdb >/dev/null
 sleep 2.5
 kill -TERM "$agent"; wait "$agent" || fail "the sampling agent failed: $(cat "$W/agent4.err")"
@@ -451,12 +453,13 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$CPORT") 2>/dev/null && b
 "$PGSCOPE" agent --pid "$PM2" --prometheus "127.0.0.1:$APORT" --statements-only --otlp "http://127.0.0.1:$CPORT" \
   >/dev/null 2>"$W/agent4.err" &
 agent=$!
-wait_until 100 0.1 grep -q "attached to" "$W/agent4.err"
+wait_said "$W/agent4.err" "attached to" "$agent"
 psql -X -q -f "$W/tp.sql" agentdb >/dev/null
 pgbench -n -S -t 50 -c 2 agentdb >/dev/null 2>&1 || fail "pgbench -S (Collector)"
 sleep 2
 curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/m4.txt" || fail "GET /metrics (agent 4)"
 total=$(awk '$1 ~ /^pgscope_statements_total/ { s += $2 } END { print s + 0 }' "$W/m4.txt")
+[ "$total" -ge 111 ] || fail "the agent counted $total statements (at least the 11 of tp.sql and 100 of pgbench)"
 kill -TERM "$agent"; wait "$agent" || fail "the agent sending to the Collector failed: $(cat "$W/agent4.err")"
 agent=""
 for _ in $(seq 1 50); do

@@ -249,7 +249,7 @@ done
 # ---- net: a TLS request's serving time, a pipeline is one round trip
 "$PGSCOPE" net --pid "$PM" --json --duration 4 >"$W/net.json" 2>"$W/net.err" &
 net=$!
-wait_until 100 0.1 grep -q tracing "$W/net.err"
+wait_said "$W/net.err" tracing "$net"
 psql -X -qAt "$TLS" -c "SELECT pg_sleep(0.3), 'net_tls'" >/dev/null
 "$ROOT/build/pipeline" "$PLAIN" 1 50 netp 2
 wait "$net" || fail "net failed: $(cat "$W/net.err")"

@@ -288,7 +288,7 @@ for ql in 64 4093 4095; do
   "$PGSCOPE" queries --pid "$PM" --query-len "$ql" --json --duration 6 >"$W/ql.out" 2>"$W/ql.err" &
   tr=$!
   # (attached: a fixed sleep was once too short on a loaded machine)
-  wait_until 100 0.1 grep -q tracing "$W/ql.err"
+  wait_said "$W/ql.err" tracing "$tr"
   q "$long_sql" >/dev/null
   q "SELECT 'short'" >/dev/null
   wait "$tr" || fail "queries --query-len $ql failed: $(cat "$W/ql.err")"
@@ -299,7 +299,7 @@ done
 # ---- latency: memory is bounded whatever the number of distinct texts
 "$PGSCOPE" latency --pid "$PM" --duration 60 >"$W/lat.out" 2>"$W/lat.err" &
 lat=$!
-wait_until 100 0.1 grep -q tracing "$W/lat.err"
+wait_said "$W/lat.err" tracing "$lat"
 awk 'BEGIN { for (i = 0; i < 6000; i++) printf "SELECT 1 AS c%d;\n", i }' | psql -X -q >/dev/null
 kill -INT "$lat"
 wait "$lat" || fail "latency failed: $(cat "$W/lat.err")"
@@ -309,7 +309,7 @@ echo "ok: latency bounds its per-query table"
 # ---- a tracer whose server stops ends, saying so
 "$PGSCOPE" queries --pid "$PM" >/dev/null 2>"$W/gone.err" &
 tr=$!
-wait_until 100 0.1 grep -q tracing "$W/gone.err"
+wait_said "$W/gone.err" tracing "$tr"
 "$PGSCOPE" cluster stop "$PGDIR"
 CLUSTERS=()
 t0=$(date +%s)
