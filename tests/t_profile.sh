@@ -209,5 +209,7 @@ if [ "$(pg_major)" -ge 17 ]; then
 fi
 [ -n "$logged" ] || fail "the server logged no lock wait"
 awk -v t="$t5" -v l="$logged" 'BEGIN { d = t / 1000 - l; if (d < 0) d = -d; exit !(d <= 50 || d <= 0.1 * l) }' ||
-  fail "the UPDATE's line waited $t5 us under Lock:transactionid, the server logged $logged ms"
+  fail "the UPDATE's line waited $t5 us under Lock:transactionid, the server logged $logged ms; its stacks:
+$(awk '{ n = split($0, f, ";"); if (n >= 3) t[f[1] ";" f[2] ";" f[3]] += $NF } END { for (k in t) print k, t[k], "us" }' "$WORK/off.folded" | sort)
+the tracer: $(cat "$WORK/off.folded.err")"
 echo "ok: profile"
