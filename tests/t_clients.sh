@@ -42,7 +42,7 @@ sleep 1
 
 "$PGSCOPE" queries --pid "$PM" --json >"$W/q.json" 2>"$W/q.err" &
 tracer=$!
-for _ in $(seq 1 100); do grep -q tracing "$W/q.err" && break; sleep 0.1; done
+wait_said "$W/q.err" tracing "$tracer"
 sleep 0.5
 q "SELECT pg_stat_statements_reset()" >/dev/null
 # (it ends before the rest: timing checks below want the machine to themselves)
@@ -67,6 +67,40 @@ java -cp /usr/share/java/postgresql.jar "$ROOT/tests/clients/Jdbc.java" "$JDBC&s
   fail "the JDBC driver"
 java -cp /usr/share/java/postgresql.jar "$ROOT/tests/clients/Jdbc.java" \
   "$JDBC&sslmode=require&sslfactory=org.postgresql.ssl.NonValidatingFactory" td float4 || fail "the JDBC driver over TLS"
+# several Sync groups in one write: Debian's psql 18 (from the 18 root, run there) sends \syncpipeline's
+# Sync without a flush; the first group's second statement fails and the server skips its third, the
+# second group runs.  Five rounds in one session: the first is a batch, then the executor probes time
+# each statement (the pause between rounds lets them attach).  Plain and over TLS.
+R18=$("$ROOT/scripts/roots.sh" --path 18) || fail "no PostgreSQL 18 root (scripts/roots.sh 18 builds it)"
+SP=$(mktemp -d "$R18/tmp/pgscope-syncs.XXXXXX")
+trap 'cleanup; rm -rf "$CERT" "$SP"' EXIT
+for p in sp tsp; do
+  ty=$([ "$p" = sp ] && echo int2 || echo int4)
+  for i in 1 2 3 4 5; do
+    printf '\\startpipeline\n'
+    printf 'SELECT 1::%s, 2::%s, 3::%s, 4::%s AS %s_one \\bind \\sendpipeline\n' "$ty" "$ty" "$ty" "$ty" "$p"
+    printf 'SELECT 1/0 AS %s_fail \\bind \\sendpipeline\n' "$p"
+    printf 'SELECT 2::%s AS %s_skipped \\bind \\sendpipeline\n' "$ty" "$p"
+    printf '\\syncpipeline\n'
+    printf 'SELECT pg_sleep(0.003)::%s AS %s_sleep \\bind \\sendpipeline\n' "$([ "$p" = sp ] && echo name || echo bpchar)" "$p"
+    printf 'SELECT 1::%s, 2::%s, 3::%s, 4::%s, 5::%s AS %s_four \\bind \\sendpipeline\n' "$ty" "$ty" "$ty" "$ty" "$ty" "$p"
+    printf '\\endpipeline\n'
+    printf 'SELECT pg_sleep(0.3) AS %s_gap;\n' "$p"
+  done >"$SP/$p.sql"
+done
+chmod -R a+rX "$SP"
+chroot "$R18" /usr/lib/postgresql/18/bin/psql -X -q -f "/tmp/${SP##*/}/sp.sql" "$PLAIN" >"$W/sp.out" 2>&1 ||
+  fail "psql 18's pipelines: $(tail -3 "$W/sp.out")"
+chroot "$R18" /usr/lib/postgresql/18/bin/psql -X -q -f "/tmp/${SP##*/}/tsp.sql" "$TLS" >"$W/tsp.out" 2>&1 ||
+  fail "psql 18's pipelines over TLS: $(tail -3 "$W/tsp.out")"
+[ "$(grep -c 'division by zero' "$W/sp.out")" = 5 ] || fail "psql 18's pipelines did not fail as planned: $(head -5 "$W/sp.out")"
+# two simple Queries in one write (tests/clients/twoqueries.py), the first failing in one of the rounds
+/usr/bin/python3 "$ROOT/tests/clients/twoqueries.py" 127.0.0.1 "$PGPORT" postgres postgres 5 \
+  "SELECT 1::int8, 2::int8, 3::int8, 4::int8 AS qq_one" "SELECT pg_sleep(0.003)::varchar(20) AS qq_sleep" >/dev/null ||
+  fail "the two-Query client"
+/usr/bin/python3 "$ROOT/tests/clients/twoqueries.py" 127.0.0.1 "$PGPORT" postgres postgres 1 \
+  "SELECT 1/0::int8 AS qq_fail" "SELECT 1::int8, 2::int8, 3::int8, 4::int8, 5::int8 AS qq_after" >/dev/null ||
+  fail "the two-Query client (an error)"
 # multi-statement simple queries, in one session: the first is a batch, the rest are timed one by one
 for i in 1 2 3 4 5; do echo 'SELECT 1::numeric AS ms_one \; SELECT pg_sleep(0.003)::varchar AS ms_sleep \; SELECT 3::numeric, 4::numeric AS ms_three;'; done |
   psql -X -q "$PLAIN" >/dev/null
@@ -98,7 +132,8 @@ pgss() { q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~
 for m in pbext_one pbext_sleep pbext_three pbpre_one pbpre_sleep pbpre_three lp_plus lp_sleep lp_split tlp_plus tlp_sleep tlp_split \
          ms_one ms_sleep ms_three tls_sleep tls_pgbench \
          pd3_batch pd3_fetch pd3_after pd2_batch pd2_one td3_batch td3_fetch td3_after td2_batch td2_one \
-         pdj_batch pdj_fetch tdj_batch tdj_fetch pdj_cursor tdj_cursor; do
+         pdj_batch pdj_fetch tdj_batch tdj_fetch pdj_cursor tdj_cursor \
+         sp_one sp_sleep sp_four tsp_one tsp_sleep tsp_four qq_one qq_sleep qq_after; do
   expect_eq "$(traced "$m")" "$(pgss "$m")" "$m: traced = pg_stat_statements calls"
 done
 # a statement failing inside a pipeline: one statement with its error, the two after it skipped
@@ -108,6 +143,14 @@ for m in lp_fail tlp_fail pd3_fail td3_fail pdj_fail tdj_fail; do
   expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"sqlstate":"22012"')" 1 "$m: its SQLSTATE (division by zero)"
   expect_eq "$(pgss "$m")" 2 "$m: pg_stat_statements counts the two that succeeded"
 done
+# a Sync group's failing statement ends its group; the next group of the same write runs (and is counted)
+for m in sp tsp; do
+  expect_eq "$(traced "${m}_fail")" 5 "${m}_fail: counted, each with its error"
+  expect_eq "$(grep -E " AS ${m}_fail([^a-z_]|\")" "$W/q.json" | grep -c '"error":true')" 5 "${m}_fail: each with its error"
+  expect_eq "$(traced "${m}_skipped")" 0 "${m}_skipped: what the server skipped up to the Sync is not a statement"
+  expect_eq "$(traced "${m}_four")" 5 "${m}_four: the second Sync group of each write is counted"
+done
+expect_eq "$(traced qq_fail)" 1 "qq_fail: a failing Query of two in one write"
 # JDBC's fetch size: each later round trip of the portal continues its statement, as the log's "execute fetch from"
 for m in pdj_cursor tdj_cursor; do
   expect_eq "$(grep -E " AS $m([^a-z_]|\")" "$W/q.json" | grep -c '"continues":true')" \
@@ -130,7 +173,8 @@ echo "ok: every statement has its text"
 # ---- durations: each timed statement against the server's own log lines for it
 # log: "PID LOG:  duration: X ms  parse|bind|execute NAME: TEXT" (extended: a statement's time is its
 # Parse, Bind and Execute together) or "statement: TEXT" (simple)
-for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep pd3_fetch pd2_one td3_fetch td2_one pdj_fetch tdj_fetch pdj_cursor tdj_cursor; do
+for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep pd3_fetch pd2_one td3_fetch td2_one pdj_fetch tdj_fetch pdj_cursor tdj_cursor \
+         sp_sleep tsp_sleep qq_sleep; do
   awk -v m="$m" '$0 ~ "duration: " && $0 ~ (" AS " m "([^_a-z]|$)") {
       for (i = 1; i <= NF; i++) if ($i == "duration:") d = $(i + 1)
       if ($0 ~ /  (parse|bind) [^:]*: /) { pend[$1] += d; next }
@@ -168,7 +212,7 @@ q "CREATE TABLE copyt (g int)"
 q "SELECT pg_stat_statements_reset()" >/dev/null
 "$PGSCOPE" queries --pid "$PM" --json >"$W/r.json" 2>"$W/r.err" &
 tracer=$!
-for _ in $(seq 1 100); do grep -q tracing "$W/r.err" && break; sleep 0.1; done
+wait_said "$W/r.err" tracing "$tracer"
 "$ROOT/build/pipeline" "$PLAIN" 0 5 bigbind || fail "the long-Bind client"
 psql -X -q "$PLAIN" -c "\copy (SELECT g AS copy_out FROM generate_series(1, 20000) g) TO '$W/copy.csv'"
 psql -X -q "$PLAIN" -c "\copy copyt FROM '$W/copy.csv'"
@@ -204,7 +248,7 @@ expect_eq "$(rtraced after_gone)" 1 "and what came after"
 q "SELECT pg_stat_statements_reset()" >/dev/null
 "$PGSCOPE" queries --pid "$PM" --json --min-ms 3 >"$W/m.json" 2>"$W/m.err" &
 tracer=$!
-for _ in $(seq 1 100); do grep -q tracing "$W/m.err" && break; sleep 0.1; done
+wait_said "$W/m.err" tracing "$tracer"
 printf '\\startpipeline\nSELECT 1::int2 AS mq_fast;\nSELECT 2::int2 AS mq_fast2;\n\\endpipeline\n' >"$W/mq.sql"
 printf '\\startpipeline\nSELECT 1::int4 AS mq_one;\nSELECT pg_sleep(0.005), 1::int4 AS mq_sleep;\n\\endpipeline\n' >"$W/mqs.sql"
 pgbench -n -M extended -f "$W/mq.sql" -t 300 -c 2 "$PLAIN" >/dev/null 2>&1 || fail "pgbench fast pipelines"
@@ -219,7 +263,7 @@ mtraced() { grep -cE "\"query\":\"[^\"]* AS $1([^a-z_]|\")" "$W/m.json" || true;
 expect_eq "$(sed -n 's/.* \([0-9]*\) statements ended.*/\1/p' "$W/m.err")" \
   "$(q "SELECT sum(calls) + 1 FROM pg_stat_statements WHERE query ~ ' AS mq(_fast|_fast2|_one|_sleep|f_plus|f_sleep|f_split|f_fail)'")" \
   "--min-ms: statements ended = pg_stat_statements calls and the failed one (fast pipelines counted in the kernel)"
-quiet=$(sed -n 's/.*several statements (\([0-9]*\) statements).*/\1/p' "$W/m.err")
+quiet=$(sed -n 's/.* batches (a read.s statements up to a Sync; \([0-9]*\) statements).*/\1/p' "$W/m.err")
 [ "${quiet:-0}" -ge 1400 ] || fail "--min-ms: only ${quiet:-0} statements of fast pipelines counted as batches"
 # a fast pipeline shown is one that took 3 ms after all (a connection's first, a preempted one)
 grep -E ' AS mq_fast2?"' "$W/m.json" | grep -v '"batch_ms":\([3-9]\|[1-9][0-9]\)' && fail "--min-ms: a fast pipeline shown"
@@ -231,7 +275,7 @@ echo "ok: --min-ms counts fast pipelines in the kernel and shows slow ones with 
 q "SELECT pg_stat_statements_reset()" >/dev/null
 "$PGSCOPE" latency --pid "$PM" --json -i 60 >"$W/lat.json" 2>"$W/lat.err" &
 latency=$!
-for _ in $(seq 1 100); do grep -q tracing "$W/lat.err" && break; sleep 0.1; done
+wait_said "$W/lat.err" tracing "$latency"
 pgbench -n -M extended -f "$W/pipe-ext.sql" -t 20 -c 2 "$PLAIN" >/dev/null 2>&1 || fail "pgbench pipeline under latency"
 "$ROOT/build/pipeline" "$PLAIN" 1 100 lp 0 >/dev/null
 "$ROOT/build/pipeline" "$TLS" 1 100 tlp 1 >/dev/null
@@ -261,7 +305,7 @@ echo "ok: net counts a pipeline as one round trip"
 # ---- --exact-pipelines: even a backend's first pipeline is timed statement by statement
 "$PGSCOPE" queries --pid "$PM" --json --exact-pipelines >"$W/x.json" 2>"$W/x.err" &
 tracer=$!
-for _ in $(seq 1 100); do grep -q tracing "$W/x.err" && break; sleep 0.1; done
+wait_said "$W/x.err" tracing "$tracer"
 "$ROOT/build/pipeline" "$PLAIN" 2 100 xp 3
 kill -INT "$tracer"; wait "$tracer" || fail "queries --exact-pipelines failed"
 expect_eq "$(grep -c 'xp_plus\|xp_sleep\|xp_split' "$W/x.json")" 204 "--exact-pipelines: 200 statements in 2 pipelines, 4 in the split one"
@@ -270,7 +314,7 @@ expect_eq "$(grep -c '"duration_ms":null' "$W/x.json" || true)" 0 "--exact-pipel
 # ---- --breakdown and --split inside pipelines, and parts that add up over many CPU-bound statements
 "$PGSCOPE" queries --pid "$PM" --json --breakdown --split --min-ms 1 >"$W/b.json" 2>"$W/b.err" &
 tracer=$!
-for _ in $(seq 1 100); do grep -q tracing "$W/b.err" && break; sleep 0.1; done
+wait_said "$W/b.err" tracing "$tracer"
 "$ROOT/build/pipeline" "$PLAIN" 2 30 bp 4
 for i in $(seq 1 12); do echo "SELECT count(*) AS bd_many FROM generate_series(1, 600000);"; done | psql -X -q "$PLAIN" >/dev/null &
 other=$!

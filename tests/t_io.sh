@@ -16,7 +16,7 @@ PM=$(pm_pid)
 
 "$PGSCOPE" io --pid "$PM" --json >"$WORK/io.json" 2>"$WORK/io.err" &
 io=$!
-for _ in $(seq 1 100); do grep -q tracing "$WORK/io.err" && break; sleep 0.1; done
+wait_said "$WORK/io.err" tracing "$io"
 psql -X -qAt -v ON_ERROR_STOP=1 >"$WORK/stat" <<'SQL'
 SELECT pg_stat_force_next_flush();
 SELECT 'before:' || heap_blks_read || ':' || heap_blks_hit FROM pg_statio_user_tables WHERE relname = 'big';
@@ -61,7 +61,7 @@ echo "ok: per-backend read bytes reported"
 # --by query: hits and reads per normalized query, from the statement tracer
 "$PGSCOPE" io --pid "$PM" --by query --json >"$WORK/byq.json" 2>"$WORK/byq.err" &
 io=$!
-for _ in $(seq 1 100); do grep -q tracing "$WORK/byq.err" && break; sleep 0.1; done
+wait_said "$WORK/byq.err" tracing "$io"
 psql -X -q -c "SELECT count(*) FROM big WHERE id > 1" -c "SELECT count(*) FROM big WHERE id > 2" >/dev/null
 kill -TERM "$io"
 wait "$io"

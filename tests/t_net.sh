@@ -14,7 +14,7 @@ payload=$(stat -c %s "$WORK/copy.tsv")
 
 "$PGSCOPE" net --pid "$PM" --json >"$WORK/net.json" 2>"$WORK/net.err" &
 net=$!
-for _ in $(seq 1 100); do grep -q tracing "$WORK/net.err" && break; sleep 0.1; done
+wait_said "$WORK/net.err" tracing "$net"
 # (each session stays a moment so that pgscope can look it up while it is connected)
 PGAPPNAME=copier psql -X -q -v ON_ERROR_STOP=1 -c "\\copy c FROM '$WORK/copy.tsv'" -c "SELECT pg_sleep(0.5)" >/dev/null
 PGAPPNAME=sleeper psql -X -q -v ON_ERROR_STOP=1 -c "SELECT pg_sleep(0.3)" -c "SELECT pg_sleep(0.3)" -c "SELECT pg_sleep(0.5)" >/dev/null

@@ -212,7 +212,7 @@ q "SELECT /*p:after*/ count(*) FROM t" >/dev/null
 # a killed tracer's lease lapses (5 s)
 PGSCOPE_ANALYZE_VIA=extension "$PGSCOPE" plans --pid "$PM" -d plandb --analyze --min-ms 100000 >/dev/null 2>"$WORK/killed.err" &
 KP=$!
-for _ in $(seq 1 100); do grep -q tracing "$WORK/killed.err" && break; sleep 0.1; done
+wait_said "$WORK/killed.err" tracing "$KP"
 q "SELECT /*p:killed0*/ count(*) FROM t" >/dev/null
 kill -KILL "$KP"; wait "$KP" 2>/dev/null || true
 sleep 6

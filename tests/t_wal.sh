@@ -59,7 +59,7 @@ q "CREATE DATABASE other"
 psql -X -q -d other -c "CREATE TABLE o (x int)"
 "$PGSCOPE" wal --pid "$PM" -d other --json >"$WORK/walo.json" 2>"$WORK/walo.err" &
 walpid=$!
-for _ in $(seq 1 100); do grep -q tracing "$WORK/walo.err" && break; sleep 0.1; done
+wait_said "$WORK/walo.err" tracing "$walpid"
 psql -X -q -c "INSERT INTO w SELECT g, 'x' FROM generate_series(1, 1000) g"
 psql -X -q -d other -c "INSERT INTO o SELECT g FROM generate_series(1, 100) g"
 kill -TERM "$walpid"

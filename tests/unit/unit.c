@@ -388,22 +388,17 @@ query_msg(Msg *m, const char *text)
 static char *
 feed(PgsProtoStream *st, const Msg *m, size_t step, bool *ok)
 {
-	char	  **texts = NULL;
-	size_t		n = 0,
-				cap = 0;
+	PgsTexts	t = {0};
 	PgsBuf		b;
 
 	*ok = true;
 	for (size_t pos = 0; pos < m->len; pos += step)
-		*ok &= pgs_stream_feed(st, m->d + pos, pos + step <= m->len ? step : m->len - pos, &texts, &n, &cap);
+		*ok &= pgs_stream_feed(st, m->d + pos, pos + step <= m->len ? step : m->len - pos, &t);
 	pgs_buf_init(&b);
 	pgs_buf_puts(&b, "");
-	for (size_t i = 0; i < n; i++)
-	{
-		pgs_buf_printf(&b, "%s%s", i ? " | " : "", texts[i]);
-		free(texts[i]);
-	}
-	free(texts);
+	for (size_t i = 0; i < t.n; i++)
+		pgs_buf_printf(&b, "%s%s", i ? " | " : "", t.text[i]);
+	pgs_texts_free(&t);
 	return b.data;
 }
 
@@ -470,6 +465,32 @@ test_proto(void)
 		snprintf(name, sizeof(name), "proto: a pipeline fed %zu bytes at a time", steps[i]);
 		check_str(name, t, "SELECT 'a' | SELECT 'b' | SELECT 'c' | SELECT 'd' | SELECT 'e'");
 		free(t);
+		pgs_stream_free(st);
+	}
+
+	/* each statement's Sync group: the server answers a Sync, and each Query, with a ReadyForQuery */
+	{
+		PgsProtoStream *st = pgs_stream_new(30);
+		PgsTexts	tx = {0};
+		PgsBuf		b;
+
+		query_msg(&m, "SELECT 'f'");
+		sync_msg(&m);
+		exec_msg(&m, "p");
+		ok = pgs_stream_feed(st, m.d, m.len, &tx);
+		pgs_buf_init(&b);
+		pgs_buf_puts(&b, "");
+		for (size_t i = 0; i < tx.n; i++)
+			pgs_buf_printf(&b, "%s%u", i ? " " : "", tx.group[i]);
+		check_str("proto: the Sync groups of a read's statements", b.data, "0 0 0 1 1 2 4");
+		free(b.data);
+		pgs_texts_free(&tx);
+		/* counted from each read's start */
+		m.len = 0;
+		exec_msg(&m, "p");
+		ok &= pgs_stream_feed(st, m.d, m.len, &tx);
+		check_int("proto: groups count from the read's start", (int) (tx.n == 1 && tx.group[0] == 0 && ok), 1);
+		pgs_texts_free(&tx);
 		pgs_stream_free(st);
 	}
 

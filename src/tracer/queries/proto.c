@@ -203,6 +203,7 @@ struct PgsProtoStream
 	size_t		nportals,
 				pcap;
 	bool		saw_query;		/* the last feed decoded a simple Query */
+	uint32_t	group;			/* Syncs and Queries whole in the read being fed */
 };
 
 PgsProtoStream *
@@ -245,10 +246,24 @@ pgs_stream_free(PgsProtoStream *st)
 }
 
 static void
-push_text(char ***texts, size_t *n, size_t *cap, char *text)
+push_text(PgsProtoStream *st, PgsTexts *out, char *text)
 {
-	*texts = pgs_grow(*texts, cap, *n, sizeof(char *));
-	(*texts)[(*n)++] = text;
+	size_t		cap = out->cap;
+
+	out->group = pgs_grow(out->group, &cap, out->n, sizeof(uint32_t));
+	out->text = pgs_grow(out->text, &out->cap, out->n, sizeof(char *));
+	out->group[out->n] = st->group;
+	out->text[out->n++] = text;
+}
+
+void
+pgs_texts_free(PgsTexts *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->text[i]);
+	free(t->text);
+	free(t->group);
+	memset(t, 0, sizeof(*t));
 }
 
 static Portal *
@@ -267,7 +282,7 @@ portal_of(PgsProtoStream *st, const char *name, bool create)
 
 /* one whole message (its head, len bytes of it) */
 static void
-stream_message(PgsProtoStream *st, const char *m, size_t len, char ***texts, size_t *n, size_t *cap)
+stream_message(PgsProtoStream *st, const char *m, size_t len, PgsTexts *out)
 {
 	size_t		next,
 				next2;
@@ -302,7 +317,7 @@ stream_message(PgsProtoStream *st, const char *m, size_t len, char ***texts, siz
 		case PGS_FE_EXECUTE:
 			name = cstring_at(m, len, 5, &next);
 			p = name ? portal_of(st, name, false) : NULL;
-			push_text(texts, n, cap, pgs_xstrdup(p && p->text ? p->text :
+			push_text(st, out, pgs_xstrdup(p && p->text ? p->text :
 												 "(text unknown: its statement was prepared before tracing began)"));
 			break;
 		case PGS_FE_QUERY:
@@ -312,19 +327,24 @@ stream_message(PgsProtoStream *st, const char *m, size_t len, char ***texts, siz
 
 				st->saw_query = true;
 				for (unsigned u = 0; (one = pgs_sql_statement(q, u)) != NULL; u++)
-					push_text(texts, n, cap, one);
+					push_text(st, out, one);
 				free(q);
+				st->group++;
 			}
+			break;
+		case PGS_FE_SYNC:
+			st->group++;
 			break;
 	}
 }
 
 bool
-pgs_stream_feed(PgsProtoStream *st, const char *data, size_t len, char ***texts, size_t *n, size_t *cap)
+pgs_stream_feed(PgsProtoStream *st, const char *data, size_t len, PgsTexts *out)
 {
 	size_t		pos = 0;
 
 	st->saw_query = false;
+	st->group = 0;
 	while (pos < len)
 	{
 		uint64_t	take;
@@ -365,7 +385,7 @@ pgs_stream_feed(PgsProtoStream *st, const char *data, size_t len, char ***texts,
 		pos += take;
 		if (st->consumed == st->msg_total)
 		{
-			stream_message(st, st->head, st->head_len, texts, n, cap);
+			stream_message(st, st->head, st->head_len, out);
 			st->head_len = 0;
 			st->msg_total = st->consumed = 0;
 		}

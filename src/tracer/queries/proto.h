@@ -51,12 +51,26 @@ void pgs_stream_free(PgsProtoStream *st);
 /* forgets a message half collected (the next read does not follow this one) */
 void pgs_stream_reset(PgsProtoStream *st);
 /*
- * Feeds one read from its first byte: the texts of the statements whose
- * Execute or Query completed in it are appended to *texts (malloc'd
- * strings; *n of them, *cap allocated).  False when the bytes are not
- * messages where a message should start (the stream was reset).
+ * Statements' texts (malloc'd strings), n of them (cap allocated), each with
+ * its Sync group: how many Syncs and simple Queries of its read were whole
+ * before it (the server answers each group with a ReadyForQuery).
  */
-bool pgs_stream_feed(PgsProtoStream *st, const char *data, size_t len, char ***texts, size_t *n, size_t *cap);
+typedef struct PgsTexts
+{
+	char	  **text;
+	uint32_t   *group;
+	size_t		n,
+				cap;
+} PgsTexts;
+
+void pgs_texts_free(PgsTexts *t);
+/*
+ * Feeds one read from its first byte: the texts of the statements whose
+ * Execute or Query completed in it are appended to *out, their groups
+ * counted from this read's start.  False when the bytes are not messages
+ * where a message should start (the stream was reset).
+ */
+bool pgs_stream_feed(PgsProtoStream *st, const char *data, size_t len, PgsTexts *out);
 /* whether the last feed decoded a simple Query (else its statements were Executes) */
 bool pgs_stream_saw_query(const PgsProtoStream *st);
 

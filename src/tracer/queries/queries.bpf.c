@@ -174,6 +174,17 @@ struct backend
 	__u32		unanswered;
 	__u32		unit_sent;		/* a send since the open statement began may have held its answer */
 	/*
+	 * A read of several Sync groups (or simple Queries) is answered a group
+	 * at a time, each with its ReadyForQuery, and the backend reads no more
+	 * before the last: a batch or pipeline that ended at a ReadyForQuery may
+	 * go on without a read.  When it did (tail_at), from tail_multi's
+	 * executor probes or as a batch's next group; a read, or a read that
+	 * finds nothing, ends that.
+	 */
+	__u64		tail_at;
+	__u32		tail_multi;
+	__u32		tail_batch;		/* a batch ended at its error: its ReadyForQuery may yet begin a tail */
+	/*
 	 * A portal's rows fetched in round trips (JDBC's fetch size: an Execute
 	 * with a row limit, answered PortalSuspended): the last read's last
 	 * Execute's portal (its name's first 8 bytes) and whether it had a
@@ -530,6 +541,7 @@ several(struct backend *b, __u32 tgid, __u32 units, __u64 now, __u64 buf, __u32 
 	b->batch = 1;
 	b->batch_units = units;
 	b->batch_done = 0;
+	b->ev.group = 0;
 	b->stream = 1;
 	b->ev.read_seq = b->read_seq;
 	b->quiet_n = 0;
@@ -671,6 +683,7 @@ struct walk
 	__u32		binds;			/* Parse or Bind messages */
 	__u32		exec_off;		/* the last Execute (its offset, 0: none, and length field) */
 	__u32		exec_len;
+	__u32		syncs;			/* Sync messages */
 	__u8		last;			/* the type of the last whole message */
 };
 
@@ -726,6 +739,8 @@ take_message(struct walk *w, __u8 type, __u32 off, __u32 len)
 {
 	struct backend *b = w->c.b;
 
+	/* Syncs, counted without a branch (the verifier would walk the rest once for each way) */
+	w->syncs += ((__u32) (type ^ PGS_FE_SYNC) - 1) >> 31;
 	/* (no statements, no texts) */
 	if (b && skipped_to_sync(b, type))
 		return;
@@ -1048,12 +1063,14 @@ last_execute(struct backend *b, struct walk *w)
  * A read with at least one statement to execute: the one before ends, and
  * this one's is timed here, or by the executor probes when it holds several.
  */
-static __noinline void
+__noinline int
 read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 {
 	bool		several_q = false;
 	__u64		len;
 
+	if (!b || !w)
+		return 0;
 	/* what the previous read brought is over: the backend asked for more when it was done */
 	if (b->unit_start)
 	{
@@ -1077,7 +1094,7 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	{
 		/* a pipeline goes on: the executor probes time what this read brought */
 		several(b, w->tgid, w->units, now, w->c.buf, w->c.n, first_off, false);
-		return;
+		return 0;
 	}
 	if (b->chunk_base == 0 && len <= b->chunk_have)
 		b->ev.req_len = bpf_probe_read_kernel(b->ev.req, len, b->chunk) ? 0 : len;
@@ -1103,20 +1120,22 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	if (w->units >= 2 || several_q)
 	{
 		/*
-		 * With min_ns, a batch that is this read alone, up to its Sync, is
+		 * With min_ns, a batch that is this read alone, up to its only Sync, is
 		 * quiet: its bytes wait in the backend's buffer (nothing reads over
 		 * them before its ReadyForQuery) to go to user space only if it is
 		 * slow or fails.  Not a simple Query: user space counts those.
 		 */
 		bool		quiet = min_ns && !w->q_len && first_off == 0 && !w->skip && !w->part &&
-			w->last == PGS_FE_SYNC && !b->lead && !b->stream;
+			w->last == PGS_FE_SYNC && w->syncs == 1 && !b->lead && !b->stream;
 
 		b->ev.flags = w->c.n > len ? PGS_F_TRUNCATED : 0;
 		several(b, w->tgid, w->units, now, w->c.buf, w->c.n, first_off, quiet);
-		return;
+		return 0;
 	}
 	start_unit(b, w->tgid, now, w->c.n > len ? PGS_F_TRUNCATED : 0);
+	return 0;
 }
+
 
 /*
  * The first bytes of a read (most often its whole request), read once for
@@ -1139,18 +1158,20 @@ read_head(struct backend *b, __u64 buf, __u32 n)
 }
 
 /* bytes the backend read: plain from its socket, or the plain text of a TLS record */
-static __noinline void
+__noinline int
 input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
 	/* (its headers come from the chunk, which read_head filled with the read's head) */
 	struct walk w = {.c = {.b = b, .buf = buf, .n = n}, .tgid = tgid};
 	__u32		first_off;
-	__u8		first = b->chunk_have ? b->chunk[0] : 0;
+	__u8		first;
 
-	if (b->desync || n == 0)
-		return;
+	if (!b || b->desync || n == 0)
+		return 0;
+	first = b->chunk_have ? b->chunk[0] : 0;
 	/* a read during a quiet batch may have overwritten its bytes: user space will say they were lost */
 	b->quiet_n = 0;
+	b->tail_at = 0;
 	b->read_seq++;
 	b->lead = 0;
 	idle(b, now);
@@ -1162,7 +1183,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 			b->skip -= n;
 			if (b->stream)
 				send_read(b, tgid, buf, n, n);
-			return;
+			return 0;
 		}
 		w.off = b->skip;
 		b->skip = 0;
@@ -1170,20 +1191,20 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	else if (b->hdr_have && b->hdr_have < 5)
 	{
 		if (complete_header(b, &w))
-			return;
+			return 0;
 	}
 	else if (!b->unit_start && !b->multi && !b->batch &&
 			 (b->chunk_have || !bpf_probe_read_user(&first, 1, (void *) buf)) && first == 0)
 	{
 		/* no message type at a request's start: a packet of the connection's start */
 		startup_packet(b, buf, n);
-		return;
+		return 0;
 	}
 	else if (first >= 0x14 && first <= 0x17)
 	{
 		/* a TLS record on the socket: this connection is read through be_tls_read */
 		b->tls = 1;
-		return;
+		return 0;
 	}
 	first_off = w.off;
 	/* the most common read, one whole simple Query, from its header in the chunk; else the walk */
@@ -1201,7 +1222,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	if (w.bad || (w.off < n && !w.part))
 	{
 		lost_track(b);
-		return;
+		return 0;
 	}
 	if (w.part)
 		keep_header_part(b, &w);
@@ -1215,7 +1236,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		if (!b->begun && !b->unit_start && !b->multi && !b->batch)
 			b->begun = now;
 		b->last_wait_ns = 0;
-		return;
+		return 0;
 	}
 	/*
 	 * A read whose request goes on in the next one (no Sync, Flush or Query
@@ -1228,6 +1249,7 @@ input(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	read_statements(b, &w, first_off, now);
 	/* (last: the verifier walks what follows a call once per state it returns in) */
 	last_execute(b, &w);
+	return 0;
 }
 
 /* an ErrorResponse anywhere among the messages of a send (a pipeline's answers come together) */
@@ -1353,6 +1375,32 @@ encryption_answer(struct backend *b, __u64 buf)
  * GSSENCRequest says whether encryption follows.  Returns whether they end
  * with ReadyForQuery, -1 when it did not look.
  */
+/*
+ * The backend answers its last read's next Sync group (or simple Query)
+ * without having read: it began when the one before ended, at tail_at.
+ * Executor-timed statements go on (the probes time them); a batch's next
+ * group is a batch event of its own (PGS_EV_BATCH's group).
+ */
+static __noinline void
+next_group(struct backend *b, __u32 tgid)
+{
+	__u64		at = b->tail_at;
+
+	b->tail_at = 0;
+	if (b->tail_multi)
+	{
+		b->multi = 1;
+		b->multi_mark = at;
+		return;
+	}
+	b->batch = 1;
+	b->batch_units = 0;			/* (user space knows the group's statements from the read's bytes) */
+	b->batch_done = 0;
+	b->ev.group++;
+	b->stream = 1;
+	start_unit(b, tgid, at, b->ev.flags & PGS_F_TRUNCATED);
+}
+
 static __noinline int
 output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
@@ -1366,8 +1414,10 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		encryption_answer(b, buf);
 		return 0;
 	}
-	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun && !b->ign_sync))
+	if (n < 6 || (!b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun && !b->ign_sync && !b->tail_at))
 		return -1;
+	if (b->tail_at && !b->unit_start && !b->multi && !b->batch)
+		next_group(b, tgid);
 	error = error_or_ready(buf, n, &ready);
 	/*
 	 * Messages to walk for an ErrorResponse: a batch's, to count too how many
@@ -1430,7 +1480,10 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 		 */
 		b->ign_sync = 1;
 		if (!ready && b->unit_start && !b->multi)
+		{
+			b->tail_batch = b->batch;
 			end_read(b, now, PGS_F_ERROR);
+		}
 	}
 	if (!ready)
 		return 0;
@@ -1442,6 +1495,10 @@ output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 	b->hdr_have = 0;
 	b->stream = 0;
 	b->begun = 0;
+	/* the read may hold more Sync groups, answered without a read (tail_at) */
+	b->tail_at = b->batch || b->multi || b->tail_batch ? now : 0;
+	b->tail_multi = b->multi;
+	b->tail_batch = 0;
 	/* an open statement ends here (one timed by the probes only if an error escaped them) */
 	if (b->multi)
 		end_unit(b, now, PGS_F_ERROR);
@@ -1515,6 +1572,8 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 		/* the connection's end: its last reads' bytes are published (net_received) */
 		if (keep_net && ret != -11 && ret != -4)
 			net_publish(&b->net);
+		/* the backend asks for more: what it read is all answered */
+		b->tail_at = 0;
 		if (b->tls || !timing(b))
 			return 0;
 		/* a read that found nothing: the backend is done with what it had */
@@ -1565,7 +1624,8 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 		return 0;
 	/* sends outside a statement matter to keep_net alone */
 	if (!keep_net && (b->tls || b->gss ||
-					  (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun && !b->ign_sync)))
+					  (ret > 1 && !b->unit_start && !b->multi && !b->batch && !b->desync && !b->begun && !b->ign_sync &&
+					   !b->tail_at)))
 		return 0;
 	buf = syscall_buf(task, PGS_NR_SENDTO);
 	if (!buf)
@@ -1606,6 +1666,7 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 		return 0;
 	if (ret <= 0)
 	{
+		b->tail_at = 0;
 		if (timing(b) && !b->last_wait_ns)
 			b->last_wait_ns = bpf_ktime_get_ns();
 		if (ret == 0 && timing(b))
@@ -1657,7 +1718,16 @@ BPF_KPROBE(on_tls_write, void *port, void *ptr, __u64 len)
 static __always_inline struct backend *
 executor_backend(void)
 {
-	return bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
+	struct backend *b = bpf_task_storage_get(&backends, bpf_get_current_task_btf(), 0, 0);
+
+	/* the next Sync group (or Query) of a read of several, which the probes timed */
+	if (b && b->tail_at && b->tail_multi && !b->multi)
+	{
+		b->multi = 1;
+		b->multi_mark = b->tail_at;
+		b->tail_at = 0;
+	}
+	return b;
 }
 
 SEC("usdt")

@@ -92,6 +92,8 @@ struct pgs_query_event
 	__u32		server_pid;		/* pid in the server's own namespace (a container's), 0: unknown */
 	__u32		quiet;			/* PGS_EV_BATCH: the backend's batches before this one that were
 								 * counted in the kernel only (PGS_C_QUIET), since its last batch event */
+	__u32		group;			/* PGS_EV_BATCH: which Sync group (or simple Query) of the read it answered
+								 * (0: the first; the server answers each with its ReadyForQuery) */
 	char		database[PGS_NAME_LEN];
 	char		user[PGS_NAME_LEN];
 	char		appname[PGS_NAME_LEN];	/* application_name as the statement started (read_appname), when it

@@ -205,9 +205,7 @@ typedef struct ReadTexts
 {
 	uint32_t	seq;
 	bool		simple;			/* simple Query messages */
-	char	  **texts;
-	size_t		n,
-				cap;
+	PgsTexts	t;
 } ReadTexts;
 
 typedef struct BackendStream
@@ -226,9 +224,7 @@ typedef struct BackendStream
 static void
 read_texts_free(ReadTexts *rt)
 {
-	for (size_t i = 0; i < rt->n; i++)
-		free(rt->texts[i]);
-	free(rt->texts);
+	pgs_texts_free(&rt->t);
 	memset(rt, 0, sizeof(*rt));
 }
 
@@ -276,11 +272,11 @@ on_read(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 		pgs_stream_reset(bs->st);
 		from = e->req_off < len ? e->req_off : len;
 	}
-	if (!pgs_stream_feed(bs->st, e->req + from, len - from, &rt.texts, &rt.n, &rt.cap))
+	if (!pgs_stream_feed(bs->st, e->req + from, len - from, &rt.t))
 		pc->stats->undecodable++;
 	rt.simple = pgs_stream_saw_query(bs->st);
 	bs->seq = e->read_seq;
-	if (rt.n == 0 && !(e->flags & PGS_F_BATCH_START))
+	if (rt.t.n == 0 && !(e->flags & PGS_F_BATCH_START))
 	{
 		read_texts_free(&rt);
 		return;
@@ -303,33 +299,54 @@ on_read(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 static void
 on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 {
-	char	  **texts;
+	char	  **texts = NULL;
 	BackendStream *bs = backend_stream(pc, e->pid);
-	ReadTexts	rt = {0};
-	size_t		n;
+	ReadTexts  *rt = NULL;
+	size_t		n = 0,
+				cap = 0,
+				want;
+	bool		later = false,
+				simple = false;
 	char	   *db = field_string(e->database, PGS_NAME_LEN),
 			   *user = field_string(e->user, PGS_NAME_LEN);
 
-	for (int i = 0; i < PENDING_READS; i++)
-		if (bs->pending[i].seq == e->read_seq && bs->pending[i].texts)
-		{
-			rt = bs->pending[i];
-			memset(&bs->pending[i], 0, sizeof(bs->pending[i]));
-			break;
-		}
-	/* Executes the kernel counted but whose bytes we did not get: counted, never named */
-	while (rt.n < e->unit)
-	{
-		rt.texts = pgs_grow(rt.texts, &rt.cap, rt.n, sizeof(char *));
-		rt.texts[rt.n++] = pgs_xstrdup("(text unknown: the bytes of its read were lost)");
-	}
-	texts = rt.texts;
-	n = rt.n;
+	for (int i = 0; i < PENDING_READS && !rt; i++)
+		if (bs->pending[i].seq == e->read_seq && bs->pending[i].t.text)
+			rt = &bs->pending[i];
+	if (rt)
+		simple = rt->simple;
 	/*
-	 * With an error, the server answered `done` statements, failed the next
-	 * and skipped the rest up to the Sync: those were not executions.  (When
-	 * a read holds several Syncs the statements after the first are counted
-	 * on as if the error were the read's only one.)
+	 * The statements of the Sync group (or simple Query) this event
+	 * answered: a read of several is answered a group at a time, and its
+	 * texts are kept until its last group's event.
+	 */
+	for (size_t i = 0; rt && i < rt->t.n; i++)
+		if (rt->t.group[i] == e->group)
+		{
+			texts = pgs_grow(texts, &cap, n, sizeof(char *));
+			texts[n++] = rt->t.text[i];
+			rt->t.text[i] = NULL;
+		}
+		else if (rt->t.group[i] > e->group)
+			later = true;
+	if (rt && !later)
+		read_texts_free(rt);
+	/*
+	 * Statements the kernel counted but whose bytes we did not get: counted,
+	 * never named (the read's Executes; a later group's, those answered)
+	 */
+	want = e->done + ((e->flags & PGS_F_ERROR) ? 1 : 0);
+	if (e->group == 0 && !rt && e->unit > want)
+		want = e->unit;
+	while (n < want)
+	{
+		texts = pgs_grow(texts, &cap, n, sizeof(char *));
+		texts[n++] = pgs_xstrdup("(text unknown: the bytes of its read were lost)");
+	}
+	/*
+	 * With an error, the server answered `done` statements of the group,
+	 * failed the next and skipped the rest up to the Sync: those were not
+	 * executions.
 	 */
 	if (e->flags & PGS_F_ERROR && e->done < n)
 	{
@@ -353,7 +370,7 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 		s.batch = n > 1;
 		s.batch_size = (uint32_t) n;
 		s.batch_index = (uint32_t) i;
-		s.protocol = rt.simple ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
+		s.protocol = simple ? PGS_PROTO_SIMPLE : PGS_PROTO_EXTENDED;
 		s.database = db;
 		s.user = user;
 		s.text = texts[i];
@@ -776,7 +793,7 @@ void
 pgs_stmt_source_report(const PgsStmtSourceStats *st)
 {
 	if (st->batches)
-		pgs_err("%llu reads of several statements (%llu statements) ran without the executor probes in their backend "
+		pgs_err("%llu batches (a read's statements up to a Sync; %llu statements) ran without the executor probes in their backend "
 				"(before they were attached, or, with --min-ms, while none of its batches took that long): counted, "
 				"each with the batch's time; --exact-pipelines times every one from the start",
 				(unsigned long long) st->batches, (unsigned long long) (st->batch_statements + st->quiet));
