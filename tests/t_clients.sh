@@ -69,14 +69,15 @@ java -cp /usr/share/java/postgresql.jar "$ROOT/tests/clients/Jdbc.java" \
   "$JDBC&sslmode=require&sslfactory=org.postgresql.ssl.NonValidatingFactory" td float4 || fail "the JDBC driver over TLS"
 # several Sync groups in one write: Debian's psql 18 (from the 18 root, run there) sends \syncpipeline's
 # Sync without a flush; the first group's second statement fails and the server skips its third, the
-# second group runs.  Five rounds in one session: the first is a batch, then the executor probes time
+# second group runs.  Eight rounds in one session: the first is a batch, then the executor probes time
 # each statement (the pause between rounds lets them attach).  Plain and over TLS.
+SPR=8
 R18=$("$ROOT/scripts/roots.sh" --path 18) || fail "no PostgreSQL 18 root (scripts/roots.sh 18 builds it)"
 SP=$(mktemp -d "$R18/tmp/pgscope-syncs.XXXXXX")
 trap 'cleanup; rm -rf "$CERT" "$SP"' EXIT
 for p in sp tsp; do
   ty=$([ "$p" = sp ] && echo int2 || echo int4)
-  for i in 1 2 3 4 5; do
+  for _ in $(seq 1 "$SPR"); do
     printf '\\startpipeline\n'
     printf 'SELECT 1::%s, 2::%s, 3::%s, 4::%s AS %s_one \\bind \\sendpipeline\n' "$ty" "$ty" "$ty" "$ty" "$p"
     printf 'SELECT 1/0 AS %s_fail \\bind \\sendpipeline\n' "$p"
@@ -93,7 +94,7 @@ chroot "$R18" /usr/lib/postgresql/18/bin/psql -X -q -f "/tmp/${SP##*/}/sp.sql" "
   fail "psql 18's pipelines: $(tail -3 "$W/sp.out")"
 chroot "$R18" /usr/lib/postgresql/18/bin/psql -X -q -f "/tmp/${SP##*/}/tsp.sql" "$TLS" >"$W/tsp.out" 2>&1 ||
   fail "psql 18's pipelines over TLS: $(tail -3 "$W/tsp.out")"
-[ "$(grep -c 'division by zero' "$W/sp.out")" = 5 ] || fail "psql 18's pipelines did not fail as planned: $(head -5 "$W/sp.out")"
+[ "$(grep -c 'division by zero' "$W/sp.out")" = "$SPR" ] || fail "psql 18's pipelines did not fail as planned: $(head -5 "$W/sp.out")"
 # two simple Queries in one write (tests/clients/twoqueries.py), the first failing in one of the rounds
 /usr/bin/python3 "$ROOT/tests/clients/twoqueries.py" 127.0.0.1 "$PGPORT" postgres postgres 5 \
   "SELECT 1::int8, 2::int8, 3::int8, 4::int8 AS qq_one" "SELECT pg_sleep(0.003)::varchar(20) AS qq_sleep" >/dev/null ||
@@ -145,10 +146,10 @@ for m in lp_fail tlp_fail pd3_fail td3_fail pdj_fail tdj_fail; do
 done
 # a Sync group's failing statement ends its group; the next group of the same write runs (and is counted)
 for m in sp tsp; do
-  expect_eq "$(traced "${m}_fail")" 5 "${m}_fail: counted, each with its error"
-  expect_eq "$(grep -E " AS ${m}_fail([^a-z_]|\")" "$W/q.json" | grep -c '"error":true')" 5 "${m}_fail: each with its error"
+  expect_eq "$(traced "${m}_fail")" "$SPR" "${m}_fail: counted, each with its error"
+  expect_eq "$(grep -E " AS ${m}_fail([^a-z_]|\")" "$W/q.json" | grep -c '"error":true')" "$SPR" "${m}_fail: each with its error"
   expect_eq "$(traced "${m}_skipped")" 0 "${m}_skipped: what the server skipped up to the Sync is not a statement"
-  expect_eq "$(traced "${m}_four")" 5 "${m}_four: the second Sync group of each write is counted"
+  expect_eq "$(traced "${m}_four")" "$SPR" "${m}_four: the second Sync group of each write is counted"
 done
 expect_eq "$(traced qq_fail)" 1 "qq_fail: a failing Query of two in one write"
 # JDBC's fetch size: each later round trip of the portal continues its statement, as the log's "execute fetch from"
@@ -186,7 +187,8 @@ for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep
   # (ReadyForQuery, or the next statement's start in a pipeline), while the log times from after the
   # message is read to before its own line is written.  So under by more than 10% or 0.3 ms is an
   # error (time lost); over by as much is allowed once in ten (a preemption of the backend in that
-  # margin, seen at +0.7 and +1.4 ms on a loaded machine; a scheduler tick is 4 ms here), never by
+  # margin, seen at +0.7, +0.9 and +1.4 ms on a loaded machine; a scheduler tick is 4 ms here; one
+  # in a smaller sample), never by
   # more than 25% + 4 ms.  A split statement
   # (a 30 KB Parse, then 50 ms later its Bind and Execute) has more outside the log: reading the
   # message, and freeing the parse's and the plan's memory after each message (MessageContext), 5-8%
@@ -199,7 +201,7 @@ for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep
                d = $2 - l; tol = l * (d > 0 ? over : 0.1); if (tol < 0.3) tol = 0.3
                if (d > tol && d <= l * 0.25 + 4) { slow++; if (slow < 4) printf "pid %s #%d traced %s log %s (over); ", $1, k[$1], $2, l }
                else if (d > tol || -d > tol) { bad++; if (bad < 4) printf "pid %s #%d traced %s log %s; ", $1, k[$1], $2, l } else ok++ }
-             END { if (slow * 10 > ok + slow) bad += slow; printf "%d %d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0, slow + 0 }' "$W/log.$m" "$W/tr.$m")
+             END { if (slow > 1 && slow * 10 > ok + slow) bad += slow; printf "%d %d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0, slow + 0 }' "$W/log.$m" "$W/tr.$m")
   read -r ok bad missing batch slow <<<"${res##*; }"
   detail=""; case $res in *"; "*) detail=": ${res%; *}" ;; esac
   [ "$bad" = 0 ] && [ "$missing" = 0 ] && [ "$ok" -gt 0 ] || fail "$m durations against the log: $res"

@@ -1136,7 +1136,6 @@ read_statements(struct backend *b, struct walk *w, __u32 first_off, __u64 now)
 	return 0;
 }
 
-
 /*
  * The first bytes of a read (most often its whole request), read once for
  * input()'s first-byte test, the capture and keep_net's request start,
@@ -1370,12 +1369,6 @@ encryption_answer(struct backend *b, __u64 buf)
 }
 
 /*
- * n bytes the backend sent: an ErrorResponse flags the open statement,
- * ReadyForQuery ends it and the request; a one-byte answer to SSLRequest or
- * GSSENCRequest says whether encryption follows.  Returns whether they end
- * with ReadyForQuery, -1 when it did not look.
- */
-/*
  * The backend answers its last read's next Sync group (or simple Query)
  * without having read: it began when the one before ended, at tail_at.
  * Executor-timed statements go on (the probes time them); a batch's next
@@ -1401,6 +1394,12 @@ next_group(struct backend *b, __u32 tgid)
 	start_unit(b, tgid, at, b->ev.flags & PGS_F_TRUNCATED);
 }
 
+/*
+ * n bytes the backend sent: an ErrorResponse flags the open statement,
+ * ReadyForQuery ends it and the request; a one-byte answer to SSLRequest or
+ * GSSENCRequest says whether encryption follows.  Returns whether they end
+ * with ReadyForQuery, -1 when it did not look.
+ */
 static __noinline int
 output(struct backend *b, __u32 tgid, __u64 buf, __u32 n, __u64 now)
 {
