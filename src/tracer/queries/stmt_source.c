@@ -304,9 +304,9 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 	ReadTexts  *rt = NULL;
 	size_t		n = 0,
 				cap = 0,
+				later = 0,
 				want;
-	bool		later = false,
-				simple = false;
+	bool		simple = false;
 	char	   *db = field_string(e->database, PGS_NAME_LEN),
 			   *user = field_string(e->user, PGS_NAME_LEN);
 
@@ -328,16 +328,19 @@ on_batch(PollCtx *pc, const struct pgs_query_event *e, size_t len)
 			rt->t.text[i] = NULL;
 		}
 		else if (rt->t.group[i] > e->group)
-			later = true;
+			later++;
 	if (rt && !later)
 		read_texts_free(rt);
 	/*
-	 * Statements the kernel counted but whose bytes we did not get: counted,
-	 * never named (the read's Executes; a later group's, those answered)
+	 * Statements the kernel counted but whose bytes we did not get (lost,
+	 * or beyond what an event holds): counted, never named.  The first
+	 * group's event counts the read's Executes and Queries, the later
+	 * groups' included; a later group's, only those answered before an
+	 * error (a send that ends with ReadyForQuery is not walked).
 	 */
 	want = e->done + ((e->flags & PGS_F_ERROR) ? 1 : 0);
-	if (e->group == 0 && !rt && e->unit > want)
-		want = e->unit;
+	if (e->group == 0 && e->unit > later && e->unit - later > want)
+		want = e->unit - later;
 	while (n < want)
 	{
 		texts = pgs_grow(texts, &cap, n, sizeof(char *));
