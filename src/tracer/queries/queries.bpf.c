@@ -1368,6 +1368,15 @@ encryption_answer(struct backend *b, __u64 buf)
 	b->ssl_requested = b->gss_requested = 0;
 }
 
+/* the probe-timed statements of a read go on with its next Sync group, from its last ReadyForQuery */
+static __always_inline void
+probed_tail(struct backend *b)
+{
+	b->multi = 1;
+	b->multi_mark = b->tail_at;
+	b->tail_at = 0;
+}
+
 /*
  * The backend answers its last read's next Sync group (or simple Query)
  * without having read: it began when the one before ended, at tail_at.
@@ -1379,13 +1388,12 @@ next_group(struct backend *b, __u32 tgid)
 {
 	__u64		at = b->tail_at;
 
-	b->tail_at = 0;
 	if (b->tail_multi)
 	{
-		b->multi = 1;
-		b->multi_mark = at;
+		probed_tail(b);
 		return;
 	}
+	b->tail_at = 0;
 	b->batch = 1;
 	b->batch_units = 0;			/* (user space knows the group's statements from the read's bytes) */
 	b->batch_done = 0;
@@ -1721,11 +1729,7 @@ executor_backend(void)
 
 	/* the next Sync group (or Query) of a read of several, which the probes timed */
 	if (b && b->tail_at && b->tail_multi && !b->multi)
-	{
-		b->multi = 1;
-		b->multi_mark = b->tail_at;
-		b->tail_at = 0;
-	}
+		probed_tail(b);
 	return b;
 }
 
