@@ -194,18 +194,20 @@ for m in pbext_sleep pbpre_sleep lp_sleep lp_split tlp_sleep tlp_split tls_sleep
   # message, and freeing the parse's and the plan's memory after each message (MessageContext), 5-8%
   # of the parse here: it may run over by 30%.  The checks are for losing the Parse's time (-50%) or
   # counting a client's pause (+50 ms in the split pipeline).
-  over=0.1; case $m in *_split) over=0.3 ;; esac
-  res=$(awk -v over="$over" 'NR == FNR { n[$1]++; logged[$1, n[$1]] = $2; next }
+  # A fetch round trip of a suspended portal (JDBC's fetch size, 10 rows) is logged at 0.02 ms: its
+  # reading and its rows' send, outside the log's window, are all of the margin (seen +0.36 ms in CI).
+  over=0.1 floor=0.3; case $m in *_split) over=0.3 ;; *_cursor) floor=0.5 ;; esac
+  res=$(awk -v over="$over" -v floor="$floor" 'NR == FNR { n[$1]++; logged[$1, n[$1]] = $2; next }
              { k[$1]++; if ($2 == "null") { batch++; next }
                l = logged[$1, k[$1]]; if (l == "") { missing++; next }
-               d = $2 - l; tol = l * (d > 0 ? over : 0.1); if (tol < 0.3) tol = 0.3
+               d = $2 - l; tol = l * (d > 0 ? over : 0.1); if (tol < floor) tol = floor
                if (d > tol && d <= l * 0.25 + 4) { slow++; if (slow < 4) printf "pid %s #%d traced %s log %s (over); ", $1, k[$1], $2, l }
                else if (d > tol || -d > tol) { bad++; if (bad < 4) printf "pid %s #%d traced %s log %s; ", $1, k[$1], $2, l } else ok++ }
              END { if (slow > 1 && slow * 10 > ok + slow) bad += slow; printf "%d %d %d %d %d\n", ok + 0, bad + 0, missing + 0, batch + 0, slow + 0 }' "$W/log.$m" "$W/tr.$m")
   read -r ok bad missing batch slow <<<"${res##*; }"
   detail=""; case $res in *"; "*) detail=": ${res%; *}" ;; esac
   [ "$bad" = 0 ] && [ "$missing" = 0 ] && [ "$ok" -gt 0 ] || fail "$m durations against the log: $res"
-  echo "ok: $m: $ok durations within 10% (over: $(awk -v o="$over" 'BEGIN { print o * 100 }')%) or 0.3 ms of the server's log lines, $slow over by less than 25% + 4 ms ($batch in batches timed together)$detail"
+  echo "ok: $m: $ok durations within 10% (over: $(awk -v o="$over" 'BEGIN { print o * 100 }')%) or $floor ms of the server's log lines, $slow over by less than 25% + 4 ms ($batch in batches timed together)$detail"
 done
 
 # ---- robust decoding: long Binds, COPY both ways, the function-call protocol, a cancel, a client
