@@ -106,6 +106,20 @@ start_tracer() {
   wait_said "$out.err" tracing "$TRACER"
 }
 
+# uprobes_past_endbr PID: no uprobe the process PID holds (bpftool perf show) sits on an endbr64,
+# which the kernel executes out of line with a single-step trap (16 times a hit on the push after it
+# here: pgs_func_offset); fails when PID holds no uprobe at all
+uprobes_past_endbr() {
+  local n=0 file off bytes
+  while read -r file off; do
+    bytes=$(od -An -tx1 -j "$off" -N 4 "$file" | tr -d ' \n')
+    [ "$bytes" != f30f1efa ] || fail "a uprobe on an endbr64: $file+$off"
+    n=$((n + 1))
+  done < <(bpftool perf show 2>/dev/null | awk -v pid="$1" '$2 == pid && ($7 == "uprobe" || $7 == "uretprobe") { print $9, $11 }')
+  [ "$n" -gt 0 ] || fail "the tracer $1 holds no uprobe (bpftool perf show)"
+  echo "ok: none of the tracer's $n uprobes sits on an endbr64"
+}
+
 # stop_tracer OUT [SUMMARY]: Ctrl-C to the tracer start_tracer OUT started; it exits 0, its summary
 # (OUT.err) says no events were lost when it speaks of them, and matches the regex SUMMARY if given
 stop_tracer() {

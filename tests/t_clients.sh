@@ -43,6 +43,7 @@ sleep 1
 "$PGSCOPE" queries --pid "$PM" --json >"$W/q.json" 2>"$W/q.err" &
 tracer=$!
 wait_said "$W/q.err" tracing "$tracer"
+uprobes_past_endbr "$tracer"
 sleep 0.5
 q "SELECT pg_stat_statements_reset()" >/dev/null
 # (it ends before the rest: timing checks below want the machine to themselves)

@@ -36,6 +36,7 @@ waiter() {
 pid_map_start "$PM"
 start_tracer "$WORK/locks.json" locks --pid "$PM" --json --dot "$WORK/waits.dot"
 start_tracer "$WORK/stats.txt" locks --pid "$PM" --stats
+uprobes_past_endbr "$TRACER"
 
 # conflict N SQL SECS PSQL-ARGS...: a session holds what SQL takes for SECS, another (psql PSQL-ARGS)
 # waits for it; their pids in AN and BN

@@ -213,9 +213,16 @@ pgs_tracing_says(const PgsTarget *t, const char *what, const char *extra)
 struct bpf_link *
 pgs_attach_func(struct bpf_program *prog, const PgsTarget *t, const char *func, bool ret)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = func, .retprobe = ret);
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = ret);
+	uint64_t	off;
+	int			rc = pgs_func_offset(t->bin, func, &off);
 
-	return bpf_program__attach_uprobe_opts(prog, t->backend ? t->backend : -1, t->bin, 0, &o);
+	if (rc < 0)
+	{
+		errno = -rc;
+		return NULL;
+	}
+	return bpf_program__attach_uprobe_opts(prog, t->backend ? t->backend : -1, t->bin, (size_t) off, &o);
 }
 
 struct bpf_link *

@@ -377,6 +377,61 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 	return out->nsites > 0 ? 0 : -ENOENT;
 }
 
+/* ---------- function entries ---------- */
+
+/* what pgs_func_offset looks for: a function's link-time address */
+typedef struct FuncSearch
+{
+	const char *name;
+	uint64_t	vaddr;
+} FuncSearch;
+
+static bool
+func_named(const PgsElfSym *sym, void *arg)
+{
+	FuncSearch *f = arg;
+
+	if (sym->type != STT_FUNC || strcmp(sym->name, f->name) != 0)
+		return false;
+	f->vaddr = sym->value;
+	return true;
+}
+
+int
+pgs_func_offset(const char *bin, const char *func, uint64_t *off)
+{
+	static const unsigned char endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
+	int			fd = open(bin, O_RDONLY);
+	Elf		   *e;
+	size_t		nph;
+	FuncSearch	f = {func, 0};
+	unsigned char first[4];
+	int			rc = -ENOENT;
+
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (e == NULL || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph) != 0)
+	{
+		if (e)
+			elf_end(e);
+		close(fd);
+		return -ENOEXEC;
+	}
+	if ((pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, &f) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, &f)) &&
+		file_offset(e, nph, f.vaddr, true, off))
+	{
+		rc = 0;
+		if (pread(fd, first, sizeof(first), (off_t) *off) == (ssize_t) sizeof(first) &&
+			memcmp(first, endbr64, sizeof(first)) == 0)
+			*off += sizeof(first);
+	}
+	elf_end(e);
+	close(fd);
+	return rc;
+}
+
 /* ---------- processes ---------- */
 
 void

@@ -158,6 +158,17 @@ typedef struct PgsUsdt
 int pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *out);
 
 /*
+ * The file offset where a uprobe or uretprobe on function func of bin goes
+ * (.dynsym, else .symtab): its entry, or just past the endbr64 that starts
+ * it (-fcf-protection builds: Debian's PostgreSQL 17 and 18).  The kernel
+ * emulates a push or a nop under a uprobe but executes an endbr64 out of line
+ * with a single-step trap: 16.5 us a hit on this project's VM against 1.0 us
+ * on the push after it.  The stack is untouched there, so a uretprobe still
+ * finds the return address.  0, -ENOENT when bin has no such function.
+ */
+int pgs_func_offset(const char *bin, const char *func, uint64_t *off);
+
+/*
  * Calls fn(desc, descsz, arg) for each note of type from owner ("GNU",
  * "stapsdt") in e's note sections until fn returns true; whether one did.
  */
@@ -268,7 +279,7 @@ void pgs_tracing_says(const PgsTarget *t, const char *what, const char *extra);
 
 /*
  * Attaches prog to the traced processes of t's binary: a uprobe on the
- * exported function func (ret: a uretprobe), or the USDT probe
+ * exported function func (ret: a uretprobe; at pgs_func_offset), or the USDT probe
  * postgresql:name.  The link goes to the skeleton's links (skel->links.x),
  * which its destroy frees; NULL when it cannot be (errno).
  */

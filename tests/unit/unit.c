@@ -1,22 +1,25 @@
 /*
  * unit.c - unit tests of the binary's pure functions: the SQL lexer and
  * splitter, the query normaliser, JSON escaping, protocol decoding and the
- * latency histograms.  A small runner of our own: each CHECK prints "ok" or
+ * latency histograms, where a function's uprobe goes.  A small runner of our own: each CHECK prints "ok" or
  * "FAIL" with what differed; tests/run.sh counts the lines into its
  * "N passed, N failed".  Exit status: the number of failures (capped).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sqllex.h"
 #include "sqlsplit.h"
 #include "util.h"
 #include "hist.h"
 #include "proto.h"
+#include "tracer.h"
 
 static int	failures;
 static int	checks;
@@ -558,6 +561,49 @@ test_hist(void)
 	check_int("quantiles: empty is 0", pgs_q_percentile(&q, 99), 0);
 }
 
+/* ---------- where a function's uprobe goes ---------- */
+
+/* two functions of this binary's .symtab, one after the other: 6 bytes, then one that starts with endbr64 */
+__asm__(".text\n"
+		".globl unit_plain_fn\n.type unit_plain_fn, @function\n"
+		"unit_plain_fn: push %rbp\n mov %rsp, %rbp\n pop %rbp\n ret\n"
+		".size unit_plain_fn, . - unit_plain_fn\n"
+		".globl unit_cet_fn\n.type unit_cet_fn, @function\n"
+		"unit_cet_fn: .byte 0xf3, 0x0f, 0x1e, 0xfa\n push %rbp\n mov %rsp, %rbp\n pop %rbp\n ret\n"
+		".size unit_cet_fn, . - unit_cet_fn\n");
+
+/* the byte at file offset off of path, -1 when it cannot be read */
+static int
+byte_at(const char *path, uint64_t off)
+{
+	FILE	   *f = fopen(path, "rb");
+	int			c = -1;
+
+	if (f && fseek(f, (long) off, SEEK_SET) == 0)
+		c = fgetc(f);
+	if (f)
+		fclose(f);
+	return c;
+}
+
+static void
+test_func_offset(void)
+{
+	char		self[4096];
+	ssize_t		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	uint64_t	plain = 0,
+				cet = 0,
+				none = 0;
+
+	self[n > 0 ? n : 0] = '\0';
+	check_int("uprobe offset: a function of .symtab is found", pgs_func_offset(self, "unit_plain_fn", &plain), 0);
+	check_int("uprobe offset: push %rbp at the entry", byte_at(self, plain), 0x55);
+	check_int("uprobe offset: found after endbr64", pgs_func_offset(self, "unit_cet_fn", &cet), 0);
+	check_int("uprobe offset: past the endbr64 (entry + 4)", (long long) (cet - plain), 6 + 4);
+	check_int("uprobe offset: push %rbp past the endbr64", byte_at(self, cet), 0x55);
+	check_int("uprobe offset: a missing function", pgs_func_offset(self, "unit_no_such_fn", &none), -ENOENT);
+}
+
 int
 main(void)
 {
@@ -569,6 +615,7 @@ main(void)
 	test_json();
 	test_proto();
 	test_hist();
+	test_func_offset();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures > 100 ? 100 : failures;
 }
