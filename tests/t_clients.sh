@@ -44,6 +44,8 @@ sleep 1
 tracer=$!
 wait_said "$W/q.err" tracing "$tracer"
 uprobes_past_endbr "$tracer"
+# TLS reads at secure_read's site (pgs_tls_read_site: Debian's 15, 17 and 18 are that shape), not be_tls_read's
+bpftool perf show | awk -v pid="$tracer" '$2 == pid' | grep uretprobe && fail "a uretprobe: TLS reads not at secure_read's site"
 sleep 0.5
 q "SELECT pg_stat_statements_reset()" >/dev/null
 # (it ends before the rest: timing checks below want the machine to themselves)
@@ -276,11 +278,14 @@ expect_eq "$(mtraced mq_sleep)" 10 "--min-ms: every slow pipeline's pg_sleep, wi
 grep -q 'text unknown' "$W/m.json" && fail "--min-ms: a statement's text was unknown"
 echo "ok: --min-ms counts fast pipelines in the kernel and shows slow ones with their texts"
 
-# ---- latency over the same kinds of traffic (alone: two tracers would double the probes' cost)
+# ---- latency over the same kinds of traffic (alone: two tracers would double the probes' cost), its
+# TLS reads through be_tls_read's entry and return: the fallback where secure_read is not the shape
+# pgs_tls_read_site knows (the other tracers here read at that site: no uretprobe)
 q "SELECT pg_stat_statements_reset()" >/dev/null
-"$PGSCOPE" latency --pid "$PM" --json -i 60 >"$W/lat.json" 2>"$W/lat.err" &
+PGSCOPE_TLS_READ=be_tls_read "$PGSCOPE" latency --pid "$PM" --json -i 60 >"$W/lat.json" 2>"$W/lat.err" &
 latency=$!
 wait_said "$W/lat.err" tracing "$latency"
+bpftool perf show | awk -v pid="$latency" '$2 == pid' | grep -q uretprobe || fail "latency: no uretprobe (the fallback)"
 pgbench -n -M extended -f "$W/pipe-ext.sql" -t 20 -c 2 "$PLAIN" >/dev/null 2>&1 || fail "pgbench pipeline under latency"
 "$ROOT/build/pipeline" "$PLAIN" 1 100 lp 0 >/dev/null
 "$ROOT/build/pipeline" "$TLS" 1 100 tlp 1 >/dev/null

@@ -225,6 +225,33 @@ pgs_attach_func(struct bpf_program *prog, const PgsTarget *t, const char *func, 
 	return bpf_program__attach_uprobe_opts(prog, t->backend ? t->backend : -1, t->bin, (size_t) off, &o);
 }
 
+bool
+pgs_tls_read_choose(const PgsTarget *t, PgsTlsReadSite *site, struct bpf_program *done, struct bpf_program *entry,
+					struct bpf_program *ret)
+{
+	const char *force = getenv("PGSCOPE_TLS_READ");	/* "be_tls_read": the fallback, as tests/t_clients.sh runs it */
+	bool		at_site = !(force && strcmp(force, "be_tls_read") == 0) && pgs_tls_read_site(t->bin, site) == 0;
+
+	bpf_program__set_autoload(done, at_site);
+	bpf_program__set_autoload(entry, !at_site);
+	bpf_program__set_autoload(ret, !at_site);
+	return at_site;
+}
+
+bool
+pgs_attach_tls_read(const PgsTarget *t, const PgsTlsReadSite *site, struct bpf_program *done, struct bpf_link **done_link,
+					struct bpf_program *entry, struct bpf_link **entry_link, struct bpf_program *ret,
+					struct bpf_link **ret_link)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, o);
+
+	if (bpf_program__autoload(done))
+		return (*done_link = bpf_program__attach_uprobe_opts(done, t->backend ? t->backend : -1, t->bin,
+															 (size_t) site->offset, &o)) != NULL;
+	return (*entry_link = pgs_attach_func(entry, t, "be_tls_read", false)) != NULL &&
+		(*ret_link = pgs_attach_func(ret, t, "be_tls_read", true)) != NULL;
+}
+
 struct bpf_link *
 pgs_attach_probe(struct bpf_program *prog, const PgsTarget *t, const char *name)
 {

@@ -383,7 +383,8 @@ pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUsdt *
 typedef struct FuncSearch
 {
 	const char *name;
-	uint64_t	vaddr;
+	uint64_t	vaddr,
+				size;
 } FuncSearch;
 
 static bool
@@ -394,6 +395,7 @@ func_named(const PgsElfSym *sym, void *arg)
 	if (sym->type != STT_FUNC || strcmp(sym->name, f->name) != 0)
 		return false;
 	f->vaddr = sym->value;
+	f->size = sym->size;
 	return true;
 }
 
@@ -404,7 +406,7 @@ pgs_func_offset(const char *bin, const char *func, uint64_t *off)
 	int			fd = open(bin, O_RDONLY);
 	Elf		   *e;
 	size_t		nph;
-	FuncSearch	f = {func, 0};
+	FuncSearch	f = {func, 0, 0};
 	unsigned char first[4];
 	int			rc = -ENOENT;
 
@@ -427,6 +429,170 @@ pgs_func_offset(const char *bin, const char *func, uint64_t *off)
 			memcmp(first, endbr64, sizeof(first)) == 0)
 			*off += sizeof(first);
 	}
+	elf_end(e);
+	close(fd);
+	return rc;
+}
+
+/* ---------- where secure_read has what be_tls_read read ---------- */
+
+/* an x86-64 REX prefix with W (64-bit operands) */
+static bool
+rex_w(unsigned char b)
+{
+	return (b & 0xf8) == 0x48;
+}
+
+/* the registers a call preserves (x86-64 System V), by their encoding numbers */
+static bool
+callee_saved(int r)
+{
+	return r == 3 || r == 5 || (r >= 12 && r <= 15);
+}
+
+/*
+ * In code (secure_read's bytes, n of them), just past its only call of
+ * be_tls_read at code[c]: "mov %rax,%rX" (optional), "test %rX,%rX" and "js",
+ * after which be_tls_read's result is still in rax; the offset past the js
+ * (the js's in js), or 0 when the code is not that.
+ */
+static size_t
+past_sign_test(const unsigned char *code, size_t n, size_t c, size_t *js)
+{
+	size_t		j = c + 5;
+	int			tested = 0;		/* rax */
+
+	if (j + 3 <= n && rex_w(code[j]) && !(code[j] & 4) && code[j + 1] == 0x89 && (code[j + 2] & 0xf8) == 0xc0)
+	{
+		tested = (code[j + 2] & 7) | ((code[j] & 1) << 3);
+		j += 3;
+	}
+	if (j + 3 > n || !rex_w(code[j]) || code[j + 1] != 0x85 || (code[j + 2] & 0xc0) != 0xc0 ||
+		((code[j + 2] & 7) | ((code[j] & 1) << 3)) != tested ||
+		(((code[j + 2] >> 3) & 7) | ((code[j] & 4) << 1)) != tested)
+		return 0;
+	j += 3;
+	*js = j;
+	if (j + 2 <= n && code[j] == 0x78)
+		return j + 2;			/* js rel8 */
+	if (j + 6 <= n && code[j] == 0x0f && code[j + 1] == 0x88)
+		return j + 6;			/* js rel32 */
+	return 0;
+}
+
+/*
+ * The register that holds the buffer (rsi, secure_read's second argument)
+ * at the call at code[c]: the source of the last "mov %rX,%rsi" of the
+ * register moves just before the call, one that no later move overwrites,
+ * that the call preserves and that the function's prologue (before its
+ * first call) filled from rsi; -1 when there is no such register.
+ */
+static int
+buffer_register(const unsigned char *code, size_t c, int result)
+{
+	unsigned	written = 0;	/* registers the moves after it write */
+	int			reg = -1;
+
+	for (size_t k = c; k >= 3 && rex_w(code[k - 3]) && code[k - 2] == 0x89 && (code[k - 1] & 0xc0) == 0xc0; k -= 3)
+	{
+		int			dst = (code[k - 1] & 7) | ((code[k - 3] & 1) << 3),
+					src = ((code[k - 1] >> 3) & 7) | ((code[k - 3] & 4) << 1);
+
+		if (dst == 6)
+		{
+			reg = (written & (1u << src)) ? -1 : src;
+			break;
+		}
+		written |= 1u << dst;
+	}
+	if (reg < 0 || !callee_saved(reg) || reg == result)
+		return -1;
+	/* "mov %rsi,%rX" before the first call */
+	for (size_t k = 0; k + 3 <= c && code[k] != 0xe8; k++)
+		if (code[k] == (0x48 | (reg >> 3)) && code[k + 1] == 0x89 && code[k + 2] == (0xf0 | (reg & 7)))
+			return reg;
+	return -1;
+}
+
+/* whether code[0..n) starts with a nop (prefixes 66/2e, then 90 or 0f 1f), which the kernel emulates under a uprobe */
+static bool
+is_nop(const unsigned char *code, size_t n)
+{
+	size_t		i = 0;
+
+	while (i < n && (code[i] == 0x66 || code[i] == 0x2e))
+		i++;
+	return (i < n && code[i] == 0x90) || (i + 1 < n && code[i] == 0x0f && code[i + 1] == 0x1f);
+}
+
+int
+pgs_tls_read_site(const char *bin, PgsTlsReadSite *site)
+{
+	return pgs_call_result_site(bin, "secure_read", "be_tls_read", site);
+}
+
+int
+pgs_call_result_site(const char *bin, const char *caller, const char *callee, PgsTlsReadSite *site)
+{
+	int			fd = open(bin, O_RDONLY);
+	Elf		   *e;
+	size_t		nph,
+				calls = 0,
+				call = 0,
+				past,
+				js = 0;
+	FuncSearch	sr = {caller, 0, 0},
+				tls = {callee, 0, 0};
+	uint64_t	off;
+	unsigned char code[2048];
+	ssize_t		n;
+	int			rc = -ENOENT;
+
+	memset(site, 0, sizeof(*site));
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (e == NULL || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph) != 0)
+	{
+		if (e)
+			elf_end(e);
+		close(fd);
+		return -ENOEXEC;
+	}
+	if (!(pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, &sr) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, &sr)) ||
+		!(pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, &tls) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, &tls)) ||
+		sr.size == 0 || !file_offset(e, nph, sr.vaddr, true, &off))
+		goto out;
+	n = pread(fd, code, sr.size < sizeof(code) ? sr.size : sizeof(code), (off_t) off);
+	rc = -ENOEXEC;				/* from here: not code this knows */
+	for (ssize_t i = 0; i + 5 <= n; i++)
+	{
+		int32_t		rel;
+
+		memcpy(&rel, code + i + 1, 4);
+		if (code[i] == 0xe8 && sr.vaddr + (uint64_t) i + 5 + (uint64_t) (int64_t) rel == tls.vaddr)
+		{
+			calls++;
+			call = (size_t) i;
+		}
+	}
+	if (calls == 1 && (past = past_sign_test(code, (size_t) n, call, &js)) > 0)
+	{
+		int			result = 0;
+
+		/* the register the result was moved to, when it was (past_sign_test's optional move) */
+		if (rex_w(code[call + 5]) && code[call + 6] == 0x89)
+			result = (code[call + 7] & 7) | ((code[call + 5] & 1) << 3);
+		if ((site->ptr_reg = buffer_register(code, call, result)) >= 0)
+		{
+			/* past the js when that is a nop; else the js itself (a branch: emulated too), which every read reaches */
+			site->all_reads = !is_nop(code + past, (size_t) n - past);
+			site->offset = off + (site->all_reads ? js : past);
+			rc = 0;
+		}
+	}
+out:
 	elf_end(e);
 	close(fd);
 	return rc;

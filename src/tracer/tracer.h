@@ -169,6 +169,30 @@ int pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUs
 int pgs_func_offset(const char *bin, const char *func, uint64_t *off);
 
 /*
+ * Where a TLS connection's read has its plain text, with one uprobe that
+ * only reads with data reach: secure_read just past its call of
+ * be_tls_read, "test" of the result and "js" to the wait for more (x86-64
+ * code as GCC builds it for Debian's 15, 17 and 18, recognised byte by
+ * byte), when a nop is there, which the kernel emulates (else the js, which
+ * every read reaches: all_reads).  There rax holds the result, ptr_reg (a
+ * register a call preserves, by its encoding number: 3 rbx, 5 rbp, 12-15
+ * r12-r15) the buffer, as secure_read's prologue and the moves before the
+ * call both say.  Instead of a uprobe and a uretprobe on be_tls_read: one
+ * trap fewer for every read with data, two for every read that finds none.
+ * 0; -ENOEXEC when the code is not that shape (the caller falls back to
+ * be_tls_read), -ENOENT when a function is missing.
+ * pgs_call_result_site: the same for any caller and callee (tests).
+ */
+typedef struct PgsTlsReadSite
+{
+	uint64_t	offset;			/* file offset of the uprobe */
+	int			ptr_reg;
+	bool		all_reads;		/* on the js: reads that found nothing come too */
+} PgsTlsReadSite;
+int pgs_tls_read_site(const char *bin, PgsTlsReadSite *site);
+int pgs_call_result_site(const char *bin, const char *caller, const char *callee, PgsTlsReadSite *site);
+
+/*
  * Calls fn(desc, descsz, arg) for each note of type from owner ("GNU",
  * "stapsdt") in e's note sections until fn returns true; whether one did.
  */
@@ -285,6 +309,21 @@ void pgs_tracing_says(const PgsTarget *t, const char *what, const char *extra);
  */
 struct bpf_program;
 struct bpf_link *pgs_attach_func(struct bpf_program *prog, const PgsTarget *t, const char *func, bool ret);
+/*
+ * A TLS read's plain text: before the skeleton's load, pgs_tls_read_choose
+ * finds pgs_tls_read_site in t's binary and keeps the program for it (done)
+ * or, when it is not found, those for be_tls_read's entry and return;
+ * true: the site (the caller sets its rodata tls_ptr_reg to site->ptr_reg);
+ * PGSCOPE_TLS_READ=be_tls_read in the environment forces the fallback.
+ * After the load pgs_attach_tls_read attaches what was kept, each to its
+ * link (the skeleton's); false when it cannot (errno).
+ */
+bool pgs_tls_read_choose(const PgsTarget *t, PgsTlsReadSite *site, struct bpf_program *done,
+						 struct bpf_program *entry, struct bpf_program *ret);
+bool pgs_attach_tls_read(const PgsTarget *t, const PgsTlsReadSite *site, struct bpf_program *done,
+						 struct bpf_link **done_link, struct bpf_program *entry, struct bpf_link **entry_link,
+						 struct bpf_program *ret, struct bpf_link **ret_link);
+
 struct bpf_link *pgs_attach_probe(struct bpf_program *prog, const PgsTarget *t, const char *name);
 
 /* the sum over the CPUs of entry key of a per-CPU array of __u64 */

@@ -604,6 +604,49 @@ test_func_offset(void)
 	check_int("uprobe offset: a missing function", pgs_func_offset(self, "unit_no_such_fn", &none), -ENOENT);
 }
 
+/*
+ * secure_read's shape (pgs_call_result_site): a callee, and callers that keep their buffer (rsi) in
+ * r14 across the call, test its result and loop on a negative one; then a nop (good: the site is past
+ * the js, at byte 26), an xor (no nop: the js itself, at 24), r14 overwritten before the call, and no
+ * prologue that filled r14 from rsi (neither: not that shape)
+ */
+#define UNIT_CALLER(name, prologue, before, after) \
+	".globl " name "\n.type " name ", @function\n" name ":\n push %rbp\n mov %rsp, %rbp\n push %r14\n" prologue \
+	" push %rbx\n1: mov %r14, %rsi\n" before " call unit_read_fn\n mov %rax, %rbx\n test %rbx, %rbx\n js 1b\n" after \
+	" pop %rbx\n pop %r14\n pop %rbp\n ret\n.size " name ", . - " name "\n"
+__asm__(".text\n.globl unit_read_fn\n.type unit_read_fn, @function\nunit_read_fn: xor %eax, %eax\n ret\n"
+		".size unit_read_fn, . - unit_read_fn\n"
+		UNIT_CALLER("unit_caller_nop", " mov %rsi, %r14\n", "", " nopl (%rax)\n")
+		UNIT_CALLER("unit_caller_xor", " mov %rsi, %r14\n", "", " xor %edi, %edi\n")
+		UNIT_CALLER("unit_caller_clobber", " mov %rsi, %r14\n", " mov %rax, %r14\n", " nopl (%rax)\n")
+		UNIT_CALLER("unit_caller_noprologue", " mov %rdi, %r14\n", "", " nopl (%rax)\n"));
+
+static void
+test_call_result_site(void)
+{
+	char		self[4096];
+	ssize_t		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	uint64_t	at = 0;
+	PgsTlsReadSite site;
+
+	self[n > 0 ? n : 0] = '\0';
+	pgs_func_offset(self, "unit_caller_nop", &at);
+	check_int("TLS read site: found", pgs_call_result_site(self, "unit_caller_nop", "unit_read_fn", &site), 0);
+	check_int("TLS read site: past the js, on the nop", (long long) (site.offset - at), 26);
+	check_int("TLS read site: the buffer in r14", site.ptr_reg, 14);
+	check_int("TLS read site: only reads with data reach it", site.all_reads, false);
+	pgs_func_offset(self, "unit_caller_xor", &at);
+	check_int("TLS read site: no nop past the js: found", pgs_call_result_site(self, "unit_caller_xor", "unit_read_fn", &site), 0);
+	check_int("TLS read site: no nop past the js: on the js", (long long) (site.offset - at), 24);
+	check_int("TLS read site: on the js every read reaches it", site.all_reads, true);
+	check_int("TLS read site: the buffer's register overwritten before the call",
+			  pgs_call_result_site(self, "unit_caller_clobber", "unit_read_fn", &site), -ENOEXEC);
+	check_int("TLS read site: no prologue filled the register from rsi",
+			  pgs_call_result_site(self, "unit_caller_noprologue", "unit_read_fn", &site), -ENOEXEC);
+	check_int("TLS read site: a caller that does not call it",
+			  pgs_call_result_site(self, "unit_plain_fn", "unit_read_fn", &site), -ENOEXEC);
+}
+
 int
 main(void)
 {
@@ -616,6 +659,7 @@ main(void)
 	test_proto();
 	test_hist();
 	test_func_offset();
+	test_call_result_site();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures > 100 ? 100 : failures;
 }

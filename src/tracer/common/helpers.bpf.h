@@ -146,4 +146,38 @@ pgs_ns_tgid(struct task_struct *task)
 	return (__u32) BPF_CORE_READ(p, numbers[level & 31].nr);
 }
 
+/*
+ * A callee-saved register of a uprobe's user registers by its x86-64
+ * encoding number (3 rbx, 5 rbp, 12-15 r12-r15): where pgs_tls_read_site
+ * found secure_read's buffer; 0 for any other number
+ */
+static __always_inline __u64
+pgs_saved_reg(struct pt_regs *regs, __u32 reg)
+{
+	/* each a load of its own (volatile): the verifier takes no ctx load at a computed offset */
+	__u64		bx = *(volatile unsigned long *) &regs->bx,
+				bp = *(volatile unsigned long *) &regs->bp,
+				r12 = *(volatile unsigned long *) &regs->r12,
+				r13 = *(volatile unsigned long *) &regs->r13,
+				r14 = *(volatile unsigned long *) &regs->r14,
+				r15 = *(volatile unsigned long *) &regs->r15;
+
+	switch (reg)
+	{
+		case 3:
+			return bx;
+		case 5:
+			return bp;
+		case 12:
+			return r12;
+		case 13:
+			return r13;
+		case 14:
+			return r14;
+		case 15:
+			return r15;
+	}
+	return 0;
+}
+
 #endif

@@ -82,7 +82,27 @@ tls_backend(void)
 	return bpf_task_storage_get(&tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
-/* ssize_t be_tls_read(Port *port, void *ptr, size_t len, int *waitfor) */
+/* the register that holds secure_read's buffer at on_tls_read_done (its encoding number) */
+const volatile __u32 tls_ptr_reg = 0;
+
+/* secure_read past "call be_tls_read; test; js" (pgs_tls_read_site): rax the result, tls_ptr_reg the buffer */
+SEC("uprobe")
+int
+BPF_KPROBE(on_tls_read_done)
+{
+	struct task_state *s;
+	__u64		buf;
+
+	if ((long) PT_REGS_RC(ctx) <= 0 || !(s = tls_backend()))
+		return 0;
+	if (!(buf = pgs_saved_reg(ctx, tls_ptr_reg)))
+		return 0;
+	net_request_read(&s->net, buf, 0);
+	net_publish(&s->net);
+	return 0;
+}
+
+/* ssize_t be_tls_read(Port *port, void *ptr, size_t len, int *waitfor): where on_tls_read_done cannot be */
 SEC("uprobe")
 int
 BPF_KPROBE(on_tls_read, void *port, void *ptr)

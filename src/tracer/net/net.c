@@ -168,8 +168,12 @@ static struct net_bpf *
 attach(const PgsTarget *t)
 {
 	struct net_bpf *skel;
+	PgsTlsReadSite site;
 
 	PGS_SKEL_OPEN(net, skel, t);
+	if (pgs_tls_read_choose(t, &site, skel->progs.on_tls_read_done, skel->progs.on_tls_read,
+							skel->progs.on_tls_read_ret))
+		skel->rodata->tls_ptr_reg = (uint32_t) site.ptr_reg;
 	PGS_SKEL_LOAD(net, skel);
 	if (!(skel->links.on_recv = bpf_program__attach(skel->progs.on_recv)) ||
 		!(skel->links.on_send = bpf_program__attach(skel->progs.on_send)))
@@ -179,8 +183,9 @@ attach(const PgsTarget *t)
 		goto cleanup;
 	}
 	/* TLS connections' requests in plain text; only they pay for these uprobes */
-	if (!(skel->links.on_tls_read = pgs_attach_func(skel->progs.on_tls_read, t, "be_tls_read", false)) ||
-		!(skel->links.on_tls_read_ret = pgs_attach_func(skel->progs.on_tls_read_ret, t, "be_tls_read", true)) ||
+	if (!pgs_attach_tls_read(t, &site, skel->progs.on_tls_read_done, &skel->links.on_tls_read_done,
+							 skel->progs.on_tls_read, &skel->links.on_tls_read, skel->progs.on_tls_read_ret,
+							 &skel->links.on_tls_read_ret) ||
 		!(skel->links.on_tls_write = pgs_attach_func(skel->progs.on_tls_write, t, "be_tls_write", false)))
 		pgs_err("requests of TLS connections are not seen: %s does not export be_tls_read/be_tls_write", t->bin);
 	PGS_SKEL_ATTACHED(net, skel);

@@ -1581,13 +1581,13 @@ BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 			net_publish(&b->net);
 		/* the backend asks for more: what it read is all answered */
 		b->tail_at = 0;
-		if (b->tls || !timing(b))
+		if (!timing(b))
 			return 0;
-		/* a read that found nothing: the backend is done with what it had */
+		/* a read that found nothing: the backend is done with what it had (TLS: its record layer's read) */
 		if (!b->last_wait_ns)
 			b->last_wait_ns = bpf_ktime_get_ns();
-		/* the client closed or reset the connection (in a pipeline, perhaps): what ran is over */
-		if (ret == 0 || (ret != -11 && ret != -4))	/* but EAGAIN, EINTR */
+		/* the client closed or reset the connection (in a pipeline, perhaps): what ran is over (TLS: tls_read) */
+		if (!b->tls && (ret == 0 || (ret != -11 && ret != -4)))	/* but EAGAIN, EINTR */
 			closed(b);
 		return 0;
 	}
@@ -1647,7 +1647,56 @@ BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 
 /* ---------- TLS connections: the server's plain text, before encryption ---------- */
 
-/* ssize_t be_tls_read(Port *port, void *ptr, size_t len, int *waitfor) */
+/*
+ * What a TLS read returned (ret bytes of plain text at buf; < 0: nothing
+ * yet, EAGAIN): from the uprobe in secure_read just past its call of
+ * be_tls_read (on_tls_read_done, pgs_tls_read_site), else be_tls_read's
+ * entry and return
+ */
+static __always_inline void
+tls_read(struct backend *b, struct task_struct *task, __u64 buf, long ret)
+{
+	if (ret <= 0)
+	{
+		b->tail_at = 0;
+		if (timing(b) && !b->last_wait_ns)
+			b->last_wait_ns = bpf_ktime_get_ns();
+		if (ret == 0 && timing(b))
+			closed(b);
+	}
+	else
+	{
+		__u64		now = bpf_ktime_get_ns();
+
+		read_head(b, buf, (__u32) ret);
+		if (keep_net)
+			tls_request_read(b, now);
+		input(b, task->tgid, buf, ret, now);
+	}
+}
+
+/* the register that holds secure_read's buffer at on_tls_read_done (its encoding number) */
+const volatile __u32 tls_ptr_reg = 0;
+
+/* secure_read past "call be_tls_read; test; js": rax the result, tls_ptr_reg the buffer */
+SEC("uprobe")
+int
+BPF_KPROBE(on_tls_read_done)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct backend *b = backend_of(task, true);
+	__u64		buf;
+
+	if (!b)
+		return 0;
+	if (!(buf = pgs_saved_reg(ctx, tls_ptr_reg)))
+		return 0;
+	b->tls = 1;
+	tls_read(b, task, buf, (long) PT_REGS_RC(ctx));
+	return 0;
+}
+
+/* ssize_t be_tls_read(Port *port, void *ptr, size_t len, int *waitfor): where on_tls_read_done cannot be */
 SEC("uprobe")
 int
 BPF_KPROBE(on_tls_read, void *port, void *ptr)
@@ -1671,23 +1720,7 @@ BPF_KRETPROBE(on_tls_read_ret, long ret)
 
 	if (!b || !b->tls_buf)
 		return 0;
-	if (ret <= 0)
-	{
-		b->tail_at = 0;
-		if (timing(b) && !b->last_wait_ns)
-			b->last_wait_ns = bpf_ktime_get_ns();
-		if (ret == 0 && timing(b))
-			closed(b);
-	}
-	else
-	{
-		__u64		now = bpf_ktime_get_ns();
-
-		read_head(b, b->tls_buf, (__u32) ret);
-		if (keep_net)
-			tls_request_read(b, now);
-		input(b, task->tgid, b->tls_buf, ret, now);
-	}
+	tls_read(b, task, b->tls_buf, ret);
 	b->tls_buf = 0;
 	return 0;
 }

@@ -687,12 +687,13 @@ probing_end(Probing *pr)
 	pr->nthreads = pr->n = 0;
 }
 
-/* be_tls_read/be_tls_write: only TLS connections pay for these uprobes */
+/* TLS reads and be_tls_write: only TLS connections pay for these uprobes */
 static void
-attach_tls(const PgsTarget *t, struct queries_bpf *skel)
+attach_tls(const PgsTarget *t, struct queries_bpf *skel, const PgsTlsReadSite *site)
 {
-	if (!(skel->links.on_tls_read = pgs_attach_func(skel->progs.on_tls_read, t, "be_tls_read", false)) ||
-		!(skel->links.on_tls_read_ret = pgs_attach_func(skel->progs.on_tls_read_ret, t, "be_tls_read", true)) ||
+	if (!pgs_attach_tls_read(t, site, skel->progs.on_tls_read_done, &skel->links.on_tls_read_done,
+							 skel->progs.on_tls_read, &skel->links.on_tls_read, skel->progs.on_tls_read_ret,
+							 &skel->links.on_tls_read_ret) ||
 		!(skel->links.on_tls_write = pgs_attach_func(skel->progs.on_tls_write, t, "be_tls_write", false)))
 		pgs_err("TLS connections are not traced: %s does not export be_tls_read/be_tls_write (%s)",
 				t->bin, strerror(errno));
@@ -753,8 +754,12 @@ static struct queries_bpf *
 attach(const PgsTarget *t, const PgsStmtSourceOpts *o, bool everywhere)
 {
 	struct queries_bpf *skel;
+	PgsTlsReadSite site;
 
 	PGS_SKEL_OPEN(queries, skel, t);
+	if (pgs_tls_read_choose(t, &site, skel->progs.on_tls_read_done, skel->progs.on_tls_read,
+							skel->progs.on_tls_read_ret))
+		skel->rodata->tls_ptr_reg = (uint32_t) site.ptr_reg;
 	skel->rodata->min_ns = o->min_ns;
 	skel->rodata->capture_len = o->capture_len;
 	skel->rodata->all_probed = everywhere;
@@ -784,7 +789,7 @@ attach(const PgsTarget *t, const PgsStmtSourceOpts *o, bool everywhere)
 		pgs_err("cannot attach to sched:sched_switch for --breakdown: %s", strerror(errno));
 		goto cleanup;
 	}
-	attach_tls(t, skel);
+	attach_tls(t, skel, &site);
 	if (everywhere && !attach_executor_everywhere(t, skel))
 		goto cleanup;
 	if (o->split)
