@@ -399,30 +399,52 @@ func_named(const PgsElfSym *sym, void *arg)
 	return true;
 }
 
+/* f's function in e (.dynsym, else .symtab) */
+static bool
+find_func(Elf *e, FuncSearch *f)
+{
+	return pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, f) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, f);
+}
+
+/* bin as an ELF file with its program headers' count, its descriptor in *fd; NULL: *rc says why */
+static Elf *
+open_elf(const char *bin, int *fd, size_t *nph, int *rc)
+{
+	Elf		   *e;
+
+	if ((*fd = open(bin, O_RDONLY)) < 0)
+	{
+		*rc = -errno;
+		return NULL;
+	}
+	elf_version(EV_CURRENT);
+	e = elf_begin(*fd, ELF_C_READ, NULL);
+	if (e == NULL || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, nph) != 0)
+	{
+		if (e)
+			elf_end(e);
+		close(*fd);
+		*rc = -ENOEXEC;
+		return NULL;
+	}
+	return e;
+}
+
 int
 pgs_func_offset(const char *bin, const char *func, uint64_t *off)
 {
 	static const unsigned char endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
-	int			fd = open(bin, O_RDONLY);
-	Elf		   *e;
+	int			fd,
+				rc;
 	size_t		nph;
+	Elf		   *e = open_elf(bin, &fd, &nph, &rc);
 	FuncSearch	f = {func, 0, 0};
 	unsigned char first[4];
-	int			rc = -ENOENT;
 
-	if (fd < 0)
-		return -errno;
-	elf_version(EV_CURRENT);
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (e == NULL || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph) != 0)
-	{
-		if (e)
-			elf_end(e);
-		close(fd);
-		return -ENOEXEC;
-	}
-	if ((pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, &f) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, &f)) &&
-		file_offset(e, nph, f.vaddr, true, off))
+	if (e == NULL)
+		return rc;
+	rc = -ENOENT;
+	if (find_func(e, &f) && file_offset(e, nph, f.vaddr, true, off))
 	{
 		rc = 0;
 		if (pread(fd, first, sizeof(first), (off_t) *off) == (ssize_t) sizeof(first) &&
@@ -534,35 +556,25 @@ pgs_tls_read_site(const char *bin, PgsTlsReadSite *site)
 int
 pgs_call_result_site(const char *bin, const char *caller, const char *callee, PgsTlsReadSite *site)
 {
-	int			fd = open(bin, O_RDONLY);
-	Elf		   *e;
+	int			fd,
+				rc;
 	size_t		nph,
 				calls = 0,
 				call = 0,
 				past,
 				js = 0;
+	Elf		   *e = open_elf(bin, &fd, &nph, &rc);
 	FuncSearch	sr = {caller, 0, 0},
 				tls = {callee, 0, 0};
 	uint64_t	off;
 	unsigned char code[2048];
 	ssize_t		n;
-	int			rc = -ENOENT;
 
 	memset(site, 0, sizeof(*site));
-	if (fd < 0)
-		return -errno;
-	elf_version(EV_CURRENT);
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (e == NULL || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph) != 0)
-	{
-		if (e)
-			elf_end(e);
-		close(fd);
-		return -ENOEXEC;
-	}
-	if (!(pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, &sr) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, &sr)) ||
-		!(pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, &tls) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, &tls)) ||
-		sr.size == 0 || !file_offset(e, nph, sr.vaddr, true, &off))
+	if (e == NULL)
+		return rc;
+	rc = -ENOENT;
+	if (!find_func(e, &sr) || !find_func(e, &tls) || sr.size == 0 || !file_offset(e, nph, sr.vaddr, true, &off))
 		goto out;
 	n = pread(fd, code, sr.size < sizeof(code) ? sr.size : sizeof(code), (off_t) off);
 	rc = -ENOEXEC;				/* from here: not code this knows */
