@@ -406,6 +406,15 @@ find_func(Elf *e, FuncSearch *f)
 	return pgs_elf_each_symbol(e, SHT_DYNSYM, func_named, f) || pgs_elf_each_symbol(e, SHT_SYMTAB, func_named, f);
 }
 
+/* whether e is x86-64 code (what the byte patterns below are) */
+static bool
+x86_64(Elf *e)
+{
+	GElf_Ehdr	eh;
+
+	return gelf_getehdr(e, &eh) != NULL && eh.e_machine == EM_X86_64;
+}
+
 /* bin as an ELF file with its program headers' count, its descriptor in *fd; NULL: *rc says why */
 static Elf *
 open_elf(const char *bin, int *fd, size_t *nph, int *rc)
@@ -447,7 +456,7 @@ pgs_func_offset(const char *bin, const char *func, uint64_t *off)
 	if (find_func(e, &f) && file_offset(e, nph, f.vaddr, true, off))
 	{
 		rc = 0;
-		if (pread(fd, first, sizeof(first), (off_t) *off) == (ssize_t) sizeof(first) &&
+		if (x86_64(e) && pread(fd, first, sizeof(first), (off_t) *off) == (ssize_t) sizeof(first) &&
 			memcmp(first, endbr64, sizeof(first)) == 0)
 			*off += sizeof(first);
 	}
@@ -576,8 +585,10 @@ pgs_call_result_site(const char *bin, const char *caller, const char *callee, Pg
 	rc = -ENOENT;
 	if (!find_func(e, &sr) || !find_func(e, &tls) || sr.size == 0 || !file_offset(e, nph, sr.vaddr, true, &off))
 		goto out;
-	n = pread(fd, code, sr.size < sizeof(code) ? sr.size : sizeof(code), (off_t) off);
 	rc = -ENOEXEC;				/* from here: not code this knows */
+	if (!x86_64(e))
+		goto out;
+	n = pread(fd, code, sr.size < sizeof(code) ? sr.size : sizeof(code), (off_t) off);
 	for (ssize_t i = 0; i + 5 <= n; i++)
 	{
 		int32_t		rel;

@@ -164,7 +164,8 @@ int pgs_usdt_find(const char *bin, const char *provider, const char *name, PgsUs
  * emulates a push or a nop under a uprobe but executes an endbr64 out of line
  * with a single-step trap: 16.5 us a hit on this project's VM against 1.0 us
  * on the push after it.  The stack is untouched there, so a uretprobe still
- * finds the return address.  0, -ENOENT when bin has no such function.
+ * finds the return address (x86-64 binaries; others: the entry).  0,
+ * -ENOENT when bin has no such function.
  */
 int pgs_func_offset(const char *bin, const char *func, uint64_t *off);
 
