@@ -585,10 +585,10 @@ pgs_call_result_site(const char *bin, const char *caller, const char *callee, Pg
 	rc = -ENOENT;
 	if (!find_func(e, &sr) || !find_func(e, &tls) || sr.size == 0 || !file_offset(e, nph, sr.vaddr, true, &off))
 		goto out;
-	rc = -ENOEXEC;				/* from here: not code this knows */
-	if (!x86_64(e))
+	rc = -ENOEXEC;				/* from here: not code this knows (nor a caller longer than it reads) */
+	if (!x86_64(e) || sr.size > sizeof(code))
 		goto out;
-	n = pread(fd, code, sr.size < sizeof(code) ? sr.size : sizeof(code), (off_t) off);
+	n = pread(fd, code, sr.size, (off_t) off);
 	for (ssize_t i = 0; i + 5 <= n; i++)
 	{
 		int32_t		rel;
